@@ -1,0 +1,52 @@
+# The Makefile is the project's interface: CI and the README call these targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+
+# make synth renders the template with example owner contacts; make deploy needs real ones.
+SYNTH_OWNER_PHONE ?= +15550100000
+SYNTH_OWNER_EMAIL ?= owner@example.com
+
+.PHONY: help install test lint format synth deploy clean
+
+help:
+	@echo "make test    - create .venv if needed, install, run the offline test suite"
+	@echo "make lint    - ruff and mypy"
+	@echo "make synth   - write the CloudFormation template to cdk.out/"
+	@echo "make deploy OWNER_PHONE=+E164 OWNER_EMAIL=you@example.com - deploy to the current AWS account"
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --silent
+	touch $@
+
+install: $(BIN)/.installed
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy cdk_app functions
+
+format: $(BIN)/.installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+synth: $(BIN)/.installed node_modules/.installed
+	cdk synth --quiet -c ownerPhone=$(SYNTH_OWNER_PHONE) -c ownerEmail=$(SYNTH_OWNER_EMAIL)
+
+deploy: $(BIN)/.installed node_modules/.installed
+	@test -n "$(OWNER_PHONE)" || { echo "make deploy needs OWNER_PHONE=+E164 (the owner's mobile number)"; exit 2; }
+	@test -n "$(OWNER_EMAIL)" || { echo "make deploy needs OWNER_EMAIL=you@example.com"; exit 2; }
+	cdk deploy -c ownerPhone=$(OWNER_PHONE) -c ownerEmail=$(OWNER_EMAIL)
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache tests/artifacts

@@ -1,0 +1,84 @@
+"""Deployment configuration: CDK context, validated in one typed place.
+
+Every key has a documented default except the owner's contacts, which a deployment must
+pass (`-c ownerPhone=+15551234567 -c ownerEmail=you@example.com`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DOOR_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+
+# The flag a person must pass to fix each key, used in error messages.
+_FLAG_HELP = {
+    "ownerPhone": "pass -c ownerPhone=+15551234567 (E.164: '+', country code, number)",
+    "ownerEmail": "pass -c ownerEmail=you@example.com",
+}
+
+
+class ConfigError(ValueError):
+    """The CDK context does not describe a deployable Smart Door."""
+
+
+class SmartDoorConfig(BaseModel):
+    """All deploy-time settings. Field aliases are the CDK context keys."""
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
+
+    door_id: str = Field("front-door", alias="doorId")
+    owner_phone: str = Field(alias="ownerPhone")
+    owner_email: str = Field(alias="ownerEmail")
+    face_match_threshold: float = Field(90.0, alias="faceMatchThreshold", ge=50, le=100)
+    min_frames_for_decision: int = Field(2, alias="minFramesForDecision", ge=1, le=50)
+    visit_gap_seconds: int = Field(120, alias="visitGapSeconds", ge=5, le=3600)
+    approval_timeout_seconds: int = Field(600, alias="approvalTimeoutSeconds", ge=10, le=86400)
+    otp_ttl_seconds: int = Field(300, alias="otpTtlSeconds", ge=30, le=3600)
+    face_source: Literal["images", "streamProcessor"] = Field("images", alias="faceSource")
+    # Quality gate: a detected face below any of these is ignored.
+    min_face_confidence: float = Field(90.0, alias="minFaceConfidence", ge=0, le=100)
+    min_face_size_ratio: float = Field(0.05, alias="minFaceSizeRatio", ge=0, le=1)
+    min_face_sharpness: float = Field(20.0, alias="minFaceSharpness", ge=0, le=100)
+    min_face_brightness: float = Field(20.0, alias="minFaceBrightness", ge=0, le=100)
+    video_retention_hours: int = Field(24, alias="videoRetentionHours", ge=24, le=87600)
+    powertools_layer_version: int = Field(27, alias="powertoolsLayerVersion", ge=1)
+
+    @field_validator("owner_phone")
+    @classmethod
+    def _phone_is_e164(cls, value: str) -> str:
+        if not E164.match(value):
+            raise ValueError("must be an E.164 number such as +15551234567")
+        return value
+
+    @field_validator("owner_email")
+    @classmethod
+    def _email_is_plausible(cls, value: str) -> str:
+        if not EMAIL.match(value):
+            raise ValueError("must be an email address such as you@example.com")
+        return value
+
+    @field_validator("door_id")
+    @classmethod
+    def _door_id_is_a_slug(cls, value: str) -> str:
+        if not DOOR_ID.match(value):
+            raise ValueError("must be 1-32 lowercase letters, digits or '-', starting with a letter or digit")
+        return value
+
+
+def load_config(context: dict[str, Any]) -> SmartDoorConfig:
+    """Validate CDK context; raise ConfigError naming every bad key and the flag that fixes it."""
+    try:
+        return SmartDoorConfig.model_validate(context)
+    except ValidationError as error:
+        problems = []
+        for issue in error.errors():
+            key = str(issue["loc"][0]) if issue["loc"] else "?"
+            hint = _FLAG_HELP.get(key, f"pass -c {key}=<value>")
+            reason = "is required" if issue["type"] == "missing" else issue["msg"]
+            problems.append(f"  {key}: {reason}; {hint}")
+        raise ConfigError("Smart Door configuration is not valid:\n" + "\n".join(problems)) from None
