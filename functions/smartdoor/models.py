@@ -1,0 +1,76 @@
+"""Models shared across functions: the public event contract on the `smartdoor` bus.
+
+These are a versioned, documented contract (README, "Events"). Field names are camelCase on
+the wire; Python code uses snake_case attributes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+EVENT_SOURCE = "smartdoor"
+EVENT_VERSION = "1"
+
+
+class DetailType(StrEnum):
+    UNKNOWN_FACE_DETECTED = "UnknownFaceDetected"
+    KNOWN_FACE_DETECTED = "KnownFaceDetected"
+    DOOR_UNLOCKED = "DoorUnlocked"
+    ACCESS_DENIED = "AccessDenied"
+    APPROVAL_EXPIRED = "ApprovalExpired"
+
+
+class WireModel(BaseModel):
+    """camelCase on the wire, snake_case in Python, immutable."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+    def to_wire(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class BoundingBox(BaseModel):
+    """Rekognition's bounding box: ratios of the frame, 0-1 (Rekognition's own capitalisation)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    Width: float = Field(ge=0, le=1)
+    Height: float = Field(ge=0, le=1)
+    Left: float
+    Top: float
+
+
+class FrameLocation(WireModel):
+    """Where the frame of a face can be fetched again: a KVS fragment, or an uploaded snapshot in S3."""
+
+    source: Literal["kvs", "s3"]
+    frame_time: float  # epoch seconds: producerTimestamp + frameOffsetInSeconds
+    stream_arn: str | None = None
+    fragment_number: str | None = None
+    producer_timestamp: float | None = None
+    server_timestamp: float | None = None
+    frame_offset_in_seconds: float | None = None
+    s3_bucket: str | None = None
+    s3_key: str | None = None
+
+
+class FaceEventDetail(WireModel):
+    """Detail of UnknownFaceDetected (and the common part of KnownFaceDetected)."""
+
+    version: str = EVENT_VERSION
+    visit_id: str
+    door_id: str
+    detected_at: str  # ISO-8601 UTC of the frame time
+    frame: FrameLocation
+    bounding_box: BoundingBox
+    confidence: float  # Rekognition's confidence that the box holds a face
+
+
+class KnownFaceDetail(FaceEventDetail):
+    face_id: str
+    visitor_id: str  # the collection's ExternalImageId
+    similarity: float
