@@ -1,0 +1,25 @@
+"""Typed exceptions. Step Functions matches Lambda errors by class name, so names are a contract."""
+
+
+class SmartDoorError(Exception):
+    """Base for every expected failure."""
+
+
+class TransientError(SmartDoorError):
+    """A dependency is throttling or failing; the same call may succeed later (ASL retries it)."""
+
+
+class MediaNotAvailable(SmartDoorError):
+    """KVS has no image for the requested time yet (ingestion lag); retry shortly."""
+
+
+class NoFaceInPhoto(SmartDoorError):
+    """The stored photo has no face the engine can search with."""
+
+
+class NoUsableFace(SmartDoorError):
+    """IndexFaces found no face good enough to enrol."""
+
+
+class VisitorNotFound(SmartDoorError):
+    """A visitorId has no record."""
