@@ -5,6 +5,8 @@ Nothing here runs at import time, so tests can start moto (or swap in a Stubber)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -28,3 +30,46 @@ def reset_clients() -> None:
     """Forget cached clients (tests that start a fresh moto context call this)."""
     client.cache_clear()
     dynamodb_table.cache_clear()
+
+
+_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "InternalFailure",
+        "InternalServerException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalError",
+        "KMSThrottlingException",
+    }
+)
+
+
+def is_transient(error: Exception) -> bool:
+    """True for throttling and server-side failures that a later retry may get past."""
+    from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
+
+    if isinstance(error, ConnectionError | ReadTimeoutError):
+        return True
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in _TRANSIENT_CODES or status >= 500
+    return False
+
+
+@contextmanager
+def transient_errors_as(error_type: type[Exception]) -> Iterator[None]:
+    """Re-raise throttling/5xx failures of the wrapped AWS calls as `error_type`, others unchanged."""
+    try:
+        yield
+    except Exception as error:
+        if is_transient(error):
+            raise error_type(f"{type(error).__name__}: transient AWS failure") from error
+        raise
