@@ -23,3 +23,7 @@ class NoUsableFace(SmartDoorError):
 
 class VisitorNotFound(SmartDoorError):
     """A visitorId has no record."""
+
+
+class InvalidImage(SmartDoorError):
+    """An image cannot be decoded, is too large, or the face box lies outside it (not retryable)."""

@@ -74,3 +74,14 @@ class KnownFaceDetail(FaceEventDetail):
     face_id: str
     visitor_id: str  # the collection's ExternalImageId
     similarity: float
+
+
+class VisitPhoto(WireModel):
+    """Where a visit's photos are stored: the whole frame and the face crop (`extract_frame` output).
+
+    Keys are `visits/<visitId>/frame.jpg` and `visits/<visitId>/face.jpg` in the photos bucket.
+    """
+
+    bucket: str
+    frame_key: str
+    face_key: str
