@@ -1,0 +1,69 @@
+"""Test-wide setup: offline AWS credentials and region, quiet Powertools, no network.
+
+Everything here runs before any test module imports Lambda code, so the shared observability
+objects and the lazy boto3 clients see a fake, offline environment.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Fake credentials, forced (never setdefault): a developer's real AWS profile must never be used.
+for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+    os.environ.pop(_name, None)
+os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+os.environ["AWS_REGION"] = "us-east-1"
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "smartdoor-tests")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SmartDoor")
+os.environ["POWERTOOLS_TRACE_DISABLED"] = "1"
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
+
+TESTS_DIR = Path(__file__).parent
+# Layers whose tests must never open a connection beyond this machine.
+_OFFLINE_LAYERS = ("unit", "integration")
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+class NetworkBlocked(RuntimeError):
+    """A test tried to reach a host other than 127.0.0.1 (AWS is never reachable from tests)."""
+
+
+def _is_local(address: Any) -> bool:
+    if isinstance(address, str | bytes):  # AF_UNIX path
+        return True
+    if isinstance(address, tuple) and address:
+        return str(address[0]) in _LOCAL_HOSTS
+    return False
+
+
+@pytest.fixture(autouse=True)
+def _block_outbound_network(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Unit and integration tests may talk to 127.0.0.1 only."""
+    layer = Path(str(request.node.path)).relative_to(TESTS_DIR).parts[0]
+    if layer not in _OFFLINE_LAYERS:
+        yield
+        return
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def guarded_connect(sock: socket.socket, address: Any) -> Any:
+        if not _is_local(address):
+            raise NetworkBlocked(f"test tried to connect to {address!r}; tests are offline")
+        return real_connect(sock, address)
+
+    def guarded_connect_ex(sock: socket.socket, address: Any) -> Any:
+        if not _is_local(address):
+            raise NetworkBlocked(f"test tried to connect to {address!r}; tests are offline")
+        return real_connect_ex(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
+    yield
