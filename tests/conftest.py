@@ -45,7 +45,9 @@ def _is_local(address: Any) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _block_outbound_network(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _block_outbound_network(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     """Unit and integration tests may talk to 127.0.0.1 only."""
     layer = Path(str(request.node.path)).relative_to(TESTS_DIR).parts[0]
     if layer not in _OFFLINE_LAYERS:
