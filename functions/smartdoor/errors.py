@@ -27,3 +27,7 @@ class VisitorNotFound(SmartDoorError):
 
 class InvalidImage(SmartDoorError):
     """An image cannot be decoded, is too large, or the face box lies outside it (not retryable)."""
+
+
+class MalformedPasscode(SmartDoorError):
+    """A typed code is not exactly 6 ASCII digits (a 400: rejected before any state changes)."""
