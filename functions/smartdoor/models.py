@@ -6,6 +6,8 @@ the wire; Python code uses snake_case attributes.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
@@ -76,6 +78,17 @@ class KnownFaceDetail(FaceEventDetail):
     similarity: float
 
 
+# visitIds become S3 key segments: no '/', no '..', nothing that needs escaping.
+_KEY_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+def visit_photo_prefix(visit_id: str) -> str:
+    """`visits/<visitId>/`: every photo of a visit lives under it (so it can be deleted as one)."""
+    if not _KEY_SAFE_ID.match(visit_id) or ".." in visit_id:
+        raise ValueError(f"visitId {visit_id!r} is not usable in a photo key")
+    return f"visits/{visit_id}/"
+
+
 class VisitPhoto(WireModel):
     """Where a visit's photos are stored: the whole frame and the face crop (`extract_frame` output).
 
@@ -85,3 +98,20 @@ class VisitPhoto(WireModel):
     bucket: str
     frame_key: str
     face_key: str
+
+    @classmethod
+    def for_visit(cls, bucket: str, visit_id: str) -> VisitPhoto:
+        prefix = visit_photo_prefix(visit_id)
+        return cls(bucket=bucket, frame_key=prefix + "frame.jpg", face_key=prefix + "face.jpg")
+
+
+@dataclass(frozen=True)
+class S3Image:
+    """An image stored in S3 (a face engine may read it there instead of receiving bytes)."""
+
+    bucket: str
+    key: str
+
+
+# What a face engine accepts: encoded image bytes (JPEG/PNG) or an S3 object.
+ImageRef = bytes | S3Image
