@@ -1,0 +1,111 @@
+"""Workflow task: issue a one-time passcode for a known visitor and text it to them.
+
+Input `{visitorId, doorId}`; output `{visitorId, doorId, expiresAt, sentTo}` with the phone
+masked. The code is sent from here and never returned, so it stays out of the state machine's
+data and execution history. Errors: `VisitorNotFound`; `TransientError` (retried by the ASL).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
+
+from smartdoor.adapters.notifications import SnsNotifier
+from smartdoor.adapters.passcode_store import DynamoPasscodeStore
+from smartdoor.adapters.secrets import SecretsManagerHmacKey
+from smartdoor.adapters.visitor_store import DynamoVisitorStore
+from smartdoor.domain.otp import (
+    OtpPolicy,
+    PasscodeSent,
+    PasscodeService,
+    SmsSender,
+    VisitorLookup,
+    send_passcode,
+)
+from smartdoor.models import WireModel
+from smartdoor.observability import logger, metrics, tracer
+from smartdoor.settings import FunctionSettings, load_settings
+
+_ID = r"^[A-Za-z0-9_.:\-]{1,128}$"
+
+
+class IssuePasscodeSettings(FunctionSettings):
+    passcodes_table: str = Field(alias="PASSCODES_TABLE", min_length=1)
+    visitors_table: str = Field(alias="VISITORS_TABLE", min_length=1)
+    otp_secret_arn: str = Field(alias="OTP_SECRET_ARN", min_length=1)
+    alerts_topic_arn: str = Field(alias="ALERTS_TOPIC_ARN", min_length=1)
+    otp_ttl_seconds: int = Field(300, alias="OTP_TTL_SECONDS", ge=30, le=3600)
+    otp_max_failures: int = Field(5, alias="OTP_MAX_FAILURES", ge=1)
+    otp_failure_window_seconds: int = Field(900, alias="OTP_FAILURE_WINDOW_SECONDS", ge=1)
+    otp_lockout_seconds: int = Field(900, alias="OTP_LOCKOUT_SECONDS", ge=1)
+
+    def policy(self) -> OtpPolicy:
+        return OtpPolicy(
+            ttl_seconds=self.otp_ttl_seconds,
+            max_failures=self.otp_max_failures,
+            failure_window_seconds=self.otp_failure_window_seconds,
+            lockout_seconds=self.otp_lockout_seconds,
+        )
+
+
+class IssuePasscodeRequest(WireModel):
+    visitor_id: str = Field(pattern=_ID)
+    door_id: str = Field(pattern=_ID)
+
+
+class IssuePasscodeResponse(WireModel):
+    visitor_id: str
+    door_id: str
+    expires_at: str  # ISO-8601 UTC
+    sent_to: str  # masked phone
+
+    @classmethod
+    def of(cls, sent: PasscodeSent) -> IssuePasscodeResponse:
+        expires = datetime.fromtimestamp(sent.expires_at, tz=UTC).isoformat().replace("+00:00", "Z")
+        return cls(visitor_id=sent.visitor_id, door_id=sent.door_id, expires_at=expires, sent_to=sent.sent_to)
+
+
+# One of each per warm container: the key source keeps the cached secret between invocations.
+@cache
+def _default_passcodes(settings: IssuePasscodeSettings) -> PasscodeService:
+    return PasscodeService(
+        store=DynamoPasscodeStore(settings.passcodes_table),
+        keys=SecretsManagerHmacKey(settings.otp_secret_arn),
+        clock=time.time,
+        policy=settings.policy(),
+    )
+
+
+def reset_adapters() -> None:
+    """Forget the default adapters (tests that start a fresh moto account call this)."""
+    _default_passcodes.cache_clear()
+
+
+# capture_lambda_handler records only the response, which never holds the code.
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(
+    event: dict[str, Any],
+    context: LambdaContext,
+    passcodes: PasscodeService | None = None,
+    visitors: VisitorLookup | None = None,
+    notifier: SmsSender | None = None,
+) -> dict[str, Any]:
+    request = IssuePasscodeRequest.model_validate(event)
+    settings = load_settings(IssuePasscodeSettings)
+    sent = send_passcode(
+        request.visitor_id,
+        request.door_id,
+        passcodes=passcodes or _default_passcodes(settings),
+        visitors=visitors or DynamoVisitorStore(settings.visitors_table),
+        sms=notifier or SnsNotifier(settings.alerts_topic_arn),
+    )
+    metrics.add_metric(name="PasscodesIssued", unit=MetricUnit.Count, value=1)
+    return IssuePasscodeResponse.of(sent).to_wire()
