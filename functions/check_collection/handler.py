@@ -1,0 +1,61 @@
+"""check_collection: search the face collection with the visit's stored photo (the face crop,
+then the whole frame), in case the visitor was enrolled after the event was emitted.
+
+Input `{visitId, photo}` -> `{matched, faceId?, visitorId?, similarity?}`.
+Raises NoFaceInPhoto when neither picture has a face.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
+
+from smartdoor.adapters.face_engine import FaceEngine, RekognitionFaceEngine
+from smartdoor.domain.face_matching import search_collection
+from smartdoor.models import VisitPhoto, WireModel
+from smartdoor.observability import logger, metrics, tracer
+from smartdoor.settings import FunctionSettings, load_settings
+
+
+class Settings(FunctionSettings):
+    collection_id: str = Field(alias="COLLECTION_ID", min_length=1)
+    face_match_threshold: float = Field(90.0, alias="FACE_MATCH_THRESHOLD", ge=0, le=100)
+    photos_bucket: str = Field(alias="PHOTOS_BUCKET", min_length=3)
+
+
+class CheckCollectionInput(WireModel):
+    visit_id: str = Field(min_length=1)
+    photo: VisitPhoto
+
+
+@cache
+def _rekognition(collection_id: str) -> FaceEngine:
+    return RekognitionFaceEngine(collection_id)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(
+    event: dict[str, Any], context: LambdaContext, engine: FaceEngine | None = None
+) -> dict[str, Any]:
+    settings = load_settings(Settings)
+    request = CheckCollectionInput.model_validate(event)
+    logger.append_keys(visit_id=request.visit_id)
+    if request.photo.bucket != settings.photos_bucket:
+        raise ValueError(f"photo is in bucket {request.photo.bucket!r}, not the photos bucket")
+    match = search_collection(
+        request.photo,
+        engine=engine or _rekognition(settings.collection_id),
+        threshold=settings.face_match_threshold,
+    )
+    metrics.add_metric(name="CollectionRecheckMatched", unit=MetricUnit.Count, value=int(match.matched))
+    logger.info(
+        "Collection searched",
+        extra={"matched": match.matched, "visitor_id": match.visitor_id, "similarity": match.similarity},
+    )
+    return match.to_wire()

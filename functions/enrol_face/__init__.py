@@ -1,0 +1,1 @@
+"""Workflow task: index an approved visitor's face under a new visitorId."""

@@ -1,0 +1,60 @@
+"""enrol_face: index the approved visitor's face (largest face of the visit's frame) in the
+collection under a visitorId derived from the approval.
+
+Input `{approvalId, visitId, doorId, photo}` -> `{visitorId, faceIds}`.
+Raises NoUsableFace when the frame has no face good enough to enrol.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
+
+from smartdoor.adapters.face_engine import FaceEngine, RekognitionFaceEngine
+from smartdoor.domain.face_matching import enrol_face
+from smartdoor.models import VisitPhoto, WireModel
+from smartdoor.observability import logger, metrics, tracer
+from smartdoor.settings import FunctionSettings, load_settings
+
+
+class Settings(FunctionSettings):
+    collection_id: str = Field(alias="COLLECTION_ID", min_length=1)
+    photos_bucket: str = Field(alias="PHOTOS_BUCKET", min_length=3)
+
+
+class EnrolFaceInput(WireModel):
+    approval_id: str = Field(min_length=1)
+    visit_id: str = Field(min_length=1)
+    door_id: str = Field(min_length=1)
+    photo: VisitPhoto
+
+
+@cache
+def _rekognition(collection_id: str) -> FaceEngine:
+    return RekognitionFaceEngine(collection_id)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(
+    event: dict[str, Any], context: LambdaContext, engine: FaceEngine | None = None
+) -> dict[str, Any]:
+    settings = load_settings(Settings)
+    request = EnrolFaceInput.model_validate(event)
+    # The approvalId is a capability (it decides the visit); never log it.
+    logger.append_keys(visit_id=request.visit_id, door_id=request.door_id)
+    if request.photo.bucket != settings.photos_bucket:
+        raise ValueError(f"photo is in bucket {request.photo.bucket!r}, not the photos bucket")
+    enrolment = enrol_face(
+        request.approval_id, request.photo, engine=engine or _rekognition(settings.collection_id)
+    )
+    metrics.add_metric(name="FacesEnrolled", unit=MetricUnit.Count, value=len(enrolment.face_ids))
+    logger.info(
+        "Visitor enrolled", extra={"visitor_id": enrolment.visitor_id, "faces": len(enrolment.face_ids)}
+    )
+    return enrolment.to_wire()

@@ -1,0 +1,1 @@
+"""Workflow task: store the visit's frame and face crop in S3."""

@@ -1,0 +1,66 @@
+"""extract_frame: fetch the frame of a face event (KVS GetImages or an uploaded snapshot) and
+store it and the face crop under `visits/<visitId>/` in the photos bucket.
+
+Input `{visitId, doorId, frame, boundingBox}` -> `{bucket, frameKey, faceKey}`.
+Raises MediaNotAvailable while KVS has no image yet (the workflow retries it).
+Needs Pillow: deployed with the Pillow layer (scripts/build_pillow_layer.sh).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
+
+from smartdoor.adapters.photo_store import PhotoStore, S3PhotoStore
+from smartdoor.adapters.video_frames import KvsVideoFrames, VideoFrames
+from smartdoor.domain.visit_photos import extract_visit_photos
+from smartdoor.models import BoundingBox, FrameLocation, WireModel
+from smartdoor.observability import logger, metrics, tracer
+from smartdoor.settings import FunctionSettings, load_settings
+
+
+class Settings(FunctionSettings):
+    photos_bucket: str = Field(alias="PHOTOS_BUCKET", min_length=3)
+    video_stream_arn: str | None = Field(None, alias="VIDEO_STREAM_ARN")
+
+
+class ExtractFrameInput(WireModel):
+    visit_id: str = Field(min_length=1)
+    door_id: str = Field(min_length=1)
+    frame: FrameLocation
+    bounding_box: BoundingBox
+
+
+@cache
+def _kvs_frames() -> VideoFrames:
+    # One per process: it remembers the stream's GetImages endpoint across invocations.
+    return KvsVideoFrames()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(
+    event: dict[str, Any],
+    context: LambdaContext,
+    frames: VideoFrames | None = None,
+    photos: PhotoStore | None = None,
+) -> dict[str, Any]:
+    settings = load_settings(Settings)
+    request = ExtractFrameInput.model_validate(event)
+    logger.append_keys(visit_id=request.visit_id, door_id=request.door_id)
+    photo = extract_visit_photos(
+        request.visit_id,
+        request.frame,
+        request.bounding_box,
+        frames=frames or _kvs_frames(),
+        photos=photos or S3PhotoStore(settings.photos_bucket),
+        default_stream_arn=settings.video_stream_arn,
+    )
+    metrics.add_metric(name="VisitPhotosStored", unit=MetricUnit.Count, value=1)
+    logger.info("Visit photos stored", extra={"source": request.frame.source, "frame_key": photo.frame_key})
+    return photo.to_wire()
