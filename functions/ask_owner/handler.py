@@ -1,0 +1,95 @@
+"""Workflow task (`lambda:invoke.waitForTaskToken`): ask the owner to approve an unknown visitor.
+
+Input `{taskToken, approvalId, executionName}`. Stores the task token on the PENDING approval
+(server side only), texts the owner a short message with the approval link and emails a
+longer one (photo links valid until the request expires) through the alerts topic. The
+execution then waits until the approval API calls SendTaskSuccess with `{approvalId, decision}`.
+
+Retries are safe: every attempt stores its own (new) token, and the SMS and the email are each
+sent once. Errors: `TransientError` (retried by the ASL), `ApprovalExpired`,
+`ApprovalAlreadyDecided`, `ApprovalNotFound`. The token, the owner's phone and the approval
+link never reach the logs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ConfigDict, Field, field_validator
+
+from smartdoor.adapters.approval_store import DynamoApprovalStore
+from smartdoor.adapters.notifications import SnsNotifier
+from smartdoor.adapters.photo_store import S3PhotoStore
+from smartdoor.domain.approvals import (
+    ApprovalRepository,
+    Notifier,
+    PhotoLinks,
+    ask_owner,
+    log_id,
+    utc_now,
+)
+from smartdoor.domain.phones import is_e164
+from smartdoor.models import WireModel
+from smartdoor.observability import logger, metrics, tracer
+from smartdoor.settings import FunctionSettings, load_settings
+
+
+class AskOwnerSettings(FunctionSettings):
+    approvals_table: str = Field(alias="APPROVALS_TABLE", min_length=1)
+    photos_bucket: str = Field(alias="PHOTOS_BUCKET", min_length=1)
+    alerts_topic_arn: str = Field(alias="ALERTS_TOPIC_ARN", min_length=1)
+    owner_phone: str = Field(alias="OWNER_PHONE", repr=False)
+    site_url: str = Field(alias="SITE_URL", pattern=r"^https?://[^\s?#]+$")
+
+    @field_validator("owner_phone")
+    @classmethod
+    def _owner_phone_is_e164(cls, value: str) -> str:
+        if not is_e164(value):
+            raise ValueError("OWNER_PHONE must be an E.164 number such as +15551234567")
+        return value
+
+
+class AskOwnerRequest(WireModel):
+    # Validation errors must not echo the token back into logs.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    task_token: str = Field(min_length=1, max_length=2048, repr=False)
+    approval_id: str = Field(min_length=1, max_length=128, repr=False)
+    execution_name: str = Field(min_length=1, max_length=256)
+
+
+# Traces keep neither the event (token) nor the response.
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(
+    event: dict[str, Any],
+    context: LambdaContext,
+    approvals: ApprovalRepository | None = None,
+    notifier: Notifier | None = None,
+    photo_links: PhotoLinks | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    request = AskOwnerRequest.model_validate(event)
+    settings = load_settings(AskOwnerSettings)
+    logger.append_keys(approval=log_id(request.approval_id), execution=request.execution_name)
+    asked = ask_owner(
+        request.approval_id,
+        request.task_token,
+        request.execution_name,
+        owner_phone=settings.owner_phone,
+        site_url=settings.site_url,
+        approvals=approvals or DynamoApprovalStore(settings.approvals_table),
+        notifier=notifier or SnsNotifier(settings.alerts_topic_arn),
+        photo_links=photo_links or S3PhotoStore(settings.photos_bucket),
+        now=now or utc_now(),
+    )
+    if asked.sms_sent:
+        metrics.add_metric(name="OwnerSmsSent", unit=MetricUnit.Count, value=1)
+    if asked.email_sent:
+        metrics.add_metric(name="OwnerEmailsSent", unit=MetricUnit.Count, value=1)
+    # The execution waits for the task token; this value is not used by the workflow.
+    return {"smsSent": asked.sms_sent, "emailSent": asked.email_sent}

@@ -1,0 +1,73 @@
+"""Workflow task: create the owner's approval request for an unknown visitor.
+
+Input `{visitId, doorId, photo: {bucket, frameKey, faceKey}, detectedAt}`; output
+`{approvalId, expiresAt, timeoutSeconds}`. The workflow waits for the owner with
+`TimeoutSecondsPath: $.approval.timeoutSeconds`, so the request dies with that wait.
+Errors: `TransientError` (retried by the ASL); a malformed input fails the task.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import AwareDatetime, Field
+
+from smartdoor.adapters.approval_store import DynamoApprovalStore
+from smartdoor.domain.approvals import ApprovalRepository, create_approval, iso_z, utc_now
+from smartdoor.models import VisitPhoto, WireModel
+from smartdoor.observability import logger, metrics, tracer
+from smartdoor.settings import FunctionSettings, load_settings
+
+_ID = r"^[A-Za-z0-9_.:\-]{1,128}$"
+
+
+class CreateApprovalSettings(FunctionSettings):
+    approvals_table: str = Field(alias="APPROVALS_TABLE", min_length=1)
+    photos_bucket: str = Field(alias="PHOTOS_BUCKET", min_length=1)
+    approval_timeout_seconds: int = Field(alias="APPROVAL_TIMEOUT_SECONDS", ge=10, le=86400)
+
+
+class CreateApprovalRequest(WireModel):
+    visit_id: str = Field(pattern=_ID)
+    door_id: str = Field(pattern=_ID)
+    photo: VisitPhoto
+    detected_at: AwareDatetime
+
+
+class CreateApprovalResponse(WireModel):
+    approval_id: str
+    expires_at: str  # ISO-8601 UTC
+    timeout_seconds: int
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+# The response holds the approvalId, a bearer secret: keep it out of traces.
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(
+    event: dict[str, Any],
+    context: LambdaContext,
+    approvals: ApprovalRepository | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    request = CreateApprovalRequest.model_validate(event)
+    settings = load_settings(CreateApprovalSettings)
+    approval = create_approval(
+        visit_id=request.visit_id,
+        door_id=request.door_id,
+        photo=request.photo,
+        seen_at=request.detected_at,
+        timeout_seconds=settings.approval_timeout_seconds,
+        photos_bucket=settings.photos_bucket,
+        approvals=approvals or DynamoApprovalStore(settings.approvals_table),
+        now=now or utc_now(),
+    )
+    metrics.add_metric(name="ApprovalsCreated", unit=MetricUnit.Count, value=1)
+    return CreateApprovalResponse(
+        approval_id=approval.approval_id,
+        expires_at=iso_z(approval.expires_at),
+        timeout_seconds=settings.approval_timeout_seconds,
+    ).to_wire()

@@ -1,0 +1,79 @@
+"""Workflow task: save the visitor the owner approved.
+
+Input `{approvalId, visitorId, faceIds, photo, doorId}`; output `{visitorId, name}` (never the
+phone). The name and phone come from the APPROVED approval record, where the approval API put
+them; the state machine never carries them. Errors: `ApprovalNotApproved`, `ApprovalNotFound`,
+`VisitorIdTaken`, `TransientError` (retried by the ASL).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ConfigDict, Field
+
+from smartdoor.adapters.approval_store import DynamoApprovalStore
+from smartdoor.adapters.visitor_store import DynamoVisitorStore
+from smartdoor.domain.approvals import (
+    ApprovalRepository,
+    VisitorWriter,
+    log_id,
+    save_approved_visitor,
+    utc_now,
+)
+from smartdoor.models import VisitPhoto, WireModel
+from smartdoor.observability import logger, metrics, tracer
+from smartdoor.settings import FunctionSettings, load_settings
+
+_ID = r"^[A-Za-z0-9_.:\-]{1,128}$"
+
+
+class SaveVisitorSettings(FunctionSettings):
+    approvals_table: str = Field(alias="APPROVALS_TABLE", min_length=1)
+    visitors_table: str = Field(alias="VISITORS_TABLE", min_length=1)
+
+
+class SaveVisitorRequest(WireModel):
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    approval_id: str = Field(min_length=1, max_length=128, repr=False)
+    visitor_id: str = Field(pattern=_ID)
+    face_ids: list[str] = Field(min_length=1, max_length=100)
+    photo: VisitPhoto
+    door_id: str = Field(pattern=_ID)
+
+
+class SaveVisitorResponse(WireModel):
+    visitor_id: str
+    name: str
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+# The response names the visitor: keep personal data out of traces.
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(
+    event: dict[str, Any],
+    context: LambdaContext,
+    approvals: ApprovalRepository | None = None,
+    visitors: VisitorWriter | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    request = SaveVisitorRequest.model_validate(event)
+    settings = load_settings(SaveVisitorSettings)
+    logger.append_keys(approval=log_id(request.approval_id))
+    visitor = save_approved_visitor(
+        approval_id=request.approval_id,
+        visitor_id=request.visitor_id,
+        face_ids=request.face_ids,
+        photo=request.photo,
+        door_id=request.door_id,
+        approvals=approvals or DynamoApprovalStore(settings.approvals_table),
+        visitors=visitors or DynamoVisitorStore(settings.visitors_table),
+        now=now or utc_now(),
+    )
+    metrics.add_metric(name="VisitorsSaved", unit=MetricUnit.Count, value=1)
+    return SaveVisitorResponse(visitor_id=visitor.visitor_id, name=visitor.name).to_wire()

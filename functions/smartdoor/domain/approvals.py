@@ -1,0 +1,619 @@
+"""Owner approvals: the life of one request to let an unknown visitor in.
+
+An approval is created PENDING when the unknown-visitor workflow starts waiting for the owner.
+The owner is told by SMS and email (the link carries the approvalId, a bearer secret), and the
+owner's decision moves the record from PENDING to APPROVED or DENIED exactly once; the workflow
+learns the decision through its task token, which never leaves the server. A request that
+outlives the workflow's wait becomes EXPIRED.
+
+    PENDING --decide(approve)--> APPROVED --(task token dead)--> EXPIRED
+    PENDING --decide(deny)-----> DENIED   --(task token dead)--> EXPIRED
+    PENDING --mark_expired / expiresAt passed------------------> EXPIRED
+
+The visitor's name and phone live only on the record (for save_visitor); they never travel in
+the task output, so they never reach the execution history. No boto3 here: storage, Step
+Functions, SNS and S3 are the ports below, implemented in smartdoor.adapters.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+from urllib.parse import quote
+
+from smartdoor.domain.phones import is_e164
+from smartdoor.errors import SmartDoorError, TransientError
+from smartdoor.models import VisitPhoto
+from smartdoor.observability import logger
+
+if TYPE_CHECKING:
+    from smartdoor.adapters.visitor_store import Visitor
+
+# secrets.token_urlsafe(24) is 24 random bytes = 192 bits, 32 URL-safe characters.
+APPROVAL_ID_BYTES = 24
+_APPROVAL_ID = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
+MAX_NAME_LENGTH = 64
+# A presigned URL (SigV4) cannot outlive seven days.
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600
+
+Channel = Literal["sms", "email"]
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    DENIED = "DENIED"
+    EXPIRED = "EXPIRED"
+
+
+DECIDED = frozenset({ApprovalStatus.APPROVED, ApprovalStatus.DENIED})
+
+
+class Decision(StrEnum):
+    APPROVE = "approve"
+    DENY = "deny"
+
+
+# ---------------------------------------------------------------------------- errors
+# The approval API maps these to HTTP codes in its one exception handler (docs/internals.md);
+# ask_owner and save_visitor let them escape so the workflow's Catch can match the class name.
+
+
+class ApprovalError(SmartDoorError):
+    """Base of the approval outcomes that are not a success."""
+
+
+class ApprovalNotFound(ApprovalError):
+    """No approval has this id (404)."""
+
+
+class ApprovalAlreadyDecided(ApprovalError):
+    """The owner (or another click) already approved or denied this request (409)."""
+
+
+class ApprovalExpired(ApprovalError):
+    """The request is past its expiry or was marked EXPIRED (410)."""
+
+
+class TaskTokenRejected(ApprovalExpired):
+    """Step Functions no longer waits for this decision (TaskTimedOut / InvalidToken): it expired (410)."""
+
+
+class ApprovalNotReady(ApprovalError):
+    """The owner has not been asked yet (no task token stored), so nothing can be decided (409)."""
+
+
+class ApprovalNotApproved(ApprovalError):
+    """save_visitor was asked to save a visitor whose approval is not APPROVED."""
+
+
+class InvalidApprovalInput(ApprovalError):
+    """A field of a request is missing or malformed (400). `field` names it; the value is never echoed."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+# ---------------------------------------------------------------------------- models
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One approval request. Secrets (id, token, visitor contact) stay out of repr, so out of logs."""
+
+    approval_id: str = field(repr=False)
+    status: ApprovalStatus
+    visit_id: str
+    door_id: str
+    photo: VisitPhoto
+    seen_at: datetime
+    created_at: datetime
+    expires_at: datetime
+    task_token: str | None = field(default=None, repr=False)
+    execution_name: str | None = None
+    sms_sent_at: datetime | None = None
+    email_sent_at: datetime | None = None
+    visitor_name: str | None = field(default=None, repr=False)
+    visitor_phone: str | None = field(default=None, repr=False)
+    decided_at: datetime | None = None
+    expired_at: datetime | None = None
+
+    @property
+    def log_id(self) -> str:
+        return log_id(self.approval_id)
+
+    def has_expired(self, now: datetime) -> bool:
+        return self.status is ApprovalStatus.EXPIRED or now >= self.expires_at
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    """What the owner page shows: no token, no visitor contact."""
+
+    door_id: str
+    status: ApprovalStatus
+    photo: VisitPhoto
+    seen_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    approval_id: str = field(repr=False)
+    decision: Decision
+    status: ApprovalStatus
+    decided_at: datetime
+
+
+@dataclass(frozen=True)
+class OwnerAsked:
+    """What ask_owner did on this attempt (a retry skips what an earlier attempt already sent)."""
+
+    sms_sent: bool
+    email_sent: bool
+
+
+# ---------------------------------------------------------------------------- ports
+
+
+class ConditionNotMet(Exception):
+    """A conditional write found the record in another state; `current` is that state (None: no record)."""
+
+    def __init__(self, current: Approval | None) -> None:
+        super().__init__("approval is not in the expected state")
+        self.current = current
+
+
+class ApprovalRepository(Protocol):
+    """Storage of approvals. Every transition is one conditional write; on failure it raises
+    ConditionNotMet carrying the record as it was, so the domain can say why."""
+
+    def add(self, approval: Approval) -> None: ...
+
+    def get(self, approval_id: str) -> Approval | None: ...
+
+    def attach_task_token(
+        self, approval_id: str, task_token: str, execution_name: str, now: datetime
+    ) -> Approval:
+        """PENDING and unexpired at `now` → store the token; returns the updated record."""
+        ...
+
+    def mark_notified(self, approval_id: str, channel: Channel, at: datetime) -> None:
+        """Record that the owner was told on `channel` (keeps the first time)."""
+        ...
+
+    def record_decision(
+        self,
+        approval_id: str,
+        status: ApprovalStatus,
+        visitor_name: str | None,
+        visitor_phone: str | None,
+        now: datetime,
+    ) -> Approval:
+        """PENDING, unexpired at `now` and holding a task token → `status`; returns the updated record."""
+        ...
+
+    def expire(
+        self,
+        approval_id: str,
+        now: datetime,
+        from_status: ApprovalStatus = ApprovalStatus.PENDING,
+        decided_at: datetime | None = None,
+    ) -> Approval:
+        """`from_status` (and `decided_at`, when given) → EXPIRED, forgetting any visitor contact."""
+        ...
+
+    def reopen(self, approval_id: str, from_status: ApprovalStatus, decided_at: datetime) -> Approval:
+        """Undo a decision the workflow never received: `from_status` at `decided_at` → PENDING."""
+        ...
+
+
+class TaskTokens(Protocol):
+    """Step Functions callbacks. Raises TaskTokenRejected when the task no longer waits."""
+
+    def send_success(self, task_token: str, output: Mapping[str, Any]) -> None: ...
+
+    def send_failure(self, task_token: str, error: str, cause: str) -> None: ...
+
+
+class PhotoLinks(Protocol):
+    """Short-lived links to photos in the deployment's photos bucket (S3PhotoStore)."""
+
+    @property
+    def bucket(self) -> str: ...
+
+    def presigned_get_url(self, key: str, expires_in: int) -> str: ...
+
+
+class Notifier(Protocol):
+    def send_sms(self, phone: str, text: str) -> str: ...
+
+    def send_email(self, subject: str, body: str) -> str: ...
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def new_approval_id() -> str:
+    return secrets.token_urlsafe(APPROVAL_ID_BYTES)
+
+
+def log_id(approval_id: str) -> str:
+    """A prefix that tells approvals apart in logs without being usable as the secret."""
+    return approval_id[:6] + "…"
+
+
+def approval_link(site_url: str, approval_id: str) -> str:
+    return f"{site_url.rstrip('/')}/owner/?a={quote(approval_id, safe='')}"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso_z(value: datetime) -> str:
+    """ISO-8601 in UTC with a 'Z', the form every stored and returned time uses."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _require_aware(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None:
+        raise InvalidApprovalInput(name, "must be a time with a UTC offset")
+    return value.astimezone(UTC)
+
+
+def _require_plausible_id(approval_id: str) -> None:
+    # Anything that cannot be one of our ids is simply unknown; don't even look it up.
+    if not _APPROVAL_ID.match(approval_id or ""):
+        raise ApprovalNotFound("no such approval")
+
+
+def _refusal(current: Approval | None, now: datetime) -> ApprovalError | TransientError:
+    """Why a conditional transition from PENDING did not happen."""
+    if current is None:
+        return ApprovalNotFound("no such approval")
+    if current.status in DECIDED:
+        return ApprovalAlreadyDecided(f"approval {current.log_id} is already {current.status.lower()}")
+    if current.has_expired(now):
+        return ApprovalExpired(f"approval {current.log_id} has expired")
+    if current.task_token is None:
+        return ApprovalNotReady(f"approval {current.log_id} is not waiting for a decision yet")
+    # Pending, unexpired, with a token: it changed between the write and the read; try again.
+    return TransientError(f"approval {current.log_id} changed concurrently")
+
+
+def _load(approvals: ApprovalRepository, approval_id: str) -> Approval:
+    _require_plausible_id(approval_id)
+    approval = approvals.get(approval_id)
+    if approval is None:
+        raise ApprovalNotFound("no such approval")
+    return approval
+
+
+# ---------------------------------------------------------------------------- create
+
+
+def create_approval(
+    *,
+    visit_id: str,
+    door_id: str,
+    photo: VisitPhoto,
+    seen_at: datetime,
+    timeout_seconds: int,
+    photos_bucket: str,
+    approvals: ApprovalRepository,
+    now: datetime,
+    new_id: Callable[[], str] = new_approval_id,
+) -> Approval:
+    """A PENDING request that expires `timeout_seconds` from now (whole seconds, rounded down, so
+    it dies no later than the workflow's wait, which starts after this returns)."""
+    if timeout_seconds <= 0:
+        raise InvalidApprovalInput("timeoutSeconds", "must be positive")
+    if photo.bucket != photos_bucket:
+        # The email presigns these keys: only ever the deployment's own photo bucket.
+        raise InvalidApprovalInput("photo.bucket", "is not the photos bucket of this deployment")
+    created_at = _require_aware(now, "now").replace(microsecond=0)
+    approval = Approval(
+        approval_id=new_id(),
+        status=ApprovalStatus.PENDING,
+        visit_id=visit_id,
+        door_id=door_id,
+        photo=photo,
+        seen_at=_require_aware(seen_at, "detectedAt"),
+        created_at=created_at,
+        expires_at=created_at + timedelta(seconds=timeout_seconds),
+    )
+    approvals.add(approval)
+    logger.info(
+        "Approval created",
+        extra={
+            "approval": approval.log_id,
+            "visit_id": visit_id,
+            "expires_at": approval.expires_at.isoformat(),
+        },
+    )
+    return approval
+
+
+# ---------------------------------------------------------------------------- ask the owner
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def owner_sms_text(approval: Approval, link: str) -> str:
+    until = approval.expires_at.astimezone(UTC).strftime("%H:%M UTC")
+    return f"Smart Door: someone is at {approval.door_id}. See who and decide by {until}: {link}"
+
+
+def owner_email(approval: Approval, link: str, frame_url: str, face_url: str) -> tuple[str, str]:
+    subject = f"Someone is at {approval.door_id}"
+    body = "\n".join(
+        [
+            f"Someone the camera does not know is at {approval.door_id}.",
+            "",
+            f"Seen at:    {format_time(approval.seen_at)}",
+            f"Decide by:  {format_time(approval.expires_at)} (the link stops working then)",
+            "",
+            "Photo (link valid until the request expires):",
+            frame_url,
+            "",
+            "Face close-up:",
+            face_url,
+            "",
+            "Approve (with their name and phone number) or deny here:",
+            link,
+            "",
+            "If you do nothing, the request expires and the door stays locked.",
+            "Do not forward this message: anyone with the link can decide.",
+        ]
+    )
+    return subject, body
+
+
+def ask_owner(
+    approval_id: str,
+    task_token: str,
+    execution_name: str,
+    *,
+    owner_phone: str,
+    site_url: str,
+    approvals: ApprovalRepository,
+    notifier: Notifier,
+    photo_links: PhotoLinks,
+    now: datetime,
+) -> OwnerAsked:
+    """Store the workflow's task token and tell the owner, at most once per channel.
+
+    Step Functions gives every attempt a new token, so the token is replaced each time; the SMS
+    and the email are each sent once, so a retry after a failed email does not repeat the SMS.
+    """
+    _require_plausible_id(approval_id)
+    try:
+        approval = approvals.attach_task_token(approval_id, task_token, execution_name, now)
+    except ConditionNotMet as conflict:
+        raise _refusal(conflict.current, now) from None
+
+    if approval.photo.bucket != photo_links.bucket:
+        raise InvalidApprovalInput("photo.bucket", "is not the photos bucket of this deployment")
+    link = approval_link(site_url, approval_id)
+    sms_sent = email_sent = False
+    if approval.sms_sent_at is None:
+        notifier.send_sms(owner_phone, owner_sms_text(approval, link))
+        approvals.mark_notified(approval_id, "sms", now)
+        sms_sent = True
+    if approval.email_sent_at is None:
+        valid_for = int((approval.expires_at - now).total_seconds())
+        valid_for = max(1, min(valid_for, MAX_PRESIGN_SECONDS))
+        frame_url = photo_links.presigned_get_url(approval.photo.frame_key, valid_for)
+        face_url = photo_links.presigned_get_url(approval.photo.face_key, valid_for)
+        subject, body = owner_email(approval, link, frame_url, face_url)
+        notifier.send_email(subject, body)
+        approvals.mark_notified(approval_id, "email", now)
+        email_sent = True
+    logger.info(
+        "Owner asked",
+        extra={"approval": approval.log_id, "sms_sent": sms_sent, "email_sent": email_sent},
+    )
+    return OwnerAsked(sms_sent=sms_sent, email_sent=email_sent)
+
+
+# ---------------------------------------------------------------------------- decide
+
+
+@dataclass(frozen=True)
+class VisitorContact:
+    name: str = field(repr=False)
+    phone: str = field(repr=False)
+
+
+def parse_decision(decision: str) -> Decision:
+    try:
+        return Decision(decision)
+    except ValueError:
+        raise InvalidApprovalInput("decision", "must be 'approve' or 'deny'") from None
+
+
+def validate_visitor(name: str | None, phone: str | None) -> VisitorContact:
+    """Name: 1-64 printable characters (surrounding spaces dropped). Phone: E.164."""
+    clean_name = name.strip() if isinstance(name, str) else ""
+    if not clean_name:
+        raise InvalidApprovalInput("name", "is required to approve a visitor")
+    if len(clean_name) > MAX_NAME_LENGTH:
+        raise InvalidApprovalInput("name", f"must be at most {MAX_NAME_LENGTH} characters")
+    if not clean_name.isprintable():
+        raise InvalidApprovalInput("name", "must contain only printable characters")
+    clean_phone = phone.strip() if isinstance(phone, str) else ""
+    if not clean_phone:
+        raise InvalidApprovalInput("phone", "is required to approve a visitor")
+    if not is_e164(clean_phone):
+        raise InvalidApprovalInput("phone", "must be in E.164 format, like +15551234567")
+    return VisitorContact(name=clean_name, phone=clean_phone)
+
+
+def decide(
+    approval_id: str,
+    decision: str,
+    name: str | None = None,
+    phone: str | None = None,
+    *,
+    now: datetime,
+    approvals: ApprovalRepository,
+    task_tokens: TaskTokens,
+) -> DecisionResult:
+    """The owner's decision: one conditional write PENDING → APPROVED/DENIED, then the workflow is told.
+
+    The task output is only `{approvalId, decision}`; name and phone stay on the record. If Step
+    Functions no longer waits (TaskTimedOut / InvalidToken) the record becomes EXPIRED and
+    TaskTokenRejected is raised; if it cannot be reached (TransientError) the decision is undone
+    so the owner can try again, instead of being recorded but never delivered.
+    """
+    choice = parse_decision(decision)
+    contact = validate_visitor(name, phone) if choice is Decision.APPROVE else None
+    _require_plausible_id(approval_id)
+    status = ApprovalStatus.APPROVED if choice is Decision.APPROVE else ApprovalStatus.DENIED
+    try:
+        approval = approvals.record_decision(
+            approval_id,
+            status,
+            contact.name if contact else None,
+            contact.phone if contact else None,
+            now,
+        )
+    except ConditionNotMet as conflict:
+        raise _refusal(conflict.current, now) from None
+    decided_at = approval.decided_at or now
+    if approval.task_token is None:  # the write's condition requires one; never send to nothing
+        raise ApprovalNotReady(f"approval {approval.log_id} has no task token")
+
+    try:
+        task_tokens.send_success(approval.task_token, {"approvalId": approval_id, "decision": choice.value})
+    except TaskTokenRejected:
+        logger.warning("Workflow no longer waits for this approval", extra={"approval": approval.log_id})
+        _compensate(lambda: approvals.expire(approval_id, now, from_status=status, decided_at=decided_at))
+        raise
+    except TransientError:
+        logger.warning("Workflow unreachable; decision undone", extra={"approval": approval.log_id})
+        _compensate(lambda: approvals.reopen(approval_id, from_status=status, decided_at=decided_at))
+        raise
+    logger.info("Approval decided", extra={"approval": approval.log_id, "decision": choice.value})
+    return DecisionResult(approval_id=approval_id, decision=choice, status=status, decided_at=decided_at)
+
+
+def _compensate(undo: Callable[[], object]) -> None:
+    # Best effort: the original failure is what the caller must see.
+    try:
+        undo()
+    except Exception:
+        logger.exception("Could not undo an undelivered decision")
+
+
+# ---------------------------------------------------------------------------- view, expire
+
+
+def view(approval_id: str, *, now: datetime, approvals: ApprovalRepository) -> ApprovalView:
+    approval = _load(approvals, approval_id)
+    if approval.status in DECIDED:
+        raise ApprovalAlreadyDecided(f"approval {approval.log_id} is already {approval.status.lower()}")
+    if approval.has_expired(now):
+        raise ApprovalExpired(f"approval {approval.log_id} has expired")
+    return ApprovalView(
+        door_id=approval.door_id,
+        status=approval.status,
+        photo=approval.photo,
+        seen_at=approval.seen_at,
+        expires_at=approval.expires_at,
+    )
+
+
+def mark_expired(approval_id: str, *, now: datetime, approvals: ApprovalRepository) -> bool:
+    """PENDING → EXPIRED (the workflow's wait timed out). True if this call expired it, False if it
+    already was; ApprovalAlreadyDecided if the owner decided first, ApprovalNotFound if unknown."""
+    _require_plausible_id(approval_id)
+    try:
+        approval = approvals.expire(approval_id, now)
+    except ConditionNotMet as conflict:
+        current = conflict.current
+        if current is None:
+            raise ApprovalNotFound("no such approval") from None
+        if current.status is ApprovalStatus.EXPIRED:
+            return False
+        raise ApprovalAlreadyDecided(
+            f"approval {current.log_id} is already {current.status.lower()}"
+        ) from None
+    logger.info("Approval expired", extra={"approval": approval.log_id})
+    return True
+
+
+# ---------------------------------------------------------------------------- after approval
+
+
+class VisitorIdTaken(ApprovalError):
+    """The visitorId already names a visitor created by another approval; nothing is overwritten."""
+
+
+class VisitorWriter(Protocol):
+    """The Visitors table (smartdoor.adapters.visitor_store.DynamoVisitorStore)."""
+
+    def get(self, visitor_id: str) -> Visitor | None: ...
+
+    def put(self, visitor: Visitor) -> None: ...
+
+
+def approved_contact(approval_id: str, *, approvals: ApprovalRepository) -> tuple[Approval, VisitorContact]:
+    """The APPROVED record and the visitor contact the owner typed, which the workflow may now save."""
+    approval = _load(approvals, approval_id)
+    if approval.status is not ApprovalStatus.APPROVED:
+        raise ApprovalNotApproved(f"approval {approval.log_id} is {approval.status.lower()}, not approved")
+    if not approval.visitor_name or not approval.visitor_phone:
+        raise ApprovalNotApproved(f"approval {approval.log_id} is approved but has no visitor contact")
+    return approval, VisitorContact(name=approval.visitor_name, phone=approval.visitor_phone)
+
+
+def save_approved_visitor(
+    *,
+    approval_id: str,
+    visitor_id: str,
+    face_ids: Sequence[str],
+    photo: VisitPhoto,
+    door_id: str,
+    approvals: ApprovalRepository,
+    visitors: VisitorWriter,
+    now: datetime,
+) -> Visitor:
+    """Create the visitor the owner approved. Name and phone come from the approval record (typed
+    by the owner), never from the workflow's state. A retry rewrites the same visitor and keeps
+    its first createdAt."""
+    # The Visitor model lives with its table adapter; importing it here keeps boto3 out of
+    # this module's import time.
+    from smartdoor.adapters.visitor_store import Visitor
+
+    approval, contact = approved_contact(approval_id, approvals=approvals)
+    if door_id != approval.door_id:
+        raise InvalidApprovalInput("doorId", "does not match the approval's door")
+    if not face_ids:
+        raise InvalidApprovalInput("faceIds", "must name at least one enrolled face")
+    existing = visitors.get(visitor_id)
+    if existing is not None and existing.approval_id != approval_id:
+        raise VisitorIdTaken(f"visitor {visitor_id} belongs to another approval")
+    visitor = Visitor(
+        visitor_id=visitor_id,
+        name=contact.name,
+        phone=contact.phone,
+        face_ids=tuple(face_ids),
+        photo_keys=(photo.frame_key, photo.face_key),
+        created_at=existing.created_at if existing else iso_z(now),
+        approval_id=approval_id,
+        door_id=approval.door_id,
+    )
+    visitors.put(visitor)
+    logger.info("Visitor saved", extra={"approval": approval.log_id, "visitor_id": visitor_id})
+    return visitor
