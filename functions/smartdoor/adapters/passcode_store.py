@@ -5,8 +5,8 @@ Items (docs/internals.md):
 - `VISITOR#<doorId>#<visitorId>` / `CURRENT`: codeHash of the visitor's latest code, so issuing a
   new one can delete the old one in the same transaction;
 - `DOOR#<doorId>` / `FAILURES`: recent failed tries (epoch seconds), lockedUntil, version.
-Every item carries `expiresAt` (epoch seconds, the table's TTL attribute); DynamoDB deletes
-lazily, so the expiry that matters is checked in the condition expressions below.
+Every item carries `expiresAt` (epoch seconds, the table's TTL attribute). DynamoDB deletes
+lazily, so the domain checks a code's expiry itself.
 """
 
 from __future__ import annotations
@@ -154,21 +154,12 @@ class DynamoPasscodeStore:
 
     # -- verifying --------------------------------------------------------------------------
 
-    def consume_code(self, door_id: str, code_hash: str, now: float) -> StoredCode | None:
-        try:
-            with transient_errors_as(TransientError):
-                response = self._table.delete_item(
-                    Key=code_key(door_id, code_hash),
-                    ConditionExpression="attribute_exists(pk) AND expiresAt > :now",
-                    ExpressionAttributeValues={":now": _number(now)},
-                    ReturnValues="ALL_OLD",
-                )
-        except ClientError as error:
-            if _error_code(error) == "ConditionalCheckFailedException":
-                return None  # no such code, or expired but not yet removed by TTL
-            raise
+    def take_code(self, door_id: str, code_hash: str) -> StoredCode | None:
+        # One DeleteItem is atomic: of concurrent deletes of one item, only one gets its attributes.
+        with transient_errors_as(TransientError):
+            response = self._table.delete_item(Key=code_key(door_id, code_hash), ReturnValues="ALL_OLD")
         item = response.get("Attributes")
-        if not item:  # deleted by a concurrent consume between its check and ours
+        if not item:
             return None
         return StoredCode(
             code_hash=code_hash,

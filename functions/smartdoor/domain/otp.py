@@ -117,10 +117,11 @@ class PasscodeStore(Protocol):
         """
         ...
 
-    def consume_code(self, door_id: str, code_hash: str, now: float) -> StoredCode | None:
-        """Atomically delete the code if it exists and `now < expires_at`; return it, else None.
+    def take_code(self, door_id: str, code_hash: str) -> StoredCode | None:
+        """Atomically delete the code and return what was stored, or None if there was none.
 
-        Of concurrent calls for one code, at most one gets it.
+        Of concurrent calls for one code, at most one gets it. Expired codes are returned too
+        (TTL is lazy): judging expiry is the caller's job.
         """
         ...
 
@@ -296,11 +297,12 @@ class PasscodeService:
         lockout_end = record.lockout_end(now)
         if lockout_end is not None:
             return LockedOut(retry_at=lockout_end)
-        # A lockout that lands between the check above and this consume lets one correct code
+        # A lockout that lands between the check above and this take lets one correct code
         # through; harmless, since only wrong codes cause lockouts.
-        consumed = self._store.consume_code(door_id, code_hash(self._keys.hmac_key(), door_id, otp), now)
-        if consumed is not None:
-            return Granted(visitor_id=consumed.visitor_id, door_id=door_id)
+        taken = self._store.take_code(door_id, code_hash(self._keys.hmac_key(), door_id, otp))
+        # An expired code is taken too: it could never be used again anyway.
+        if taken is not None and now < taken.expires_at:
+            return Granted(visitor_id=taken.visitor_id, door_id=door_id)
         return self._record_failure(door_id, record, now)
 
     def _record_failure(self, door_id: str, record: FailureRecord, now: float) -> VerifyOutcome:
