@@ -47,6 +47,9 @@ _TRANSIENT_CODES = frozenset(
         "ServiceUnavailableException",
         "InternalError",
         "KMSThrottlingException",
+        # SNS's own codes for ThrottledException and KMSThrottlingException.
+        "Throttled",
+        "KMSThrottling",
     }
 )
 
