@@ -336,7 +336,7 @@ def create_approval(
         extra={
             "approval": approval.log_id,
             "visit_id": visit_id,
-            "expires_at": approval.expires_at.isoformat(),
+            "expires_at": iso_z(approval.expires_at),
         },
     )
     return approval
