@@ -115,3 +115,15 @@ class S3Image:
 
 # What a face engine accepts: encoded image bytes (JPEG/PNG) or an S3 object.
 ImageRef = bytes | S3Image
+
+
+class DoorUnlockedDetail(WireModel):
+    """Detail of DoorUnlocked: a visitor typed a valid passcode at the door (the lock listens).
+
+    There is no visitId: a passcode outlives the visit that produced it.
+    """
+
+    version: str = EVENT_VERSION
+    door_id: str
+    visitor_id: str
+    unlocked_at: str  # ISO-8601 UTC

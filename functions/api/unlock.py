@@ -1,0 +1,171 @@
+"""Opening the door with a passcode: check the code, tell the lock, warn the owner of a lockout.
+
+Pure Python on ports; the passcode rules themselves (hashing, single use, lockout) live in
+`smartdoor.domain.otp` and are only called from here. Every answer that is not "open" is a
+typed exception, mapped to an HTTP status in the API handler's one exception-handling place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from smartdoor.adapters.event_bus import BusEvent
+from smartdoor.domain.otp import Denied, Granted, LockedOut, OtpPolicy, VerifyOutcome
+from smartdoor.errors import SmartDoorError, TransientError
+from smartdoor.models import DetailType, DoorUnlockedDetail
+from smartdoor.observability import logger
+
+
+class UnknownDoor(SmartDoorError):
+    """The door id in the path is not a door this deployment serves (404)."""
+
+
+class WrongPasscode(SmartDoorError):
+    """The code is wrong, expired, already used or for another door; the caller is not told which (403)."""
+
+
+class DoorLockedOut(SmartDoorError):
+    """Too many wrong codes at this door: every code is refused until `retry_at` (429)."""
+
+    def __init__(self, retry_at: datetime) -> None:
+        super().__init__(f"door locked out until {retry_at.isoformat()}")
+        self.retry_at = retry_at
+
+
+class DoorNotTold(TransientError):
+    """The code was right but the DoorUnlocked event could not be published, so the lock never heard."""
+
+
+# ---------------------------------------------------------------------------- ports
+
+
+class PasscodeVerifier(Protocol):
+    policy: OtpPolicy
+
+    def verify(self, door_id: str, otp: str) -> VerifyOutcome: ...
+
+
+class NamedVisitor(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class VisitorNames(Protocol):
+    def get(self, visitor_id: str) -> NamedVisitor | None: ...
+
+
+class Bus(Protocol):
+    def publish(self, events: Sequence[BusEvent]) -> list[str | None]: ...
+
+
+class OwnerEmail(Protocol):
+    def send_email(self, subject: str, body: str) -> str: ...
+
+
+# ---------------------------------------------------------------------------- use case
+
+
+@dataclass(frozen=True)
+class Unlocked:
+    door_id: str
+    visitor_id: str
+    visitor_name: str | None = field(repr=False)
+    unlocked_at: datetime
+
+
+def iso_utc(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def lockout_alert(
+    door_id: str, policy: OtpPolicy, locked_at: datetime, retry_at: datetime
+) -> tuple[str, str]:
+    window_minutes = max(1, policy.failure_window_seconds // 60)
+    subject = f"Smart Door: keypad at {door_id} locked after wrong codes"
+    body = "\n".join(
+        [
+            f"The keypad at {door_id} refused {policy.max_failures} wrong passcodes within "
+            f"{window_minutes} minutes and is now locked.",
+            "",
+            f"Locked at:          {locked_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
+            f"Accepts codes from: {retry_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
+            "",
+            "If a visitor of yours mistyped their code, they can try again then.",
+            "If not, someone may be guessing codes at your door.",
+        ]
+    )
+    return subject, body
+
+
+def unlock_door(
+    door_id: str,
+    otp: object,
+    *,
+    served_doors: Collection[str],
+    passcodes: PasscodeVerifier,
+    visitors: VisitorNames,
+    bus: Bus,
+    owner: OwnerEmail,
+    now: datetime,
+) -> Unlocked:
+    """Open `door_id` for a valid, unused, unexpired code; raise why not otherwise.
+
+    Raises UnknownDoor, MalformedPasscode (nothing recorded), WrongPasscode (a failure counted),
+    DoorLockedOut, or DoorNotTold / TransientError when AWS fails.
+    """
+    if door_id not in served_doors:
+        raise UnknownDoor("no such door")
+    outcome = passcodes.verify(door_id, otp)  # type: ignore[arg-type]  # the domain checks the type
+    if isinstance(outcome, Granted):
+        return _open(outcome, visitors=visitors, bus=bus, now=now)
+    if isinstance(outcome, LockedOut):
+        retry_at = datetime.fromtimestamp(outcome.retry_at, UTC)
+        if outcome.just_locked:
+            logger.warning("Keypad locked out after repeated wrong codes", extra={"door_id": door_id})
+            _alert_owner(owner, *lockout_alert(door_id, passcodes.policy, now, retry_at))
+        raise DoorLockedOut(retry_at)
+    if isinstance(outcome, Denied):
+        logger.info(
+            "Wrong passcode", extra={"door_id": door_id, "failures_in_window": outcome.failures_in_window}
+        )
+        raise WrongPasscode("wrong, expired or used code")
+    raise TypeError(f"unexpected verify outcome {type(outcome).__name__}")
+
+
+def _open(granted: Granted, *, visitors: VisitorNames, bus: Bus, now: datetime) -> Unlocked:
+    detail = DoorUnlockedDetail(
+        door_id=granted.door_id, visitor_id=granted.visitor_id, unlocked_at=iso_utc(now)
+    )
+    event = BusEvent(detail_type=DetailType.DOOR_UNLOCKED.value, detail=detail.model_dump_json(by_alias=True))
+    (event_id,) = bus.publish([event])
+    if event_id is None:
+        # The code is spent but the lock never heard: say so instead of welcoming someone to a shut door.
+        logger.error("DoorUnlocked rejected by EventBridge", extra={"door_id": granted.door_id})
+        raise DoorNotTold("the door could not be told to open")
+    logger.info(
+        "Door unlocked",
+        extra={"door_id": granted.door_id, "visitor_id": granted.visitor_id, "event_id": event_id},
+    )
+    try:
+        visitor = visitors.get(granted.visitor_id)
+    except TransientError:
+        # The door is already open; a missing name must not turn the welcome into an error.
+        logger.warning("Visitor name unavailable", extra={"visitor_id": granted.visitor_id})
+        visitor = None
+    return Unlocked(
+        door_id=granted.door_id,
+        visitor_id=granted.visitor_id,
+        visitor_name=visitor.name if visitor is not None else None,
+        unlocked_at=now,
+    )
+
+
+def _alert_owner(owner: OwnerEmail, subject: str, body: str) -> None:
+    # The lockout itself is already recorded; a failed email must not turn the 429 into a 500.
+    try:
+        owner.send_email(subject, body)
+    except Exception:
+        logger.exception("Could not email the owner about a keypad lockout")

@@ -1,0 +1,505 @@
+"""A local web server: the pages from web/ and the real API handler behind API Gateway-shaped events.
+
+    server = LocalServer(api_routes=smartdoor_api_routes(direct(api_handler)))
+    with server:                              # binds 127.0.0.1 on a free port
+        print(server.url)                     # http://127.0.0.1:<port>
+        # /owner/?a=<id>, /door/?door=<id>, /config.json -> {"apiUrl": server.url}
+
+Requests whose path matches an API route become REST API (v1) Lambda proxy events for the
+handler, and its proxy response becomes the HTTP answer, as API Gateway would do. Everything
+else is a static file from web/, with the security headers the CDN sets. Extra behaviour for
+the local stack (`/local/...` controls, fake photo links, other Lambda routes) plugs in with
+`mount(prefix, hook)` and `add_api_route(route)`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import mimetypes
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+from smartdoor_local import REPO_ROOT
+from smartdoor_local.lambda_runtime import LambdaContext, LambdaRuntime
+
+WEB_DIR = REPO_ROOT / "web"
+DEFAULT_STAGE = "local"
+# API Gateway refuses payloads over 10 MB before any Lambda runs.
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+API_FUNCTION_NAME = "smartdoor-api"
+
+_log = logging.getLogger(__name__)
+
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+"""A Lambda proxy integration: (event, context) -> {"statusCode", "headers", "body", ...}."""
+
+
+# ---------------------------------------------------------------------------- security headers
+
+
+def content_security_policy(api_origin: str | None = None) -> str:
+    """The pages' CSP: scripts and styles only from the site, API calls to the site or the API,
+    photos from S3 presigned links. The CDN sets the same policy with its own API origin."""
+    connect = "'self'" + (f" {api_origin}" if api_origin else "")
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' https://*.amazonaws.com",
+            f"connect-src {connect}",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+            "manifest-src 'self'",
+        ]
+    )
+
+
+def security_headers(api_origin: str | None = None) -> dict[str, str]:
+    return {
+        "Content-Security-Policy": content_security_policy(api_origin),
+        "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        # The approval link carries its id in the query: never send it on to S3 or anyone else.
+        "Referrer-Policy": "no-referrer",
+        "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+        "Cross-Origin-Opener-Policy": "same-origin",
+    }
+
+
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".ico": "image/x-icon",
+    ".webmanifest": "application/manifest+json",
+    ".txt": "text/plain; charset=utf-8",
+}
+
+
+def content_type_for(path: Path) -> str:
+    return (
+        _CONTENT_TYPES.get(path.suffix.lower())
+        or mimetypes.guess_type(path.name)[0]
+        or "application/octet-stream"
+    )
+
+
+# ---------------------------------------------------------------------------- requests and answers
+
+
+@dataclass(frozen=True)
+class LocalRequest:
+    method: str
+    path: str  # decoded-once path, no query
+    raw_path: str  # as sent, without the query
+    query: Mapping[str, list[str]]
+    headers: Sequence[tuple[str, str]]
+    body: bytes
+    client_ip: str
+    host: str
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+
+@dataclass
+class LocalResponse:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    multi_headers: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> LocalResponse:
+        return cls(
+            status=status,
+            headers={"Content-Type": "application/json", **(headers or {})},
+            body=json.dumps(payload).encode(),
+        )
+
+
+RouteHook = Callable[[LocalRequest], LocalResponse]
+"""A mounted handler for a path prefix (e.g. the local stack's `/local/...` controls)."""
+
+
+# ---------------------------------------------------------------------------- API Gateway emulation
+
+
+_PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    """One API Gateway resource (`/approvals/{approvalId}`) and the methods its Lambda serves."""
+
+    resource: str
+    methods: frozenset[str]
+    handler: LambdaHandler
+
+    def match(self, path: str) -> dict[str, str] | None:
+        """Path parameters if `path` (raw, percent-encoded) is this resource, else None."""
+        wanted = self.resource.strip("/").split("/")
+        given = path.strip("/").split("/")
+        if len(wanted) != len(given):
+            return None
+        parameters: dict[str, str] = {}
+        for template, segment in zip(wanted, given, strict=True):
+            parameter = _PARAMETER.fullmatch(template)
+            if parameter is not None and segment:
+                parameters[parameter.group(1)] = unquote(segment)
+            elif template != segment:
+                return None
+        return parameters
+
+
+def build_proxy_event(
+    request: LocalRequest,
+    *,
+    resource: str,
+    path_parameters: Mapping[str, str],
+    stage: str = DEFAULT_STAGE,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """The REST API (payload v1) Lambda proxy event API Gateway would send for `request`."""
+    headers: dict[str, str] = {}
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in request.headers:
+        headers[name] = value
+        multi_headers.setdefault(name, []).append(value)
+    query = {name: values[-1] for name, values in request.query.items()}
+    body: str | None
+    is_base64 = False
+    if not request.body:
+        body = None
+    else:
+        try:
+            body = request.body.decode("utf-8")
+        except UnicodeDecodeError:
+            body, is_base64 = base64.b64encode(request.body).decode(), True
+    request_id = request_id or str(uuid.uuid4())
+    return {
+        "resource": resource,
+        "path": request.raw_path,
+        "httpMethod": request.method,
+        "headers": headers or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {k: list(v) for k, v in request.query.items()} or None,
+        "pathParameters": dict(path_parameters) or None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "resourceId": "local",
+            "resourcePath": resource,
+            "httpMethod": request.method,
+            "path": f"/{stage}{request.raw_path}",
+            "stage": stage,
+            "requestId": request_id,
+            "extendedRequestId": request_id,
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
+            "requestTimeEpoch": int(time.time() * 1000),
+            "protocol": "HTTP/1.1",
+            "domainName": request.host,
+            "identity": {"sourceIp": request.client_ip, "userAgent": request.header("User-Agent")},
+        },
+        "body": body,
+        "isBase64Encoded": is_base64,
+    }
+
+
+def proxy_response(result: Any) -> LocalResponse:
+    """The HTTP answer for a Lambda proxy result; a malformed result is API Gateway's 502."""
+    if not isinstance(result, Mapping) or not isinstance(result.get("statusCode"), int):
+        _log.error("Lambda returned a malformed proxy response")
+        return LocalResponse.json(502, {"message": "Internal server error"})
+    body = result.get("body") or ""
+    data = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode("utf-8")
+    multi = {
+        str(k): [str(v) for v in values] for k, values in (result.get("multiValueHeaders") or {}).items()
+    }
+    headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items() if str(k) not in multi}
+    return LocalResponse(status=result["statusCode"], headers=headers, body=data, multi_headers=multi)
+
+
+def direct(handler: Callable[..., dict[str, Any]], **overrides: Any) -> LambdaHandler:
+    """Call a handler in this thread with a Lambda-like context and adapter overrides.
+
+    Concurrent requests run concurrently, like separate Lambda environments would.
+    """
+
+    def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return handler(event, context, **overrides)
+
+    return invoke
+
+
+def via_runtime(runtime: LambdaRuntime, function_name: str = API_FUNCTION_NAME) -> LambdaHandler:
+    """Call a function registered in a LambdaRuntime (its environment and overrides apply).
+
+    A handler that raises becomes API Gateway's 502, as an unhandled Lambda error would.
+    """
+
+    def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        result, failed = runtime.invoke(function_name, event)
+        if failed:
+            _log.error("API function failed: %s", result.get("errorType"))
+            return {"statusCode": 502, "body": json.dumps({"message": "Internal server error"})}
+        return dict(result)
+
+    return invoke
+
+
+def smartdoor_api_routes(api: LambdaHandler) -> list[ApiRoute]:
+    """The resources of the Smart Door API Lambda (functions/api), as the CDK app wires them."""
+    return [
+        ApiRoute("/approvals/{approvalId}", frozenset({"GET", "POST", "OPTIONS"}), api),
+        ApiRoute("/doors/{doorId}/unlock", frozenset({"POST", "OPTIONS"}), api),
+    ]
+
+
+# ---------------------------------------------------------------------------- the server
+
+
+class LocalServer:
+    """Static pages + API routes on 127.0.0.1. `start()`/`stop()`, or use it as a context manager."""
+
+    def __init__(
+        self,
+        *,
+        api_routes: Iterable[ApiRoute] = (),
+        web_root: Path = WEB_DIR,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        stage: str = DEFAULT_STAGE,
+        site_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.web_root = web_root.resolve()
+        self.stage = stage
+        self.site_config = dict(site_config or {})
+        self._routes: list[ApiRoute] = list(api_routes)
+        self._mounts: list[tuple[str, RouteHook]] = []
+        self._host = host
+        self._port = port
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- extension points for the local stack
+
+    def add_api_route(self, route: ApiRoute) -> None:
+        self._routes.append(route)
+
+    def mount(self, prefix: str, hook: RouteHook) -> None:
+        """Serve every path under `prefix` (e.g. "/local/") with `hook`, before API routes and files."""
+        if not prefix.startswith("/"):
+            raise ValueError("a mount prefix starts with '/'")
+        self._mounts.append((prefix, hook))
+
+    # -- lifecycle
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("the server is not running")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    def start(self) -> LocalServer:
+        if self._httpd is not None:
+            raise RuntimeError("the server is already running")
+        httpd = ThreadingHTTPServer((self._host, self._port), _make_request_handler(self))
+        httpd.daemon_threads = True
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, name="smartdoor-local-http", daemon=True)
+        self._thread.start()
+        _log.info("Serving %s on %s", self.web_root, self.url)
+        return self
+
+    def stop(self) -> None:
+        httpd, thread = self._httpd, self._thread
+        if httpd is None:
+            return
+        httpd.shutdown()  # stops serve_forever and waits for it
+        httpd.server_close()  # closes the listening socket
+        if thread is not None:
+            thread.join(timeout=10)
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- dispatch
+
+    def site_config_json(self) -> dict[str, Any]:
+        return {"apiUrl": self.url, **self.site_config}
+
+    def handle(self, request: LocalRequest) -> LocalResponse:
+        for prefix, hook in self._mounts:
+            if request.path == prefix.rstrip("/") or request.path.startswith(prefix):
+                return hook(request)
+        for route in self._routes:
+            parameters = route.match(request.raw_path)
+            if parameters is None:
+                continue
+            if request.method not in route.methods:
+                return LocalResponse.json(HTTPStatus.FORBIDDEN, {"message": "Missing Authentication Token"})
+            event = build_proxy_event(
+                request, resource=route.resource, path_parameters=parameters, stage=self.stage
+            )
+            context = LambdaContext(
+                function_name=API_FUNCTION_NAME,
+                invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{API_FUNCTION_NAME}",
+                memory_limit_in_mb=256,
+                timeout_seconds=10,
+            )
+            try:
+                return proxy_response(route.handler(event, context))
+            except Exception:
+                _log.exception("API handler raised")
+                return LocalResponse.json(HTTPStatus.BAD_GATEWAY, {"message": "Internal server error"})
+        if request.path == "/config.json":
+            return self._static_answer(
+                HTTPStatus.OK, "application/json", json.dumps(self.site_config_json()).encode(), request
+            )
+        return self._serve_file(request)
+
+    def _static_answer(
+        self, status: int, content_type: str, body: bytes, request: LocalRequest
+    ) -> LocalResponse:
+        headers = {"Content-Type": content_type, "Cache-Control": "no-cache", **security_headers()}
+        if request.method == "HEAD":
+            headers["Content-Length"] = str(len(body))
+            body = b""
+        return LocalResponse(status=status, headers=headers, body=body)
+
+    def _serve_file(self, request: LocalRequest) -> LocalResponse:
+        if request.method not in ("GET", "HEAD"):
+            return self._static_answer(
+                HTTPStatus.METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", b"Method not allowed\n", request
+            )
+        try:
+            candidate = (self.web_root / request.path.lstrip("/")).resolve()
+        except (OSError, ValueError):  # e.g. a NUL byte in the path
+            return self._not_found(request)
+        if candidate != self.web_root and self.web_root not in candidate.parents:
+            return self._not_found(request)
+        if candidate.is_dir():
+            if not request.path.endswith("/"):
+                location = request.path + "/" + (f"?{_query_string(request)}" if request.query else "")
+                response = self._static_answer(HTTPStatus.MOVED_PERMANENTLY, "text/plain", b"", request)
+                response.headers["Location"] = location
+                return response
+            candidate = candidate / "index.html"
+        if not candidate.is_file():
+            return self._not_found(request)
+        return self._static_answer(
+            HTTPStatus.OK, content_type_for(candidate), candidate.read_bytes(), request
+        )
+
+    def _not_found(self, request: LocalRequest) -> LocalResponse:
+        return self._static_answer(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", b"Not found\n", request)
+
+
+def _query_string(request: LocalRequest) -> str:
+    return urlencode([(k, v) for k, values in request.query.items() for v in values])
+
+
+def _make_request_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
+    class RequestHandler(BaseHTTPRequestHandler):
+        # HTTP/1.0: one request per connection, so no idle keep-alive thread outlives stop().
+        protocol_version = "HTTP/1.0"
+        server_version = "SmartDoorLocal"
+        sys_version = ""
+
+        def _dispatch(self) -> None:
+            split = urlsplit(self.path)
+            length_header = self.headers.get("Content-Length")
+            if self.headers.get("Transfer-Encoding"):
+                self._send(
+                    LocalResponse.json(HTTPStatus.LENGTH_REQUIRED, {"message": "Content-Length required"})
+                )
+                return
+            try:
+                length = int(length_header) if length_header else 0
+            except ValueError:
+                self._send(LocalResponse.json(HTTPStatus.BAD_REQUEST, {"message": "Bad Content-Length"}))
+                return
+            if length < 0 or length > MAX_REQUEST_BYTES:
+                self._send(
+                    LocalResponse.json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"message": "Request too large"})
+                )
+                return
+            body = self.rfile.read(length) if length else b""
+            request = LocalRequest(
+                method=self.command,
+                path=unquote(split.path) or "/",
+                raw_path=split.path or "/",
+                query=parse_qs(split.query, keep_blank_values=True),
+                headers=list(self.headers.items()),
+                body=body,
+                client_ip=self.client_address[0],
+                host=self.headers.get("Host", ""),
+            )
+            try:
+                response = server.handle(request)
+            except Exception:
+                _log.exception("Local server failed on %s %s", request.method, request.path)
+                response = LocalResponse.json(
+                    HTTPStatus.INTERNAL_SERVER_ERROR, {"message": "Internal server error"}
+                )
+            self._send(response)
+
+        def _send(self, response: LocalResponse) -> None:
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                if name.lower() != "content-length":
+                    self.send_header(name, value)
+            for name, values in response.multi_headers.items():
+                for value in values:
+                    self.send_header(name, value)
+            if "Content-Length" not in response.headers:
+                self.send_header("Content-Length", str(len(response.body)))
+            else:
+                self.send_header("Content-Length", response.headers["Content-Length"])
+            self.end_headers()
+            if response.body:
+                self.wfile.write(response.body)
+
+        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
+
+        def log_message(self, format: str, *args: Any) -> None:
+            # Paths only: query strings carry approval ids, which are bearer secrets.
+            _log.debug("%s %s", self.command, urlsplit(self.path).path)
+
+    return RequestHandler

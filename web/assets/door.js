@@ -1,0 +1,182 @@
+// Door keypad: the visitor types the 6-digit passcode from their SMS and the door opens.
+
+import { NetworkError, callApi, formatClock, loadConfig, showState } from "./api.js";
+
+const CODE_LENGTH = 6;
+const DOOR_ID = /^[a-z0-9][a-z0-9-]{0,31}$/;
+// After a welcome, the keypad is ready for the next visitor.
+const RESET_AFTER_GRANT_MS = 15000;
+
+const main = document.getElementById("main");
+const result = document.getElementById("result");
+const display = document.getElementById("code-display");
+const slots = Array.from(display.querySelectorAll(".code-slot"));
+const keys = Array.from(document.querySelectorAll("#keypad button"));
+const openButton = document.getElementById("open");
+
+let config = null;
+let doorId = null;
+let code = "";
+let busy = false;
+let lockedUntil = 0; // Date.now() value; 0 when not locked
+let resetTimer = null;
+
+function setResult(name) {
+  showState(result, name);
+  main.dataset.current = name;
+}
+
+function render() {
+  slots.forEach((slot, index) => {
+    slot.textContent = code[index] || "";
+    slot.classList.toggle("filled", index < code.length);
+  });
+  display.setAttribute("aria-label", `${code.length} of ${CODE_LENGTH} digits entered`);
+  const blocked = busy || Date.now() < lockedUntil || doorId === null;
+  for (const key of keys) {
+    key.disabled = blocked;
+  }
+  openButton.disabled = blocked || code.length !== CODE_LENGTH;
+}
+
+function clearCode() {
+  code = "";
+  render();
+}
+
+function typeDigit(digit) {
+  if (busy || code.length >= CODE_LENGTH) {
+    return;
+  }
+  if (code.length === 0 && main.dataset.current !== "entry") {
+    setResult("entry"); // starting a new try hides the last answer
+  }
+  code += digit;
+  render();
+}
+
+function deleteDigit() {
+  if (!busy) {
+    code = code.slice(0, -1);
+    render();
+  }
+}
+
+function lockUntil(retryAt) {
+  lockedUntil = retryAt.getTime();
+  const slot = document.getElementById("retry-at");
+  slot.dateTime = retryAt.toISOString();
+  slot.textContent = formatClock(retryAt);
+  setResult("locked");
+  setTimeout(
+    () => {
+      lockedUntil = 0;
+      setResult("entry");
+      render();
+    },
+    Math.max(0, lockedUntil - Date.now()),
+  );
+}
+
+function retryTime(data) {
+  if (data.retryAt) {
+    return new Date(data.retryAt);
+  }
+  const seconds = Number(data.retryAfterSeconds) || 900;
+  return new Date(Date.now() + seconds * 1000);
+}
+
+async function submit() {
+  if (busy || code.length !== CODE_LENGTH || doorId === null) {
+    return;
+  }
+  busy = true;
+  const typed = code;
+  clearCode();
+  setResult("checking");
+  try {
+    config = config || (await loadConfig());
+    const { status, data } = await callApi(config, "POST", `/doors/${encodeURIComponent(doorId)}/unlock`, {
+      otp: typed,
+    });
+    if (status === 200 && data.granted === true) {
+      document.getElementById("visitor-name").textContent = data.visitor || "visitor";
+      setResult("granted");
+      clearTimeout(resetTimer);
+      resetTimer = setTimeout(() => setResult("entry"), RESET_AFTER_GRANT_MS);
+    } else if (status === 403) {
+      setResult("denied");
+    } else if (status === 429) {
+      lockUntil(retryTime(data));
+    } else if (status === 400) {
+      document.getElementById("invalid-detail").textContent = data.error || "Enter all 6 digits of the code.";
+      setResult("invalid");
+    } else {
+      document.getElementById("error-detail").textContent =
+        `The door service answered with an error (${status}). Try again in a moment.`;
+      setResult("error");
+    }
+  } catch (error) {
+    if (!(error instanceof NetworkError)) {
+      throw error;
+    }
+    document.getElementById("error-detail").textContent = "Check the connection, then try again.";
+    setResult("error");
+  } finally {
+    busy = false;
+    render();
+  }
+}
+
+for (const key of keys) {
+  if (key.dataset.digit !== undefined) {
+    key.addEventListener("click", () => typeDigit(key.dataset.digit));
+  }
+}
+document.getElementById("delete").addEventListener("click", deleteDigit);
+openButton.addEventListener("click", submit);
+
+// A physical keyboard works too: digits, Backspace, Enter.
+document.addEventListener("keydown", (event) => {
+  if (event.altKey || event.ctrlKey || event.metaKey) {
+    return;
+  }
+  if (/^[0-9]$/.test(event.key)) {
+    typeDigit(event.key);
+    event.preventDefault();
+  } else if (event.key === "Backspace") {
+    deleteDigit();
+    event.preventDefault();
+  } else if (event.key === "Enter" && code.length === CODE_LENGTH) {
+    submit();
+    event.preventDefault();
+  }
+});
+
+async function start() {
+  const fromQuery = new URLSearchParams(window.location.search).get("door");
+  try {
+    config = await loadConfig();
+  } catch (error) {
+    if (!(error instanceof NetworkError)) {
+      throw error;
+    }
+    document.getElementById("error-detail").textContent = "The page could not load its settings. Reload it.";
+    setResult("error");
+    render();
+    return;
+  }
+  const candidate = fromQuery || config.doorId;
+  if (candidate && DOOR_ID.test(candidate)) {
+    doorId = candidate;
+    setResult("entry");
+  } else {
+    document.getElementById("error-detail").textContent =
+      "This keypad does not know its door. Open it with ?door=<door id>.";
+    setResult("error");
+  }
+  render();
+}
+
+render();
+start();
