@@ -1,0 +1,305 @@
+"""Visit state and emission claims in the Visits table (DynamoDB), plus an in-memory twin.
+
+Items (docs/internals.md):
+
+- `DOOR#<doorId>` / `CURRENT`: the door's current visit. `state` holds the visit as JSON,
+  `version` increases by one on every write and every write is conditional on the version
+  read (optimistic locking), so two invocations never both build on the same old state.
+  `visitId`, `startedAt` and `lastFrameAt` are copies for people reading the table.
+- `VISIT#<visitId>` / `EVENT#<key>`: the claim on one event of the visit (`key` is
+  `visitor#<visitorId>` or `unknown`). Taken with a conditional put before PutEvents:
+  `status` CLAIMED with a `token` and `leaseUntil`, then EMITTED with the `eventId`. A claim
+  released after a failed PutEvents is deleted; a CLAIMED one whose lease ran out (its holder
+  died between claim and publish) can be taken over. So one claim yields at most one event,
+  except if a holder dies after PutEvents and before marking EMITTED and its lease ends.
+
+Every item carries `expiresAt` (TTL, epoch seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Protocol
+
+from smartdoor.adapters.aws import dynamodb_table, transient_errors_as
+from smartdoor.domain.visits import VisitState, iso_utc
+from smartdoor.errors import SmartDoorError, TransientError
+
+DEFAULT_TTL_SECONDS = 7 * 24 * 3600
+DEFAULT_LEASE_SECONDS = 120
+
+CLAIMED = "CLAIMED"
+EMITTED = "EMITTED"
+
+
+class VersionConflict(SmartDoorError):
+    """Another writer changed the door's visit state after it was read; read it again."""
+
+
+class ClaimOutcome(StrEnum):
+    CLAIMED = "claimed"  # the caller holds the claim and must publish, then mark or release
+    ALREADY_EMITTED = "already-emitted"  # the event went out before: a duplicate
+    HELD_ELSEWHERE = "held-elsewhere"  # another invocation is publishing it right now
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVisit:
+    state: VisitState
+    version: int
+
+
+class VisitStore(Protocol):
+    def load(self, door_id: str) -> StoredVisit | None: ...
+
+    def save(self, state: VisitState, expected_version: int | None) -> int:
+        """Write the door's visit if its stored version is still `expected_version` (None: no item).
+
+        Returns the new version; raises VersionConflict otherwise.
+        """
+        ...
+
+    def claim(self, visit_id: str, key: str, token: str) -> ClaimOutcome: ...
+
+    def mark_emitted(self, visit_id: str, key: str, token: str, event_id: str) -> bool:
+        """Record that the claimed event went out; False if the claim is no longer ours."""
+        ...
+
+    def release(self, visit_id: str, key: str, token: str) -> None:
+        """Give a claim back (publish failed) so a retry can claim and publish again."""
+        ...
+
+
+def door_pk(door_id: str) -> str:
+    return f"DOOR#{door_id}"
+
+
+def visit_pk(visit_id: str) -> str:
+    return f"VISIT#{visit_id}"
+
+
+def event_sk(key: str) -> str:
+    return f"EVENT#{key}"
+
+
+class DynamoVisitStore:
+    """VisitStore on the Visits table. Throttling and 5xx surface as TransientError."""
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        ttl_seconds: int = DEFAULT_TTL_SECONDS,
+        lease_seconds: int = DEFAULT_LEASE_SECONDS,
+        clock: Callable[[], float] = time.time,
+        table: Any | None = None,
+    ) -> None:
+        self._table_name = table_name
+        self._ttl = ttl_seconds
+        self._lease = lease_seconds
+        self._clock = clock
+        self._table_override = table
+
+    @property
+    def _table(self) -> Any:
+        return self._table_override or dynamodb_table(self._table_name)
+
+    def _expires_at(self) -> int:
+        return int(self._clock()) + self._ttl
+
+    def load(self, door_id: str) -> StoredVisit | None:
+        with transient_errors_as(TransientError):
+            response = self._table.get_item(
+                Key={"pk": door_pk(door_id), "sk": "CURRENT"}, ConsistentRead=True
+            )
+        item = response.get("Item")
+        if item is None:
+            return None
+        return StoredVisit(
+            state=VisitState.from_dict(json.loads(item["state"])), version=int(item["version"])
+        )
+
+    def save(self, state: VisitState, expected_version: int | None) -> int:
+        new_version = 1 if expected_version is None else expected_version + 1
+        item = {
+            "pk": door_pk(state.door_id),
+            "sk": "CURRENT",
+            "version": new_version,
+            "visitId": state.visit_id,
+            "startedAt": iso_utc(state.started_at),
+            "lastFrameAt": iso_utc(state.last_frame_at),
+            "state": json.dumps(state.to_dict(), separators=(",", ":")),
+            "expiresAt": self._expires_at(),
+        }
+        if expected_version is None:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition = {
+                "ConditionExpression": "#v = :expected",
+                "ExpressionAttributeNames": {"#v": "version"},
+                "ExpressionAttributeValues": {":expected": expected_version},
+            }
+        try:
+            with transient_errors_as(TransientError):
+                self._table.put_item(Item=item, **condition)
+        except Exception as error:
+            if _is_condition_failure(error):
+                raise VersionConflict(f"visit state of door {state.door_id} changed concurrently") from error
+            raise
+        return new_version
+
+    def claim(self, visit_id: str, key: str, token: str) -> ClaimOutcome:
+        now = self._clock()
+        item = {
+            "pk": visit_pk(visit_id),
+            "sk": event_sk(key),
+            "status": CLAIMED,
+            "token": token,
+            "leaseUntil": Decimal(str(round(now + self._lease, 3))),
+            "claimedAt": iso_utc(now),
+            "expiresAt": self._expires_at(),
+        }
+        try:
+            with transient_errors_as(TransientError):
+                self._table.put_item(
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(pk) OR (#s = :claimed AND leaseUntil < :now)",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":claimed": CLAIMED, ":now": Decimal(str(round(now, 3)))},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except Exception as error:
+            if not _is_condition_failure(error):
+                raise
+            status = _old_status(error)
+            if status is None:  # not returned: read it
+                with transient_errors_as(TransientError):
+                    current = self._table.get_item(
+                        Key={"pk": visit_pk(visit_id), "sk": event_sk(key)}, ConsistentRead=True
+                    ).get("Item")
+                status = current.get("status") if current else None
+            return ClaimOutcome.ALREADY_EMITTED if status == EMITTED else ClaimOutcome.HELD_ELSEWHERE
+        return ClaimOutcome.CLAIMED
+
+    def mark_emitted(self, visit_id: str, key: str, token: str, event_id: str) -> bool:
+        try:
+            with transient_errors_as(TransientError):
+                self._table.update_item(
+                    Key={"pk": visit_pk(visit_id), "sk": event_sk(key)},
+                    UpdateExpression="SET #s = :emitted, eventId = :event, emittedAt = :at REMOVE leaseUntil",
+                    ConditionExpression="#t = :token",
+                    ExpressionAttributeNames={"#s": "status", "#t": "token"},
+                    ExpressionAttributeValues={
+                        ":emitted": EMITTED,
+                        ":event": event_id,
+                        ":token": token,
+                        ":at": iso_utc(self._clock()),
+                    },
+                )
+        except Exception as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def release(self, visit_id: str, key: str, token: str) -> None:
+        try:
+            with transient_errors_as(TransientError):
+                self._table.delete_item(
+                    Key={"pk": visit_pk(visit_id), "sk": event_sk(key)},
+                    ConditionExpression="#t = :token AND #s = :claimed",
+                    ExpressionAttributeNames={"#s": "status", "#t": "token"},
+                    ExpressionAttributeValues={":token": token, ":claimed": CLAIMED},
+                )
+        except Exception as error:
+            if not _is_condition_failure(error):  # someone else's claim now: leave it alone
+                raise
+
+
+def _is_condition_failure(error: Exception) -> bool:
+    response = getattr(error, "response", None)
+    return (
+        isinstance(response, dict)
+        and response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    )
+
+
+def _old_status(error: Exception) -> str | None:
+    item = getattr(error, "response", {}).get("Item") or {}
+    status = item.get("status")
+    if isinstance(status, dict):  # low-level attribute value {"S": "..."}
+        return status.get("S")
+    return status if isinstance(status, str) else None
+
+
+@dataclass
+class _Claim:
+    status: str
+    token: str
+    lease_until: float
+    event_id: str | None = None
+
+
+class InMemoryVisitStore:
+    """The same contract as DynamoVisitStore, in process (tests, benchmarks, local runs).
+
+    States are immutable, so they are kept as objects without copying. Thread-safe.
+    """
+
+    def __init__(
+        self, *, lease_seconds: int = DEFAULT_LEASE_SECONDS, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._lease = lease_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.visits: dict[str, StoredVisit] = {}
+        self.claims: dict[tuple[str, str], _Claim] = {}
+
+    def load(self, door_id: str) -> StoredVisit | None:
+        return self.visits.get(door_id)
+
+    def save(self, state: VisitState, expected_version: int | None) -> int:
+        with self._lock:
+            current = self.visits.get(state.door_id)
+            current_version = None if current is None else current.version
+            if current_version != expected_version:
+                raise VersionConflict(f"visit state of door {state.door_id} changed concurrently")
+            new_version = 1 if expected_version is None else expected_version + 1
+            self.visits[state.door_id] = StoredVisit(state=state, version=new_version)
+            return new_version
+
+    def claim(self, visit_id: str, key: str, token: str) -> ClaimOutcome:
+        now = self._clock()
+        with self._lock:
+            current = self.claims.get((visit_id, key))
+            if current is not None:
+                if current.status == EMITTED:
+                    return ClaimOutcome.ALREADY_EMITTED
+                if current.lease_until >= now:
+                    return ClaimOutcome.HELD_ELSEWHERE
+            self.claims[(visit_id, key)] = _Claim(status=CLAIMED, token=token, lease_until=now + self._lease)
+            return ClaimOutcome.CLAIMED
+
+    def mark_emitted(self, visit_id: str, key: str, token: str, event_id: str) -> bool:
+        with self._lock:
+            current = self.claims.get((visit_id, key))
+            if current is None or current.token != token:
+                return False
+            current.status = EMITTED
+            current.event_id = event_id
+            return True
+
+    def release(self, visit_id: str, key: str, token: str) -> None:
+        with self._lock:
+            current = self.claims.get((visit_id, key))
+            if current is not None and current.token == token and current.status == CLAIMED:
+                del self.claims[(visit_id, key)]
+
+    def emitted(self) -> dict[tuple[str, str], str | None]:
+        """(visitId, key) -> eventId of every claim marked EMITTED."""
+        return {key: claim.event_id for key, claim in self.claims.items() if claim.status == EMITTED}

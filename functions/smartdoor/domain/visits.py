@@ -1,0 +1,339 @@
+"""Visits and decisions: from analysed frames to at most one event per person per visit.
+
+Pure rules, no I/O. `observe(state, frame, rules)` takes a door's current visit state and one
+frame, and returns the next state and the events the frame decides. The caller stores the
+state (with optimistic locking) and publishes the events (claiming each one first).
+
+- Visit: per door. It begins with the first good face (one that passes the quality gate) and
+  lasts while good faces keep coming at most `visit_gap_seconds` apart. Times are frame times,
+  never arrival times, so a replay of the stream decides exactly as the live run did.
+- Duplicates: a frame at or before the last frame the visit counted is a retry of something
+  already counted (Kinesis delivers at least once) and changes nothing.
+- Known person: a face matched at >= `face_match_threshold`; the person is its
+  ExternalImageId (= visitorId), so several collection faces of one person count together.
+  In each frame a face counts for its best-matching person only, and a person counts once.
+  A person seen in >= `min_frames_for_decision` frames of the visit gives one
+  KnownFaceDetected carrying the best sighting so far (highest similarity).
+- Unknown: frames with at least one good face that matches nobody at the threshold. After
+  >= `min_frames_for_decision` such frames, one UnknownFaceDetected for the visit with the
+  best unmatched face so far (highest confidence, then largest box).
+- Decided people (and the unknown) get nothing more in that visit; a later visit starts over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from smartdoor.domain.quality import QualityGate, SkipReason
+from smartdoor.domain.records import FaceMatch, FaceSearchResult, Frame
+from smartdoor.models import BoundingBox, DetailType, FaceEventDetail, FrameLocation, KnownFaceDetail
+
+UNKNOWN_KEY = "unknown"
+STATE_SCHEMA = 1
+
+
+def visitor_key(visitor_id: str) -> str:
+    return f"visitor#{visitor_id}"
+
+
+def visit_id_for(door_id: str, start_time: float) -> str:
+    """Deterministic from door and first frame: a replay yields the same id.
+
+    Door ids are at most 64 of [A-Za-z0-9_-], so this is a valid fragment of a Step Functions
+    execution name (<= 80 characters).
+    """
+    return f"{door_id}-{round(start_time * 1000)}"
+
+
+def iso_utc(epoch_seconds: float) -> str:
+    moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRules:
+    """Decision rules; defaults equal the CDK defaults (cdk_app/config.py)."""
+
+    face_match_threshold: float = 90.0
+    min_frames_for_decision: int = 2
+    visit_gap_seconds: float = 120.0
+    gate: QualityGate = field(default_factory=QualityGate)
+
+    def __post_init__(self) -> None:
+        if self.min_frames_for_decision < 1:
+            raise ValueError("min_frames_for_decision must be at least 1")
+        if self.visit_gap_seconds <= 0:
+            raise ValueError("visit_gap_seconds must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One good face in one frame: what an event reports about it."""
+
+    frame_time: float
+    location: FrameLocation
+    bounding_box: BoundingBox
+    confidence: float
+    face_id: str | None = None
+    visitor_id: str | None = None
+    similarity: float | None = None
+
+    @property
+    def unknown_rank(self) -> tuple[float, float]:
+        return (self.confidence, self.bounding_box.Width * self.bounding_box.Height)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "frameTime": self.frame_time,
+            "location": self.location.to_wire(),
+            "boundingBox": self.bounding_box.model_dump(),
+            "confidence": self.confidence,
+        }
+        if self.visitor_id is not None:
+            data.update(faceId=self.face_id, visitorId=self.visitor_id, similarity=self.similarity)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Sighting:
+        return cls(
+            frame_time=float(data["frameTime"]),
+            location=FrameLocation.model_validate(data["location"]),
+            bounding_box=BoundingBox.model_validate(data["boundingBox"]),
+            confidence=float(data["confidence"]),
+            face_id=data.get("faceId"),
+            visitor_id=data.get("visitorId"),
+            similarity=None if data.get("similarity") is None else float(data["similarity"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """Frames counted so far for one undecided person (or the unknown) and their best sighting."""
+
+    frames: int
+    best: Sighting
+
+
+@dataclass(frozen=True, slots=True)
+class VisitState:
+    """A door's current visit. Immutable: `observe` returns a new one."""
+
+    door_id: str
+    visit_id: str
+    started_at: float
+    last_frame_at: float
+    tallies: Mapping[str, Tally] = field(default_factory=dict)
+    decided: frozenset[str] = frozenset()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": STATE_SCHEMA,
+            "doorId": self.door_id,
+            "visitId": self.visit_id,
+            "startedAt": self.started_at,
+            "lastFrameAt": self.last_frame_at,
+            "tallies": {
+                key: {"frames": tally.frames, "best": tally.best.to_dict()}
+                for key, tally in self.tallies.items()
+            },
+            "decided": sorted(self.decided),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VisitState:
+        if data.get("schema") != STATE_SCHEMA:
+            raise ValueError(f"unsupported visit state schema {data.get('schema')!r}")
+        return cls(
+            door_id=str(data["doorId"]),
+            visit_id=str(data["visitId"]),
+            started_at=float(data["startedAt"]),
+            last_frame_at=float(data["lastFrameAt"]),
+            tallies={
+                key: Tally(frames=int(value["frames"]), best=Sighting.from_dict(value["best"]))
+                for key, value in data["tallies"].items()
+            },
+            decided=frozenset(data["decided"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Emission:
+    """An event a frame decided. `key` names who it is about within the visit."""
+
+    key: str
+    detail_type: DetailType
+    detail: FaceEventDetail
+
+    @property
+    def visit_id(self) -> str:
+        return self.detail.visit_id
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """The outcome of one frame.
+
+    `state` is what to store when `changed` (else the input state, untouched); `emissions` are
+    the events to publish before storing it.
+    """
+
+    state: VisitState | None
+    changed: bool = False
+    emissions: tuple[Emission, ...] = ()
+    faces: int = 0
+    skipped: Mapping[SkipReason, int] = field(default_factory=dict)
+    opened_visit: bool = False
+    duplicate_frame: bool = False
+
+    @property
+    def good_faces(self) -> int:
+        return self.faces - sum(self.skipped.values())
+
+
+def screen(
+    faces: Iterable[FaceSearchResult], gate: QualityGate
+) -> tuple[list[FaceSearchResult], dict[SkipReason, int]]:
+    """Split a frame's faces into good ones and counts of skipped ones by reason."""
+    good: list[FaceSearchResult] = []
+    skipped: dict[SkipReason, int] = {}
+    for result in faces:
+        reason = gate.skip_reason(result.DetectedFace)
+        if reason is None:
+            good.append(result)
+        else:
+            skipped[reason] = skipped.get(reason, 0) + 1
+    return good, skipped
+
+
+def has_good_face(frame: Frame, gate: QualityGate) -> bool:
+    return any(gate.passes(result.DetectedFace) for result in frame.faces)
+
+
+def _best_match(matches: Iterable[FaceMatch], threshold: float) -> FaceMatch | None:
+    best: FaceMatch | None = None
+    for match in matches:
+        eligible = match.Similarity >= threshold and match.Face.ExternalImageId
+        if eligible and (best is None or match.Similarity > best.Similarity):
+            best = match
+    return best
+
+
+def _frame_sightings(frame: Frame, good: list[FaceSearchResult], threshold: float) -> dict[str, Sighting]:
+    """Who this frame shows: the best sighting per known person, plus the best unmatched face."""
+    sightings: dict[str, Sighting] = {}
+    unknown: Sighting | None = None
+    for result in good:
+        face = result.DetectedFace
+        match = _best_match(result.MatchedFaces, threshold)
+        if match is None:
+            candidate = Sighting(frame.frame_time, frame.location, face.BoundingBox, face.Confidence)
+            if unknown is None or candidate.unknown_rank > unknown.unknown_rank:
+                unknown = candidate
+            continue
+        visitor_id = match.Face.ExternalImageId
+        assert visitor_id  # _best_match only returns matches that name a visitor
+        key = visitor_key(visitor_id)
+        previous = sightings.get(key)
+        if previous is None or match.Similarity > (previous.similarity or 0.0):
+            sightings[key] = Sighting(
+                frame.frame_time,
+                frame.location,
+                face.BoundingBox,
+                face.Confidence,
+                face_id=match.Face.FaceId,
+                visitor_id=visitor_id,
+                similarity=match.Similarity,
+            )
+    if unknown is not None:
+        sightings[UNKNOWN_KEY] = unknown
+    return sightings
+
+
+def _better(current: Sighting, candidate: Sighting, unknown: bool) -> Sighting:
+    if unknown:
+        return candidate if candidate.unknown_rank > current.unknown_rank else current
+    return candidate if (candidate.similarity or 0.0) > (current.similarity or 0.0) else current
+
+
+def _emission(state: VisitState, key: str, sighting: Sighting) -> Emission:
+    common: dict[str, Any] = {
+        "visit_id": state.visit_id,
+        "door_id": state.door_id,
+        "detected_at": iso_utc(sighting.frame_time),
+        "frame": sighting.location,
+        "bounding_box": sighting.bounding_box,
+        "confidence": sighting.confidence,
+    }
+    if key == UNKNOWN_KEY:
+        return Emission(key, DetailType.UNKNOWN_FACE_DETECTED, FaceEventDetail(**common))
+    assert sighting.face_id and sighting.visitor_id and sighting.similarity is not None  # known sightings
+    detail = KnownFaceDetail(
+        **common,
+        face_id=sighting.face_id,
+        visitor_id=sighting.visitor_id,
+        similarity=sighting.similarity,
+    )
+    return Emission(key, DetailType.KNOWN_FACE_DETECTED, detail)
+
+
+def observe(state: VisitState | None, frame: Frame, rules: MatchRules) -> Observation:
+    """Apply one frame to a door's visit state (None: the door has no stored visit)."""
+    if state is not None and state.door_id != frame.door_id:
+        raise ValueError("the visit state belongs to another door")
+    good, skipped = screen(frame.faces, rules.gate)
+    faces = len(frame.faces)
+    if not good:
+        return Observation(state=state, faces=faces, skipped=skipped)
+    if state is not None and frame.frame_time <= state.last_frame_at:
+        return Observation(state=state, faces=faces, skipped=skipped, duplicate_frame=True)
+
+    opened = state is None or frame.frame_time - state.last_frame_at > rules.visit_gap_seconds
+    if state is None or opened:
+        visit = VisitState(
+            door_id=frame.door_id,
+            visit_id=visit_id_for(frame.door_id, frame.frame_time),
+            started_at=frame.frame_time,
+            last_frame_at=frame.frame_time,
+        )
+    else:
+        visit = state
+
+    tallies = dict(visit.tallies)
+    decided = set(visit.decided)
+    decisions: list[tuple[str, Sighting]] = []
+    for key, sighting in _frame_sightings(frame, good, rules.face_match_threshold).items():
+        if key in decided:
+            continue
+        previous = tallies.get(key)
+        if previous is None:
+            tally = Tally(frames=1, best=sighting)
+        else:
+            best = _better(previous.best, sighting, unknown=key == UNKNOWN_KEY)
+            tally = Tally(frames=previous.frames + 1, best=best)
+        if tally.frames >= rules.min_frames_for_decision:
+            decisions.append((key, tally.best))
+            decided.add(key)
+            tallies.pop(key, None)
+        else:
+            tallies[key] = tally
+
+    new_state = VisitState(
+        door_id=visit.door_id,
+        visit_id=visit.visit_id,
+        started_at=visit.started_at,
+        last_frame_at=frame.frame_time,
+        tallies=tallies,
+        decided=frozenset(decided),
+    )
+    emissions = tuple(_emission(new_state, key, sighting) for key, sighting in decisions)
+    return Observation(
+        state=new_state,
+        changed=True,
+        emissions=emissions,
+        faces=faces,
+        skipped=skipped,
+        opened_visit=opened,
+    )
