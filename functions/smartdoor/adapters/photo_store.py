@@ -5,7 +5,11 @@ The key layout is `VisitPhoto.for_visit` (smartdoor.models).
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, Protocol
+
+import boto3
+from botocore.config import Config
 
 from smartdoor.adapters.aws import client, transient_errors_as
 from smartdoor.errors import TransientError
@@ -13,6 +17,13 @@ from smartdoor.models import visit_photo_prefix
 
 JPEG_CONTENT_TYPE = "image/jpeg"
 _RETRYABLE_DELETE_CODES = frozenset({"InternalError", "SlowDown", "ServiceUnavailable"})
+
+
+@cache
+def _presigning_client() -> Any:
+    # SigV4 explicitly: botocore may still presign S3 GETs with SigV2, which KMS-encrypted
+    # objects refuse; virtual-hosted addressing gives the regional bucket URL.
+    return boto3.client("s3", config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
 
 
 class PhotoStore(Protocol):
@@ -58,7 +69,7 @@ class S3PhotoStore:
         """A short-lived link for the owner page; S3 caps SigV4 links at 7 days."""
         if not 1 <= expires_in <= 7 * 24 * 3600:
             raise ValueError("expires_in must be between 1 second and 7 days")
-        url = self._client.generate_presigned_url(
+        url = (self._s3 or _presigning_client()).generate_presigned_url(
             "get_object",
             Params={"Bucket": self._bucket, "Key": key},
             ExpiresIn=expires_in,

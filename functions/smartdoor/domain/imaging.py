@@ -61,8 +61,8 @@ def face_crop_box(width: int, height: int, box: BoundingBox, margin: float = FAC
     right = (box.Left + box.Width * (1 + margin)) * width
     bottom = (box.Top + box.Height * (1 + margin)) * height
     crop = PixelBox(
-        left=max(0, int(left)),
-        top=max(0, int(top)),
+        left=max(0, round(left)),
+        top=max(0, round(top)),
         right=min(width, round(right)),
         bottom=min(height, round(bottom)),
     )
