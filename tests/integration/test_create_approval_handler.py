@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from create_approval.handler import handler
 from pydantic import ValidationError
 
+from create_approval.handler import handler
 from smartdoor.domain.approvals import InvalidApprovalInput
 from smartdoor.settings import reset_settings_cache
 from tests.fakes.lambda_context import FakeLambdaContext
