@@ -41,6 +41,7 @@ from smartdoor.domain.approvals import (
 )
 from smartdoor.errors import TransientError
 from smartdoor.models import VisitPhoto
+from smartdoor.observability import logger
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 BUCKET = "smartdoor-photos"
@@ -312,7 +313,7 @@ def test_ask_owner_stores_the_token_and_sends_one_sms_and_one_email(
     # GIVEN a pending approval that expires at 12:10:00
     approval = a_pending_approval(approvals)
     notifier, links = RecordingNotifier(), FakePhotoLinks()
-    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger=logger.name)
 
     # WHEN the workflow asks the owner at 12:00:10
     asked = ask_owner(
@@ -483,7 +484,7 @@ def test_approve_records_the_visitor_on_the_approval_and_tells_the_workflow_only
     # GIVEN the owner was asked (the workflow waits on TOKEN)
     approval = an_asked_approval(approvals)
     tokens = RecordingTaskTokens()
-    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger=logger.name)
 
     # WHEN the owner approves with the visitor's name and phone
     result = decide(
