@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DOOR_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+SITE_URL = re.compile(r"^(https://[^\s/?#]+|http://(localhost|127\.0\.0\.1)(:\d+)?)(/[^\s?#]*[^\s/?#])?$")
 
 # The flag a person must pass to fix each key, used in error messages.
 _FLAG_HELP = {
@@ -47,6 +48,14 @@ class SmartDoorConfig(BaseModel):
     min_face_brightness: float = Field(20.0, alias="minFaceBrightness", ge=0, le=100)
     video_retention_hours: int = Field(24, alias="videoRetentionHours", ge=24, le=87600)
     powertools_layer_version: int = Field(27, alias="powertoolsLayerVersion", ge=1)
+    # Base URL of the web pages (no trailing '/'); the approval link is <siteUrl>/owner/?a=<id>.
+    site_url: str | None = Field(None, alias="siteUrl")
+    # Unknown visitors' photos (photos bucket, prefix visits/) are deleted after this many days.
+    photo_retention_days: int = Field(30, alias="photoRetentionDays", ge=1, le=3650)
+    # OTP lockout: after this many failed tries at a door within the window, the door locks out.
+    otp_max_failures: int = Field(5, alias="otpMaxFailures", ge=1, le=100)
+    otp_failure_window_seconds: int = Field(900, alias="otpFailureWindowSeconds", ge=60, le=86400)
+    otp_lockout_seconds: int = Field(900, alias="otpLockoutSeconds", ge=60, le=86400)
 
     @field_validator("owner_phone")
     @classmethod
@@ -60,6 +69,15 @@ class SmartDoorConfig(BaseModel):
     def _email_is_plausible(cls, value: str) -> str:
         if not EMAIL.match(value):
             raise ValueError("must be an email address such as you@example.com")
+        return value
+
+    @field_validator("site_url")
+    @classmethod
+    def _site_url_is_a_base_url(cls, value: str | None) -> str | None:
+        if value is not None and not SITE_URL.match(value):
+            raise ValueError(
+                "must be an https:// base URL without a trailing '/', such as https://door.example.com"
+            )
         return value
 
     @field_validator("door_id")

@@ -1,0 +1,164 @@
+"""Functions: how every Smart Door Lambda is packaged, and the stream match consumer.
+
+One asset (the functions/ folder, tests and caches excluded) serves every function; AWS's
+public Powertools v3 layer brings aws-lambda-powertools and pydantic, so nothing is bundled
+and synth needs no Docker. Each function gets its own log group (with retention) and its own
+role that starts with nothing but writing to that log group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Acknowledgment, Duration, Fn, RemovalPolicy, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from cdk_app.components.queues import dead_letter_queue
+from cdk_app.constants import (
+    FUNCTION_ASSET_EXCLUDES,
+    FUNCTIONS_DIR,
+    METRICS_NAMESPACE,
+    POWERTOOLS_LAYER_ACCOUNT,
+    POWERTOOLS_LAYER_NAME,
+)
+
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+
+XRAY_REASON = (
+    "X-Ray tracing (active on every function) needs xray:PutTraceSegments and "
+    "xray:PutTelemetryRecords, which support no resource-level permissions."
+)
+
+
+RUNTIME_REASON = (
+    "Python 3.13 is pinned on purpose: the public Powertools v3 layer is built per Python version "
+    "(python313-arm64, with compiled pydantic-core); runtime and layer move together, deliberately."
+)
+
+
+def powertools_layer_arn(version: int) -> str:
+    """AWS's public Powertools for AWS Lambda (Python) v3 layer, in the stack's own region."""
+    return Fn.sub(
+        f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:{POWERTOOLS_LAYER_ACCOUNT}"
+        f":layer:{POWERTOOLS_LAYER_NAME}:{version}"
+    )
+
+
+class FunctionPackaging(Construct):
+    """The code asset and the Powertools layer, created once and shared by every function."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, powertools_layer_version: int) -> None:
+        super().__init__(scope, construct_id)
+        self.code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=FUNCTION_ASSET_EXCLUDES)
+        self.powertools = lambda_.LayerVersion.from_layer_version_arn(
+            self, "Powertools", powertools_layer_arn(powertools_layer_version)
+        )
+
+
+class SmartDoorFunction(Construct):
+    """A Python 3.13 arm64 Lambda running `<name>.handler.handler`: traced, own log group, own role."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name: str,
+        description: str,
+        packaging: FunctionPackaging,
+        environment: Mapping[str, str],
+        timeout_seconds: int = 30,
+        memory_size: int = 256,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.name = name
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            description=f"Smart Door {name}",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        )
+        # Instead of AWSLambdaBasicExecutionRole (logs:* on every log group): this one only.
+        self.log_group.grant(self.role, "logs:CreateLogStream", "logs:PutLogEvents")
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=description,
+            runtime=lambda_.Runtime.PYTHON_3_13,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=f"{name}.handler.handler",
+            code=packaging.code,
+            layers=[packaging.powertools],
+            role=self.role,
+            log_group=self.log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            timeout=Duration.seconds(timeout_seconds),
+            memory_size=memory_size,
+            environment={
+                **environment,
+                "POWERTOOLS_SERVICE_NAME": name,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            },
+        )
+        Validations.of(self.role).acknowledge(
+            Acknowledgment(id="AwsSolutions::AwsSolutions-IAM5[Resource::*]", reason=XRAY_REASON)
+        )
+        Validations.of(self.function).acknowledge(
+            Acknowledgment(id="AwsSolutions::AwsSolutions-L1", reason=RUNTIME_REASON)
+        )
+
+    def allow(self, *, sid: str, actions: list[str], resources: list[str]) -> None:
+        """Add one least-privilege statement to this function's role."""
+        self.role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources))
+
+
+class StreamMatch(Construct):
+    """The match Lambda: reads face-search records, groups frames into visits, emits one event per visit.
+
+    Failure handling on the Kinesis event source: the function reports the records it could
+    not handle (ReportBatchItemFailures), a failing batch is split to isolate a poison record,
+    retries are bounded, and what still fails goes to an SQS queue, never silently dropped.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        packaging: FunctionPackaging,
+        environment: Mapping[str, str],
+        face_search_stream: kinesis.IStream,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.handler = SmartDoorFunction(
+            self,
+            "Handler",
+            name="stream_match",
+            description="Smart Door: face-search records -> visits -> known/unknown face events",
+            packaging=packaging,
+            environment=environment,
+            timeout_seconds=60,
+        )
+        self.function = self.handler.function
+        self.failures = dead_letter_queue(self, "Failures")
+        self.event_source = event_sources.KinesisEventSource(
+            face_search_stream,
+            starting_position=lambda_.StartingPosition.LATEST,
+            batch_size=100,
+            max_batching_window=Duration.seconds(1),
+            parallelization_factor=1,  # one door, one shard: frames stay in order
+            retry_attempts=3,
+            bisect_batch_on_error=True,
+            report_batch_item_failures=True,
+            max_record_age=Duration.hours(1),
+            on_failure=event_sources.SqsDlq(self.failures),
+        )
+        self.function.add_event_source(self.event_source)

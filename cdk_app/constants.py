@@ -1,0 +1,60 @@
+"""Names shared by the constructs of the Smart Door stack (one place, so nothing drifts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+WORKFLOWS_DIR = REPO_ROOT / "workflows"
+
+STACK_NAME = "SmartDoor"
+STACK_DESCRIPTION = "Smart Door: face search at the door, owner approval, one-time passcodes."
+
+# EventBridge: the public event contract (functions/smartdoor/models.py holds the same names).
+EVENT_BUS_NAME = "smartdoor"
+EVENT_SOURCE = "smartdoor"
+UNKNOWN_FACE_DETECTED = "UnknownFaceDetected"
+KNOWN_FACE_DETECTED = "KnownFaceDetected"
+
+# Lambda packaging: one asset (functions/) for every function, Powertools from AWS's public layer.
+FUNCTION_ASSET_EXCLUDES = ["tests", "**/tests", "__pycache__", "**/__pycache__", "*.pyc", "**/*.pyc"]
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-arm64"
+METRICS_NAMESPACE = "SmartDoor"
+SERVICE_NAME = "smartdoor"
+
+# Lambda handlers are `<folder>.handler.handler` inside the functions/ asset.
+STREAM_MATCH = "stream_match"
+EXTRACT_FRAME = "extract_frame"
+CHECK_COLLECTION = "check_collection"
+CREATE_APPROVAL = "create_approval"
+ASK_OWNER = "ask_owner"
+ENROL_FACE = "enrol_face"
+SAVE_VISITOR = "save_visitor"
+ISSUE_PASSCODE = "issue_passcode"
+TASK_FUNCTIONS = (
+    EXTRACT_FRAME,
+    CHECK_COLLECTION,
+    CREATE_APPROVAL,
+    ASK_OWNER,
+    ENROL_FACE,
+    SAVE_VISITOR,
+    ISSUE_PASSCODE,
+)
+
+# Photos bucket layout (docs/internals.md): visit photos live under visits/<visitId>/ and expire.
+VISIT_PHOTOS_PREFIX = "visits/"
+
+# DynamoDB: every table expires items through this attribute (epoch seconds).
+TTL_ATTRIBUTE = "expiresAt"
+
+# Workflows: file name stem -> what the state machine handles.
+UNKNOWN_VISITOR_WORKFLOW = "unknown_visitor"
+KNOWN_VISITOR_WORKFLOW = "known_visitor"
+
+# The OTP HMAC key: long enough that brute force over the stored hashes is hopeless.
+OTP_SECRET_LENGTH = 64
+
+# Alarms: a face-search record older than this means the match Lambda is falling behind.
+ITERATOR_AGE_ALARM_SECONDS = 60

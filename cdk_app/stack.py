@@ -1,0 +1,93 @@
+"""The Smart Door stack: composes one construct per concern; the constructs build."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from cdk_app.components.alerts import Alerts
+from cdk_app.components.events import Events
+from cdk_app.components.face_collection import FaceCollection
+from cdk_app.components.functions import FunctionPackaging, StreamMatch
+from cdk_app.components.ingestion import Ingestion
+from cdk_app.components.storage import Storage
+from cdk_app.config import SmartDoorConfig
+from cdk_app.constants import ITERATOR_AGE_ALARM_SECONDS, STACK_DESCRIPTION
+
+
+class SmartDoorStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: SmartDoorConfig, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, description=STACK_DESCRIPTION, **kwargs)
+        self.config = config
+
+        self.storage = Storage(self, "Storage")
+        self.alerts = Alerts(self, "Alerts", owner_email=config.owner_email)
+        self.events = Events(self, "Events")
+        self.ingestion = Ingestion(
+            self,
+            "Ingestion",
+            door_id=config.door_id,
+            video_retention_hours=config.video_retention_hours,
+        )
+        self.faces = FaceCollection(
+            self,
+            "Faces",
+            collection_id=f"{self.stack_name}-{config.door_id}",
+            face_source=config.face_source,
+            face_match_threshold=config.face_match_threshold,
+            video_stream_arn=self.ingestion.video_stream_arn,
+            face_search_stream=self.ingestion.face_search_stream,
+        )
+
+        packaging = FunctionPackaging(
+            self, "Packaging", powertools_layer_version=config.powertools_layer_version
+        )
+        self.stream_match = StreamMatch(
+            self,
+            "StreamMatch",
+            packaging=packaging,
+            environment=self._match_environment(),
+            face_search_stream=self.ingestion.face_search_stream,
+        )
+        match = self.stream_match.handler
+        self.storage.visits_table.grant(
+            match.role,
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:ConditionCheckItem",
+        )
+        self.events.bus.grant_put_events_to(match.role)
+        self.alerts.when_iterator_age_exceeds(
+            "MatchFallingBehind", match.function, seconds=ITERATOR_AGE_ALARM_SECONDS
+        )
+        self.alerts.when_function_errors("MatchErrors", match.function)
+        self.alerts.when_queue_has_messages(
+            "MatchFailuresWaiting", self.stream_match.failures, what="Face-search records"
+        )
+
+        CfnOutput(self, "DoorCameraStreamName", value=self.ingestion.video_stream.ref)
+        CfnOutput(self, "FaceSearchStreamName", value=self.ingestion.face_search_stream.stream_name)
+        CfnOutput(self, "CollectionId", value=self.faces.collection.ref)
+
+    def _match_environment(self) -> dict[str, str]:
+        config = self.config
+        return {
+            "DOOR_ID": config.door_id,
+            "VIDEO_STREAM_ARN": self.ingestion.video_stream_arn,
+            "VISITS_TABLE": self.storage.visits_table.table_name,
+            "EVENT_BUS_NAME": self.events.bus.event_bus_name,
+            "COLLECTION_ID": self.faces.collection.ref,
+            "FACE_MATCH_THRESHOLD": str(config.face_match_threshold),
+            "MIN_FRAMES_FOR_DECISION": str(config.min_frames_for_decision),
+            "VISIT_GAP_SECONDS": str(config.visit_gap_seconds),
+            "MIN_FACE_CONFIDENCE": str(config.min_face_confidence),
+            "MIN_FACE_SIZE_RATIO": str(config.min_face_size_ratio),
+            "MIN_FACE_SHARPNESS": str(config.min_face_sharpness),
+            "MIN_FACE_BRIGHTNESS": str(config.min_face_brightness),
+        }

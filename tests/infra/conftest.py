@@ -1,0 +1,32 @@
+"""Synthesize the Smart Door app in-process, once per session per context (synth is the slow part).
+
+Every synth runs cdk-nag (the app adds it), so a fixture that returns at all has already
+passed cdk-nag; the compliance tests read the validation report to prove it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.infra.synth import Synthesized, synthesize
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The default deployment: faceSource=images."""
+    return synthesize(tmp_path_factory.mktemp("cdk-out-default"))
+
+
+CUSTOM_CONTEXT = {
+    "faceSource": "streamProcessor",
+    "videoRetentionHours": "168",  # the CLI passes -c values as strings
+    "photoRetentionDays": "7",
+    "siteUrl": "https://door.example.com",
+}
+
+
+@pytest.fixture(scope="session")
+def synthesized_custom(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """A deployment that overrides the defaults: an account that still has Rekognition streaming
+    video, a week of camera video, photos kept 7 days, and a site URL."""
+    return synthesize(tmp_path_factory.mktemp("cdk-out-custom"), **CUSTOM_CONTEXT)
