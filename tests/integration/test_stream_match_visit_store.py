@@ -1,0 +1,210 @@
+"""The VisitStore contract, checked on DynamoDB (moto) and on the in-memory twin alike."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from smartdoor.adapters.visit_store import (
+    ClaimOutcome,
+    DynamoVisitStore,
+    InMemoryVisitStore,
+    VersionConflict,
+    VisitStore,
+)
+from smartdoor.domain.records import parse_record
+from smartdoor.domain.visits import MatchRules, VisitState, observe
+from smartdoor.errors import TransientError
+from tests.fixtures.face_search import DOOR_ID, STREAM_ARN, VISIT_START, known_face, record, unknown_face
+
+TABLE = "smartdoor-visits"
+TTL_SECONDS = 3 * 24 * 3600
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def create_visits_table() -> Any:
+    dynamodb = boto3.resource("dynamodb")
+    return dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(params=["dynamodb", "memory"])
+def store(request: pytest.FixtureRequest, aws: None, clock: Clock) -> Iterator[VisitStore]:
+    if request.param == "dynamodb":
+        create_visits_table()
+        yield DynamoVisitStore(TABLE, ttl_seconds=TTL_SECONDS, lease_seconds=60, clock=clock)
+    else:
+        yield InMemoryVisitStore(lease_seconds=60, clock=clock)
+
+
+def visit_state(
+    *times: float, faces: Callable[[], list[dict[str, Any]]] = lambda: [unknown_face()]
+) -> VisitState:
+    state: VisitState | None = None
+    for t in times:
+        frame = parse_record(json.dumps(record(VISIT_START + t, faces())), {STREAM_ARN: DOOR_ID})
+        state = observe(state, frame, MatchRules(min_frames_for_decision=5)).state
+    assert state is not None
+    return state
+
+
+def test_a_door_without_a_visit_loads_none(store: VisitStore) -> None:
+    assert store.load(DOOR_ID) is None
+
+
+def test_saved_state_loads_back_equal_with_its_version(store: VisitStore) -> None:
+    state = visit_state(0, 0.5, faces=lambda: [known_face(left=0.1), unknown_face(left=0.6)])
+
+    version = store.save(state, expected_version=None)
+
+    loaded = store.load(DOOR_ID)
+    assert version == 1
+    assert loaded is not None and loaded.version == 1
+    assert loaded.state == state
+
+
+def test_each_save_must_name_the_version_it_read(store: VisitStore) -> None:
+    # GIVEN a stored visit at version 1
+    store.save(visit_state(0), expected_version=None)
+
+    # WHEN a writer that read no item, or an old version, saves THEN it is refused
+    with pytest.raises(VersionConflict):
+        store.save(visit_state(0, 0.5), expected_version=None)
+    assert store.save(visit_state(0, 0.5), expected_version=1) == 2
+    with pytest.raises(VersionConflict):
+        store.save(visit_state(0, 0.5, 1.0), expected_version=1)
+
+    # AND the refused writes changed nothing
+    loaded = store.load(DOOR_ID)
+    assert loaded is not None and loaded.version == 2 and loaded.state == visit_state(0, 0.5)
+
+
+def test_claim_lifecycle_claimed_then_emitted_is_a_duplicate_forever(store: VisitStore, clock: Clock) -> None:
+    assert store.claim("v-1", "unknown", "token-a") is ClaimOutcome.CLAIMED
+    assert store.claim("v-1", "unknown", "token-b") is ClaimOutcome.HELD_ELSEWHERE
+    assert store.mark_emitted("v-1", "unknown", "token-a", "event-1") is True
+
+    clock.now += 10_000  # long after any lease
+    assert store.claim("v-1", "unknown", "token-c") is ClaimOutcome.ALREADY_EMITTED
+    # AND claims are per visit and per person
+    assert store.claim("v-2", "unknown", "token-c") is ClaimOutcome.CLAIMED
+    assert store.claim("v-1", "visitor#alice", "token-c") is ClaimOutcome.CLAIMED
+
+
+def test_released_claim_can_be_claimed_again(store: VisitStore) -> None:
+    store.claim("v-1", "unknown", "token-a")
+    store.release("v-1", "unknown", "token-a")
+    assert store.claim("v-1", "unknown", "token-b") is ClaimOutcome.CLAIMED
+
+
+def test_only_the_holder_can_release_or_mark_a_claim(store: VisitStore) -> None:
+    store.claim("v-1", "unknown", "token-a")
+
+    store.release("v-1", "unknown", "token-other")
+    assert store.mark_emitted("v-1", "unknown", "token-other", "event-x") is False
+
+    assert store.claim("v-1", "unknown", "token-b") is ClaimOutcome.HELD_ELSEWHERE
+
+
+def test_an_emitted_claim_cannot_be_released(store: VisitStore) -> None:
+    store.claim("v-1", "unknown", "token-a")
+    store.mark_emitted("v-1", "unknown", "token-a", "event-1")
+    store.release("v-1", "unknown", "token-a")
+    assert store.claim("v-1", "unknown", "token-b") is ClaimOutcome.ALREADY_EMITTED
+
+
+def test_a_stale_claim_is_taken_over_after_its_lease(store: VisitStore, clock: Clock) -> None:
+    # GIVEN a holder that claimed and died
+    store.claim("v-1", "unknown", "dead-holder")
+    clock.now += 59
+    assert store.claim("v-1", "unknown", "token-b") is ClaimOutcome.HELD_ELSEWHERE
+
+    # WHEN its lease ran out THEN another invocation takes it over; the dead holder's token no longer counts
+    clock.now += 2
+    assert store.claim("v-1", "unknown", "token-b") is ClaimOutcome.CLAIMED
+    assert store.mark_emitted("v-1", "unknown", "dead-holder", "late") is False
+    assert store.mark_emitted("v-1", "unknown", "token-b", "event-1") is True
+
+
+# --- DynamoDB specifics --------------------------------------------------------------------
+
+
+def test_dynamodb_items_follow_the_documented_keys_and_carry_ttl(aws: None, clock: Clock) -> None:
+    table = create_visits_table()
+    store = DynamoVisitStore(TABLE, ttl_seconds=TTL_SECONDS, lease_seconds=60, clock=clock)
+    state = visit_state(0)
+
+    store.save(state, expected_version=None)
+    store.claim(state.visit_id, "unknown", "token-a")
+    store.mark_emitted(state.visit_id, "unknown", "token-a", "event-1")
+
+    current = table.get_item(Key={"pk": f"DOOR#{DOOR_ID}", "sk": "CURRENT"})["Item"]
+    assert current["visitId"] == state.visit_id
+    assert current["version"] == 1
+    assert current["expiresAt"] == int(clock.now) + TTL_SECONDS
+    assert current["startedAt"] == "2023-11-14T22:13:20.000Z"
+    claim = table.get_item(Key={"pk": f"VISIT#{state.visit_id}", "sk": "EVENT#unknown"})["Item"]
+    assert (claim["status"], claim["eventId"]) == ("EMITTED", "event-1")
+    assert "leaseUntil" not in claim
+    assert claim["expiresAt"] == int(clock.now) + TTL_SECONDS
+
+
+class ThrottledTable:
+    """A moto table whose chosen operation is throttled, as DynamoDB does under load."""
+
+    def __init__(self, table: Any, operation: str) -> None:
+        self._table = table
+        self._operation = operation
+
+    def __getattr__(self, name: str) -> Any:
+        if name == self._operation:
+
+            def throttled(**_: Any) -> Any:
+                raise ClientError(
+                    {
+                        "Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"},
+                        "ResponseMetadata": {"HTTPStatusCode": 400},
+                    },
+                    name,
+                )
+
+            return throttled
+        return getattr(self._table, name)
+
+
+@pytest.mark.parametrize("operation", ["get_item", "put_item"])
+def test_dynamodb_throttling_surfaces_as_transient_error(aws: None, operation: str) -> None:
+    store = DynamoVisitStore(TABLE, table=ThrottledTable(create_visits_table(), operation))
+    with pytest.raises(TransientError):
+        store.load(DOOR_ID) if operation == "get_item" else store.save(visit_state(0), None)
+
+
+def test_dynamodb_missing_table_is_not_mistaken_for_a_conflict(aws: None) -> None:
+    store = DynamoVisitStore("no-such-table")
+    with pytest.raises(ClientError) as raised:
+        store.save(visit_state(0), None)
+    assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
