@@ -13,6 +13,7 @@ from botocore.stub import Stubber
 from smartdoor.adapters.face_engine import RekognitionFaceEngine, rekognition_image
 from smartdoor.errors import NoFaceInPhoto, TransientError
 from smartdoor.models import S3Image
+from tests.fakes import FakeFaceEngine
 
 COLLECTION = "smartdoor-faces"
 FACE_ID = "11111111-2222-4333-8444-555555555555"
@@ -240,3 +241,37 @@ class TestDelete:
 def test_a_collection_id_is_required() -> None:
     with pytest.raises(ValueError):
         RekognitionFaceEngine("")
+
+
+class TestFakeSpeaksRekognition:
+    """The workflow tests run on FakeFaceEngine; its answers must be valid Rekognition responses.
+    Stubber.add_response validates a response against the API's output model."""
+
+    def test_search_answers_validate(self, rekognition: tuple[Any, Stubber]) -> None:
+        _, stubber = rekognition
+        engine = FakeFaceEngine(known={"vis-anna": [FACE_ID]}).will_match("vis-anna")
+        answer = engine.search(PHOTO, threshold=90.0, max_faces=5)
+        assert answer["FaceMatches"][0]["Face"]["ExternalImageId"] == "vis-anna"
+        stubber.add_response("search_faces_by_image", answer)
+        stubber.add_response("search_faces_by_image", engine.search(PHOTO, threshold=90.0, max_faces=5))
+        # Consume them so the fixture's "no pending responses" check holds.
+        client = rekognition[0]
+        for _ in range(2):
+            client.search_faces_by_image(CollectionId=COLLECTION, Image=rekognition_image(PHOTO))
+
+    def test_index_and_delete_answers_validate(self, rekognition: tuple[Any, Stubber]) -> None:
+        client, stubber = rekognition
+        engine = FakeFaceEngine().index_rejects_face()
+        rejected = engine.index(PHOTO, "vis-1")
+        indexed = engine.index(PHOTO, "vis-1")
+        deleted = engine.delete([indexed["FaceRecords"][0]["Face"]["FaceId"], FACE_ID])
+        assert deleted["UnsuccessfulFaceDeletions"] == [{"FaceId": FACE_ID, "Reasons": ["FACE_NOT_FOUND"]}]
+        for operation, answer in (
+            ("index_faces", rejected),
+            ("index_faces", indexed),
+            ("delete_faces", deleted),
+        ):
+            stubber.add_response(operation, answer)
+        client.index_faces(CollectionId=COLLECTION, Image=rekognition_image(PHOTO))
+        client.index_faces(CollectionId=COLLECTION, Image=rekognition_image(PHOTO))
+        client.delete_faces(CollectionId=COLLECTION, FaceIds=[FACE_ID])
