@@ -43,8 +43,14 @@ TASK_FUNCTIONS = (
     ISSUE_PASSCODE,
 )
 
-# Photos bucket layout (docs/internals.md): visit photos live under visits/<visitId>/ and expire.
+# Photos bucket layout (docs/internals.md): visit photos live under visits/<visitId>/, edge
+# devices' uploads under snapshots/<doorId>/; both expire after photoRetentionDays.
 VISIT_PHOTOS_PREFIX = "visits/"
+SNAPSHOTS_PREFIX = "snapshots/"
+
+# Lambda layers built in the repository (not on PyPI's Lambda layer): extract_frame needs Pillow.
+PILLOW_LAYER_DIR = REPO_ROOT / "build" / "layers" / "pillow-arm64"
+PILLOW_LAYER_BUILD = "scripts/build_pillow_layer.sh arm64"
 
 # DynamoDB: every table expires items through this attribute (epoch seconds).
 TTL_ATTRIBUTE = "expiresAt"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import Annotations, CfnOutput, Stack
 from constructs import Construct
 
 from cdk_app.components.alerts import Alerts
@@ -13,8 +13,17 @@ from cdk_app.components.face_collection import FaceCollection
 from cdk_app.components.functions import FunctionPackaging, StreamMatch
 from cdk_app.components.ingestion import Ingestion
 from cdk_app.components.storage import Storage
+from cdk_app.components.tasks import TaskFunctions
+from cdk_app.components.workflows import Workflow, WorkflowResources
 from cdk_app.config import SmartDoorConfig
-from cdk_app.constants import ITERATOR_AGE_ALARM_SECONDS, STACK_DESCRIPTION
+from cdk_app.constants import (
+    ITERATOR_AGE_ALARM_SECONDS,
+    KNOWN_FACE_DETECTED,
+    KNOWN_VISITOR_WORKFLOW,
+    STACK_DESCRIPTION,
+    UNKNOWN_FACE_DETECTED,
+    UNKNOWN_VISITOR_WORKFLOW,
+)
 
 
 class SmartDoorStack(Stack):
@@ -24,9 +33,9 @@ class SmartDoorStack(Stack):
         super().__init__(scope, construct_id, description=STACK_DESCRIPTION, **kwargs)
         self.config = config
 
-        self.storage = Storage(self, "Storage")
+        self.storage = Storage(self, "Storage", photo_retention_days=config.photo_retention_days)
         self.alerts = Alerts(self, "Alerts", owner_email=config.owner_email)
-        self.events = Events(self, "Events")
+        self.events = Events(self, "Events", alerts=self.alerts)
         self.ingestion = Ingestion(
             self,
             "Ingestion",
@@ -42,10 +51,36 @@ class SmartDoorStack(Stack):
             video_stream_arn=self.ingestion.video_stream_arn,
             face_search_stream=self.ingestion.face_search_stream,
         )
-
         packaging = FunctionPackaging(
             self, "Packaging", powertools_layer_version=config.powertools_layer_version
         )
+        self._add_stream_match(packaging)
+        self.tasks = TaskFunctions(
+            self,
+            "Tasks",
+            config=config,
+            packaging=packaging,
+            storage=self.storage,
+            ingestion=self.ingestion,
+            faces=self.faces,
+            alerts_topic=self.alerts.topic,
+            alerts_key=self.alerts.key,
+        )
+        self._add_workflows()
+        if not config.site_url:
+            Annotations.of(self).add_warning_v2(
+                "smartdoor:siteUrl",
+                "siteUrl is not set: ask_owner cannot build approval links and will fail at cold start. "
+                "Pass -c siteUrl=https://<where the web pages are served>.",
+            )
+
+        CfnOutput(self, "DoorCameraStreamName", value=self.ingestion.video_stream.ref)
+        CfnOutput(self, "FaceSearchStreamName", value=self.ingestion.face_search_stream.stream_name)
+        CfnOutput(self, "CollectionId", value=self.faces.collection.ref)
+        CfnOutput(self, "PhotosBucketName", value=self.storage.photos_bucket.bucket_name)
+        CfnOutput(self, "AlertsTopicArn", value=self.alerts.topic.topic_arn)
+
+    def _add_stream_match(self, packaging: FunctionPackaging) -> None:
         self.stream_match = StreamMatch(
             self,
             "StreamMatch",
@@ -71,10 +106,6 @@ class SmartDoorStack(Stack):
             "MatchFailuresWaiting", self.stream_match.failures, what="Face-search records"
         )
 
-        CfnOutput(self, "DoorCameraStreamName", value=self.ingestion.video_stream.ref)
-        CfnOutput(self, "FaceSearchStreamName", value=self.ingestion.face_search_stream.stream_name)
-        CfnOutput(self, "CollectionId", value=self.faces.collection.ref)
-
     def _match_environment(self) -> dict[str, str]:
         config = self.config
         return {
@@ -82,7 +113,6 @@ class SmartDoorStack(Stack):
             "VIDEO_STREAM_ARN": self.ingestion.video_stream_arn,
             "VISITS_TABLE": self.storage.visits_table.table_name,
             "EVENT_BUS_NAME": self.events.bus.event_bus_name,
-            "COLLECTION_ID": self.faces.collection.ref,
             "FACE_MATCH_THRESHOLD": str(config.face_match_threshold),
             "MIN_FRAMES_FOR_DECISION": str(config.min_frames_for_decision),
             "VISIT_GAP_SECONDS": str(config.visit_gap_seconds),
@@ -91,3 +121,24 @@ class SmartDoorStack(Stack):
             "MIN_FACE_SHARPNESS": str(config.min_face_sharpness),
             "MIN_FACE_BRIGHTNESS": str(config.min_face_brightness),
         }
+
+    def _add_workflows(self) -> None:
+        resources = WorkflowResources(
+            visits_table=self.storage.visits_table,
+            visitors_table=self.storage.visitors_table,
+            approvals_table=self.storage.approvals_table,
+            alerts_topic=self.alerts.topic,
+            alerts_key=self.alerts.key,
+            bus=self.events.bus,
+            functions={name: function.function for name, function in self.tasks.by_name.items()},
+        )
+        self.unknown_visitor = Workflow(
+            self, "UnknownVisitor", name=UNKNOWN_VISITOR_WORKFLOW, resources=resources
+        )
+        self.known_visitor = Workflow(self, "KnownVisitor", name=KNOWN_VISITOR_WORKFLOW, resources=resources)
+        for workflow, detail_type in (
+            (self.unknown_visitor, UNKNOWN_FACE_DETECTED),
+            (self.known_visitor, KNOWN_FACE_DETECTED),
+        ):
+            self.events.route(detail_type, workflow.state_machine)
+            self.alerts.when_executions_fail(f"{workflow.name}Failed", workflow.state_machine)

@@ -8,14 +8,16 @@ role that starts with nothing but writing to that log group.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
-from aws_cdk import Acknowledgment, Duration, Fn, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, CfnElement, Duration, Fn, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_app.components.queues import dead_letter_queue
@@ -23,6 +25,8 @@ from cdk_app.constants import (
     FUNCTION_ASSET_EXCLUDES,
     FUNCTIONS_DIR,
     METRICS_NAMESPACE,
+    PILLOW_LAYER_BUILD,
+    PILLOW_LAYER_DIR,
     POWERTOOLS_LAYER_ACCOUNT,
     POWERTOOLS_LAYER_NAME,
 )
@@ -34,6 +38,11 @@ XRAY_REASON = (
     "xray:PutTelemetryRecords, which support no resource-level permissions."
 )
 
+
+SMS_REASON = (
+    "SMS is sent by SNS Publish to a phone number, which has no resource ARN: IAM only accepts "
+    "Resource '*' for it. The statement allows sns:Publish alone, in its own policy."
+)
 
 RUNTIME_REASON = (
     "Python 3.13 is pinned on purpose: the public Powertools v3 layer is built per Python version "
@@ -49,14 +58,44 @@ def powertools_layer_arn(version: int) -> str:
     )
 
 
-class FunctionPackaging(Construct):
-    """The code asset and the Powertools layer, created once and shared by every function."""
+class MissingBuildArtifact(RuntimeError):
+    """Something synth packages has not been built yet; the message says how to build it."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, powertools_layer_version: int) -> None:
+
+class FunctionPackaging(Construct):
+    """The code asset and the layers, created once and shared by the functions."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        powertools_layer_version: int,
+        pillow_layer_dir: Path = PILLOW_LAYER_DIR,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=FUNCTION_ASSET_EXCLUDES)
         self.powertools = lambda_.LayerVersion.from_layer_version_arn(
             self, "Powertools", powertools_layer_arn(powertools_layer_version)
+        )
+        self.pillow = self._pillow_layer(pillow_layer_dir)
+
+    def _pillow_layer(self, layer_dir: Path) -> lambda_.LayerVersion:
+        """Pillow for extract_frame, unpacked from PyPI's manylinux wheel by a script (no Docker)."""
+        stamp = layer_dir.with_name(layer_dir.name + ".stamp")
+        if not (layer_dir / "python" / "PIL").is_dir() or not stamp.is_file():
+            raise MissingBuildArtifact(
+                f"The Pillow Lambda layer is not built ({layer_dir} is missing).\n"
+                f"  Build it once with: {PILLOW_LAYER_BUILD}"
+            )
+        built = stamp.read_text(encoding="utf-8").strip()  # e.g. "pillow==13.0.0 arm64 python3.13"
+        return lambda_.LayerVersion(
+            self,
+            "Pillow",
+            code=lambda_.Code.from_asset(str(layer_dir)),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_13],
+            compatible_architectures=[lambda_.Architecture.ARM_64],
+            description=f"Smart Door: {built}",
         )
 
 
@@ -74,6 +113,8 @@ class SmartDoorFunction(Construct):
         environment: Mapping[str, str],
         timeout_seconds: int = 30,
         memory_size: int = 256,
+        extra_layers: Sequence[lambda_.ILayerVersion] = (),
+        sends_sms: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.name = name
@@ -96,7 +137,7 @@ class SmartDoorFunction(Construct):
             architecture=lambda_.Architecture.ARM_64,
             handler=f"{name}.handler.handler",
             code=packaging.code,
-            layers=[packaging.powertools],
+            layers=[packaging.powertools, *extra_layers],
             role=self.role,
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,
@@ -114,10 +155,48 @@ class SmartDoorFunction(Construct):
         Validations.of(self.function).acknowledge(
             Acknowledgment(id="AwsSolutions::AwsSolutions-L1", reason=RUNTIME_REASON)
         )
+        if sends_sms:
+            self._allow_sms()
+
+    def _allow_sms(self) -> None:
+        """SMS to a phone number: SNS direct publish, which has no resource ARN to name."""
+        policy = iam.Policy(
+            self,
+            "SmsPolicy",
+            statements=[
+                iam.PolicyStatement(sid="SendSmsToPhoneNumbers", actions=["sns:Publish"], resources=["*"])
+            ],
+        )
+        self.role.attach_inline_policy(policy)
+        Validations.of(policy).acknowledge(
+            Acknowledgment(id="AwsSolutions::AwsSolutions-IAM5[Resource::*]", reason=SMS_REASON)
+        )
 
     def allow(self, *, sid: str, actions: list[str], resources: list[str]) -> None:
         """Add one least-privilege statement to this function's role."""
         self.role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources))
+
+    def allow_objects(self, *, sid: str, actions: list[str], bucket: s3.IBucket, prefix: str) -> None:
+        """Allow `actions` on the objects under one key prefix of a bucket (`<prefix>*`).
+
+        Object keys carry a visit or door id chosen at run time, so the prefix wildcard is
+        the narrowest grant there is; the cdk-nag finding it causes is acknowledged for
+        exactly this bucket and prefix.
+        """
+        self.allow(sid=sid, actions=actions, resources=[bucket.arn_for_objects(f"{prefix}*")])
+        stack = Stack.of(self)
+        bucket_resource = bucket.node.default_child
+        assert isinstance(bucket_resource, CfnElement)
+        bucket_id = stack.resolve(stack.get_logical_id(bucket_resource))
+        Validations.of(self.role).acknowledge(
+            Acknowledgment(
+                id=f"AwsSolutions::AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{prefix}*]",
+                reason=(
+                    f"Objects under {prefix} are keyed by ids chosen at run time (visit or door); "
+                    f"the grant is limited to {', '.join(actions)} under that one prefix."
+                ),
+            )
+        )
 
 
 class StreamMatch(Construct):

@@ -1,0 +1,216 @@
+"""Workflow task Lambdas (docs/internals.md, "Task Lambdas"), each with least-privilege grants.
+
+Every function gets the environment its settings model reads and permission for exactly the
+calls its adapters make, on exactly the resources it touches (tests/infra check both).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from cdk_app.components.face_collection import FaceCollection
+from cdk_app.components.functions import FunctionPackaging, SmartDoorFunction
+from cdk_app.components.ingestion import Ingestion
+from cdk_app.components.storage import Storage
+from cdk_app.config import SmartDoorConfig
+from cdk_app.constants import (
+    ASK_OWNER,
+    CHECK_COLLECTION,
+    CREATE_APPROVAL,
+    ENROL_FACE,
+    EXTRACT_FRAME,
+    ISSUE_PASSCODE,
+    SAVE_VISITOR,
+    SNAPSHOTS_PREFIX,
+    VISIT_PHOTOS_PREFIX,
+)
+
+
+class TaskFunctions(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: SmartDoorConfig,
+        packaging: FunctionPackaging,
+        storage: Storage,
+        ingestion: Ingestion,
+        faces: FaceCollection,
+        alerts_topic: sns.ITopic,
+        alerts_key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        photos = storage.photos_bucket
+        door = {"DOOR_ID": config.door_id}
+
+        self.extract_frame = SmartDoorFunction(
+            self,
+            "ExtractFrame",
+            name=EXTRACT_FRAME,
+            description="Smart Door task: fetch a visit's frame (KVS or snapshot), store frame and face crop",
+            packaging=packaging,
+            environment={
+                **door,
+                "PHOTOS_BUCKET": photos.bucket_name,
+                "VIDEO_STREAM_ARN": ingestion.video_stream_arn,
+            },
+            memory_size=1024,  # decoding and re-encoding a 1280 px JPEG with Pillow
+            timeout_seconds=45,
+            extra_layers=[packaging.pillow],
+        )
+        self.extract_frame.allow(
+            sid="GetImagesFromTheDoorCamera",
+            actions=["kinesisvideo:GetDataEndpoint", "kinesisvideo:GetImages"],
+            resources=[ingestion.video_stream_arn],
+        )
+        self.extract_frame.allow_objects(
+            sid="ReadSnapshots", actions=["s3:GetObject"], bucket=photos, prefix=SNAPSHOTS_PREFIX
+        )
+        self.extract_frame.allow_objects(
+            sid="WriteVisitPhotos", actions=["s3:PutObject"], bucket=photos, prefix=VISIT_PHOTOS_PREFIX
+        )
+
+        self.check_collection = SmartDoorFunction(
+            self,
+            "CheckCollection",
+            name=CHECK_COLLECTION,
+            description="Smart Door task: search the face collection with the visit's photo",
+            packaging=packaging,
+            environment={
+                **door,
+                "COLLECTION_ID": faces.collection_id,
+                "FACE_MATCH_THRESHOLD": str(config.face_match_threshold),
+                "PHOTOS_BUCKET": photos.bucket_name,
+            },
+        )
+        self.check_collection.allow(
+            sid="SearchTheCollection",
+            actions=["rekognition:SearchFacesByImage"],
+            resources=[faces.collection_arn],
+        )
+        # Rekognition reads an S3Object with the caller's permissions.
+        self.check_collection.allow_objects(
+            sid="ReadVisitPhotos", actions=["s3:GetObject"], bucket=photos, prefix=VISIT_PHOTOS_PREFIX
+        )
+
+        self.create_approval = SmartDoorFunction(
+            self,
+            "CreateApproval",
+            name=CREATE_APPROVAL,
+            description="Smart Door task: create the owner's approval request for an unknown visitor",
+            packaging=packaging,
+            environment={
+                **door,
+                "APPROVALS_TABLE": storage.approvals_table.table_name,
+                "PHOTOS_BUCKET": photos.bucket_name,
+                "APPROVAL_TIMEOUT_SECONDS": str(config.approval_timeout_seconds),
+            },
+        )
+        storage.approvals_table.grant(self.create_approval.role, "dynamodb:PutItem", "dynamodb:GetItem")
+
+        ask_owner_environment = {
+            **door,
+            "APPROVALS_TABLE": storage.approvals_table.table_name,
+            "PHOTOS_BUCKET": photos.bucket_name,
+            "ALERTS_TOPIC_ARN": alerts_topic.topic_arn,
+            "OWNER_PHONE": config.owner_phone,
+        }
+        if config.site_url:
+            ask_owner_environment["SITE_URL"] = config.site_url
+        self.ask_owner = SmartDoorFunction(
+            self,
+            "AskOwner",
+            name=ASK_OWNER,
+            description="Smart Door task: text and email the owner an approval link, keep the task token",
+            packaging=packaging,
+            environment=ask_owner_environment,
+            sends_sms=True,
+        )
+        storage.approvals_table.grant(self.ask_owner.role, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        # Presigned links to the photos are only as good as the signer's own read permission.
+        self.ask_owner.allow_objects(
+            sid="LinkVisitPhotos", actions=["s3:GetObject"], bucket=photos, prefix=VISIT_PHOTOS_PREFIX
+        )
+        self.ask_owner.allow(sid="EmailTheOwner", actions=["sns:Publish"], resources=[alerts_topic.topic_arn])
+        alerts_key.grant(self.ask_owner.role, "kms:GenerateDataKey", "kms:Decrypt")
+
+        self.enrol_face = SmartDoorFunction(
+            self,
+            "EnrolFace",
+            name=ENROL_FACE,
+            description="Smart Door task: index the approved visitor's face in the collection",
+            packaging=packaging,
+            environment={
+                **door,
+                "COLLECTION_ID": faces.collection_id,
+                "PHOTOS_BUCKET": photos.bucket_name,
+            },
+        )
+        self.enrol_face.allow(
+            sid="IndexTheVisitorsFace", actions=["rekognition:IndexFaces"], resources=[faces.collection_arn]
+        )
+        self.enrol_face.allow_objects(
+            sid="ReadVisitPhotos", actions=["s3:GetObject"], bucket=photos, prefix=VISIT_PHOTOS_PREFIX
+        )
+
+        self.save_visitor = SmartDoorFunction(
+            self,
+            "SaveVisitor",
+            name=SAVE_VISITOR,
+            description="Smart Door task: save the approved visitor (name and phone from the approval)",
+            packaging=packaging,
+            environment={
+                **door,
+                "APPROVALS_TABLE": storage.approvals_table.table_name,
+                "VISITORS_TABLE": storage.visitors_table.table_name,
+            },
+        )
+        storage.approvals_table.grant(self.save_visitor.role, "dynamodb:GetItem")
+        storage.visitors_table.grant(self.save_visitor.role, "dynamodb:GetItem", "dynamodb:PutItem")
+
+        self.issue_passcode = SmartDoorFunction(
+            self,
+            "IssuePasscode",
+            name=ISSUE_PASSCODE,
+            description="Smart Door task: issue a one-time passcode and text it to the visitor",
+            packaging=packaging,
+            environment={
+                **door,
+                "PASSCODES_TABLE": storage.passcodes_table.table_name,
+                "VISITORS_TABLE": storage.visitors_table.table_name,
+                "OTP_SECRET_ARN": storage.otp_secret.secret_arn,
+                "ALERTS_TOPIC_ARN": alerts_topic.topic_arn,
+                "OTP_TTL_SECONDS": str(config.otp_ttl_seconds),
+                "OTP_MAX_FAILURES": str(config.otp_max_failures),
+                "OTP_FAILURE_WINDOW_SECONDS": str(config.otp_failure_window_seconds),
+                "OTP_LOCKOUT_SECONDS": str(config.otp_lockout_seconds),
+            },
+            sends_sms=True,
+        )
+        storage.otp_secret.grant_read(self.issue_passcode.role)
+        # A new code replaces the visitor's previous one in one transaction (put, put, delete).
+        storage.passcodes_table.grant(
+            self.issue_passcode.role,
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:ConditionCheckItem",
+        )
+        storage.visitors_table.grant(self.issue_passcode.role, "dynamodb:GetItem")
+
+    @property
+    def by_name(self) -> dict[str, SmartDoorFunction]:
+        """Every task function by its folder name (`extract_frame`, ...)."""
+        functions = (
+            self.extract_frame,
+            self.check_collection,
+            self.create_approval,
+            self.ask_owner,
+            self.enrol_face,
+            self.save_visitor,
+            self.issue_passcode,
+        )
+        return {function.name: function for function in functions}
