@@ -97,14 +97,15 @@ class VisitMatcher:
         self._new_token = new_token
 
     def process(self, frame: Frame, stats: BatchStats) -> None:
-        good, skipped = screen(frame.faces, self._rules.gate)
+        screened = screen(frame.faces, self._rules.gate)
+        good, skipped = screened
         stats.faces += len(frame.faces)
         stats.faces_skipped += sum(skipped.values())
         if not good:
             return
         for _ in range(MAX_STATE_CONFLICTS):
             stored = self._store.load(frame.door_id)
-            observation = observe(stored.state if stored else None, frame, self._rules)
+            observation = observe(stored.state if stored else None, frame, self._rules, screened)
             if observation.duplicate_frame or observation.state is None:
                 stats.duplicate_frames += int(observation.duplicate_frame)
                 return

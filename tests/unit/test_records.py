@@ -173,10 +173,11 @@ def test_snapshot_without_frame_time_is_malformed() -> None:
     assert "KinesisVideo" in raised.value.detail
 
 
-def test_malformed_detail_names_the_field_but_never_echoes_the_value() -> None:
+@pytest.mark.parametrize("value", ["+15551234567", "call me on 5551234567"])
+def test_malformed_detail_names_the_field_but_never_echoes_the_value(value: str) -> None:
     # GIVEN a record whose bad value looks like something personal
     data = record(VISIT_START, [known_face()])
-    data["FaceSearchResponse"][0]["DetectedFace"]["Confidence"] = "+15551234567"
+    data["FaceSearchResponse"][0]["DetectedFace"]["Confidence"] = value
 
     with pytest.raises(MalformedRecord) as raised:
         parse(data)
@@ -185,3 +186,24 @@ def test_malformed_detail_names_the_field_but_never_echoes_the_value() -> None:
     assert "FaceSearchResponse.0.DetectedFace.Confidence" in raised.value.detail
     assert "5551234567" not in str(raised.value)
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+@pytest.mark.parametrize(
+    ("value", "explanation"),
+    [
+        (True, "valid number"),
+        ("NaN", "finite"),
+        ("Infinity", "finite"),
+        (150, "less than or equal to 100"),
+        ("1.5E2", "percentage"),
+    ],
+)
+def test_number_problems_are_explained_once_per_field(value: Any, explanation: str) -> None:
+    data = record(VISIT_START, [known_face()])
+    data["FaceSearchResponse"][0]["DetectedFace"]["Confidence"] = value
+
+    with pytest.raises(MalformedRecord) as raised:
+        parse(data)
+
+    assert raised.value.detail.count("FaceSearchResponse.0.DetectedFace.Confidence") == 1
+    assert explanation in raised.value.detail

@@ -45,12 +45,20 @@ Rules:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    ValidationError,
+    model_validator,
+)
 
 from smartdoor import models
 from smartdoor.models import FrameLocation
@@ -67,17 +75,40 @@ class MalformedRecord(ValueError):
         self.detail = detail
 
 
-def _no_booleans(value: Any) -> Any:
-    # pydantic's lax mode would read true as 1.0; in this format a boolean is always a mistake.
-    if isinstance(value, bool):
-        raise ValueError("a number is required, not a boolean")
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)  # accepts "1.510552593455E9"
+    except ValueError:
+        raise ValueError("a number is required") from None  # float()'s message would echo the input
+    if not math.isfinite(value):
+        raise ValueError("a finite number is required")
     return value
 
 
-# Rekognition numbers arrive as JSON numbers or as strings such as "1.510552593455E9".
-Number = Annotated[float, BeforeValidator(_no_booleans), Field(allow_inf_nan=False)]
-# Confidence, similarity and image quality are percentages.
-Score = Annotated[Number, Field(ge=0, le=100)]
+def _score(text: str) -> float:
+    value = _finite_float(text)
+    if not 0 <= value <= 100:
+        raise ValueError("a percentage (0-100) is required")
+    return value
+
+
+# Rekognition numbers arrive as JSON numbers or as numeric strings ("1.510552593455E9").
+# Numbers are checked strictly (true is not 1.0) in pydantic-core, without a Python call;
+# only strings go through a Python conversion. mypy sees plain floats.
+if TYPE_CHECKING:
+    Number = float
+    Score = float
+else:
+    Number = Annotated[
+        Annotated[StrictFloat, Field(allow_inf_nan=False)] | Annotated[str, AfterValidator(_finite_float)],
+        Field(union_mode="left_to_right"),
+    ]
+    # Confidence, similarity and image quality are percentages.
+    Score = Annotated[
+        Annotated[StrictFloat, Field(ge=0, le=100, allow_inf_nan=False)]
+        | Annotated[str, AfterValidator(_score)],
+        Field(union_mode="left_to_right"),
+    ]
 
 
 class _RecordPart(BaseModel):
@@ -143,14 +174,30 @@ class FaceSearchRecord(_RecordPart):
         return self
 
 
-@dataclass(frozen=True, slots=True)
 class Frame:
-    """One analysed frame of one door, ready for the visit rules."""
+    """One analysed frame of one door, ready for the visit rules.
 
-    door_id: str
-    frame_time: float  # epoch seconds
-    location: FrameLocation
-    faces: tuple[FaceSearchResult, ...]
+    `location` (where the frame can be fetched again) is built on first use: most frames
+    never need it, and the match function's hot path stays light.
+    """
+
+    __slots__ = ("_location", "_record", "door_id", "faces", "frame_time")
+
+    def __init__(self, door_id: str, frame_time: float, record: FaceSearchRecord) -> None:
+        self.door_id = door_id
+        self.frame_time = frame_time
+        self.faces: tuple[FaceSearchResult, ...] = record.FaceSearchResponse
+        self._record = record
+        self._location: FrameLocation | None = None
+
+    @property
+    def location(self) -> FrameLocation:
+        if self._location is None:
+            self._location = _locate(self._record, self.frame_time)
+        return self._location
+
+    def __repr__(self) -> str:
+        return f"Frame(door_id={self.door_id!r}, frame_time={self.frame_time!r}, faces={len(self.faces)})"
 
 
 def parse_record(data: bytes | str, door_streams: Mapping[str, str]) -> Frame:
@@ -170,13 +217,24 @@ def parse_record(data: bytes | str, door_streams: Mapping[str, str]) -> Frame:
 
 def describe_validation_error(error: ValidationError) -> str:
     """Where and what, never the offending values (they may be large or personal)."""
-    issues = error.errors(include_url=False, include_input=False, include_context=False)
-    parts = [
-        f"{'.'.join(str(p) for p in issue['loc']) or '<record>'}: {issue['msg']}" for issue in issues[:5]
-    ]
-    if len(issues) > 5:
-        parts.append(f"... {len(issues) - 5} more")
-    return "; ".join(parts)
+    problems: dict[str, str] = {}
+    for issue in error.errors(include_url=False, include_context=False):
+        loc = issue["loc"]
+        path = ".".join(str(part) for part in loc if not _is_union_branch(part)) or "<record>"
+        string_branch = any(isinstance(part, str) and part.startswith("function-after[") for part in loc)
+        if len(loc) and _is_union_branch(loc[-1]) and string_branch != isinstance(issue["input"], str):
+            continue  # a number/numeric-string union: only the branch matching the input's type explains it
+        problems.setdefault(path, issue["msg"])
+    described = [f"{path}: {message}" for path, message in list(problems.items())[:5]]
+    if len(problems) > 5:
+        described.append(f"... {len(problems) - 5} more")
+    return "; ".join(described)
+
+
+def _is_union_branch(part: str | int) -> bool:
+    return isinstance(part, str) and (
+        part in {"float", "constrained-float"} or part.startswith("function-after[")
+    )
 
 
 def to_frame(record: FaceSearchRecord, door_streams: Mapping[str, str]) -> Frame:
@@ -194,8 +252,12 @@ def to_frame(record: FaceSearchRecord, door_streams: Mapping[str, str]) -> Frame
         assert record.frameTime is not None  # guaranteed by FaceSearchRecord's validator
         frame_time = record.frameTime
 
-    # Values are validated above; model_construct keeps the hot path free of a second validation.
-    location = FrameLocation.model_construct(
+    return Frame(door_id=door_id, frame_time=frame_time, record=record)
+
+
+def _locate(record: FaceSearchRecord, frame_time: float) -> FrameLocation:
+    video = record.kinesis_video
+    return FrameLocation(
         source="s3" if record.s3Key else "kvs",
         frame_time=frame_time,
         stream_arn=video.StreamArn if video else None,
@@ -206,4 +268,3 @@ def to_frame(record: FaceSearchRecord, door_streams: Mapping[str, str]) -> Frame
         s3_bucket=record.s3Bucket,
         s3_key=record.s3Key,
     )
-    return Frame(door_id=door_id, frame_time=frame_time, location=location, faces=record.FaceSearchResponse)

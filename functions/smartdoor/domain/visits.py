@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from smartdoor.domain.quality import QualityGate, SkipReason
-from smartdoor.domain.records import FaceMatch, FaceSearchResult, Frame
+from smartdoor.domain.records import FaceDetail, FaceMatch, FaceSearchResult, Frame
 from smartdoor.models import BoundingBox, DetailType, FaceEventDetail, FrameLocation, KnownFaceDetail
 
 UNKNOWN_KEY = "unknown"
@@ -82,7 +82,10 @@ class Sighting:
     similarity: float | None = None
 
     @property
-    def unknown_rank(self) -> tuple[float, float]:
+    def rank(self) -> tuple[float, ...]:
+        """As `_rank`: similarity for a known person; confidence, then box area, for the unknown."""
+        if self.visitor_id is not None and self.similarity is not None:
+            return (self.similarity,)
         return (self.confidence, self.bounding_box.Width * self.bounding_box.Height)
 
     def to_dict(self) -> dict[str, Any]:
@@ -208,10 +211,6 @@ def screen(
     return good, skipped
 
 
-def has_good_face(frame: Frame, gate: QualityGate) -> bool:
-    return any(gate.passes(result.DetectedFace) for result in frame.faces)
-
-
 def _best_match(matches: Iterable[FaceMatch], threshold: float) -> FaceMatch | None:
     best: FaceMatch | None = None
     for match in matches:
@@ -221,41 +220,41 @@ def _best_match(matches: Iterable[FaceMatch], threshold: float) -> FaceMatch | N
     return best
 
 
-def _frame_sightings(frame: Frame, good: list[FaceSearchResult], threshold: float) -> dict[str, Sighting]:
-    """Who this frame shows: the best sighting per known person, plus the best unmatched face."""
-    sightings: dict[str, Sighting] = {}
-    unknown: Sighting | None = None
+def _rank(face: FaceDetail, match: FaceMatch | None) -> tuple[float, ...]:
+    """Known: higher similarity is better. Unknown: higher confidence, then the larger box."""
+    if match is not None:
+        return (match.Similarity,)
+    return (face.Confidence, face.BoundingBox.Width * face.BoundingBox.Height)
+
+
+def _frame_people(
+    good: list[FaceSearchResult], threshold: float
+) -> dict[str, tuple[FaceDetail, FaceMatch | None]]:
+    """Who this frame shows: each face counts for its best-matching person (or the unknown),
+    and each person (and the unknown) keeps only their best face of the frame."""
+    people: dict[str, tuple[FaceDetail, FaceMatch | None]] = {}
     for result in good:
         face = result.DetectedFace
         match = _best_match(result.MatchedFaces, threshold)
-        if match is None:
-            candidate = Sighting(frame.frame_time, frame.location, face.BoundingBox, face.Confidence)
-            if unknown is None or candidate.unknown_rank > unknown.unknown_rank:
-                unknown = candidate
-            continue
-        visitor_id = match.Face.ExternalImageId
-        assert visitor_id  # _best_match only returns matches that name a visitor
-        key = visitor_key(visitor_id)
-        previous = sightings.get(key)
-        if previous is None or match.Similarity > (previous.similarity or 0.0):
-            sightings[key] = Sighting(
-                frame.frame_time,
-                frame.location,
-                face.BoundingBox,
-                face.Confidence,
-                face_id=match.Face.FaceId,
-                visitor_id=visitor_id,
-                similarity=match.Similarity,
-            )
-    if unknown is not None:
-        sightings[UNKNOWN_KEY] = unknown
-    return sightings
+        key = UNKNOWN_KEY if match is None else visitor_key(match.Face.ExternalImageId or "")
+        previous = people.get(key)
+        if previous is None or _rank(face, match) > _rank(*previous):
+            people[key] = (face, match)
+    return people
 
 
-def _better(current: Sighting, candidate: Sighting, unknown: bool) -> Sighting:
-    if unknown:
-        return candidate if candidate.unknown_rank > current.unknown_rank else current
-    return candidate if (candidate.similarity or 0.0) > (current.similarity or 0.0) else current
+def _sighting(frame: Frame, face: FaceDetail, match: FaceMatch | None) -> Sighting:
+    if match is None:
+        return Sighting(frame.frame_time, frame.location, face.BoundingBox, face.Confidence)
+    return Sighting(
+        frame.frame_time,
+        frame.location,
+        face.BoundingBox,
+        face.Confidence,
+        face_id=match.Face.FaceId,
+        visitor_id=match.Face.ExternalImageId,
+        similarity=match.Similarity,
+    )
 
 
 def _emission(state: VisitState, key: str, sighting: Sighting) -> Emission:
@@ -279,11 +278,19 @@ def _emission(state: VisitState, key: str, sighting: Sighting) -> Emission:
     return Emission(key, DetailType.KNOWN_FACE_DETECTED, detail)
 
 
-def observe(state: VisitState | None, frame: Frame, rules: MatchRules) -> Observation:
-    """Apply one frame to a door's visit state (None: the door has no stored visit)."""
+def observe(
+    state: VisitState | None,
+    frame: Frame,
+    rules: MatchRules,
+    screened: tuple[list[FaceSearchResult], dict[SkipReason, int]] | None = None,
+) -> Observation:
+    """Apply one frame to a door's visit state (None: the door has no stored visit).
+
+    `screened` is `screen(frame.faces, rules.gate)` when the caller already has it.
+    """
     if state is not None and state.door_id != frame.door_id:
         raise ValueError("the visit state belongs to another door")
-    good, skipped = screen(frame.faces, rules.gate)
+    good, skipped = screened if screened is not None else screen(frame.faces, rules.gate)
     faces = len(frame.faces)
     if not good:
         return Observation(state=state, faces=faces, skipped=skipped)
@@ -301,24 +308,28 @@ def observe(state: VisitState | None, frame: Frame, rules: MatchRules) -> Observ
     else:
         visit = state
 
-    tallies = dict(visit.tallies)
-    decided = set(visit.decided)
+    undecided = [
+        (key, seen)
+        for key, seen in _frame_people(good, rules.face_match_threshold).items()
+        if key not in visit.decided
+    ]
+    tallies: Mapping[str, Tally] = visit.tallies
     decisions: list[tuple[str, Sighting]] = []
-    for key, sighting in _frame_sightings(frame, good, rules.face_match_threshold).items():
-        if key in decided:
-            continue
-        previous = tallies.get(key)
-        if previous is None:
-            tally = Tally(frames=1, best=sighting)
-        else:
-            best = _better(previous.best, sighting, unknown=key == UNKNOWN_KEY)
-            tally = Tally(frames=previous.frames + 1, best=best)
-        if tally.frames >= rules.min_frames_for_decision:
-            decisions.append((key, tally.best))
-            decided.add(key)
-            tallies.pop(key, None)
-        else:
-            tallies[key] = tally
+    if undecided:  # else only the visit's last frame moves (most frames of a long visit)
+        updated = dict(visit.tallies)
+        for key, (face, match) in undecided:
+            previous = updated.get(key)
+            if previous is None or _rank(face, match) > previous.best.rank:
+                best = _sighting(frame, face, match)
+            else:
+                best = previous.best
+            frames = 1 if previous is None else previous.frames + 1
+            if frames >= rules.min_frames_for_decision:
+                decisions.append((key, best))
+                updated.pop(key, None)
+            else:
+                updated[key] = Tally(frames=frames, best=best)
+        tallies = updated
 
     new_state = VisitState(
         door_id=visit.door_id,
@@ -326,7 +337,7 @@ def observe(state: VisitState | None, frame: Frame, rules: MatchRules) -> Observ
         started_at=visit.started_at,
         last_frame_at=frame.frame_time,
         tallies=tallies,
-        decided=frozenset(decided),
+        decided=visit.decided | {key for key, _ in decisions} if decisions else visit.decided,
     )
     emissions = tuple(_emission(new_state, key, sighting) for key, sighting in decisions)
     return Observation(
