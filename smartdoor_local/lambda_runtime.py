@@ -253,13 +253,14 @@ class LambdaRuntime:
 
 @contextmanager
 def _environment(variables: Mapping[str, str]) -> Iterator[None]:
-    """Apply a function's environment for one invocation, then put the process's back."""
-    ensure_functions_importable()
-    from smartdoor.settings import reset_settings_cache
+    """Apply a function's environment for one invocation, then put the process's back.
 
+    On AWS every function has its own process; here they share one, so what a process would
+    start without is reset around each call: cached settings and the logger's appended keys.
+    """
     saved = {name: os.environ.get(name) for name in variables}
     os.environ.update(variables)
-    reset_settings_cache()
+    _reset_process_state()
     try:
         yield
     finally:
@@ -268,4 +269,13 @@ def _environment(variables: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        reset_settings_cache()
+        _reset_process_state()
+
+
+def _reset_process_state() -> None:
+    ensure_functions_importable()
+    from smartdoor.observability import logger
+    from smartdoor.settings import reset_settings_cache
+
+    reset_settings_cache()
+    logger.clear_state()

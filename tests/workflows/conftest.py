@@ -1,0 +1,566 @@
+"""Workflow tests: the real ASL files, rendered as the CDK construct renders them, executed by
+moto's Step Functions with the real task handlers running in-process.
+
+`door` builds one Smart Door on moto per test: the tables, the photos bucket, the alerts topic
+(with an SQS queue standing in for the owner's inbox), the event bus (with a rule copying every
+`smartdoor` event to a queue), the OTP secret, the seven task functions served by
+`smartdoor_local.lambda_runtime`, and both state machines. Rekognition and KVS are the fakes
+from tests/fakes. Every test ends with the global checks: no passcode and no visitor phone in
+any execution history or log line, no task token in any message.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sns.exceptions import SNSException
+from moto.sns.models import SNSBackend, sns_backends
+
+from smartdoor.adapters.approval_store import DynamoApprovalStore
+from smartdoor.adapters.aws import reset_clients
+from smartdoor.adapters.task_tokens import StepFunctionsTaskTokens
+from smartdoor.domain.approvals import DecisionResult, decide, utc_now
+from smartdoor.models import (
+    BoundingBox,
+    DetailType,
+    FaceEventDetail,
+    FrameLocation,
+    KnownFaceDetail,
+)
+from smartdoor.observability import logger as powertools_logger
+from smartdoor.settings import reset_settings_cache
+from smartdoor_local.lambda_runtime import LambdaRuntime, LocalFunction
+from smartdoor_local.workflows import (
+    execution_history,
+    render_definition,
+    states_entered,
+    wait_for_event,
+    wait_for_execution,
+    workflow_path,
+)
+from tests.fakes import FakeFaceEngine, FakeVideoFrames
+
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+REGION = "us-east-1"
+ACCOUNT = DEFAULT_ACCOUNT_ID
+
+DOOR_ID = "front-door"
+OWNER_PHONE = "+15550100000"
+SITE_URL = "https://door.example.com"
+VIDEO_STREAM_ARN = f"arn:aws:kinesisvideo:{REGION}:{ACCOUNT}:stream/front-door/1700000000000"
+COLLECTION_ID = "SmartDoor-front-door"
+OTP_KEY = "k" * 64
+DEFAULT_APPROVAL_TIMEOUT_SECONDS = 300
+# The shortest approval timeout the functions accept (create_approval's settings): the timeout test.
+SHORT_APPROVAL_TIMEOUT_SECONDS = 10
+OWNER_DECISION = "Wait for owner's decision"
+CODE_IN_SMS = re.compile(r"\b(\d{6})\b")
+APPROVAL_LINK = re.compile(re.escape(SITE_URL) + r"/owner/\?a=([A-Za-z0-9_%-]+)")
+
+# The substitution names of the ASL files -> the task function each names.
+FUNCTION_PLACEHOLDERS = {
+    "ExtractFrameFunctionArn": "extract_frame",
+    "CheckCollectionFunctionArn": "check_collection",
+    "CreateApprovalFunctionArn": "create_approval",
+    "AskOwnerFunctionArn": "ask_owner",
+    "EnrolFaceFunctionArn": "enrol_face",
+    "SaveVisitorFunctionArn": "save_visitor",
+    "IssuePasscodeFunctionArn": "issue_passcode",
+}
+
+
+def face_event_detail(visit_id: str | None = None, **changes: Any) -> dict[str, Any]:
+    """An UnknownFaceDetected detail as stream_match emits it (a KVS frame)."""
+    frame_time = 1_763_700_000.5
+    detail = FaceEventDetail(
+        visit_id=visit_id or f"visit-{uuid.uuid4().hex[:12]}",
+        door_id=DOOR_ID,
+        detected_at=datetime.fromtimestamp(frame_time, UTC).isoformat().replace("+00:00", "Z"),
+        frame=FrameLocation(
+            source="kvs",
+            frame_time=frame_time,
+            stream_arn=VIDEO_STREAM_ARN,
+            fragment_number="91343852333181432392682062607743920146264575226",
+            producer_timestamp=1_763_700_000.0,
+            server_timestamp=1_763_700_000.2,
+            frame_offset_in_seconds=0.5,
+        ),
+        bounding_box=BoundingBox(Width=0.2, Height=0.3, Left=0.4, Top=0.3),
+        confidence=99.8,
+    ).to_wire()
+    return detail | changes
+
+
+def known_face_detail(visitor_id: str, visit_id: str | None = None) -> dict[str, Any]:
+    base = face_event_detail(visit_id)
+    return KnownFaceDetail.model_validate(
+        base | {"faceId": str(uuid.uuid4()), "visitorId": visitor_id, "similarity": 99.1}
+    ).to_wire()
+
+
+def eventbridge_event(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
+    """The execution input: the event as an EventBridge rule hands it to Step Functions."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": "smartdoor",
+        "account": ACCOUNT,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [],
+        "detail": detail,
+    }
+
+
+@dataclass(frozen=True)
+class Email:
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Sms:
+    phone: str
+    text: str
+
+
+@dataclass
+class Finished:
+    """A stopped execution: its status, the states it entered, its history."""
+
+    arn: str
+    status: str
+    states: list[str]
+    history: list[dict[str, Any]]
+    description: dict[str, Any]
+
+    def failures_of(self, state: str) -> list[str]:
+        """Error names of the failed attempts of `state` (TaskFailed / LambdaFunctionFailed events)."""
+        errors = []
+        current = None
+        for event in self.history:
+            entered = event.get("stateEnteredEventDetails")
+            if entered:
+                current = entered["name"]
+            for key in (
+                "taskFailedEventDetails",
+                "taskTimedOutEventDetails",
+                "lambdaFunctionFailedEventDetails",
+            ):
+                if key in event and current == state:
+                    errors.append(event[key].get("error", ""))
+        return errors
+
+    def state_output(self, state: str) -> dict[str, Any]:
+        for event in self.history:
+            exited = event.get("stateExitedEventDetails")
+            if exited and exited["name"] == state:
+                output: dict[str, Any] = json.loads(exited["output"])
+                return output
+        raise AssertionError(f"{state!r} never exited; states: {self.states}")
+
+
+class SnsOutage:
+    """Makes moto's SNS Publish fail (as AWS answers when throttling or broken) for the next N
+    publishes that match a condition, then recover."""
+
+    def __init__(self) -> None:
+        self._plans: list[tuple[Callable[[dict[str, Any]], bool], list[int], str]] = []
+        self.failed: list[dict[str, Any]] = []
+
+    def fail(
+        self,
+        times: int,
+        when: Callable[[dict[str, Any]], bool] = lambda publish: True,
+        error: str = "InternalErrorException",
+    ) -> None:
+        self._plans.append((when, [times], error))
+
+    @contextmanager
+    def installed(self) -> Iterator[SnsOutage]:
+        original = SNSBackend.publish
+        outage = self
+
+        def publish(
+            backend: Any, message: str, arn: str | None, phone_number: str | None = None, **kw: Any
+        ) -> str:
+            request = {"message": message, "arn": arn, "phone_number": phone_number, **kw}
+            for when, remaining, error in outage._plans:
+                if remaining[0] > 0 and when(request):
+                    remaining[0] -= 1
+                    outage.failed.append(request)
+                    raise SNSException(error, "SNS is having a bad moment (test outage)")
+            return original(backend, message, arn, phone_number, **kw)
+
+        SNSBackend.publish = publish  # type: ignore[method-assign]
+        try:
+            yield self
+        finally:
+            SNSBackend.publish = original  # type: ignore[method-assign]
+
+
+@dataclass
+class SmartDoorOnMoto:
+    """One Smart Door deployment on moto, with the helpers the workflow tests share."""
+
+    runtime: LambdaRuntime
+    engine: FakeFaceEngine
+    frames: FakeVideoFrames
+    sns_outage: SnsOutage
+    approval_timeout_seconds: int = DEFAULT_APPROVAL_TIMEOUT_SECONDS
+    names: dict[str, str] = field(default_factory=dict)
+    substitutions: dict[str, str] = field(default_factory=dict)
+    state_machines: dict[str, str] = field(default_factory=dict)
+    _role_arn: str = ""
+    _emails: list[Email] = field(default_factory=list)
+    _bus_events: list[dict[str, Any]] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ clients
+
+    @property
+    def sfn(self) -> Any:
+        return boto3.client("stepfunctions", region_name=REGION)
+
+    @property
+    def dynamodb(self) -> Any:
+        return boto3.resource("dynamodb", region_name=REGION)
+
+    @property
+    def sqs(self) -> Any:
+        return boto3.client("sqs", region_name=REGION)
+
+    # ------------------------------------------------------------------ deploying
+
+    def deploy(self) -> SmartDoorOnMoto:
+        self._create_storage()
+        self._create_messaging()
+        self._register_functions()
+        role = boto3.client("iam").create_role(
+            RoleName="smartdoor-local",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        )["Role"]["Arn"]
+        arns = self.runtime.create_functions(boto3.client("lambda", region_name=REGION), role)
+        self.substitutions = {
+            "VisitsTableName": self.names["visits"],
+            "VisitorsTableName": self.names["visitors"],
+            "ApprovalsTableName": self.names["approvals"],
+            "AlertsTopicArn": self.names["alerts_topic"],
+            "EventBusName": self.names["bus"],
+            **{placeholder: arns[name] for placeholder, name in FUNCTION_PLACEHOLDERS.items()},
+        }
+        self._role_arn = role
+        return self
+
+    def _create_storage(self) -> None:
+        self.names |= {
+            "visits": "SmartDoor-Visits",
+            "visitors": "SmartDoor-Visitors",
+            "approvals": "SmartDoor-Approvals",
+            "passcodes": "SmartDoor-Passcodes",
+            "photos": "smartdoor-photos-test",
+        }
+        keys = {
+            "visits": [("pk", "HASH"), ("sk", "RANGE")],
+            "visitors": [("visitorId", "HASH")],
+            "approvals": [("approvalId", "HASH")],
+            "passcodes": [("pk", "HASH"), ("sk", "RANGE")],
+        }
+        for table, schema in keys.items():
+            self.dynamodb.create_table(
+                TableName=self.names[table],
+                KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in schema],
+                AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name, _ in schema],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        boto3.client("s3", region_name=REGION).create_bucket(Bucket=self.names["photos"])
+        self.names["otp_secret"] = boto3.client("secretsmanager", region_name=REGION).create_secret(
+            Name="SmartDoor-OtpKey", SecretString=OTP_KEY
+        )["ARN"]
+
+    def _create_messaging(self) -> None:
+        sns = boto3.client("sns", region_name=REGION)
+        topic = sns.create_topic(Name="SmartDoor-Alerts")["TopicArn"]
+        inbox = self._queue("owner-inbox")
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox["arn"])
+        events = boto3.client("events", region_name=REGION)
+        bus = events.create_event_bus(Name="smartdoor")["EventBusArn"]
+        tap = self._queue("bus-tap")
+        events.put_rule(
+            Name="tap", EventBusName="smartdoor", EventPattern=json.dumps({"source": ["smartdoor"]})
+        )
+        events.put_targets(Rule="tap", EventBusName="smartdoor", Targets=[{"Id": "tap", "Arn": tap["arn"]}])
+        self.names |= {
+            "alerts_topic": topic,
+            "owner_inbox": inbox["url"],
+            "bus": "smartdoor",
+            "bus_arn": bus,
+            "bus_tap": tap["url"],
+        }
+
+    def _queue(self, name: str) -> dict[str, str]:
+        url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        return {"url": url, "arn": arn}
+
+    def _register_functions(self) -> None:
+        names = self.names
+        common = {"POWERTOOLS_METRICS_NAMESPACE": "SmartDoor"}
+        environments = {
+            "extract_frame": {"PHOTOS_BUCKET": names["photos"], "VIDEO_STREAM_ARN": VIDEO_STREAM_ARN},
+            "check_collection": {
+                "COLLECTION_ID": COLLECTION_ID,
+                "FACE_MATCH_THRESHOLD": "90",
+                "PHOTOS_BUCKET": names["photos"],
+            },
+            "create_approval": {
+                "APPROVALS_TABLE": names["approvals"],
+                "PHOTOS_BUCKET": names["photos"],
+                "APPROVAL_TIMEOUT_SECONDS": str(self.approval_timeout_seconds),
+            },
+            "ask_owner": {
+                "APPROVALS_TABLE": names["approvals"],
+                "PHOTOS_BUCKET": names["photos"],
+                "ALERTS_TOPIC_ARN": names["alerts_topic"],
+                "OWNER_PHONE": OWNER_PHONE,
+                "SITE_URL": SITE_URL,
+            },
+            "enrol_face": {"COLLECTION_ID": COLLECTION_ID, "PHOTOS_BUCKET": names["photos"]},
+            "save_visitor": {"APPROVALS_TABLE": names["approvals"], "VISITORS_TABLE": names["visitors"]},
+            "issue_passcode": {
+                "PASSCODES_TABLE": names["passcodes"],
+                "VISITORS_TABLE": names["visitors"],
+                "OTP_SECRET_ARN": names["otp_secret"],
+                "ALERTS_TOPIC_ARN": names["alerts_topic"],
+                "OTP_TTL_SECONDS": "300",
+            },
+        }
+        # Only the adapters moto cannot emulate are replaced; everything else is the real thing.
+        overrides: dict[str, dict[str, Any]] = {
+            "extract_frame": {"frames": self.frames},
+            "check_collection": {"engine": self.engine},
+            "enrol_face": {"engine": self.engine},
+        }
+        for name, environment in environments.items():
+            self.runtime.register(
+                LocalFunction(
+                    name=name,
+                    handler=f"{name}.handler.handler",
+                    environment=common | environment | {"POWERTOOLS_SERVICE_NAME": name},
+                    overrides=overrides.get(name, {}),
+                )
+            )
+
+    # ------------------------------------------------------------------ running
+
+    def state_machine(self, workflow: str) -> str:
+        """The state machine's ARN, created from the rendered ASL on first use (moto's ASL parser
+        is slow, and most tests need only one of the two)."""
+        if workflow not in self.state_machines:
+            self.state_machines[workflow] = self.sfn.create_state_machine(
+                name=f"SmartDoor-{workflow}",
+                definition=render_definition(workflow_path(workflow), self.substitutions),
+                roleArn=self._role_arn,
+            )["stateMachineArn"]
+        return self.state_machines[workflow]
+
+    def start(self, workflow: str, event: dict[str, Any], name: str | None = None) -> str:
+        response = self.sfn.start_execution(
+            stateMachineArn=self.state_machine(workflow),
+            name=name or f"{workflow}-{uuid.uuid4().hex[:12]}",
+            input=json.dumps(event),
+        )
+        arn: str = response["executionArn"]
+        return arn
+
+    def start_unknown(self, detail: dict[str, Any] | None = None) -> str:
+        return self.start(
+            "unknown_visitor",
+            eventbridge_event(DetailType.UNKNOWN_FACE_DETECTED, detail or face_event_detail()),
+        )
+
+    def start_known(self, detail: dict[str, Any]) -> str:
+        return self.start("known_visitor", eventbridge_event(DetailType.KNOWN_FACE_DETECTED, detail))
+
+    def finish(self, execution_arn: str, timeout: float = 60) -> Finished:
+        description = wait_for_execution(self.sfn, execution_arn, timeout=timeout)
+        history = execution_history(self.sfn, execution_arn)
+        return Finished(execution_arn, description["status"], states_entered(history), history, description)
+
+    def wait_for_owner(self, execution_arn: str) -> str:
+        """Wait until the owner has been asked (the token is stored); the approvalId from their SMS link."""
+        wait_for_event(self.sfn, execution_arn, "TaskSubmitted", after_state=OWNER_DECISION)
+        links = [match for sms in self.sms_to(OWNER_PHONE) for match in APPROVAL_LINK.findall(sms.text)]
+        assert links, "the owner got no SMS with an approval link"
+        return links[-1]
+
+    def decide(
+        self, approval_id: str, decision: str, name: str | None = None, phone: str | None = None
+    ) -> DecisionResult:
+        """What the approval API does on POST /approvals/{approvalId}."""
+        return decide(
+            approval_id,
+            decision,
+            name,
+            phone,
+            now=utc_now(),
+            approvals=DynamoApprovalStore(self.names["approvals"]),
+            task_tokens=StepFunctionsTaskTokens(),
+        )
+
+    # ------------------------------------------------------------------ observing
+
+    def sms(self) -> list[Sms]:
+        backend = sns_backends[ACCOUNT][REGION]
+        return [Sms(phone, text) for phone, text in backend.sms_messages.values()]
+
+    def sms_to(self, phone: str) -> list[Sms]:
+        return [sms for sms in self.sms() if sms.phone == phone]
+
+    def passcodes_sent_to(self, phone: str) -> list[str]:
+        return [code for sms in self.sms_to(phone) for code in CODE_IN_SMS.findall(sms.text)]
+
+    def emails(self) -> list[Email]:
+        """Everything published to the alerts topic so far (the owner's email subscription)."""
+        for body in self._drain(self.names["owner_inbox"]):
+            envelope = json.loads(body)
+            self._emails.append(Email(envelope.get("Subject") or "", envelope["Message"]))
+        return list(self._emails)
+
+    def bus_events(self, detail_type: str | None = None) -> list[dict[str, Any]]:
+        for body in self._drain(self.names["bus_tap"]):
+            self._bus_events.append(json.loads(body))
+        return [e for e in self._bus_events if detail_type is None or e["detail-type"] == detail_type]
+
+    def _drain(self, queue_url: str) -> list[str]:
+        bodies = []
+        while True:
+            messages = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(message["Body"])
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def item(self, table: str, **key: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self.dynamodb.Table(self.names[table]).get_item(Key=key).get("Item")
+        return found
+
+    def items(self, table: str) -> list[dict[str, Any]]:
+        scanned: list[dict[str, Any]] = self.dynamodb.Table(self.names[table]).scan()["Items"]
+        return scanned
+
+    def claim(self, visit_id: str, workflow: str) -> dict[str, Any] | None:
+        return self.item("visits", pk=f"VISIT#{visit_id}", sk=f"WORKFLOW#{workflow}")
+
+    def all_histories(self) -> dict[str, str]:
+        """Every execution of every state machine -> its whole history as JSON text."""
+        histories = {}
+        for arn in self.state_machines.values():
+            for execution in self.sfn.list_executions(stateMachineArn=arn)["executions"]:
+                events = execution_history(self.sfn, execution["executionArn"])
+                histories[execution["executionArn"]] = json.dumps(events, default=str)
+        return histories
+
+    def stop_running_executions(self) -> None:
+        for arn in self.state_machines.values():
+            for execution in self.sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")[
+                "executions"
+            ]:
+                self.sfn.stop_execution(executionArn=execution["executionArn"], error="TestEnded")
+
+
+@contextmanager
+def captured_logs() -> Iterator[io.StringIO]:
+    """Every line the functions log (Powertools JSON), for the 'never in logs' checks."""
+    sink = io.StringIO()
+    handler = logging.StreamHandler(sink)
+    handler.setFormatter(powertools_logger.registered_formatter)
+    powertools_logger.addHandler(handler)
+    try:
+        yield sink
+    finally:
+        powertools_logger.removeHandler(handler)
+
+
+@pytest.fixture
+def approval_timeout_seconds() -> int:
+    """Override in a test module (or parametrize) to change create_approval's APPROVAL_TIMEOUT_SECONDS."""
+    return DEFAULT_APPROVAL_TIMEOUT_SECONDS
+
+
+@pytest.fixture
+def door(approval_timeout_seconds: int) -> Iterator[SmartDoorOnMoto]:
+    import issue_passcode.handler
+
+    reset_clients()
+    reset_settings_cache()
+    issue_passcode.handler.reset_adapters()
+    runtime = LambdaRuntime()
+    deployment = SmartDoorOnMoto(
+        runtime=runtime,
+        engine=FakeFaceEngine(),
+        frames=FakeVideoFrames(),
+        sns_outage=SnsOutage(),
+        approval_timeout_seconds=approval_timeout_seconds,
+    )
+    with (
+        mock_aws(config=MOTO_CONFIG),  # type: ignore[arg-type]
+        runtime.installed(),
+        deployment.sns_outage.installed(),
+        captured_logs() as logs,
+    ):
+        deployment.deploy()
+        try:
+            yield deployment
+            assert_nothing_secret_leaked(deployment, logs.getvalue())
+        finally:
+            deployment.stop_running_executions()
+    reset_clients()
+    reset_settings_cache()
+    issue_passcode.handler.reset_adapters()
+
+
+def assert_nothing_secret_leaked(door: SmartDoorOnMoto, logs: str) -> None:
+    """The global rules: no passcode and no visitor phone in any execution history or log line;
+    no task token in any SMS or email."""
+    histories = door.all_histories()
+    visitor_phones = {sms.phone for sms in door.sms() if sms.phone != OWNER_PHONE}
+    visitor_phones |= {str(visitor["phone"]) for visitor in door.items("visitors")}
+    codes = {code for phone in visitor_phones for code in door.passcodes_sent_to(phone)}
+    for code in codes:
+        for arn, history in histories.items():
+            assert code not in history, f"passcode found in the history of {arn}"
+        assert code not in logs, "a passcode was logged"
+    for phone in visitor_phones:
+        for arn, history in histories.items():
+            assert phone not in history, f"a visitor's phone number is in the history of {arn}"
+        assert phone not in logs, "a visitor's phone number was logged in clear"
+    assert OWNER_PHONE not in logs, "the owner's phone number was logged in clear"
+
+    tokens = set()
+    for history in histories.values():
+        for event in json.loads(history):
+            scheduled = event.get("taskScheduledEventDetails")
+            if scheduled and scheduled["resource"].endswith(".waitForTaskToken"):
+                tokens.add(json.loads(scheduled["parameters"])["Payload"]["taskToken"])
+    messages = [sms.text for sms in door.sms()] + [f"{e.subject}\n{e.body}" for e in door.emails()]
+    for token in tokens:
+        assert all(token not in message for message in messages), "a task token left the server"

@@ -1,0 +1,115 @@
+"""The known-visitor state machine (workflows/known_visitor.asl.json) end to end on moto, with
+the real issue_passcode handler."""
+
+from __future__ import annotations
+
+import json
+
+from smartdoor.adapters.visitor_store import DynamoVisitorStore, Visitor
+from smartdoor.models import DetailType
+from tests.workflows.conftest import OWNER_PHONE, SmartDoorOnMoto, known_face_detail
+
+VISITOR_ID = "vis-anna"
+VISITOR_NAME = "Anna Example"
+VISITOR_PHONE = "+15550123467"
+
+
+def enrol_anna(door: SmartDoorOnMoto) -> None:
+    DynamoVisitorStore(door.names["visitors"]).put(
+        Visitor(
+            visitor_id=VISITOR_ID,
+            name=VISITOR_NAME,
+            phone=VISITOR_PHONE,
+            face_ids=("face-1",),
+            created_at="2026-11-01T10:00:00Z",
+            door_id="front-door",
+        )
+    )
+
+
+def test_known_visitor_gets_a_code_and_the_owner_an_email(door: SmartDoorOnMoto) -> None:
+    # GIVEN Anna is a known visitor
+    enrol_anna(door)
+    detail = known_face_detail(VISITOR_ID)
+
+    # WHEN her face is recognised at the door
+    finished = door.finish(door.start_known(detail))
+
+    # THEN she is texted one code, the owner is told, and neither her phone nor the code is in the state
+    assert finished.status == "SUCCEEDED"
+    assert finished.states == [
+        "Claim visit",
+        "Load visitor",
+        "Visitor on record?",
+        "Issue passcode",
+        "Email owner: code sent",
+        "AccessCodeSent",
+    ]
+    assert len(door.passcodes_sent_to(VISITOR_PHONE)) == 1
+    assert door.sms_to(OWNER_PHONE) == []
+    (email,) = door.emails()
+    assert email.subject == "Smart Door: visitor at front-door"
+    assert email.body == f"{VISITOR_NAME} is at front-door; a code was sent."
+    loaded = finished.state_output("Load visitor")["visitorRecord"]["Item"]
+    assert set(loaded) == {"visitorId", "name"}
+    claim = door.claim(detail["visitId"], "known")
+    assert claim is not None and claim["doorId"] == "front-door"
+    assert VISITOR_PHONE not in json.dumps(finished.history, default=str)
+
+
+def test_a_duplicate_known_face_event_is_ignored(door: SmartDoorOnMoto) -> None:
+    # GIVEN a known visitor's visit already handled
+    enrol_anna(door)
+    detail = known_face_detail(VISITOR_ID)
+    assert door.finish(door.start_known(detail)).status == "SUCCEEDED"
+
+    # WHEN the same event is delivered again
+    again = door.finish(door.start_known(detail))
+
+    # THEN no second code is sent
+    assert again.status == "SUCCEEDED"
+    assert again.states == ["Claim visit", "Duplicate delivery ignored"]
+    assert len(door.passcodes_sent_to(VISITOR_PHONE)) == 1
+    assert len(door.runtime.invocations_of("issue_passcode")) == 1
+
+
+def test_a_visitor_without_a_record_alerts_the_owner_and_fails(door: SmartDoorOnMoto) -> None:
+    # GIVEN a face in the collection whose visitor record is gone
+    detail = known_face_detail("vis-forgotten")
+
+    # WHEN it is recognised
+    execution = door.start_known(detail)
+    finished = door.finish(execution)
+
+    # THEN nothing is sent to anyone but the owner, who is alerted, and the execution fails by name
+    assert finished.status == "FAILED"
+    assert finished.description["error"] == "VisitorNotFound"
+    assert finished.states == [
+        "Claim visit",
+        "Load visitor",
+        "Visitor on record?",
+        "Alert owner: visitor not on record",
+        "Visitor not found",
+    ]
+    assert door.sms() == [] and door.runtime.invocations == []
+    (alert,) = door.emails()
+    assert "vis-forgotten" in alert.body and execution.rsplit(":", 1)[1] in alert.body
+
+
+def test_a_face_enrolled_meanwhile_ends_with_a_code_through_both_workflows(door: SmartDoorOnMoto) -> None:
+    # GIVEN Anna enrolled after her face was reported as unknown
+    enrol_anna(door)
+    door.engine.will_match(VISITOR_ID)
+
+    # WHEN the unknown-visitor workflow hands the visit over and EventBridge starts the known one
+    unknown = door.finish(door.start_unknown())
+    assert unknown.states[-1] == "Recognised on second look"
+    (announced,) = door.bus_events(DetailType.KNOWN_FACE_DETECTED)
+    known = door.finish(door.start_known(announced["detail"]))
+
+    # THEN Anna gets her code without the owner being asked
+    assert known.status == "SUCCEEDED" and known.states[-1] == "AccessCodeSent"
+    assert len(door.passcodes_sent_to(VISITOR_PHONE)) == 1
+    assert door.items("approvals") == []
+    visit_id = announced["detail"]["visitId"]
+    assert door.claim(visit_id, "unknown") is not None and door.claim(visit_id, "known") is not None
