@@ -1,8 +1,10 @@
 """The definitions the workflow tests run are the ones the stack deploys.
 
-Synthesize the app, take each state machine's DefinitionString and DefinitionSubstitutions,
-give every CloudFormation token a stand-in value, apply the substitutions as CloudFormation
-would, and compare with `render_definition` on the ASL file with the same values.
+Synthesize the app, take each state machine's definition (DefinitionString, or the S3 asset
+that DefinitionBody.from_file stages, found through the assets manifest) and its
+DefinitionSubstitutions, give every CloudFormation token a stand-in value, apply the
+substitutions as Step Functions does, and compare with `render_definition` on the ASL file
+with the same values.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,7 @@ from smartdoor_local.workflows import placeholders, render_definition, workflow_
 pytestmark = pytest.mark.infra
 
 WORKFLOWS = ("unknown_visitor", "known_visitor")
-_CFN_SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+_SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 
 def stand_in(value: Any) -> str:
@@ -39,41 +42,71 @@ def definition_text(definition_string: Any) -> str:
     raise AssertionError(f"unexpected DefinitionString: {definition_string!r}")
 
 
-def as_cloudformation_deploys(resource: dict[str, Any]) -> tuple[str, dict[str, str]]:
-    properties = resource["Properties"]
-    assert "DefinitionString" in properties, "the construct must pass the ASL as DefinitionString"
-    substitutions = {
-        name: stand_in(value) for name, value in properties.get("DefinitionSubstitutions", {}).items()
-    }
-    text = definition_text(properties["DefinitionString"])
-    deployed = _CFN_SUBSTITUTION.sub(lambda match: substitutions.get(match.group(1), match.group(0)), text)
-    return deployed, substitutions
+@dataclass(frozen=True)
+class Deployed:
+    """A synthesized AWS::StepFunctions::StateMachine and the assets staged beside the template."""
+
+    resource: dict[str, Any]
+    assets: dict[str, Path]  # S3 object key -> staged file
+
+    def definition(self) -> str:
+        properties = self.resource["Properties"]
+        if "DefinitionString" in properties:
+            return definition_text(properties["DefinitionString"])
+        return self.assets[properties["DefinitionS3Location"]["Key"]].read_text(encoding="utf-8")
+
+    def substitutions(self) -> dict[str, str]:
+        given = self.resource["Properties"].get("DefinitionSubstitutions", {})
+        return {name: stand_in(value) for name, value in given.items()}
+
+    def as_deployed(self) -> str:
+        """The definition with the substitutions applied (unknown names left as they are)."""
+        values = self.substitutions()
+        return _SUBSTITUTION.sub(lambda match: values.get(match.group(1), match.group(0)), self.definition())
+
+
+def staged_assets(outdir: Path, artifact_id: str) -> dict[str, Path]:
+    manifest = json.loads((outdir / f"{artifact_id}.assets.json").read_text())
+    staged = {}
+    for asset in manifest.get("files", {}).values():
+        for destination in asset["destinations"].values():
+            staged[destination["objectKey"]] = outdir / asset["source"]["path"]
+    return staged
 
 
 @pytest.fixture(scope="module")
-def state_machines(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+def state_machines(tmp_path_factory: pytest.TempPathFactory) -> list[Deployed]:
     from tests.infra.synth import synthesize
 
     synthesized = synthesize(Path(tmp_path_factory.mktemp("cdk-out-workflows")))
-    found = [r for r in synthesized.resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
-    if not found:
-        pytest.skip("the stack has no state machines yet (the workflows construct is not wired in)")
-    return found
+    assets = staged_assets(synthesized.outdir, synthesized.stack.artifact_id)
+    resources = synthesized.resources.values()
+    return [Deployed(r, assets) for r in resources if r["Type"] == "AWS::StepFunctions::StateMachine"]
 
 
 @pytest.mark.parametrize("workflow", WORKFLOWS)
 def test_rendering_the_file_equals_the_synthesized_definition(
-    workflow: str, state_machines: list[dict[str, Any]]
+    workflow: str, state_machines: list[Deployed]
 ) -> None:
     template = workflow_path(workflow).read_text(encoding="utf-8")
-    matches = []
-    for resource in state_machines:
-        deployed, substitutions = as_cloudformation_deploys(resource)
-        if placeholders(template) - set(substitutions):
-            continue
-        if json.loads(deployed) == json.loads(render_definition(template, substitutions)):
-            matches.append(resource)
+    matches = [
+        deployed
+        for deployed in state_machines
+        if not placeholders(template) - set(deployed.substitutions())
+        and json.loads(deployed.as_deployed())
+        == json.loads(render_definition(template, deployed.substitutions()))
+    ]
     assert len(matches) == 1, f"{workflow}: {len(matches)} synthesized state machines match the rendered file"
-    deployed, substitutions = as_cloudformation_deploys(matches[0])
-    assert "${" not in deployed, "a placeholder has no substitution in the stack"
-    assert set(substitutions) == placeholders(template), "the stack passes substitutions the file never uses"
+    (deployed,) = matches
+    assert "${" not in deployed.as_deployed(), "a placeholder has no substitution in the stack"
+    assert set(deployed.substitutions()) == placeholders(template), (
+        "the stack substitutes names the file never uses"
+    )
+
+
+def test_the_workflow_tests_substitute_the_same_names_as_the_stack(state_machines: list[Deployed]) -> None:
+    from cdk_app.components.workflows import FUNCTION_PLACEHOLDERS as STACK_FUNCTIONS
+    from tests.workflows.conftest import FUNCTION_PLACEHOLDERS as TEST_FUNCTIONS
+
+    assert dict(STACK_FUNCTIONS) == TEST_FUNCTIONS
+    assert len(state_machines) == len(WORKFLOWS)
