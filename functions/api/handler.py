@@ -224,6 +224,7 @@ def create_app(settings: ApiSettings, adapters: Adapters) -> APIGatewayRestResol
         shown = view(approval_id, now=adapters.now, approvals=adapters.approvals)
         remaining = int((shown.expires_at - adapters.now).total_seconds())
         link_seconds = max(1, min(MAX_PHOTO_URL_SECONDS, remaining))
+        metrics.add_metric(name="ApprovalsShown", unit=MetricUnit.Count, value=1)
         return _json(
             HTTPStatus.OK,
             {

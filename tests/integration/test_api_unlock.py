@@ -1,0 +1,304 @@
+"""POST /doors/{doorId}/unlock: the real API handler on moto (DynamoDB, Secrets Manager, EventBridge, SNS)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from api.handler import MAX_BODY_BYTES, reset_adapters
+from smartdoor.adapters.event_bus import RecordingEventBus
+from smartdoor.adapters.passcode_store import code_key, failures_key
+from smartdoor.domain.otp import code_hash
+from tests.e2e.api_world import DOOR_ID, OTP_SECRET_VALUE, PASSCODES_TABLE, ApiWorld, use_world_environment
+
+UNLOCK = f"/doors/{DOOR_ID}/unlock"
+
+
+@pytest.fixture
+def world(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiWorld]:
+    created = ApiWorld.create()
+    use_world_environment(created, monkeypatch)
+    yield created
+    reset_adapters()
+
+
+@pytest.fixture
+def ada_code(world: ApiWorld) -> str:
+    world.add_visitor("visitor-ada", "Ada Lovelace")
+    return world.issue_code("visitor-ada")
+
+
+def wrong_code(right: str) -> str:
+    return f"{(int(right) + 1) % 1_000_000:06d}"
+
+
+def failures_item(world: ApiWorld) -> dict[str, Any] | None:
+    table = world.aws.table(PASSCODES_TABLE)
+    item: dict[str, Any] | None = table.get_item(Key=failures_key(DOOR_ID), ConsistentRead=True).get("Item")
+    return item
+
+
+# ---------------------------------------------------------------------------- the door opens
+
+
+def test_right_code_opens_the_door_and_tells_the_lock(world: ApiWorld, ada_code: str) -> None:
+    # WHEN the visitor types the code from the SMS
+    answer = world.call("POST", UNLOCK, {"otp": ada_code})
+    # THEN the door opens with a welcome by name
+    assert answer.status == 200
+    assert answer.body == {"granted": True, "visitor": "Ada Lovelace"}
+    # AND exactly one DoorUnlocked event went on the bus, without the code
+    events = world.bus_events()
+    assert [e["detail-type"] for e in events] == ["DoorUnlocked"]
+    detail = events[0]["detail"]
+    assert events[0]["source"] == "smartdoor"
+    assert detail["doorId"] == DOOR_ID
+    assert detail["visitorId"] == "visitor-ada"
+    assert detail["version"] == "1"
+    assert abs(datetime.fromisoformat(detail["unlockedAt"]) - datetime.now(UTC)) < timedelta(minutes=1)
+    assert ada_code not in json.dumps(events)
+
+
+def test_a_code_works_once(world: ApiWorld, ada_code: str) -> None:
+    assert world.call("POST", UNLOCK, {"otp": ada_code}).status == 200
+    world.bus_events()
+    # WHEN the same code is typed again
+    again = world.call("POST", UNLOCK, {"otp": ada_code})
+    # THEN refused, and the lock hears nothing
+    assert again.status == 403
+    assert again.body["granted"] is False
+    assert world.bus_events() == []
+
+
+def test_racing_one_code_has_exactly_one_winner(world: ApiWorld, ada_code: str) -> None:
+    # GIVEN 4 devices typing the same code at the same moment, each its own "Lambda environment"
+    # (4, so the 3 losers stay under the 5-failure lockout and each gets a plain 403)
+    callers = 4
+    services = [world.passcode_service() for _ in range(callers)]
+    barrier = threading.Barrier(callers)
+    statuses: list[int] = []
+    errors: list[BaseException] = []
+
+    def attempt(index: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            statuses.append(world.call("POST", UNLOCK, {"otp": ada_code}, passcodes=services[index]).status)
+        except BaseException as error:  # surfaced below
+            errors.append(error)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # THEN one opens the door, every other is refused, and the lock hears once
+    assert errors == []
+    assert sorted(statuses) == [200] + [403] * (callers - 1)
+    assert [e["detail-type"] for e in world.bus_events()] == ["DoorUnlocked"]
+
+
+def test_a_visitor_record_that_is_gone_still_opens_without_a_name(world: ApiWorld) -> None:
+    # GIVEN a code whose visitor record was deleted after it was issued
+    world.add_visitor("visitor-gone", "Gone")
+    code = world.issue_code("visitor-gone")
+    world.visitors.delete("visitor-gone")
+    # WHEN it is typed
+    answer = world.call("POST", UNLOCK, {"otp": code})
+    # THEN the code is still valid: the door opens, without a name
+    assert answer.status == 200
+    assert answer.body == {"granted": True, "visitor": None}
+
+
+# ---------------------------------------------------------------------------- refusals
+
+
+def test_wrong_code_is_403_and_opens_nothing(world: ApiWorld, ada_code: str) -> None:
+    answer = world.call("POST", UNLOCK, {"otp": wrong_code(ada_code)})
+    assert answer.status == 403
+    assert answer.body["granted"] is False
+    assert world.bus_events() == []
+    # AND the visitor's real code still works
+    assert world.call("POST", UNLOCK, {"otp": ada_code}).status == 200
+
+
+def test_expired_code_is_403(world: ApiWorld) -> None:
+    # GIVEN a code issued 301 seconds ago (lifetime 300)
+    world.add_visitor("visitor-late", "Late")
+    code = world.issue_code("visitor-late", clock=lambda: time.time() - 301)
+    # WHEN typed now
+    answer = world.call("POST", UNLOCK, {"otp": code})
+    # THEN refused like any wrong code
+    assert answer.status == 403
+    assert answer.body["granted"] is False
+    assert world.bus_events() == []
+
+
+def test_code_for_an_unknown_door_is_404_and_counts_nothing(world: ApiWorld, ada_code: str) -> None:
+    answer = world.call("POST", "/doors/back-door/unlock", {"otp": ada_code})
+    assert answer.status == 404
+    assert failures_item(world) is None
+    assert world.call("POST", UNLOCK, {"otp": ada_code}).status == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"otp": "12345"},
+        {"otp": "1234567"},
+        {"otp": "12a456"},
+        {"otp": " 123456"},
+        {"otp": "١٢٣٤٥٦"},  # Arabic-Indic digits are digits, but not ASCII
+        {"otp": 123456},
+        {"otp": None},
+        {},
+        {"code": "123456"},
+    ],
+    ids=["short", "long", "letter", "space", "non-ascii-digits", "number", "null", "empty", "wrong-key"],
+)
+def test_malformed_code_is_400_and_counts_no_failure(
+    world: ApiWorld, ada_code: str, body: dict[str, Any]
+) -> None:
+    # WHEN a malformed code arrives, many times
+    for _ in range(6):
+        answer = world.call("POST", UNLOCK, body)
+        # THEN 400 naming the field, and the door's failure count is untouched
+        assert answer.status == 400
+        assert answer.body["field"] == "otp"
+        assert answer.body["granted"] is False
+    assert failures_item(world) is None
+    # AND the real code still opens the door (no lockout happened)
+    assert world.call("POST", UNLOCK, {"otp": ada_code}).status == 200
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [("{otp: 123456}", "body is not valid JSON"), ('["123456"]', "body must be a JSON object"), ("", None)],
+    ids=["broken-json", "array", "empty"],
+)
+def test_bad_json_is_400(world: ApiWorld, ada_code: str, raw: str, message: str | None) -> None:
+    answer = world.call("POST", UNLOCK, raw)
+    assert answer.status == 400
+    assert answer.body["field"] == "body"
+    if message:
+        assert answer.body["error"] == message
+    assert failures_item(world) is None
+
+
+def test_oversized_body_is_413_and_changes_nothing(world: ApiWorld, ada_code: str) -> None:
+    answer = world.call("POST", UNLOCK, {"otp": ada_code, "padding": "x" * MAX_BODY_BYTES})
+    assert answer.status == 413
+    # The code was not consumed
+    assert world.call("POST", UNLOCK, {"otp": ada_code}).status == 200
+
+
+def test_base64_body_is_read_like_api_gateway_sends_it(world: ApiWorld, ada_code: str) -> None:
+    # API Gateway base64-encodes bodies of binary media types; the handler reads both forms.
+    import base64
+
+    from api.handler import handler
+    from smartdoor_local.http_server import LocalRequest, build_proxy_event
+    from tests.fakes import FakeLambdaContext
+
+    request = LocalRequest("POST", UNLOCK, UNLOCK, {}, [], b"", "203.0.113.7", "api.example.com")
+    event = build_proxy_event(request, resource="/doors/{doorId}/unlock", path_parameters={"doorId": DOOR_ID})
+    event["body"] = base64.b64encode(json.dumps({"otp": ada_code}).encode()).decode()
+    event["isBase64Encoded"] = True
+    assert handler(event, FakeLambdaContext())["statusCode"] == 200
+
+
+# ---------------------------------------------------------------------------- lockout
+
+
+def test_fifth_wrong_code_locks_the_door_and_emails_the_owner_once(world: ApiWorld, ada_code: str) -> None:
+    wrong = wrong_code(ada_code)
+    # WHEN four wrong codes are typed
+    for _ in range(4):
+        assert world.call("POST", UNLOCK, {"otp": wrong}).status == 403
+    assert world.emails() == []
+    # AND a fifth
+    before = datetime.now(UTC)
+    fifth = world.call("POST", UNLOCK, {"otp": wrong})
+    # THEN the door locks: 429 with when to retry (15 minutes)
+    assert fifth.status == 429
+    assert fifth.body["granted"] is False
+    retry_at = datetime.fromisoformat(fifth.body["retryAt"])
+    assert before + timedelta(seconds=899) <= retry_at <= datetime.now(UTC) + timedelta(seconds=901)
+    assert 890 <= int(fifth.header("Retry-After") or 0) <= 901  # rounded up
+    assert fifth.body["retryAfterSeconds"] == int(fifth.header("Retry-After") or 0)
+    # AND the owner gets one email saying so
+    emails = world.emails()
+    assert len(emails) == 1
+    assert "locked" in emails[0]["Subject"]
+    assert DOOR_ID in emails[0]["Message"]
+    assert wrong not in emails[0]["Message"]
+    # WHEN even the right code is typed during the lockout
+    locked = world.call("POST", UNLOCK, {"otp": ada_code})
+    # THEN refused with the same retry time, no second email, and the code is not spent
+    assert locked.status == 429
+    assert locked.body["retryAt"] == fifth.body["retryAt"]
+    assert world.emails() == []
+    assert world.bus_events() == []
+    stored = code_key(DOOR_ID, code_hash(OTP_SECRET_VALUE.encode(), DOOR_ID, ada_code))
+    assert "Item" in world.aws.table(PASSCODES_TABLE).get_item(Key=stored, ConsistentRead=True)
+
+
+def test_wrong_codes_spread_over_more_than_15_minutes_do_not_lock(world: ApiWorld, ada_code: str) -> None:
+    wrong = wrong_code(ada_code)
+    start = time.time()
+    for minute in (0, 4, 8, 12, 16, 20):
+        service = world.passcode_service(clock=lambda m=minute: start + m * 60)
+        answer = world.call("POST", UNLOCK, {"otp": wrong}, passcodes=service)
+        assert answer.status == 403, f"try at minute {minute}"
+    assert world.emails() == []
+
+
+def test_lockout_still_answers_429_when_the_owner_email_fails(world: ApiWorld, ada_code: str) -> None:
+    class BrokenEmail:
+        def send_email(self, subject: str, body: str) -> str:
+            raise RuntimeError("SNS is down")
+
+    wrong = wrong_code(ada_code)
+    answers = [world.call("POST", UNLOCK, {"otp": wrong}, owner=BrokenEmail()).status for _ in range(5)]
+    assert answers == [403, 403, 403, 403, 429]
+
+
+# ---------------------------------------------------------------------------- the lock must hear it
+
+
+def test_a_rejected_door_unlocked_event_is_503_not_a_false_welcome(world: ApiWorld, ada_code: str) -> None:
+    # GIVEN EventBridge rejects the DoorUnlocked entry on every attempt
+    bus = RecordingEventBus()
+    bus.reject_next(10)
+    # WHEN the right code is typed
+    answer = world.call("POST", UNLOCK, {"otp": ada_code}, bus=bus)
+    # THEN the page is told to try again rather than "door open"
+    assert answer.status == 503
+    assert answer.header("Retry-After")
+    assert bus.published == []
+
+
+def test_cors_on_unlock_answers_only_the_site_origin(world: ApiWorld, ada_code: str) -> None:
+    site = world.env["SITE_ORIGIN"]
+    answer = world.call("POST", UNLOCK, {"otp": wrong_code(ada_code)}, headers={"Origin": site})
+    assert answer.header("Access-Control-Allow-Origin") == site
+    other = world.call(
+        "POST", UNLOCK, {"otp": wrong_code(ada_code)}, headers={"Origin": "https://evil.example"}
+    )
+    assert other.header("Access-Control-Allow-Origin") is None
+
+
+def test_owner_email_on_lockout_goes_to_the_alerts_topic(world: ApiWorld, ada_code: str) -> None:
+    # The email is an SNS message on ALERTS_TOPIC_ARN (the owner's subscription), not a direct address.
+    for _ in range(5):
+        world.call("POST", UNLOCK, {"otp": wrong_code(ada_code)})
+    (email,) = world.emails()
+    assert email["TopicArn"] == world.env["ALERTS_TOPIC_ARN"]
+    sns = boto3.client("sns")
+    assert sns.list_subscriptions_by_topic(TopicArn=world.env["ALERTS_TOPIC_ARN"])["Subscriptions"]
