@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from aws_cdk.assertions import Template
 from constructs import IConstruct
 
 from cdk_app.app import build_app
+from cdk_app.constants import PILLOW_LAYER_BUILD, PILLOW_LAYER_DIR, REPO_ROOT
 from cdk_app.stack import SmartDoorStack
 
 OWNER_PHONE = "+15550100000"
@@ -47,7 +49,15 @@ class Synthesized:
         return json.loads((self.outdir / "validation-report.json").read_text())
 
 
+def ensure_pillow_layer() -> None:
+    """Build extract_frame's Pillow layer if it is not built (the script is a no-op when it is)."""
+    if (PILLOW_LAYER_DIR / "python" / "PIL").is_dir():
+        return
+    subprocess.run(PILLOW_LAYER_BUILD.split(), cwd=REPO_ROOT, check=True, timeout=600)  # noqa: S603
+
+
 def synthesize(outdir: Path, **context: Any) -> Synthesized:
+    ensure_pillow_layer()
     app, stack = build_app(App(outdir=str(outdir), context={**TEST_CONTEXT, **context}))
     app.synth()
     template_path = outdir / f"{stack.artifact_id}.template.json"

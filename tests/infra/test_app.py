@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from aws_cdk import App
+from aws_cdk import App, Stack
 
 from cdk_app.app import build_app
+from cdk_app.components.functions import FunctionPackaging, MissingBuildArtifact
 from cdk_app.config import ConfigError
+from cdk_app.constants import PILLOW_LAYER_BUILD
 from tests.infra.synth import OWNER_EMAIL, OWNER_PHONE
 
 pytestmark = pytest.mark.infra
@@ -71,3 +74,14 @@ def test_build_app_rejects_bad_owner_contacts_before_adding_a_stack(
     with pytest.raises(ConfigError, match=flag):
         build_app(app)
     assert app.node.children == []
+
+
+def test_an_unbuilt_pillow_layer_stops_synth_saying_how_to_build_it(tmp_path: Path) -> None:
+    # GIVEN a checkout where the Pillow layer was never built
+    stack = Stack(App(), "Bare")
+    # WHEN the functions are packaged
+    # THEN synth stops with the command that builds the layer
+    with pytest.raises(MissingBuildArtifact, match=re.escape(PILLOW_LAYER_BUILD)):
+        FunctionPackaging(
+            stack, "Packaging", powertools_layer_version=27, pillow_layer_dir=tmp_path / "missing"
+        )
