@@ -28,7 +28,7 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
 
 TESTS_DIR = Path(__file__).parent
 # Layers whose tests must never open a connection beyond this machine.
-_OFFLINE_LAYERS = ("unit", "integration")
+_OFFLINE_LAYERS = ("unit", "integration", "workflows")
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
