@@ -5,7 +5,7 @@ Rules (DESIGN.md, "Security rules"):
   bound to its door and a leaked table reveals nothing usable;
 - a code is valid for `ttl_seconds`, checked here against the injected clock (DynamoDB TTL is lazy);
 - one live code per visitor per door: issuing replaces the visitor's previous code;
-- a code is used at most once: the store consumes it atomically;
+- a code is used at most once: the store takes (deletes) it atomically;
 - after `max_failures` wrong codes at a door within `failure_window_seconds`, the door refuses every
   code (even a correct one, which stays usable) for `lockout_seconds`.
 
