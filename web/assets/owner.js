@@ -51,10 +51,11 @@ function showOutcome(status, data) {
   } else if (status === 409) {
     showDecided(data.status);
   } else if (status === 410) {
-    if (data.status === "APPROVED" || data.status === "DENIED") {
-      showDecided(data.status);
-    } else {
+    // Gone: expired, or decided already (status "DECIDED", or "APPROVED"/"DENIED" when known).
+    if (data.status === "EXPIRED") {
       setState("expired");
+    } else {
+      showDecided(data.status);
     }
   } else {
     return false;

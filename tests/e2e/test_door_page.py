@@ -1,0 +1,140 @@
+"""The door keypad on a phone-sized screen: wrong codes, the lockout, keyboard use, touch targets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from playwright.sync_api import expect
+
+from smartdoor.adapters.visitor_store import DynamoVisitorStore, Visitor
+from tests.e2e.conftest import Site, screenshot
+from tests.e2e.test_owner_page import script_errors
+from tests.workflows.conftest import DOOR_ID
+
+VISITOR_PHONE = "+15550123488"
+MIN_TOUCH_TARGET_PX = 64
+
+
+def known_visitor_with_code(site: Site, name: str = "Grace Hopper") -> str:
+    """A saved visitor and the code the real issue_passcode Lambda texted them."""
+    door = site.door
+    DynamoVisitorStore(door.names["visitors"]).put(
+        Visitor(visitor_id="visitor-grace", name=name, phone=VISITOR_PHONE, created_at="2026-01-01T00:00:00Z")
+    )
+    _, failed = door.runtime.invoke("issue_passcode", {"visitorId": "visitor-grace", "doorId": DOOR_ID})
+    assert not failed
+    (code,) = door.passcodes_sent_to(VISITOR_PHONE)
+    return code
+
+
+def wrong(code: str) -> str:
+    return f"{(int(code) + 500_000) % 1_000_000:06d}"
+
+
+def test_a_wrong_code_shows_its_state_then_the_right_code_opens(site: Site, open_phone: Any) -> None:
+    code = known_visitor_with_code(site)
+    visitor = open_phone()
+    visitor.goto(site.door_page())
+    expect(visitor.get_by_role("heading", name="Enter your passcode")).to_be_visible()
+
+    # WHEN a wrong code is typed on a keyboard and Enter pressed
+    visitor.keyboard.type(wrong(code)[:5])
+    expect(visitor.get_by_role("button", name="Open")).to_be_disabled()
+    visitor.keyboard.type(wrong(code)[5])
+    expect(visitor.get_by_role("button", name="Open")).to_be_enabled()
+    visitor.keyboard.press("Enter")
+
+    # THEN the page says "wrong code", clears the display and lets the visitor try again
+    expect(visitor.get_by_role("heading", name="Wrong code")).to_be_visible()
+    expect(visitor.locator("#code-display")).to_have_attribute("aria-label", "0 of 6 digits entered")
+    screenshot(visitor, "door-4-wrong-code")
+    assert site.door.bus_events("DoorUnlocked") == []
+
+    # WHEN the right code is tapped, with one slip corrected by Delete
+    visitor.get_by_role("button", name="9", exact=True).tap()
+    visitor.get_by_role("button", name="Delete last digit").tap()
+    expect(visitor.get_by_role("heading", name="Enter your passcode")).to_be_visible()
+    for digit in code:
+        visitor.get_by_role("button", name=digit, exact=True).tap()
+    visitor.get_by_role("button", name="Open").tap()
+
+    # THEN the door opens for that visitor
+    expect(visitor.get_by_role("heading", name="Door open")).to_be_visible()
+    expect(visitor.locator("#visitor-name")).to_have_text("Grace Hopper")
+    assert [e["detail"]["visitorId"] for e in site.door.bus_events("DoorUnlocked")] == ["visitor-grace"]
+
+    # AND the same code a second time is refused
+    visitor.keyboard.type(code)
+    visitor.keyboard.press("Enter")
+    expect(visitor.get_by_role("heading", name="Wrong code")).to_be_visible()
+    assert script_errors(site) == []
+
+
+def test_five_wrong_codes_lock_the_keypad_and_tell_the_owner(site: Site, open_phone: Any) -> None:
+    code = known_visitor_with_code(site)
+    visitor = open_phone()
+    visitor.goto(site.door_page())
+    expect(visitor.get_by_role("heading", name="Enter your passcode")).to_be_visible()
+
+    # WHEN five wrong codes are tried
+    for attempt in range(4):
+        visitor.keyboard.type(wrong(code))
+        visitor.keyboard.press("Enter")
+        expect(visitor.get_by_role("heading", name="Wrong code")).to_be_visible()
+        expect(visitor.get_by_role("button", name="1", exact=True)).to_be_enabled()
+        assert attempt < 4
+    locked_at = datetime.now(UTC)
+    visitor.keyboard.type(wrong(code))
+    visitor.keyboard.press("Enter")
+
+    # THEN the keypad locks and says until when (15 minutes, in the door's time zone: UTC here)
+    expect(visitor.get_by_role("heading", name="Locked")).to_be_visible()
+    shown = visitor.locator("#retry-at").inner_text()
+    allowed = {(locked_at + timedelta(seconds=s)).strftime("%I:%M %p") for s in (899, 900, 905)}
+    assert shown in allowed, f"{shown!r} not in {allowed}"
+    for key in visitor.locator("#keypad button").all():
+        expect(key).to_be_disabled()
+    screenshot(visitor, "door-5-locked")
+
+    # AND the owner got one email about it
+    locked_emails = [e for e in site.door.emails() if "locked" in e.subject]
+    assert len(locked_emails) == 1
+    assert DOOR_ID in locked_emails[0].body
+
+    # AND reloading the page does not unlock anything: the API still refuses, with the same time
+    visitor.reload()
+    for digit in code:
+        visitor.get_by_role("button", name=digit, exact=True).tap()
+    visitor.get_by_role("button", name="Open").tap()
+    expect(visitor.get_by_role("heading", name="Locked")).to_be_visible()
+    expect(visitor.locator("#retry-at")).to_have_text(shown)
+    assert site.door.bus_events("DoorUnlocked") == []
+    assert script_errors(site) == []
+
+
+def test_keypad_keys_are_large_labelled_buttons(site: Site, open_phone: Any) -> None:
+    visitor = open_phone()
+    visitor.goto(site.door_page())
+    expect(visitor.get_by_role("heading", name="Enter your passcode")).to_be_visible()
+    keys = visitor.locator("#keypad button").all()
+    assert len(keys) == 12
+    names = []
+    for key in keys:
+        box = key.bounding_box()
+        assert box is not None
+        assert box["width"] >= MIN_TOUCH_TARGET_PX and box["height"] >= MIN_TOUCH_TARGET_PX, box
+        names.append(key.get_attribute("aria-label") or key.inner_text())
+    assert sorted(names) == sorted([*"0123456789", "Delete last digit", "Open"])
+    # The whole keypad fits a phone screen without scrolling
+    open_box = visitor.get_by_role("button", name="Open").bounding_box()
+    assert open_box is not None and open_box["y"] + open_box["height"] <= 844
+
+
+def test_a_door_page_without_a_door_id_says_so(site: Site, open_phone: Any) -> None:
+    # The local site's config.json names the door, so pass one that is not a door id at all.
+    visitor = open_phone()
+    visitor.goto(f"{site.url}/door/?door=Not%20A%20Door")
+    expect(visitor.get_by_role("heading", name="Can't reach the door")).to_be_visible()
+    expect(visitor.locator("#error-detail")).to_contain_text("does not know its door")
+    expect(visitor.get_by_role("button", name="5", exact=True)).to_be_disabled()

@@ -1,0 +1,191 @@
+"""The owner page on a phone, opened from the approval SMS, against the real unknown-visitor workflow."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import Site, screenshot
+from tests.workflows.conftest import DOOR_ID, SHORT_APPROVAL_TIMEOUT_SECONDS
+
+VISITOR_NAME = "Anna Example"
+VISITOR_PHONE = "+15550123499"
+
+
+def script_errors(site: Site) -> list[str]:
+    """Console errors other than the browser's note about an HTTP error status (4xx answers are states)."""
+    return [e for e in site.console_errors if not e.startswith("Failed to load resource")]
+
+
+def photo_loaded(page: Any) -> bool:
+    return bool(page.eval_on_selector("#photo", "img => img.complete && img.naturalWidth > 0"))
+
+
+def test_owner_approves_from_the_sms_link_and_the_visitor_opens_the_door(site: Site, open_phone: Any) -> None:
+    door = site.door
+    # GIVEN an unknown visitor at the door and the owner's SMS with the approval link
+    execution = door.start_unknown()
+    approval_id = door.wait_for_owner(execution)
+
+    # WHEN the owner opens the link on a phone
+    owner = open_phone()
+    owner.goto(site.owner_link(approval_id))
+
+    # THEN the page shows the photo, when and where, a countdown, and the decision form
+    expect(owner.get_by_role("heading", name="Someone is at your door")).to_be_visible()
+    expect(owner.locator("#photo")).to_be_visible()
+    owner.wait_for_function("document.querySelector('#photo').naturalWidth > 0")
+    assert photo_loaded(owner)
+    assert len(site.photo_requests) == 1 and "face.jpg" in site.photo_requests[0]
+    expect(owner.locator("figcaption")).to_contain_text(DOOR_ID)
+    expect(owner.locator("#seen-at")).to_have_attribute("datetime", re.compile(r"^\d{4}-\d\d-\d\dT"))
+    expect(owner.locator("#time-left")).to_have_text(re.compile(r"^[1-5]:\d\d$"))
+    screenshot(owner, "owner-1-request")
+    # AND opening the link decided nothing: the workflow still waits
+    assert door.sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+
+    # WHEN the owner types the visitor's name and phone and approves
+    owner.get_by_label("Visitor's name").fill(VISITOR_NAME)
+    owner.get_by_label("Visitor's mobile number").fill(VISITOR_PHONE)
+    screenshot(owner, "owner-2-filled")
+    owner.get_by_role("button", name="Approve").click()
+
+    # THEN the page confirms, and the approval execution moves on to enrol and text the visitor
+    expect(owner.get_by_role("heading", name="Approved")).to_be_visible()
+    expect(owner.locator("#approved-name")).to_have_text(VISITOR_NAME)
+    screenshot(owner, "owner-3-approved")
+    finished = door.finish(execution)
+    assert finished.status == "SUCCEEDED"
+    assert finished.states[-6:] == [
+        "Owner's decision",
+        "Enrol face",
+        "Save visitor",
+        "Issue passcode",
+        "Email owner: code sent",
+        "AccessCodeSent",
+    ]
+    (code,) = door.passcodes_sent_to(VISITOR_PHONE)
+
+    # WHEN the visitor taps the code from their SMS into the door's keypad
+    visitor = open_phone()
+    visitor.goto(site.door_page())
+    expect(visitor.get_by_role("heading", name="Enter your passcode")).to_be_visible()
+    screenshot(visitor, "door-1-keypad")
+    for digit in code:
+        visitor.get_by_role("button", name=digit, exact=True).tap()
+    expect(visitor.locator("#code-display")).to_have_attribute("aria-label", "6 of 6 digits entered")
+    screenshot(visitor, "door-2-code-typed")
+    visitor.get_by_role("button", name="Open").tap()
+
+    # THEN the door opens with a welcome by name, and the lock hears DoorUnlocked
+    expect(visitor.get_by_role("heading", name="Door open")).to_be_visible()
+    expect(visitor.locator("#result")).to_contain_text(f"Welcome, {VISITOR_NAME}!")
+    screenshot(visitor, "door-3-open")
+    unlocked = door.bus_events("DoorUnlocked")
+    assert [e["detail"]["doorId"] for e in unlocked] == [DOOR_ID]
+    assert site.blocked_requests == []
+    assert script_errors(site) == []
+
+
+def test_owner_denies_and_a_second_visit_to_the_link_says_already_decided(
+    site: Site, open_phone: Any
+) -> None:
+    door = site.door
+    execution = door.start_unknown()
+    approval_id = door.wait_for_owner(execution)
+    owner = open_phone()
+    owner.goto(site.owner_link(approval_id))
+    expect(owner.get_by_role("heading", name="Someone is at your door")).to_be_visible()
+
+    # WHEN the owner taps Approve without filling the form
+    owner.get_by_role("button", name="Approve").click()
+    # THEN each field says what is missing, and nothing was sent
+    expect(owner.locator("#name-error")).to_have_text("Enter the visitor's name.")
+    expect(owner.locator("#phone-error")).to_have_text("Enter the visitor's mobile number.")
+    expect(owner.get_by_label("Visitor's name")).to_have_attribute("aria-invalid", "true")
+    expect(owner.get_by_label("Visitor's name")).to_be_focused()
+    owner.get_by_label("Visitor's mobile number").fill("0123")
+    owner.get_by_role("button", name="Approve").click()
+    expect(owner.locator("#phone-error")).to_contain_text("+15551234567")
+    screenshot(owner, "owner-4-validation")
+    assert door.sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+
+    # WHEN the owner denies instead
+    owner.get_by_role("button", name="Deny").click()
+    # THEN the page confirms and the workflow records the denial
+    expect(owner.get_by_role("heading", name="Denied")).to_be_visible()
+    screenshot(owner, "owner-5-denied")
+    finished = door.finish(execution)
+    assert finished.status == "SUCCEEDED"
+    assert finished.states[-4:] == ["Owner's decision", "Record denial", "Announce access denied", "Denied"]
+
+    # WHEN the link is opened again (the email, another phone)
+    again = open_phone()
+    again.goto(site.owner_link(approval_id))
+    # THEN it only says the request was already decided
+    expect(again.get_by_role("heading", name="Already decided")).to_be_visible()
+    expect(again.locator("form")).to_be_hidden()
+    screenshot(again, "owner-6-already-decided")
+    assert script_errors(site) == []
+
+
+def test_an_unknown_link_says_not_found(site: Site, open_phone: Any) -> None:
+    owner = open_phone()
+    owner.goto(site.owner_link("A" * 32))
+    expect(owner.get_by_role("heading", name="Request not found")).to_be_visible()
+    screenshot(owner, "owner-7-not-found")
+    # A link that cannot be an approval id is refused without asking the API
+    owner.goto(f"{site.url}/owner/?a=nope")
+    expect(owner.get_by_role("heading", name="Request not found")).to_be_visible()
+    assert script_errors(site) == []
+
+
+def test_a_network_error_is_shown_and_retry_recovers(site: Site, open_phone: Any) -> None:
+    door = site.door
+    execution = door.start_unknown()
+    approval_id = door.wait_for_owner(execution)
+    # GIVEN the phone cannot reach the API
+    site.api_down = True
+    owner = open_phone()
+    owner.goto(site.owner_link(approval_id))
+    # THEN the page says so and offers to retry
+    expect(owner.get_by_role("heading", name="Can't reach Smart Door")).to_be_visible()
+    screenshot(owner, "owner-8-network-error")
+    # WHEN the connection is back and the owner retries
+    site.api_down = False
+    owner.get_by_role("button", name="Try again").click()
+    expect(owner.get_by_role("heading", name="Someone is at your door")).to_be_visible()
+
+    # AND a decision that cannot be sent says it may not have arrived, and changes nothing
+    site.api_down = True
+    owner.get_by_role("button", name="Deny").click()
+    expect(owner.locator("#error-detail")).to_contain_text("may not have arrived")
+    assert door.sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+    site.api_down = False
+
+
+@pytest.mark.parametrize("approval_timeout_seconds", [SHORT_APPROVAL_TIMEOUT_SECONDS])
+def test_the_countdown_ends_in_expired(site: Site, open_phone: Any) -> None:
+    door = site.door
+    # GIVEN a request that expires in a few seconds, open on the owner's phone
+    execution = door.start_unknown()
+    approval_id = door.wait_for_owner(execution)
+    owner = open_phone()
+    owner.goto(site.owner_link(approval_id))
+    expect(owner.get_by_role("heading", name="Someone is at your door")).to_be_visible()
+    expect(owner.locator("#time-left")).to_have_text(re.compile(r"^0:(0\d|10)$"))
+    # WHEN the owner waits too long
+    # THEN the page turns to "expired" on its own
+    expect(owner.get_by_role("heading", name="This request has expired")).to_be_visible(
+        timeout=(SHORT_APPROVAL_TIMEOUT_SECONDS + 5) * 1000
+    )
+    screenshot(owner, "owner-9-expired")
+    # AND the API agrees when the page is reloaded
+    finished = door.finish(execution, timeout=SHORT_APPROVAL_TIMEOUT_SECONDS + 30)
+    assert finished.states[-1] == "Expired"
+    owner.reload()
+    expect(owner.get_by_role("heading", name="This request has expired")).to_be_visible()
+    assert script_errors(site) == []
