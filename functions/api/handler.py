@@ -85,10 +85,9 @@ class ApiSettings(FunctionSettings):
     alerts_topic_arn: str = Field(alias="ALERTS_TOPIC_ARN", min_length=1)
     otp_secret_arn: str = Field(alias="OTP_SECRET_ARN", min_length=1)
     door_id: str = Field(alias="DOOR_ID", pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
-    # The pages' origin (scheme://host[:port]); browsers on any other origin get no CORS headers.
+    # The pages' origin (scheme://host[:port]); other origins get no CORS headers, and with no
+    # SITE_ORIGIN no origin does (the pages then need the API on their own origin).
     site_origin: str | None = Field(None, alias="SITE_ORIGIN")
-    site_url: str | None = Field(None, alias="SITE_URL")
-    otp_ttl_seconds: int = Field(300, alias="OTP_TTL_SECONDS", ge=30, le=3600)
     otp_max_failures: int = Field(5, alias="OTP_MAX_FAILURES", ge=1)
     otp_failure_window_seconds: int = Field(900, alias="OTP_FAILURE_WINDOW_SECONDS", ge=1)
     otp_lockout_seconds: int = Field(900, alias="OTP_LOCKOUT_SECONDS", ge=1)
@@ -102,15 +101,9 @@ class ApiSettings(FunctionSettings):
             )
         return value
 
-    def cors_origin(self) -> str | None:
-        """SITE_ORIGIN, else the origin of SITE_URL; None means no cross-origin caller is allowed."""
-        if self.site_origin:
-            return self.site_origin
-        return origin_of(self.site_url) if self.site_url else None
-
     def policy(self) -> OtpPolicy:
+        # Verifying never reads the code lifetime (each stored code carries its own expiry).
         return OtpPolicy(
-            ttl_seconds=self.otp_ttl_seconds,
             max_failures=self.otp_max_failures,
             failure_window_seconds=self.otp_failure_window_seconds,
             lockout_seconds=self.otp_lockout_seconds,
@@ -214,9 +207,8 @@ def _json(status: HTTPStatus, body: dict[str, Any], headers: dict[str, str] | No
 
 
 def create_app(settings: ApiSettings, adapters: Adapters) -> APIGatewayRestResolver:
-    origin = settings.cors_origin()
-    # No SITE_ORIGIN/SITE_URL: no CORS headers at all (CORSConfig() would mean "*").
-    cors = CORSConfig(allow_origin=origin, max_age=600) if origin else None
+    # No SITE_ORIGIN: no CORS headers at all (a CORSConfig without an origin would mean "*").
+    cors = CORSConfig(allow_origin=settings.site_origin, max_age=600) if settings.site_origin else None
     app = APIGatewayRestResolver(cors=cors)
 
     @app.get("/approvals/<approval_id>")

@@ -187,7 +187,6 @@ class ApiWorld:
             "OTP_SECRET_ARN": secret_arn,
             "DOOR_ID": DOOR_ID,
             "SITE_ORIGIN": SITE_ORIGIN,
-            "OTP_TTL_SECONDS": "300",
             "OTP_MAX_FAILURES": "5",
             "OTP_FAILURE_WINDOW_SECONDS": "900",
             "OTP_LOCKOUT_SECONDS": "900",

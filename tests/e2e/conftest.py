@@ -111,7 +111,6 @@ def site(door: SmartDoorOnMoto) -> Iterator[Site]:  # noqa: F811 - the imported 
                 "OTP_SECRET_ARN": names["otp_secret"],
                 "DOOR_ID": DOOR_ID,
                 "SITE_ORIGIN": server.url,
-                "OTP_TTL_SECONDS": "300",
             },
         )
     )

@@ -12,10 +12,12 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 from botocore.stub import Stubber
+from pydantic import ValidationError
 
-from api.handler import MAX_BODY_BYTES, reset_adapters
+from api.handler import MAX_BODY_BYTES, ApiSettings, reset_adapters
 from smartdoor.adapters.task_tokens import StepFunctionsTaskTokens
 from smartdoor.domain.approvals import ApprovalStatus, utc_now
+from smartdoor.settings import reset_settings_cache
 from tests.e2e.api_world import DOOR_ID, SITE_ORIGIN, ApiWorld, use_world_environment
 
 
@@ -418,3 +420,34 @@ def test_cors_preflight_from_the_site(world: ApiWorld) -> None:
     assert answer.header("Access-Control-Allow-Origin") == SITE_ORIGIN
     assert "POST" in (answer.header("Access-Control-Allow-Methods") or "")
     assert world.approvals.get(approval.approval_id) == approval
+
+
+def test_without_a_site_origin_no_origin_gets_cors_headers(
+    world: ApiWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SITE_ORIGIN")
+    reset_settings_cache()
+    approval = world.pending_approval()
+    answer = world.call("GET", f"/approvals/{approval.approval_id}", headers={"Origin": SITE_ORIGIN})
+    assert answer.status == 200
+    assert answer.header("Access-Control-Allow-Origin") is None
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://door.example.com/", "https://door.example.com/owner", "door.example.com"]
+)
+def test_site_origin_must_be_scheme_and_host(origin: str) -> None:
+    with pytest.raises(ValidationError, match="SITE_ORIGIN"):
+        ApiSettings.model_validate(
+            {
+                "APPROVALS_TABLE": "a",
+                "VISITORS_TABLE": "v",
+                "PASSCODES_TABLE": "p",
+                "PHOTOS_BUCKET": "b",
+                "EVENT_BUS_NAME": "smartdoor",
+                "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
+                "OTP_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:otp",
+                "DOOR_ID": "front-door",
+                "SITE_ORIGIN": origin,
+            }
+        )
