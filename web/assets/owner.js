@@ -96,6 +96,12 @@ function showPending(data) {
   } else {
     photo.hidden = true;
   }
+  const frameDetails = document.getElementById("frame-details");
+  if (data.frameUrl) {
+    document.getElementById("frame").src = data.frameUrl; // lazy: fetched when opened
+  } else {
+    frameDetails.hidden = true;
+  }
   const seen = document.getElementById("seen-at");
   seen.dateTime = data.seenAt;
   seen.textContent = formatWhen(data.seenAt);
