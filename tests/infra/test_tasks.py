@@ -243,3 +243,13 @@ def test_sms_permission_is_the_only_statement_in_its_policy(synthesized: Synthes
             {"Action": "sns:Publish", "Effect": "Allow", "Resource": "*", "Sid": "SendSmsToPhoneNumbers"}
         ]
         assert len(as_list(policy["Roles"])) == 1
+
+
+def test_the_code_asset_holds_every_function_and_no_tests_or_caches(synthesized: Synthesized) -> None:
+    key = synthesized.properties(synthesized.stack.stream_match.function)["Code"]["S3Key"]
+    asset = synthesized.outdir / f"asset.{key.removesuffix('.zip')}"
+    assert {p.name for p in asset.iterdir()} >= {"smartdoor", *ALL_FUNCTIONS}
+    for name in ALL_FUNCTIONS:
+        assert (asset / name / "handler.py").is_file()
+    leftovers = [p for p in asset.rglob("*") if p.name in ("__pycache__", "tests") or p.suffix == ".pyc"]
+    assert leftovers == []
