@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 SYNTH_OWNER_PHONE ?= +15550100000
 SYNTH_OWNER_EMAIL ?= owner@example.com
 
-.PHONY: help install test lint format synth deploy clean
+.PHONY: help install layers test lint format synth deploy clean
 
 help:
 	@echo "make test    - create .venv if needed, install, run the offline test suite"
@@ -40,13 +40,17 @@ format: $(BIN)/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-synth: $(BIN)/.installed node_modules/.installed
+# extract_frame's Pillow layer, unpacked from PyPI's prebuilt wheel (no Docker).
+layers: $(BIN)/.installed
+	scripts/build_pillow_layer.sh arm64
+
+synth: $(BIN)/.installed node_modules/.installed layers
 	cdk synth --quiet -c ownerPhone=$(SYNTH_OWNER_PHONE) -c ownerEmail=$(SYNTH_OWNER_EMAIL)
 
-deploy: $(BIN)/.installed node_modules/.installed
+deploy: $(BIN)/.installed node_modules/.installed layers
 	@test -n "$(OWNER_PHONE)" || { echo "make deploy needs OWNER_PHONE=+E164 (the owner's mobile number)"; exit 2; }
 	@test -n "$(OWNER_EMAIL)" || { echo "make deploy needs OWNER_EMAIL=you@example.com"; exit 2; }
 	cdk deploy -c ownerPhone=$(OWNER_PHONE) -c ownerEmail=$(OWNER_EMAIL)
 
 clean:
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache tests/artifacts
+	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache tests/artifacts
