@@ -25,7 +25,8 @@ top-level fields added by doorbell sessions:
       "doorId": "front-door",      # optional: the door; otherwise the stream ARN decides
       "s3Bucket": "photos-bucket", # optional, snapshots: where the analysed image is stored
       "s3Key": "snapshots/front-door/1700000000123.jpg",
-      "frameTime": 1700000000.123  # optional epoch seconds; used only without KinesisVideo
+      "frameTime": 1700000000.123, # optional epoch seconds; used only without KinesisVideo
+      "singleImage": true          # optional: one image sent on purpose (a snapshot), see below
     }
 
 Rules:
@@ -36,6 +37,9 @@ Rules:
   Functions execution names); otherwise the stream ARN must be a known door stream.
 - Frame location in events: `s3` when the record names an S3 key (the image is already
   stored), otherwise `kvs` (stream ARN, fragment number and timestamps).
+- `singleImage: true` marks an image a device sent on purpose (an edge-device snapshot): no
+  later frame will confirm it, so its faces count as enough frames for a decision
+  (`smartdoor.domain.visits`). Absent or false: the record is one frame among many.
 - A match without ExternalImageId names no visitor and is ignored (the face then counts as
   unmatched). A face without `Quality` is judged on confidence and size only.
 - Anything else (not JSON, a missing required field, a box outside 0-1, NaN, a boolean where
@@ -55,6 +59,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictFloat,
     ValidationError,
     model_validator,
@@ -160,6 +165,7 @@ class FaceSearchRecord(_RecordPart):
     s3Bucket: str | None = Field(None, min_length=1)
     s3Key: str | None = Field(None, min_length=1)
     frameTime: Number | None = None
+    singleImage: StrictBool = False
 
     @property
     def kinesis_video(self) -> KinesisVideoInfo | None:
@@ -189,6 +195,11 @@ class Frame:
         self.faces: tuple[FaceSearchResult, ...] = record.FaceSearchResponse
         self._record = record
         self._location: FrameLocation | None = None
+
+    @property
+    def single_image(self) -> bool:
+        """An image a device sent on purpose (a snapshot): it decides on its own."""
+        return self._record.singleImage
 
     @property
     def location(self) -> FrameLocation:

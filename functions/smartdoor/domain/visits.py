@@ -17,6 +17,8 @@ state (with optimistic locking) and publishes the events (claiming each one firs
 - Unknown: frames with at least one good face that matches nobody at the threshold. After
   >= `min_frames_for_decision` such frames, one UnknownFaceDetected for the visit with the
   best unmatched face so far (highest confidence, then largest box).
+- Single images: a frame marked `singleImage` (an edge device's snapshot) counts as
+  `min_frames_for_decision` frames, so one snapshot decides.
 - Decided people (and the unknown) get nothing more in that visit; a later visit starts over.
 """
 
@@ -323,7 +325,9 @@ def observe(
                 best = _sighting(frame, face, match)
             else:
                 best = previous.best
-            frames = 1 if previous is None else previous.frames + 1
+            # A single image sent on purpose (a snapshot) has no next frame to confirm it.
+            weight = rules.min_frames_for_decision if frame.single_image else 1
+            frames = weight if previous is None else previous.frames + weight
             if frames >= rules.min_frames_for_decision:
                 decisions.append((key, best))
                 updated.pop(key, None)
