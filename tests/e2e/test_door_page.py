@@ -95,6 +95,8 @@ def test_five_wrong_codes_lock_the_keypad_and_tell_the_owner(site: Site, open_ph
     assert shown in allowed, f"{shown!r} not in {allowed}"
     for key in visitor.locator("#keypad button").all():
         expect(key).to_be_disabled()
+    visitor.keyboard.type("123")
+    expect(visitor.locator("#code-display")).to_have_attribute("aria-label", "0 of 6 digits entered")
     screenshot(visitor, "door-5-locked")
 
     # AND the owner got one email about it

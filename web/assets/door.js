@@ -32,7 +32,7 @@ function render() {
     slot.classList.toggle("filled", index < code.length);
   });
   display.setAttribute("aria-label", `${code.length} of ${CODE_LENGTH} digits entered`);
-  const blocked = busy || Date.now() < lockedUntil || doorId === null;
+  const blocked = busy || isLocked() || doorId === null;
   for (const key of keys) {
     key.disabled = blocked;
   }
@@ -44,8 +44,12 @@ function clearCode() {
   render();
 }
 
+function isLocked() {
+  return Date.now() < lockedUntil;
+}
+
 function typeDigit(digit) {
-  if (busy || code.length >= CODE_LENGTH) {
+  if (busy || isLocked() || doorId === null || code.length >= CODE_LENGTH) {
     return;
   }
   if (code.length === 0 && main.dataset.current !== "entry") {
@@ -87,7 +91,7 @@ function retryTime(data) {
 }
 
 async function submit() {
-  if (busy || code.length !== CODE_LENGTH || doorId === null) {
+  if (busy || isLocked() || code.length !== CODE_LENGTH || doorId === null) {
     return;
   }
   busy = true;
