@@ -24,6 +24,9 @@ class DetailType(StrEnum):
     DOOR_UNLOCKED = "DoorUnlocked"
     ACCESS_DENIED = "AccessDenied"
     APPROVAL_EXPIRED = "ApprovalExpired"
+    # Someone is at the door: each starts (or extends) a doorbell session (docs/doorbell.md).
+    DOORBELL_PRESSED = "DoorbellPressed"
+    MOTION_DETECTED = "MotionDetected"
 
 
 class WireModel(BaseModel):
@@ -127,3 +130,16 @@ class DoorUnlockedDetail(WireModel):
     door_id: str
     visitor_id: str
     unlocked_at: str  # ISO-8601 UTC
+
+
+class DoorActivityDetail(WireModel):
+    """Detail of DoorbellPressed and MotionDetected: someone is at the door.
+
+    Published by the ring API (`reportedBy: "api"`) or by a door device or integration on the
+    bus; each one starts the door's doorbell session, or extends the running one.
+    """
+
+    version: str = EVENT_VERSION
+    door_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    occurred_at: str | None = None  # ISO-8601 UTC
+    reported_by: str | None = Field(None, max_length=64)  # "api", a device name

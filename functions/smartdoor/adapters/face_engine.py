@@ -9,7 +9,7 @@ Answers are the Rekognition response dicts without `ResponseMetadata`:
 - `search` -> SearchFacesByImage: `SearchedFaceBoundingBox`, `SearchedFaceConfidence`,
   `FaceMatches[]` {`Similarity`, `Face` {`FaceId`, `ExternalImageId`, `ImageId`, `Confidence`,
   `BoundingBox`}}. It searches with the largest face of the image. No face at all raises
-  `NoFaceInPhoto`.
+  `NoFaceInPhoto`; an image Rekognition cannot decode (or too large) raises `InvalidImage`.
 - `index` -> IndexFaces: `FaceRecords[]` {`Face` {`FaceId`, `ExternalImageId`, ...},
   `FaceDetail`}, `UnindexedFaces[]` {`Reasons`, `FaceDetail`}. No usable face is an empty
   `FaceRecords`, not an error; callers decide.
@@ -24,12 +24,14 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from smartdoor.adapters.aws import client, transient_errors_as
-from smartdoor.errors import NoFaceInPhoto, TransientError
+from smartdoor.errors import InvalidImage, NoFaceInPhoto, TransientError
 from smartdoor.models import ImageRef, S3Image
 from smartdoor.observability import logger
 
 __all__ = ["FaceEngine", "ImageRef", "RekognitionFaceEngine", "S3Image", "rekognition_image"]
 
+# The image is not a JPEG/PNG Rekognition can decode, or too large: no retry changes that.
+_UNREADABLE_IMAGE_CODES = frozenset({"InvalidImageFormatException", "ImageTooLargeException"})
 # Rekognition's ExternalImageId pattern and the DeleteFaces batch limit.
 MAX_EXTERNAL_ID_LENGTH = 255
 MAX_DELETE_BATCH = 4096
@@ -94,6 +96,8 @@ class RekognitionFaceEngine:
             # Rekognition's only signal for "there is no face in this image" is this code.
             if _error_code(error) == "InvalidParameterException":
                 raise NoFaceInPhoto(f"no face to search with: {error}") from error
+            if _error_code(error) in _UNREADABLE_IMAGE_CODES:
+                raise InvalidImage(f"Rekognition cannot read the image: {_error_code(error)}") from error
             raise
         return _without_metadata(response)
 

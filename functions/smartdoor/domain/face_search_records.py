@@ -29,6 +29,7 @@ Pure: no I/O, no clock. The result is a JSON-ready dict that `records.parse_reco
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -156,3 +157,14 @@ def face_search_record(
         record["singleImage"] = True
     return record
 
+
+@dataclass(frozen=True, slots=True)
+class OutgoingRecord:
+    """A record on its way to the face-search stream; the partition key is the door id, so one
+    door's records stay in order on one shard."""
+
+    partition_key: str
+    data: Mapping[str, Any]
+
+    def encoded(self) -> bytes:
+        return json.dumps(self.data, separators=(",", ":")).encode()

@@ -1,0 +1,114 @@
+"""Edge-device snapshots: an S3 "Object Created" event (via EventBridge) in, one face-search record out.
+
+The uploaded JPEG is checked, counted against the daily face-search budget, searched, and
+written to the face-search stream as a `singleImage` record with its S3 key
+(smartdoor.domain.snapshots). A rejected upload (not a JPEG, empty, too large, no face, a key
+or door this deployment does not know, the daily cap) is recorded in the Visits table, logged
+and counted (`SnapshotsRejected`), and nothing downstream starts. Errors that a retry may fix
+(`TransientError`, `RecordsNotWritten`) fail the invocation: EventBridge's retry policy and the
+rule's DLQ take over.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
+
+from smartdoor.adapters.face_engine import FaceEngine, RekognitionFaceEngine
+from smartdoor.adapters.notifications import SnsNotifier
+from smartdoor.adapters.record_writer import KinesisRecordWriter, RecordWriter
+from smartdoor.adapters.session_store import DynamoFrameBudget
+from smartdoor.adapters.snapshot_store import DynamoSnapshotLog, S3SnapshotUploads
+from smartdoor.domain.doorbell import FrameBudget, OwnerEmail, SessionPolicy
+from smartdoor.domain.records import DOOR_ID_PATTERN
+from smartdoor.domain.snapshots import (
+    SnapshotLog,
+    SnapshotObjects,
+    SnapshotStatus,
+    SnapshotWorld,
+    process_snapshot,
+)
+from smartdoor.observability import logger, metrics, tracer
+from smartdoor.settings import FunctionSettings, load_settings
+
+
+class ProcessSnapshotSettings(FunctionSettings):
+    visits_table: str = Field(alias="VISITS_TABLE", min_length=1)
+    door_id: str = Field(alias="DOOR_ID", pattern=DOOR_ID_PATTERN.pattern)
+    photos_bucket: str = Field(alias="PHOTOS_BUCKET", min_length=3)
+    face_search_stream_name: str = Field(alias="FACE_SEARCH_STREAM_NAME", min_length=1)
+    collection_id: str = Field(alias="COLLECTION_ID", min_length=1)
+    alerts_topic_arn: str = Field(alias="ALERTS_TOPIC_ARN", min_length=1)
+    face_match_threshold: float = Field(90.0, alias="FACE_MATCH_THRESHOLD", ge=0, le=100)
+    max_frames_per_day: int = Field(1000, alias="MAX_FRAMES_PER_DAY", ge=1, le=1_000_000)
+
+    def policy(self) -> SessionPolicy:
+        return SessionPolicy(
+            max_frames_per_day=self.max_frames_per_day, face_match_threshold=self.face_match_threshold
+        )
+
+
+class ForeignBucket(ValueError):
+    """The event names a bucket other than the photos bucket (a misrouted rule): nothing is read."""
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(
+    event: dict[str, Any],
+    context: LambdaContext,
+    objects: SnapshotObjects | None = None,
+    log: SnapshotLog | None = None,
+    engine: FaceEngine | None = None,
+    writer: RecordWriter | None = None,
+    budget: FrameBudget | None = None,
+    owner: OwnerEmail | None = None,
+    clock: Callable[[], float] = time.time,
+) -> dict[str, Any]:
+    settings = load_settings(ProcessSnapshotSettings)
+    created = parse(event=event, model=S3EventNotificationEventBridgeModel)
+    bucket, key = created.detail.bucket.name, created.detail.object.key
+    if bucket != settings.photos_bucket:
+        raise ForeignBucket(f"snapshots are read from {settings.photos_bucket} only")
+    logger.append_keys(s3_key=key)
+    world = SnapshotWorld(
+        objects=objects or S3SnapshotUploads(settings.photos_bucket),
+        log=log or DynamoSnapshotLog(settings.visits_table),
+        engine=engine or RekognitionFaceEngine(settings.collection_id),
+        writer=writer or KinesisRecordWriter(settings.face_search_stream_name),
+        budget=budget or DynamoFrameBudget(settings.visits_table),
+        owner=owner or SnsNotifier(settings.alerts_topic_arn),
+    )
+    outcome = process_snapshot(
+        bucket,
+        key,
+        clock,
+        served_doors={settings.door_id},
+        world=world,
+        policy=settings.policy(),
+        log=logger,
+    )
+    if outcome.status is SnapshotStatus.REJECTED:
+        metrics.add_metric(name="SnapshotsRejected", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "Snapshot rejected",
+            extra={
+                "door_id": outcome.door_id,
+                "reason": outcome.reason.value if outcome.reason else None,
+                "size": outcome.size,
+            },
+        )
+    elif outcome.status is SnapshotStatus.SEARCHED:
+        metrics.add_metric(name="SnapshotsSearched", unit=MetricUnit.Count, value=1)
+        logger.info("Snapshot searched", extra={"door_id": outcome.door_id, "matched": outcome.matched})
+    else:
+        logger.info("Snapshot already processed; repeated delivery ignored")
+    return outcome.to_item()

@@ -1,0 +1,143 @@
+"""Doorbell session task: one sample of the door's session.
+
+Input `{doorId, sessionId, mode}`: `mode` "sample" (faceSource=images) searches the newest
+camera frame and writes one face-search record; "watch" (faceSource=streamProcessor) only
+checks whether the session should go on while the stream processor searches. Output
+`{continue, waitSeconds, framesSent, searched, faceFound[, reason]}` (smartdoor.domain.doorbell).
+Errors: `TransientError`, `RecordsNotWritten`, `SessionContended` (retried by the workflow).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import cache
+from typing import Any, Literal
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field
+
+from smartdoor.adapters.door_camera import DoorCamera, KvsDoorCamera
+from smartdoor.adapters.face_engine import FaceEngine, RekognitionFaceEngine
+from smartdoor.adapters.notifications import SnsNotifier
+from smartdoor.adapters.record_writer import KinesisRecordWriter, RecordWriter
+from smartdoor.adapters.session_store import DynamoFrameBudget, DynamoSessionStore
+from smartdoor.adapters.visit_store import DynamoVisitStore
+from smartdoor.domain.doorbell import (
+    FrameBudget,
+    OwnerEmail,
+    SessionPolicy,
+    SessionStore,
+    SessionWorld,
+    VisitReader,
+    sample,
+    watch,
+)
+from smartdoor.domain.records import DOOR_ID_PATTERN
+from smartdoor.observability import logger, metrics, tracer
+from smartdoor.settings import FunctionSettings, load_settings
+
+
+class SampleDoorSettings(FunctionSettings):
+    visits_table: str = Field(alias="VISITS_TABLE", min_length=1)
+    door_id: str = Field(alias="DOOR_ID", pattern=DOOR_ID_PATTERN.pattern)
+    alerts_topic_arn: str = Field(alias="ALERTS_TOPIC_ARN", min_length=1)
+    # Needed to sample (faceSource=images); a streamProcessor deployment only watches.
+    video_stream_arn: str | None = Field(None, alias="VIDEO_STREAM_ARN")
+    face_search_stream_name: str | None = Field(None, alias="FACE_SEARCH_STREAM_NAME")
+    collection_id: str | None = Field(None, alias="COLLECTION_ID")
+    face_match_threshold: float = Field(90.0, alias="FACE_MATCH_THRESHOLD", ge=0, le=100)
+    sampling_interval_seconds: int = Field(1, alias="SAMPLING_INTERVAL_SECONDS", ge=0, le=60)
+    max_frames_per_session: int = Field(15, alias="MAX_FRAMES_PER_SESSION", ge=1, le=1000)
+    max_frames_per_day: int = Field(1000, alias="MAX_FRAMES_PER_DAY", ge=1, le=1_000_000)
+    max_empty_samples: int = Field(5, alias="MAX_EMPTY_SAMPLES", ge=1, le=1000)
+
+    def policy(self) -> SessionPolicy:
+        return SessionPolicy(
+            sampling_interval_seconds=self.sampling_interval_seconds,
+            max_frames_per_session=self.max_frames_per_session,
+            max_frames_per_day=self.max_frames_per_day,
+            max_empty_samples=self.max_empty_samples,
+            face_match_threshold=self.face_match_threshold,
+        )
+
+
+class SampleRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    doorId: str = Field(pattern=DOOR_ID_PATTERN.pattern)
+    sessionId: str = Field(min_length=1, max_length=128)
+    mode: Literal["sample", "watch"] = "sample"
+
+
+class SamplingNotConfigured(ValueError):
+    """mode "sample" needs VIDEO_STREAM_ARN, FACE_SEARCH_STREAM_NAME and COLLECTION_ID."""
+
+
+@cache
+def _camera() -> DoorCamera:
+    # One per process: it remembers the stream's data endpoints across invocations.
+    return KvsDoorCamera()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(
+    event: dict[str, Any],
+    context: LambdaContext,
+    sessions: SessionStore | None = None,
+    budget: FrameBudget | None = None,
+    visits: VisitReader | None = None,
+    owner: OwnerEmail | None = None,
+    camera: DoorCamera | None = None,
+    engine: FaceEngine | None = None,
+    writer: RecordWriter | None = None,
+    clock: Callable[[], float] = time.time,
+) -> dict[str, Any]:
+    settings = load_settings(SampleDoorSettings)
+    request = SampleRequest.model_validate(event)
+    logger.append_keys(door_id=request.doorId, session_id=request.sessionId)
+    common: dict[str, Any] = {
+        "sessions": sessions or DynamoSessionStore(settings.visits_table),
+        "budget": budget or DynamoFrameBudget(settings.visits_table),
+        "visits": visits or DynamoVisitStore(settings.visits_table),
+        "owner": owner or SnsNotifier(settings.alerts_topic_arn),
+    }
+    if request.mode == "watch":
+        outcome = watch(
+            request.doorId, request.sessionId, clock, world=SessionWorld(**common), policy=settings.policy()
+        )
+    else:
+        if not (settings.video_stream_arn and settings.face_search_stream_name and settings.collection_id):
+            raise SamplingNotConfigured(
+                "sampling needs VIDEO_STREAM_ARN, FACE_SEARCH_STREAM_NAME, COLLECTION_ID"
+            )
+        world = SessionWorld(
+            **common,
+            camera=camera or _camera(),
+            engine=engine or RekognitionFaceEngine(settings.collection_id),
+            writer=writer or KinesisRecordWriter(settings.face_search_stream_name),
+        )
+        outcome = sample(
+            request.doorId,
+            request.sessionId,
+            clock,
+            stream_arn=settings.video_stream_arn,
+            world=world,
+            policy=settings.policy(),
+            log=logger,
+        )
+        if outcome.searched:
+            metrics.add_metric(name="FramesSearched", unit=MetricUnit.Count, value=1)
+    if not outcome.keep_going:
+        metrics.add_metric(name="SessionsEnded", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "Doorbell session ended",
+            extra={
+                "reason": outcome.reason.value if outcome.reason else None,
+                "frames_sent": outcome.frames_sent,
+            },
+        )
+    return outcome.to_output()

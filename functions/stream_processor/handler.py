@@ -1,0 +1,43 @@
+"""Doorbell session task (faceSource=streamProcessor): start or stop the face-search stream processor.
+
+Input `{action: "start" | "stop"}`; output `{processor: "started" | "already-running" |
+"stopped" | "already-stopped"}`. Errors: `ProcessorBusy` (the processor is changing state) and
+`TransientError`, both retried by the workflow.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field
+
+from smartdoor.adapters.stream_processor import RekognitionStreamProcessor, StreamProcessor
+from smartdoor.observability import logger, metrics, tracer
+from smartdoor.settings import FunctionSettings, load_settings
+
+
+class StreamProcessorSettings(FunctionSettings):
+    stream_processor_name: str = Field(alias="STREAM_PROCESSOR_NAME", min_length=1, max_length=128)
+
+
+class ProcessorRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    action: Literal["start", "stop"]
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(
+    event: dict[str, Any], context: LambdaContext, processor: StreamProcessor | None = None
+) -> dict[str, Any]:
+    settings = load_settings(StreamProcessorSettings)
+    request = ProcessorRequest.model_validate(event)
+    processor = processor or RekognitionStreamProcessor(settings.stream_processor_name)
+    outcome = processor.start() if request.action == "start" else processor.stop()
+    metrics.add_metric(name=f"StreamProcessor{request.action.title()}", unit=MetricUnit.Count, value=1)
+    logger.info("Stream processor", extra={"action": request.action, "outcome": outcome.value})
+    return {"processor": outcome.value}
