@@ -140,3 +140,21 @@ def test_a_door_page_without_a_door_id_says_so(site: Site, open_phone: Any) -> N
     expect(visitor.get_by_role("heading", name="Can't reach the door")).to_be_visible()
     expect(visitor.locator("#error-detail")).to_contain_text("does not know its door")
     expect(visitor.get_by_role("button", name="5", exact=True)).to_be_disabled()
+
+
+def test_api_gateway_throttling_is_not_shown_as_a_lockout(site: Site, open_phone: Any) -> None:
+    # GIVEN API Gateway's stage throttling answers (its own 429, no retryAt: the local server has
+    # no stage throttling, so the browser gets that answer from the test)
+    visitor = open_phone()
+    visitor.route(
+        f"{site.url}/doors/**",
+        lambda route: route.fulfill(status=429, json={"message": "Too Many Requests"}),
+    )
+    visitor.goto(site.door_page())
+    expect(visitor.get_by_role("heading", name="Enter your passcode")).to_be_visible()
+    # WHEN a code is sent
+    visitor.keyboard.type("123456")
+    visitor.keyboard.press("Enter")
+    # THEN the page says the door is busy, and the keypad stays usable
+    expect(visitor.locator("#error-detail")).to_have_text("The door is busy. Try again in a moment.")
+    expect(visitor.get_by_role("button", name="1", exact=True)).to_be_enabled()

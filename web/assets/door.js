@@ -83,11 +83,8 @@ function lockUntil(retryAt) {
 }
 
 function retryTime(data) {
-  if (data.retryAt) {
-    return new Date(data.retryAt);
-  }
-  const seconds = Number(data.retryAfterSeconds) || 900;
-  return new Date(Date.now() + seconds * 1000);
+  const at = new Date(data.retryAt);
+  return Number.isNaN(at.getTime()) ? new Date(Date.now() + 60000) : at;
 }
 
 async function submit() {
@@ -110,8 +107,12 @@ async function submit() {
       resetTimer = setTimeout(() => setResult("entry"), RESET_AFTER_GRANT_MS);
     } else if (status === 403) {
       setResult("denied");
-    } else if (status === 429) {
+    } else if (status === 429 && data.retryAt) {
       lockUntil(retryTime(data));
+    } else if (status === 429) {
+      // API Gateway's own throttling (no retryAt): busy, not a lockout.
+      document.getElementById("error-detail").textContent = "The door is busy. Try again in a moment.";
+      setResult("error");
     } else if (status === 400) {
       document.getElementById("invalid-detail").textContent = data.error || "Enter all 6 digits of the code.";
       setResult("invalid");
