@@ -49,6 +49,7 @@ class SmartDoorConfig(BaseModel):
     video_retention_hours: int = Field(24, alias="videoRetentionHours", ge=24, le=87600)
     powertools_layer_version: int = Field(27, alias="powertoolsLayerVersion", ge=1)
     # Base URL of the web pages (no trailing '/'); the approval link is <siteUrl>/owner/?a=<id>.
+    # Without it, the pages' CloudFront URL (https://<distribution domain>) is used.
     site_url: str | None = Field(None, alias="siteUrl")
     # Unknown visitors' photos (photos bucket, prefix visits/) are deleted after this many days.
     photo_retention_days: int = Field(30, alias="photoRetentionDays", ge=1, le=3650)
@@ -56,6 +57,9 @@ class SmartDoorConfig(BaseModel):
     otp_max_failures: int = Field(5, alias="otpMaxFailures", ge=1, le=100)
     otp_failure_window_seconds: int = Field(900, alias="otpFailureWindowSeconds", ge=60, le=86400)
     otp_lockout_seconds: int = Field(900, alias="otpLockoutSeconds", ge=60, le=86400)
+    # HTTP API stage throttling (every route together): steady requests per second and burst.
+    api_throttle_rate_limit: float = Field(10, alias="apiThrottleRateLimit", ge=1, le=10000)
+    api_throttle_burst_limit: int = Field(20, alias="apiThrottleBurstLimit", ge=1, le=5000)
 
     @field_validator("owner_phone")
     @classmethod

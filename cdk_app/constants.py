@@ -7,6 +7,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 WORKFLOWS_DIR = REPO_ROOT / "workflows"
+WEB_DIR = REPO_ROOT / "web"
 
 STACK_NAME = "SmartDoor"
 STACK_DESCRIPTION = "Smart Door: face search at the door, owner approval, one-time passcodes."
@@ -33,6 +34,7 @@ ASK_OWNER = "ask_owner"
 ENROL_FACE = "enrol_face"
 SAVE_VISITOR = "save_visitor"
 ISSUE_PASSCODE = "issue_passcode"
+API = "api"
 TASK_FUNCTIONS = (
     EXTRACT_FRAME,
     CHECK_COLLECTION,
@@ -64,3 +66,10 @@ OTP_SECRET_LENGTH = 64
 
 # Alarms: a face-search record older than this means the match Lambda is falling behind.
 ITERATOR_AGE_ALARM_SECONDS = 60
+
+# HTTP API (docs/api.md): one REST API stage; the pages read its base URL from config.json.
+API_STAGE_NAME = "v1"
+SITE_CONFIG_FILE = "config.json"
+# The pages (web/): the approval link is <site>/owner/?a=<approvalId>; the keypad <site>/door/.
+OWNER_PAGE_PATH = "/owner/"
+DOOR_PAGE_PATH = "/door/"

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
-from aws_cdk import Annotations, CfnOutput, Stack
+from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from cdk_app.components.alerts import Alerts
+from cdk_app.components.api import Api
 from cdk_app.components.events import Events
 from cdk_app.components.face_collection import FaceCollection
 from cdk_app.components.functions import FunctionPackaging, StreamMatch
 from cdk_app.components.ingestion import Ingestion
 from cdk_app.components.storage import Storage
 from cdk_app.components.tasks import TaskFunctions
+from cdk_app.components.web import Web
 from cdk_app.components.workflows import Workflow, WorkflowResources
 from cdk_app.config import SmartDoorConfig
 from cdk_app.constants import (
+    DOOR_PAGE_PATH,
     ITERATOR_AGE_ALARM_SECONDS,
     KNOWN_FACE_DETECTED,
     KNOWN_VISITOR_WORKFLOW,
+    OWNER_PAGE_PATH,
     STACK_DESCRIPTION,
     UNKNOWN_FACE_DETECTED,
     UNKNOWN_VISITOR_WORKFLOW,
@@ -67,18 +72,14 @@ class SmartDoorStack(Stack):
             alerts_key=self.alerts.key,
         )
         self._add_workflows()
-        if not config.site_url:
-            Annotations.of(self).add_warning_v2(
-                "smartdoor:siteUrl",
-                "siteUrl is not set: ask_owner cannot build approval links and will fail at cold start. "
-                "Pass -c siteUrl=https://<where the web pages are served>.",
-            )
+        self._add_api_and_site(packaging)
 
         CfnOutput(self, "DoorCameraStreamName", value=self.ingestion.video_stream.ref)
         CfnOutput(self, "FaceSearchStreamName", value=self.ingestion.face_search_stream.stream_name)
         CfnOutput(self, "CollectionId", value=self.faces.collection.ref)
         CfnOutput(self, "PhotosBucketName", value=self.storage.photos_bucket.bucket_name)
         CfnOutput(self, "AlertsTopicArn", value=self.alerts.topic.topic_arn)
+        self._add_outputs()
 
     def _add_stream_match(self, packaging: FunctionPackaging) -> None:
         self.stream_match = StreamMatch(
@@ -142,3 +143,69 @@ class SmartDoorStack(Stack):
         ):
             self.events.route(detail_type, workflow.state_machine)
             self.alerts.when_executions_fail(f"{workflow.name}Failed", workflow.state_machine)
+
+    def _add_api_and_site(self, packaging: FunctionPackaging) -> None:
+        """The API and the pages. They name each other: the pages' CSP names the API's origin,
+        the API's CORS names the pages' origin; so the API comes first and lets the site in
+        once it exists."""
+        config = self.config
+        self.api = Api(
+            self,
+            "Api",
+            config=config,
+            packaging=packaging,
+            storage=self.storage,
+            bus=self.events.bus,
+            alerts_topic=self.alerts.topic,
+            alerts_key=self.alerts.key,
+            unknown_visitor=self.unknown_visitor.state_machine,
+        )
+        self.web = Web(
+            self,
+            "Web",
+            access_logs_bucket=self.storage.access_logs_bucket,
+            api_origin=self.api.origin,
+            site_config={"apiUrl": self.api.url, "doorId": config.door_id},
+        )
+        # Approval links and CORS name -c siteUrl (a custom domain) if given, else CloudFront.
+        self.site_url = config.site_url or self.web.url
+        if config.site_url:
+            parts = urlsplit(config.site_url)
+            self.site_origin = f"{parts.scheme}://{parts.netloc}"
+        else:
+            self.site_origin = self.web.url
+            self.tasks.ask_owner.function.add_environment("SITE_URL", self.web.url)
+        self.api.allow_pages_from(self.site_origin)
+        self.alerts.when_function_errors("ApiErrors", self.api.function)
+
+    def _add_outputs(self) -> None:
+        """What a person opens and what the `smartdoor` CLI (--aws) reads; no exports."""
+        outputs = {
+            "ApiUrl": (self.api.url, "Base URL of the HTTP API (config.json's apiUrl)"),
+            "SiteUrl": (self.site_url, "Base URL of the owner and door pages"),
+            "OwnerPageUrl": (
+                f"{self.site_url}{OWNER_PAGE_PATH}?a=<approvalId>",
+                "The approval link's pattern (sent by SMS and email)",
+            ),
+            "DoorPageUrl": (
+                f"{self.site_url}{DOOR_PAGE_PATH}?door={self.config.door_id}",
+                "The keypad page for the door's tablet",
+            ),
+            "WebBucketName": (self.web.bucket.bucket_name, "Bucket holding the pages"),
+            "DistributionId": (self.web.distribution.distribution_id, "CloudFront distribution of the pages"),
+            "VisitsTableName": (self.storage.visits_table.table_name, "DynamoDB: visits and claims"),
+            "ApprovalsTableName": (self.storage.approvals_table.table_name, "DynamoDB: approval requests"),
+            "VisitorsTableName": (self.storage.visitors_table.table_name, "DynamoDB: known visitors"),
+            "PasscodesTableName": (self.storage.passcodes_table.table_name, "DynamoDB: passcodes, lockouts"),
+            "EventBusName": (self.events.bus.event_bus_name, "EventBridge bus of Smart Door events"),
+            "UnknownVisitorStateMachineArn": (
+                self.unknown_visitor.state_machine.state_machine_arn,
+                "Workflow for unknown visitors",
+            ),
+            "KnownVisitorStateMachineArn": (
+                self.known_visitor.state_machine.state_machine_arn,
+                "Workflow for known visitors",
+            ),
+        }
+        for key, (value, description) in outputs.items():
+            CfnOutput(self, key, value=value, description=description)

@@ -6,7 +6,6 @@ import importlib
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Annotations, Match
 
 from cdk_app.constants import TASK_FUNCTIONS
 from smartdoor.settings import FunctionSettings
@@ -77,8 +76,7 @@ def test_only_extract_frame_carries_the_pillow_layer(synthesized: Synthesized) -
         if pillow in synthesized.properties(_function(synthesized, name).function)["Layers"]
     }
     assert with_pillow == {"extract_frame"}
-    layer = synthesized.template.find_resources("AWS::Lambda::LayerVersion")
-    [properties] = [resource["Properties"] for resource in layer.values()]
+    properties = synthesized.properties(synthesized.stack.node.find_child("Packaging").pillow)
     assert properties["CompatibleArchitectures"] == ["arm64"]
     assert properties["CompatibleRuntimes"] == ["python3.13"]
 
@@ -103,13 +101,13 @@ def test_the_environment_is_exactly_what_the_handler_settings_read(
     model.model_validate(env)
 
 
-def test_ask_owner_has_no_site_url_unless_configured(synthesized: Synthesized) -> None:
+def test_ask_owner_links_to_the_cloudfront_site_unless_configured(synthesized: Synthesized) -> None:
+    # GIVEN no -c siteUrl: approval links point at the pages' CloudFront distribution
     variables = synthesized.properties(synthesized.stack.tasks.ask_owner.function)["Environment"]["Variables"]
-    assert "SITE_URL" not in variables
-    # ... and synth warns, naming the flag that fixes it
-    Annotations.from_stack(synthesized.stack).has_warning(
-        "/SmartDoor", Match.string_like_regexp("siteUrl is not set.*-c siteUrl=")
-    )
+    distribution = synthesized.logical_id(synthesized.stack.web.distribution)
+    assert variables["SITE_URL"] == {
+        "Fn::Join": ["", ["https://", {"Fn::GetAtt": [distribution, "DomainName"]}]]
+    }
 
 
 def test_ask_owner_gets_the_configured_site_url(synthesized_custom: Synthesized) -> None:
