@@ -52,11 +52,14 @@ def _code(error: Exception) -> str:
 
 
 class S3SnapshotUploads:
-    def __init__(self, bucket: str, s3_client: Any | None = None) -> None:
+    def __init__(
+        self, bucket: str, s3_client: Any | None = None, presigning_client: Any | None = None
+    ) -> None:
         if not bucket:
             raise ValueError("an uploads bucket name is required")
         self._bucket = bucket
         self._s3 = s3_client
+        self._presigner = presigning_client
 
     @property
     def bucket(self) -> str:
@@ -68,7 +71,7 @@ class S3SnapshotUploads:
 
     def upload_form(self, key: str, expires_in: int = UPLOAD_URL_SECONDS) -> dict[str, Any]:
         """`{"url", "fields"}`: POST multipart/form-data with these fields, then the file as `file`."""
-        form = (self._s3 or _presigning_client()).generate_presigned_post(
+        form = (self._presigner or _presigning_client()).generate_presigned_post(
             Bucket=self._bucket,
             Key=key,
             Fields={"Content-Type": JPEG_CONTENT_TYPE},
