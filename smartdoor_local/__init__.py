@@ -20,3 +20,8 @@ def ensure_functions_importable() -> None:
     path = str(FUNCTIONS_DIR)
     if path not in sys.path:
         sys.path.append(path)
+
+
+# The local stack and the `smartdoor` command run the Lambda code in this process, so the shared
+# Lambda package (`smartdoor.*`) must be importable wherever `smartdoor_local` is.
+ensure_functions_importable()

@@ -1,0 +1,592 @@
+"""The local stack: Smart Door's AWS resources on moto, in this process, with the real handlers.
+
+    with LocalStack(LocalConfig(), site_url="http://127.0.0.1:8080") as stack:
+        stack.aws_endpoint      # http://127.0.0.1:<port>: moto, for other processes (the CLI)
+        stack.put_record(...)   # a face-search record onto the stream -> stream_match -> ...
+        stack.outbox.messages() # every SMS and email
+        stack.executions()      # every workflow execution and the states it went through
+
+What it builds is what the CDK stack builds (cdk_app/): the Visits, Approvals, Visitors and
+Passcodes tables, the photos bucket, the OTP secret, the alerts topic with the owner's email
+subscription, the `smartdoor` bus with one rule per face event starting its state machine, the
+face-search Kinesis stream with the match function behind it, the seven task functions and the
+API function, and both state machines rendered from workflows/*.asl.json. On top, the local
+stack keeps its face collection (dlib embeddings) in one more table, `SmartDoor-LocalFaces`.
+
+How AWS is stood in for:
+
+- moto runs in this process (`mock_aws`, Step Functions execution on) and is also served over
+  HTTP on 127.0.0.1 (`aws_endpoint`), so other processes see the same resources.
+- Lambda: `LambdaRuntime` calls the real handlers in-process. Only what moto cannot emulate is
+  replaced: the face engine (`LocalFaceEngine`, for check_collection and enrol_face), video
+  frames (there is no KVS locally: camera frames are stored snapshots), and photo links
+  (`LocalPhotoLinks` instead of S3 presigned URLs, served by the local server).
+- EventBridge rules start executions (`EventDelivery`); the Kinesis event source mapping is
+  `StreamMapping`; SNS deliveries land in the `Outbox`.
+
+Everything lives in memory: stopping the stack forgets visitors, faces and photos.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from smartdoor_local.event_rules import EventDelivery
+from smartdoor_local.face_engine import DynamoFaceStore, LocalFaceEngine, load_models
+from smartdoor_local.lambda_runtime import LambdaRuntime, LocalFunction
+from smartdoor_local.outbox import Outbox
+from smartdoor_local.photo_links import LocalPhotoLinks
+from smartdoor_local.stream_mapping import StreamMapping
+from smartdoor_local.workflows import (
+    execution_history,
+    render_definition,
+    states_entered,
+    workflow_path,
+)
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+API_FUNCTION_NAME = "smartdoor-api"
+MATCH_FUNCTION_NAME = "stream_match"
+TASK_FUNCTIONS = (
+    "extract_frame",
+    "check_collection",
+    "create_approval",
+    "ask_owner",
+    "enrol_face",
+    "save_visitor",
+    "issue_passcode",
+)
+# `${<Name>FunctionArn}` in workflows/*.asl.json -> the task function it names (as cdk_app's).
+FUNCTION_PLACEHOLDERS = {
+    "ExtractFrameFunctionArn": "extract_frame",
+    "CheckCollectionFunctionArn": "check_collection",
+    "CreateApprovalFunctionArn": "create_approval",
+    "AskOwnerFunctionArn": "ask_owner",
+    "EnrolFaceFunctionArn": "enrol_face",
+    "SaveVisitorFunctionArn": "save_visitor",
+    "IssuePasscodeFunctionArn": "issue_passcode",
+}
+WORKFLOWS = {"unknown_visitor": "UnknownFaceDetected", "known_visitor": "KnownFaceDetected"}
+TABLE_KEYS: Mapping[str, tuple[str, ...]] = {
+    "visits": ("pk", "sk"),
+    "approvals": ("approvalId",),
+    "visitors": ("visitorId",),
+    "passcodes": ("pk", "sk"),
+    "faces": ("faceId",),
+}
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    """The local stack's settings: the CDK context keys (README, Configuration), local defaults."""
+
+    door_id: str = "front-door"
+    owner_phone: str = "+15550100000"
+    owner_email: str = "owner@example.com"
+    face_match_threshold: float = 90.0
+    min_frames_for_decision: int = 2
+    # 120 s on AWS; short here so that "walk away and come back" takes seconds, not minutes.
+    visit_gap_seconds: float = 5.0
+    approval_timeout_seconds: int = 600
+    otp_ttl_seconds: int = 300
+    min_face_confidence: float = 90.0
+    min_face_size_ratio: float = 0.05
+    min_face_sharpness: float = 20.0
+    min_face_brightness: float = 20.0
+
+    def names(self) -> dict[str, str]:
+        """Resource names (the CDK stack lets CloudFormation name most of them)."""
+        return {
+            "visits": "SmartDoor-Visits",
+            "approvals": "SmartDoor-Approvals",
+            "visitors": "SmartDoor-Visitors",
+            "passcodes": "SmartDoor-Passcodes",
+            "faces": "SmartDoor-LocalFaces",
+            "photos": "smartdoor-photos-local",
+            "bus": "smartdoor",
+            "face_search_stream": "SmartDoor-FaceSearch",
+            "collection": f"SmartDoor-{self.door_id}",
+            "video_stream_arn": f"arn:aws:kinesisvideo:{REGION}:{ACCOUNT}:stream/{self.door_id}/0",
+        }
+
+    def match_environment(self) -> dict[str, str]:
+        """stream_match's rule settings (cdk_app/stack.py `_match_environment`)."""
+        return {
+            "DOOR_ID": self.door_id,
+            "FACE_MATCH_THRESHOLD": str(self.face_match_threshold),
+            "MIN_FRAMES_FOR_DECISION": str(self.min_frames_for_decision),
+            "VISIT_GAP_SECONDS": str(self.visit_gap_seconds),
+            "MIN_FACE_CONFIDENCE": str(self.min_face_confidence),
+            "MIN_FACE_SIZE_RATIO": str(self.min_face_size_ratio),
+            "MIN_FACE_SHARPNESS": str(self.min_face_sharpness),
+            "MIN_FACE_BRIGHTNESS": str(self.min_face_brightness),
+        }
+
+
+# ---------------------------------------------------------------------------- moto over HTTP
+
+
+class MotoServer:
+    """moto's HTTP front end on 127.0.0.1, serving this process's backends to other processes."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._host = host
+        self._port = port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the moto server is not running")
+        return f"http://{self._host}:{self._server.server_address[1]}"
+
+    def start(self) -> MotoServer:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server(
+            self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="smartdoor-moto-server", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()  # the listening socket: nothing may stay bound after stop
+        if thread is not None:
+            thread.join(timeout=10)
+        self._server = None
+        self._thread = None
+
+
+# ---------------------------------------------------------------------------- environment
+
+
+@contextmanager
+def offline_aws_environment() -> Iterator[None]:
+    """Fake credentials and the local region for this process while the stack runs; quiet
+    Powertools (no metrics on stdout, no X-Ray). A real AWS profile is never used."""
+    changes = {
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_METRICS_DISABLED": "1",
+        "POWERTOOLS_METRICS_NAMESPACE": "SmartDoor",
+    }
+    removed = (
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_ENDPOINT_URL",
+    )
+    saved = {name: os.environ.get(name) for name in (*changes, *removed)}
+    for name in removed:
+        os.environ.pop(name, None)
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def reset_process_caches() -> None:
+    """Forget clients, settings and adapters cached by the Lambda code (a fresh moto account)."""
+    from smartdoor.adapters.aws import reset_clients
+    from smartdoor.settings import reset_settings_cache
+
+    reset_clients()
+    reset_settings_cache()
+    import api.handler
+    import issue_passcode.handler
+
+    api.handler.reset_adapters()
+    issue_passcode.handler.reset_adapters()
+
+
+class NoVideoFrames:
+    """extract_frame's video source locally: there is no KVS stream, camera frames are snapshots."""
+
+    def get_frame(self, stream_arn: str, frame_time: float) -> bytes:
+        from smartdoor.errors import MediaNotAvailable
+
+        raise MediaNotAvailable("the local stack has no video stream; send camera frames as snapshots")
+
+
+# ---------------------------------------------------------------------------- the stack
+
+
+@dataclass
+class LocalStack:
+    config: LocalConfig = field(default_factory=LocalConfig)
+    site_url: str = "http://127.0.0.1:8080"
+    # False: only the match function (smartdoor replay): no state machines, no rules.
+    with_workflows: bool = True
+    # None: no HTTP front end for moto (nothing listens).
+    moto_port: int | None = 0
+    # Start the Kinesis poller thread (False: call `mapping.pump()` yourself).
+    poll_stream: bool = True
+
+    runtime: LambdaRuntime = field(default_factory=LambdaRuntime)
+    outbox: Outbox = field(default_factory=Outbox)
+    names: dict[str, str] = field(default_factory=dict)
+    state_machines: dict[str, str] = field(default_factory=dict)
+    bus: EventDelivery = field(init=False)
+    engine: LocalFaceEngine = field(init=False)
+    photo_links: LocalPhotoLinks = field(init=False)
+    mapping: StreamMapping = field(init=False)
+    function_arns: dict[str, str] = field(default_factory=dict)
+    match_failures: list[dict[str, Any]] = field(default_factory=list)
+    _moto: MotoServer | None = None
+    _exit: ExitStack | None = None
+
+    def __post_init__(self) -> None:
+        self.names = self.config.names()
+        self.bus = EventDelivery(self.names["bus"])
+        self.photo_links = LocalPhotoLinks(self.site_url, self.names["photos"])
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> LocalStack:
+        if self._exit is not None:
+            raise RuntimeError("the local stack is already running")
+        from moto import mock_aws
+
+        exit_stack = ExitStack()
+        try:
+            exit_stack.enter_context(offline_aws_environment())
+            exit_stack.enter_context(mock_aws(config=MOTO_CONFIG))  # type: ignore[call-overload]
+            reset_process_caches()
+            exit_stack.callback(reset_process_caches)
+            exit_stack.enter_context(self.runtime.installed())
+            exit_stack.enter_context(self.outbox.installed())
+            exit_stack.enter_context(self.bus.installed())
+            if self.moto_port is not None:
+                self._moto = MotoServer(port=self.moto_port).start()
+                exit_stack.callback(self._moto.stop)
+            self._deploy()
+            if self.with_workflows:
+                exit_stack.callback(self._stop_running_executions)
+            if self.poll_stream:
+                self.mapping.start()
+            exit_stack.callback(self.mapping.stop)
+        except BaseException:
+            exit_stack.close()
+            raise
+        self._exit = exit_stack
+        return self
+
+    def stop(self) -> None:
+        exit_stack, self._exit = self._exit, None
+        if exit_stack is not None:
+            exit_stack.close()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def aws_endpoint(self) -> str | None:
+        return self._moto.url if self._moto is not None else None
+
+    # ------------------------------------------------------------------ clients (in-process moto)
+
+    @staticmethod
+    def client(service: str) -> Any:
+        import boto3
+
+        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+
+    # ------------------------------------------------------------------ deploying
+
+    def _deploy(self) -> None:
+        import boto3
+
+        self._create_tables()
+        self._create_storage()
+        self._create_messaging()
+        self._create_stream()
+        from smartdoor.adapters.photo_store import S3PhotoStore
+
+        self.engine = LocalFaceEngine(
+            DynamoFaceStore(self.names["faces"]), photos=S3PhotoStore(self.names["photos"])
+        )
+        load_models()
+        self._register_functions()
+        role = boto3.client("iam", region_name=REGION).create_role(
+            RoleName="smartdoor-local",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        )["Role"]["Arn"]
+        arns = self.runtime.create_functions(self.client("lambda"), role)
+        self.function_arns = arns
+        self.mapping = StreamMapping(
+            runtime=self.runtime,
+            function_name=MATCH_FUNCTION_NAME,
+            kinesis=self.client("kinesis"),
+            stream_name=self.names["face_search_stream"],
+            region=REGION,
+            on_failure=self._match_failed,
+        )
+        if self.with_workflows:
+            self._create_workflows(arns, role)
+
+    def _create_tables(self) -> None:
+        dynamodb = self.client("dynamodb")
+        for table, key in TABLE_KEYS.items():
+            kinds = ("HASH", "RANGE")
+            dynamodb.create_table(
+                TableName=self.names[table],
+                KeySchema=[{"AttributeName": name, "KeyType": kinds[i]} for i, name in enumerate(key)],
+                AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in key],
+                BillingMode="PAY_PER_REQUEST",
+            )
+
+    def _create_storage(self) -> None:
+        self.client("s3").create_bucket(Bucket=self.names["photos"])
+        self.names["otp_secret"] = self.client("secretsmanager").create_secret(
+            Name="SmartDoor-OtpKey", SecretString=secrets.token_urlsafe(48)
+        )["ARN"]
+
+    def _create_messaging(self) -> None:
+        sns = self.client("sns")
+        topic = sns.create_topic(Name="SmartDoor-Alerts")["TopicArn"]
+        sns.subscribe(TopicArn=topic, Protocol="email", Endpoint=self.config.owner_email)
+        self.names["alerts_topic"] = topic
+        events = self.client("events")
+        self.names["bus_arn"] = events.create_event_bus(Name=self.names["bus"])["EventBusArn"]
+        sqs = self.client("sqs")
+        self.names["match_failures"] = sqs.create_queue(QueueName="SmartDoor-MatchFailures")["QueueUrl"]
+
+    def _create_stream(self) -> None:
+        self.client("kinesis").create_stream(StreamName=self.names["face_search_stream"], ShardCount=1)
+
+    def _register_functions(self) -> None:
+        names, config = self.names, self.config
+        door = {"DOOR_ID": config.door_id}
+        environments: dict[str, dict[str, str]] = {
+            MATCH_FUNCTION_NAME: {
+                "VISITS_TABLE": names["visits"],
+                "EVENT_BUS_NAME": names["bus"],
+                "VIDEO_STREAM_ARN": names["video_stream_arn"],
+                **config.match_environment(),
+            },
+            "extract_frame": {
+                **door,
+                "PHOTOS_BUCKET": names["photos"],
+                "VIDEO_STREAM_ARN": names["video_stream_arn"],
+            },
+            "check_collection": {
+                **door,
+                "COLLECTION_ID": names["collection"],
+                "FACE_MATCH_THRESHOLD": str(config.face_match_threshold),
+                "PHOTOS_BUCKET": names["photos"],
+            },
+            "create_approval": {
+                **door,
+                "APPROVALS_TABLE": names["approvals"],
+                "PHOTOS_BUCKET": names["photos"],
+                "APPROVAL_TIMEOUT_SECONDS": str(config.approval_timeout_seconds),
+            },
+            "ask_owner": {
+                **door,
+                "APPROVALS_TABLE": names["approvals"],
+                "PHOTOS_BUCKET": names["photos"],
+                "ALERTS_TOPIC_ARN": names["alerts_topic"],
+                "OWNER_PHONE": config.owner_phone,
+                "SITE_URL": self.site_url,
+            },
+            "enrol_face": {**door, "COLLECTION_ID": names["collection"], "PHOTOS_BUCKET": names["photos"]},
+            "save_visitor": {
+                **door,
+                "APPROVALS_TABLE": names["approvals"],
+                "VISITORS_TABLE": names["visitors"],
+            },
+            "issue_passcode": {
+                **door,
+                "PASSCODES_TABLE": names["passcodes"],
+                "VISITORS_TABLE": names["visitors"],
+                "OTP_SECRET_ARN": names["otp_secret"],
+                "ALERTS_TOPIC_ARN": names["alerts_topic"],
+                "OTP_TTL_SECONDS": str(config.otp_ttl_seconds),
+            },
+            API_FUNCTION_NAME: {
+                **door,
+                "APPROVALS_TABLE": names["approvals"],
+                "VISITORS_TABLE": names["visitors"],
+                "PASSCODES_TABLE": names["passcodes"],
+                "PHOTOS_BUCKET": names["photos"],
+                "EVENT_BUS_NAME": names["bus"],
+                "ALERTS_TOPIC_ARN": names["alerts_topic"],
+                "OTP_SECRET_ARN": names["otp_secret"],
+                "SITE_ORIGIN": self.site_url.rstrip("/"),
+                "OTP_TTL_SECONDS": str(config.otp_ttl_seconds),
+            },
+        }
+        overrides: dict[str, dict[str, Any]] = {
+            "extract_frame": {"frames": NoVideoFrames()},
+            "check_collection": {"engine": self.engine},
+            "enrol_face": {"engine": self.engine},
+            "ask_owner": {"photo_links": self.photo_links},
+            API_FUNCTION_NAME: {"photo_links": self.photo_links},
+        }
+        handlers = {API_FUNCTION_NAME: "api.handler.handler"}
+        functions = (
+            (MATCH_FUNCTION_NAME, *TASK_FUNCTIONS, API_FUNCTION_NAME)
+            if self.with_workflows
+            else (MATCH_FUNCTION_NAME,)
+        )
+        for name in functions:
+            service = "api" if name == API_FUNCTION_NAME else name
+            self.runtime.register(
+                LocalFunction(
+                    name=name,
+                    handler=handlers.get(name, f"{name}.handler.handler"),
+                    environment={"POWERTOOLS_SERVICE_NAME": service, **environments[name]},
+                    overrides=overrides.get(name, {}),
+                )
+            )
+
+    def _create_workflows(self, arns: Mapping[str, str], role_arn: str) -> None:
+        substitutions = {
+            "VisitsTableName": self.names["visits"],
+            "VisitorsTableName": self.names["visitors"],
+            "ApprovalsTableName": self.names["approvals"],
+            "AlertsTopicArn": self.names["alerts_topic"],
+            "EventBusName": self.names["bus"],
+            **{placeholder: arns[name] for placeholder, name in FUNCTION_PLACEHOLDERS.items()},
+        }
+        sfn = self.client("stepfunctions")
+        events = self.client("events")
+        for workflow, detail_type in WORKFLOWS.items():
+            arn = sfn.create_state_machine(
+                name=f"SmartDoor-{workflow}",
+                definition=render_definition(workflow_path(workflow), substitutions),
+                roleArn=role_arn,
+            )["stateMachineArn"]
+            self.state_machines[workflow] = arn
+            rule = f"{detail_type}Rule"
+            events.put_rule(
+                Name=rule,
+                EventBusName=self.names["bus"],
+                EventPattern=json.dumps({"source": ["smartdoor"], "detail-type": [detail_type]}),
+            )
+            events.put_targets(
+                Rule=rule,
+                EventBusName=self.names["bus"],
+                Targets=[{"Id": workflow, "Arn": arn, "RoleArn": role_arn}],
+            )
+
+    # ------------------------------------------------------------------ running
+
+    def put_record(self, record: Mapping[str, Any], partition_key: str | None = None) -> str:
+        """Put one face-search record on the stream (what a doorbell session does)."""
+        response = self.client("kinesis").put_record(
+            StreamName=self.names["face_search_stream"],
+            Data=json.dumps(record).encode("utf-8"),
+            PartitionKey=partition_key or str(record.get("doorId") or self.config.door_id),
+        )
+        return str(response["SequenceNumber"])
+
+    def _match_failed(self, records: list[dict[str, Any]], reason: str) -> None:
+        self.match_failures.extend(records)
+        self.client("sqs").send_message(
+            QueueUrl=self.names["match_failures"],
+            MessageBody=json.dumps({"reason": reason, "records": records}),
+        )
+
+    def _stop_running_executions(self) -> None:
+        """Running executions (an approval waiting for the owner) hold threads: end them."""
+        sfn = self.client("stepfunctions")
+        for arn in self.state_machines.values():
+            running = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
+            for execution in running:
+                sfn.stop_execution(executionArn=execution["executionArn"], error="LocalStackStopped")
+
+    # ------------------------------------------------------------------ observing
+
+    def executions(self) -> list[dict[str, Any]]:
+        """Every execution, oldest first, with the states it entered (as the console lists them)."""
+        sfn = self.client("stepfunctions")
+        found = []
+        for workflow, arn in self.state_machines.items():
+            for execution in sfn.list_executions(stateMachineArn=arn)["executions"]:
+                found.append(self._describe(sfn, workflow, execution))
+        found.sort(key=lambda execution: execution["startedAt"])
+        return found
+
+    @staticmethod
+    def _describe(sfn: Any, workflow: str, execution: dict[str, Any]) -> dict[str, Any]:
+        history = execution_history(sfn, execution["executionArn"])
+        description = sfn.describe_execution(executionArn=execution["executionArn"])
+        detail: dict[str, Any] = {}
+        try:
+            detail = json.loads(description.get("input") or "{}").get("detail") or {}
+        except ValueError:
+            detail = {}
+        failure = next(
+            (e["executionFailedEventDetails"] for e in history if "executionFailedEventDetails" in e), None
+        )
+        stopped = execution.get("stopDate")
+        summary = {
+            "executionArn": execution["executionArn"],
+            "name": execution["name"],
+            "workflow": workflow,
+            "status": execution["status"],
+            "startedAt": execution["startDate"].isoformat(),
+            "stoppedAt": stopped.isoformat() if stopped else None,
+            "visitId": detail.get("visitId"),
+            "doorId": detail.get("doorId"),
+            "path": states_entered(history),
+        }
+        if failure:
+            summary["error"] = failure.get("error")
+        return summary
+
+    def stack_info(self) -> dict[str, Any]:
+        """What a client needs to work against this stack (GET /local/stack)."""
+        return {
+            "awsEndpoint": self.aws_endpoint,
+            "region": REGION,
+            "siteUrl": self.site_url,
+            "doorId": self.config.door_id,
+            "faceMatchThreshold": self.config.face_match_threshold,
+            "names": {
+                "visitorsTable": self.names["visitors"],
+                "facesTable": self.names["faces"],
+                "photosBucket": self.names["photos"],
+                "collectionId": self.names["collection"],
+                "faceSearchStream": self.names["face_search_stream"],
+                "eventBus": self.names["bus"],
+            },
+        }
