@@ -22,11 +22,13 @@ CUSTOM_CONTEXT = {
     "videoRetentionHours": "168",  # the CLI passes -c values as strings
     "photoRetentionDays": "7",
     "siteUrl": "https://door.example.com",
+    "apiThrottleRateLimit": "2",
+    "apiThrottleBurstLimit": "4",
 }
 
 
 @pytest.fixture(scope="session")
 def synthesized_custom(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """A deployment that overrides the defaults: an account that still has Rekognition streaming
-    video, a week of camera video, photos kept 7 days, and a site URL."""
+    video, a week of camera video, photos kept 7 days, a site URL and a tighter API throttle."""
     return synthesize(tmp_path_factory.mktemp("cdk-out-custom"), **CUSTOM_CONTEXT)

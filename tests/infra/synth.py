@@ -98,3 +98,18 @@ def actions_on(statements: list[dict[str, Any]], resource: Any) -> set[str]:
 
 def all_actions(statements: list[dict[str, Any]]) -> set[str]:
     return {action for statement in statements for action in as_list(statement["Action"])}
+
+
+def render(value: Any, names: dict[str, str]) -> str:
+    """A string intrinsic as CloudFormation would render it, given what every `Ref` (logical id or
+    pseudo parameter) and `Fn::GetAtt` (`LogicalId.Attribute`) stands for; anything else fails."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return names[value["Ref"]]
+    if "Fn::GetAtt" in value:
+        return names[".".join(value["Fn::GetAtt"])]
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(render(part, names) for part in parts)
+    raise AssertionError(f"unexpected intrinsic {value}")
