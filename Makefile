@@ -9,17 +9,22 @@ export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 SYNTH_OWNER_PHONE ?= +15550100000
 SYNTH_OWNER_EMAIL ?= owner@example.com
 
-.PHONY: help install layers test lint format synth deploy clean
+# make demo serves the local stack here (127.0.0.1).
+PORT ?= 8080
+
+.PHONY: help install demo layers test lint format synth deploy clean
 
 help:
+	@echo "make demo    - create .venv if needed, install, run the whole system locally (PORT=8080)"
 	@echo "make test    - create .venv if needed, install, run the offline test suite"
 	@echo "make lint    - ruff and mypy"
 	@echo "make synth   - write the CloudFormation template to cdk.out/"
 	@echo "make deploy OWNER_PHONE=+E164 OWNER_EMAIL=you@example.com - deploy to the current AWS account"
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+$(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 node_modules/.installed: package.json
@@ -28,13 +33,17 @@ node_modules/.installed: package.json
 
 install: $(BIN)/.installed
 
+# The whole system on this machine: plays the scripted story, then serves until Ctrl-C.
+demo: $(BIN)/.installed
+	$(BIN)/smartdoor local --port $(PORT)
+
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy cdk_app functions
+	$(BIN)/mypy cdk_app functions smartdoor_local
 
 format: $(BIN)/.installed
 	$(BIN)/ruff format .

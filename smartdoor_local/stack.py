@@ -103,6 +103,8 @@ class LocalConfig:
     min_face_size_ratio: float = 0.05
     min_face_sharpness: float = 20.0
     min_face_brightness: float = 20.0
+    # The door's KVS stream: records without a doorId must come from it (replay: the trace's).
+    video_stream_arn: str | None = None
 
     def names(self) -> dict[str, str]:
         """Resource names (the CDK stack lets CloudFormation name most of them)."""
@@ -116,7 +118,8 @@ class LocalConfig:
             "bus": "smartdoor",
             "face_search_stream": "SmartDoor-FaceSearch",
             "collection": f"SmartDoor-{self.door_id}",
-            "video_stream_arn": f"arn:aws:kinesisvideo:{REGION}:{ACCOUNT}:stream/{self.door_id}/0",
+            "video_stream_arn": self.video_stream_arn
+            or f"arn:aws:kinesisvideo:{REGION}:{ACCOUNT}:stream/{self.door_id}/0",
         }
 
     def match_environment(self) -> dict[str, str]:
@@ -342,7 +345,8 @@ class LocalStack:
         self.engine = LocalFaceEngine(
             DynamoFaceStore(self.names["faces"]), photos=S3PhotoStore(self.names["photos"])
         )
-        load_models()
+        if self.with_workflows:
+            load_models()  # now, not on the first frame
         self._register_functions()
         role = boto3.client("iam", region_name=REGION).create_role(
             RoleName="smartdoor-local",
@@ -583,6 +587,7 @@ class LocalStack:
             "faceMatchThreshold": self.config.face_match_threshold,
             "names": {
                 "visitorsTable": self.names["visitors"],
+                "passcodesTable": self.names["passcodes"],
                 "facesTable": self.names["faces"],
                 "photosBucket": self.names["photos"],
                 "collectionId": self.names["collection"],

@@ -1,0 +1,305 @@
+"""The `smartdoor` command.
+
+    smartdoor local [--port N] [--no-story]            the local stack (what `make demo` runs)
+    smartdoor replay TRACE.jsonl [rule options]        a recorded day through the match function
+    smartdoor enrol --name NAME --phone +E164 PHOTO    add a known visitor
+    smartdoor visitors list                            the known visitors
+    smartdoor visitors forget VISITOR_ID               delete a visitor's faces, photos and record
+
+enrol and visitors work against the local stack (found at 127.0.0.1:--port, default 8080) or,
+with --aws, against the deployed stack (--stack-name, default SmartDoor; --region).
+Exit status: 0 done, 1 the target failed (no stack running, AWS refused), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+MAX_PHOTO_BYTES = 15 * 1024 * 1024
+
+
+class CommandError(Exception):
+    def __init__(self, message: str, status: int = EXIT_BAD_INPUT) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# ---------------------------------------------------------------------------- arguments
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smartdoor", description="Smart Door on this machine, or on your AWS account (--aws)."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    local = commands.add_parser("local", help="run the whole system locally (pages, API, workflows)")
+    local.add_argument("--port", type=_port, default=8080, help="port of the local server (default 8080)")
+    local.add_argument("--no-story", action="store_true", help="skip the scripted story; just serve")
+    local.add_argument(
+        "--visit-gap",
+        type=_positive,
+        default=5.0,
+        help="seconds without a face that end a visit (default 5 locally; 120 on AWS)",
+    )
+    local.add_argument("--verbose", action="store_true", help="show the functions' INFO logs")
+
+    replay = commands.add_parser("replay", help="run recorded face-search records through the match function")
+    replay.add_argument("trace", metavar="TRACE.jsonl", help="one face-search record per line ('-': stdin)")
+    replay.add_argument("--door-id", default="front-door", help="the door of records without doorId")
+    replay.add_argument("--stream-arn", help="the door's KVS stream (default: the first record's)")
+    replay.add_argument("--threshold", type=_percentage, default=90.0, help="FACE_MATCH_THRESHOLD (90)")
+    replay.add_argument("--min-frames", type=_count, default=2, help="MIN_FRAMES_FOR_DECISION (2)")
+    replay.add_argument("--visit-gap", type=_positive, default=120.0, help="VISIT_GAP_SECONDS (120)")
+    replay.add_argument("--min-confidence", type=_percentage, default=90.0, help="MIN_FACE_CONFIDENCE (90)")
+    replay.add_argument("--min-face-size", type=_ratio, default=0.05, help="MIN_FACE_SIZE_RATIO (0.05)")
+    replay.add_argument("--min-sharpness", type=_percentage, default=20.0, help="MIN_FACE_SHARPNESS (20)")
+    replay.add_argument("--min-brightness", type=_percentage, default=20.0, help="MIN_FACE_BRIGHTNESS (20)")
+
+    enrol = commands.add_parser("enrol", help="add a known visitor from a photo of their face")
+    enrol.add_argument("--name", required=True, help="the visitor's name (1-64 characters)")
+    enrol.add_argument("--phone", required=True, help="the visitor's mobile, E.164 (+15551234567)")
+    enrol.add_argument("photo", metavar="PHOTO", help="a JPEG or PNG showing the visitor's face, alone")
+    _target_options(enrol)
+
+    visitors = commands.add_parser("visitors", help="list or forget known visitors")
+    actions = visitors.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="the known visitors (phone numbers masked)")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    _target_options(listing)
+    forget = actions.add_parser("forget", help="delete a visitor's faces, photos, passcode and record")
+    forget.add_argument("visitor_id", metavar="VISITOR_ID")
+    _target_options(forget)
+    return parser
+
+
+def _target_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("where (default: the local stack)")
+    group.add_argument("--port", type=_port, default=8080, help="the local stack's port (default 8080)")
+    group.add_argument("--aws", action="store_true", help="the deployed stack instead (default credentials)")
+    group.add_argument("--stack-name", default="SmartDoor", help="with --aws: the CloudFormation stack")
+    group.add_argument("--region", help="with --aws: the stack's region (default: your AWS config)")
+
+
+def _number(text: str, low: float, high: float, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what} is a number, not {text!r}") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{what} must be between {low:g} and {high:g}")
+    return value
+
+
+def _percentage(text: str) -> float:
+    return _number(text, 0, 100, "a percentage")
+
+
+def _ratio(text: str) -> float:
+    return _number(text, 0, 1, "a ratio")
+
+
+def _positive(text: str) -> float:
+    return _number(text, 0.001, 86400, "seconds")
+
+
+def _count(text: str) -> int:
+    return int(_number(text, 1, 1000, "a frame count"))
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1-65535, not {text!r}")
+    return int(text)
+
+
+# ---------------------------------------------------------------------------- logging
+
+
+def _quiet_logs(verbose: bool = False) -> None:
+    """The functions' JSON logs go to stderr (stdout is for results), WARNING and up unless verbose."""
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO" if verbose else "WARNING"
+    from smartdoor.observability import logger
+
+    logger.setLevel("INFO" if verbose else "WARNING")
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sys.stderr)
+    # moto reports a failed execution's internals at ERROR; the console shows the flow instead.
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def cmd_local(args: argparse.Namespace) -> int:
+    from smartdoor_local.app import PortInUse, serve
+    from smartdoor_local.stack import LocalConfig
+
+    _quiet_logs(args.verbose)
+    try:
+        return serve(LocalConfig(visit_gap_seconds=args.visit_gap), port=args.port, story=not args.no_story)
+    except PortInUse as error:
+        raise CommandError(str(error), EXIT_FAILED) from None
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from smartdoor_local.replay import TraceError, default_stream_arn, read_trace, replay
+    from smartdoor_local.stack import LocalConfig
+
+    _quiet_logs()
+    try:
+        if args.trace == "-":
+            trace = read_trace(sys.stdin)
+        else:
+            with _open_file(args.trace, "trace").open(encoding="utf-8") as lines:
+                trace = read_trace(lines)
+    except TraceError as error:
+        raise CommandError(f"{args.trace}: {error}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"{args.trace}: not UTF-8 text (one JSON record per line)") from None
+    config = LocalConfig(
+        door_id=args.door_id,
+        video_stream_arn=args.stream_arn or default_stream_arn(record for _, record in trace),
+        face_match_threshold=args.threshold,
+        min_frames_for_decision=args.min_frames,
+        visit_gap_seconds=args.visit_gap,
+        min_face_confidence=args.min_confidence,
+        min_face_size_ratio=args.min_face_size,
+        min_face_sharpness=args.min_sharpness,
+        min_face_brightness=args.min_brightness,
+    )
+    result = replay(trace, config)
+    for event in result.events:
+        sys.stdout.write(json.dumps(event, sort_keys=True) + "\n")
+    sys.stdout.flush()
+    for number, reason in result.malformed:
+        _say(f"line {number}: skipped by the match function (malformed record: {reason})")
+    if result.failed:
+        _say(f"{result.failed} records kept failing in the match function and were set aside")
+    _say(f"{result.records} records in, {len(result.events)} events out")
+    return EXIT_OK
+
+
+def cmd_enrol(args: argparse.Namespace) -> int:
+    from smartdoor.domain.phones import is_e164, mask_phone
+    from smartdoor_local.visitors import check_name
+
+    check_name(args.name)
+    if not is_e164(args.phone):
+        raise CommandError("--phone must be in E.164 form: + then country code and number, e.g. +15551234567")
+    path = _open_file(args.photo, "photo")
+    if path.stat().st_size > MAX_PHOTO_BYTES:
+        raise CommandError(f"{args.photo}: the photo is over {MAX_PHOTO_BYTES // (1024 * 1024)} MB")
+    photo = path.read_bytes()
+    _quiet_logs()
+    with _target(args) as admin:
+        visitor = admin.enrol(args.name, args.phone, photo)
+    print(f"Enrolled {visitor.name} as {visitor.visitor_id} ({mask_phone(visitor.phone)}, 1 face).")
+    return EXIT_OK
+
+
+def cmd_visitors(args: argparse.Namespace) -> int:
+    from smartdoor.domain.phones import mask_phone
+
+    _quiet_logs()
+    with _target(args) as admin:
+        if args.action == "list":
+            visitors = admin.list()
+            if args.json:
+                for visitor in visitors:
+                    row = {
+                        "visitorId": visitor.visitor_id,
+                        "name": visitor.name,
+                        "phone": mask_phone(visitor.phone),
+                        "faces": len(visitor.face_ids),
+                        "createdAt": visitor.created_at,
+                    }
+                    print(json.dumps(row))
+            elif not visitors:
+                print("No known visitors.")
+            else:
+                print(f"{'VISITOR ID':<22} {'NAME':<24} {'PHONE':<16} {'FACES':>5}  CREATED")
+                for visitor in visitors:
+                    print(
+                        f"{visitor.visitor_id:<22} {visitor.name[:24]:<24} {mask_phone(visitor.phone):<16} "
+                        f"{len(visitor.face_ids):>5}  {visitor.created_at}"
+                    )
+            return EXIT_OK
+        forgotten = admin.forget(args.visitor_id)
+    revoked = "; their passcode no longer works" if forgotten.passcode_revoked else ""
+    print(
+        f"Forgot {forgotten.name} ({forgotten.visitor_id}): {len(forgotten.faces_deleted)} faces and "
+        f"{len(forgotten.photos_deleted)} photos deleted, record deleted{revoked}."
+    )
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(f"smartdoor: {text}\n")
+
+
+def _open_file(name: str, what: str) -> Path:
+    path = Path(name)
+    if not path.exists():
+        raise CommandError(f"{name}: no such {what} file")
+    if not path.is_file():
+        raise CommandError(f"{name}: not a file")
+    if not os.access(path, os.R_OK):
+        raise CommandError(f"{name}: cannot read it (permissions)")
+    return path
+
+
+def _target(args: argparse.Namespace) -> AbstractContextManager[Any]:
+    from smartdoor_local.targets import aws_target, local_target
+
+    if args.aws:
+        return aws_target(args.stack_name, args.region)
+    return local_target(args.port)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from smartdoor.errors import InvalidImage, TransientError, VisitorNotFound
+    from smartdoor_local.targets import TargetUnavailable
+    from smartdoor_local.visitors import EnrolmentRejected
+
+    handlers = {"local": cmd_local, "replay": cmd_replay, "enrol": cmd_enrol, "visitors": cmd_visitors}
+    try:
+        return handlers[args.command](args)
+    except (EnrolmentRejected, InvalidImage, VisitorNotFound) as error:
+        raise CommandError(str(error)) from None
+    except TargetUnavailable as error:
+        raise CommandError(str(error), EXIT_FAILED) from None
+    except TransientError:
+        raise CommandError("AWS is throttling or failing; try again in a moment", EXIT_FAILED) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    prog = f"smartdoor {args.command}" + (f" {args.action}" if getattr(args, "action", None) else "")
+    try:
+        return _run(args)
+    except CommandError as error:
+        sys.stderr.write(f"{prog}: error: {error}\n")
+        return error.status
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
