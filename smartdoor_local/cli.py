@@ -18,8 +18,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -127,17 +127,36 @@ def _port(text: str) -> int:
 # ---------------------------------------------------------------------------- logging
 
 
-def _quiet_logs(verbose: bool = False) -> None:
-    """The functions' JSON logs go to stderr (stdout is for results), WARNING and up unless verbose."""
-    os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO" if verbose else "WARNING"
+@contextmanager
+def _quiet_logs(verbose: bool = False) -> Iterator[None]:
+    """While a command runs: the functions' JSON logs go to stderr (stdout is for results), at
+    WARNING and up unless verbose; moto's internal error reports are silenced (the console shows
+    each workflow's path instead). Everything is put back afterwards."""
     from smartdoor.observability import logger
 
-    logger.setLevel("INFO" if verbose else "WARNING")
-    for handler in logger.handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(sys.stderr)
-    # moto reports a failed execution's internals at ERROR; the console shows the flow instead.
-    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    level = "INFO" if verbose else "WARNING"
+    saved_env = os.environ.get("POWERTOOLS_LOG_LEVEL")
+    saved_level = logger.log_level
+    moto_logger = logging.getLogger("moto")
+    saved_moto_level = moto_logger.level
+    streams = [h for h in logger.handlers if isinstance(h, logging.StreamHandler)]
+    saved_streams = [h.stream for h in streams]
+    os.environ["POWERTOOLS_LOG_LEVEL"] = level
+    logger.setLevel(level)
+    for handler in streams:
+        handler.setStream(sys.stderr)
+    moto_logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for handler, stream in zip(streams, saved_streams, strict=True):
+            handler.setStream(stream)
+        moto_logger.setLevel(saved_moto_level)
+        logger.setLevel(saved_level)
+        if saved_env is None:
+            os.environ.pop("POWERTOOLS_LOG_LEVEL", None)
+        else:
+            os.environ["POWERTOOLS_LOG_LEVEL"] = saved_env
 
 
 # ---------------------------------------------------------------------------- commands
@@ -147,7 +166,6 @@ def cmd_local(args: argparse.Namespace) -> int:
     from smartdoor_local.app import PortInUse, serve
     from smartdoor_local.stack import LocalConfig
 
-    _quiet_logs(args.verbose)
     try:
         return serve(LocalConfig(visit_gap_seconds=args.visit_gap), port=args.port, story=not args.no_story)
     except PortInUse as error:
@@ -158,7 +176,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from smartdoor_local.replay import TraceError, default_stream_arn, read_trace, replay
     from smartdoor_local.stack import LocalConfig
 
-    _quiet_logs()
     try:
         if args.trace == "-":
             trace = read_trace(sys.stdin)
@@ -203,7 +220,6 @@ def cmd_enrol(args: argparse.Namespace) -> int:
     if path.stat().st_size > MAX_PHOTO_BYTES:
         raise CommandError(f"{args.photo}: the photo is over {MAX_PHOTO_BYTES // (1024 * 1024)} MB")
     photo = path.read_bytes()
-    _quiet_logs()
     with _target(args) as admin:
         visitor = admin.enrol(args.name, args.phone, photo)
     print(f"Enrolled {visitor.name} as {visitor.visitor_id} ({mask_phone(visitor.phone)}, 1 face).")
@@ -213,7 +229,6 @@ def cmd_enrol(args: argparse.Namespace) -> int:
 def cmd_visitors(args: argparse.Namespace) -> int:
     from smartdoor.domain.phones import mask_phone
 
-    _quiet_logs()
     with _target(args) as admin:
         if args.action == "list":
             visitors = admin.list()
@@ -279,7 +294,8 @@ def _run(args: argparse.Namespace) -> int:
 
     handlers = {"local": cmd_local, "replay": cmd_replay, "enrol": cmd_enrol, "visitors": cmd_visitors}
     try:
-        return handlers[args.command](args)
+        with _quiet_logs(verbose=getattr(args, "verbose", False)):
+            return handlers[args.command](args)
     except (EnrolmentRejected, InvalidImage, VisitorNotFound) as error:
         raise CommandError(str(error)) from None
     except TargetUnavailable as error:
