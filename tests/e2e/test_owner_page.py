@@ -21,6 +21,16 @@ def script_errors(site: Site) -> list[str]:
     return [e for e in site.console_errors if not e.startswith("Failed to load resource")]
 
 
+def why_not_succeeded(finished: Any) -> str:
+    """The failed attempts in an execution's history, for an assertion message."""
+    failures = []
+    for event in finished.history:
+        for key, details in event.items():
+            if key.endswith("FailedEventDetails") or key.endswith("TimedOutEventDetails"):
+                failures.append(f"{event['type']}: {details.get('error')}: {str(details.get('cause'))[:300]}")
+    return f"states {finished.states}; failures {failures}"
+
+
 def image_loaded(page: Any, selector: str, timeout: float = 5.0) -> bool:
     """Polls from Python: the pages' CSP (no 'unsafe-eval') rules out wait_for_function."""
     deadline = time.monotonic() + timeout
@@ -69,7 +79,7 @@ def test_owner_approves_from_the_sms_link_and_the_visitor_opens_the_door(site: S
     expect(owner.locator("#approved-name")).to_have_text(VISITOR_NAME)
     screenshot(owner, "owner-3-approved")
     finished = door.finish(execution)
-    assert finished.status == "SUCCEEDED"
+    assert finished.status == "SUCCEEDED", why_not_succeeded(finished)
     assert finished.states[-6:] == [
         "Owner's decision",
         "Enrol face",
@@ -130,7 +140,7 @@ def test_owner_denies_and_a_second_visit_to_the_link_says_already_decided(
     expect(owner.get_by_role("heading", name="Denied")).to_be_visible()
     screenshot(owner, "owner-5-denied")
     finished = door.finish(execution)
-    assert finished.status == "SUCCEEDED"
+    assert finished.status == "SUCCEEDED", why_not_succeeded(finished)
     assert finished.states[-4:] == ["Owner's decision", "Record denial", "Announce access denied", "Denied"]
 
     # WHEN the link is opened again (the email, another phone)
