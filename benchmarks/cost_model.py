@@ -1,0 +1,736 @@
+"""A monthly cost estimate for one Smart Door deployment, from its synthesized template.
+
+    python -m benchmarks.cost_model --template cdk.out/SmartDoor.template.json \
+        [--profile benchmarks/usage_profile.json] [--prices benchmarks/prices.json] \
+        [--transitions known=6,approved=14,denied=9,expired=10]
+
+What it reads:
+
+- the template (`read_template`): every Lambda function's memory and architecture, the Kinesis
+  data stream's capacity mode and shards, the video stream's retention, the state machines'
+  types, the photos' lifecycle, and how many secrets, customer-managed KMS keys, alarms,
+  tables (with PITR), REST APIs and CloudFront distributions it creates;
+- a usage profile (`UsageProfile`): visits a day, the share of unknown visitors and what the
+  owner decides, frames searched per visit, durations, sizes;
+- the price book (`prices.json`): every unit price with its source and date, nothing else.
+
+What it prints: per service, the monthly cost of each of three ways to find faces, with the
+rest of the system the same:
+
+- `stream-processor-24x7`: a Rekognition stream processor on the camera all day (design A as
+  first built);
+- `stream-processor-per-ring`: the processor started by a ring and stopped after the visit;
+- `doorbell-sessions`: a ring samples a few KVS frames and searches them with
+  SearchFacesByImage (design B, the default).
+
+Per-visit counts follow the code: one owner SMS per unknown visit (measured by `make bench`),
+one passcode SMS per known or approved visit, the workflows' state transitions per outcome
+(measured from execution histories when `make bench` runs; the profile's otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_PRICES = HERE / "prices.json"
+DEFAULT_PROFILE = HERE / "usage_profile.json"
+
+SCENARIOS = ("stream-processor-24x7", "stream-processor-per-ring", "doorbell-sessions")
+SCENARIO_TITLES = {
+    "stream-processor-24x7": "stream processor 24/7",
+    "stream-processor-per-ring": "stream processor per ring",
+    "doorbell-sessions": "doorbell sessions (image APIs)",
+}
+OUTCOMES = ("approved", "denied", "expired")
+HOURS_PER_DAY = 24
+GB = 1e9
+EXPRESS_MIN_GB = 64 / 1024  # Express is billed at 64 MB at least
+
+
+class CostModelError(ValueError):
+    """A price book, profile or template the model cannot use (the message says what is wrong)."""
+
+
+# ---------------------------------------------------------------------------- prices
+
+
+@dataclass(frozen=True)
+class Price:
+    key: str
+    usd: float
+    unit: str
+    source: str
+    date: str
+
+
+@dataclass(frozen=True)
+class PriceBook:
+    region: str
+    as_of: str
+    note: str
+    prices: Mapping[str, Price]
+
+    def __getitem__(self, key: str) -> Price:
+        try:
+            return self.prices[key]
+        except KeyError:
+            raise CostModelError(f"the price book has no price {key!r}") from None
+
+
+def parse_prices(data: Mapping[str, Any]) -> PriceBook:
+    """A price book: every price needs a non-negative `usd`, a `unit`, a `source` and a `date`."""
+    entries = data.get("prices")
+    if not isinstance(entries, Mapping) or not entries:
+        raise CostModelError("the price book needs a non-empty 'prices' object")
+    prices = {}
+    for key, entry in entries.items():
+        if not isinstance(entry, Mapping):
+            raise CostModelError(f"price {key!r} must be an object")
+        missing = [name for name in ("usd", "unit", "source", "date") if name not in entry]
+        if missing:
+            raise CostModelError(f"price {key!r} lacks {', '.join(missing)}")
+        usd = entry["usd"]
+        if isinstance(usd, bool) or not isinstance(usd, int | float) or usd < 0 or not math.isfinite(usd):
+            raise CostModelError(f"price {key!r} must be a non-negative number of dollars")
+        prices[key] = Price(key, float(usd), str(entry["unit"]), str(entry["source"]), str(entry["date"]))
+    return PriceBook(
+        region=str(data.get("region", "")),
+        as_of=str(data.get("as_of", "")),
+        note=str(data.get("note", "")),
+        prices=prices,
+    )
+
+
+def load_prices(path: Path = DEFAULT_PRICES) -> PriceBook:
+    return parse_prices(json.loads(path.read_text(encoding="utf-8")))
+
+
+# ---------------------------------------------------------------------------- the template
+
+
+@dataclass(frozen=True)
+class FunctionFacts:
+    memory_mb: int
+    arm64: bool
+
+
+@dataclass(frozen=True)
+class TemplateFacts:
+    """What the synthesized template says about the things that cost money."""
+
+    functions: Mapping[str, FunctionFacts]  # handler module ("stream_match") -> facts
+    kinesis_shards: int  # provisioned shards (0 if none)
+    kinesis_on_demand_streams: int
+    video_retention_hours: float
+    state_machines: Mapping[str, str]  # logical id -> STANDARD | EXPRESS
+    photo_retention_days: float | None
+    secrets: int
+    customer_kms_keys: int
+    alarms: int
+    tables: int
+    tables_with_pitr: int
+    rest_apis: int
+    distributions: int
+    log_retention_days: float | None
+
+
+def _resources(template: Mapping[str, Any], kind: str) -> list[tuple[str, dict[str, Any]]]:
+    resources = template.get("Resources")
+    if not isinstance(resources, Mapping):
+        raise CostModelError("not a CloudFormation template: no Resources")
+    return [
+        (logical_id, resource.get("Properties") or {})
+        for logical_id, resource in resources.items()
+        if isinstance(resource, Mapping) and resource.get("Type") == kind
+    ]
+
+
+def read_template(template: Mapping[str, Any]) -> TemplateFacts:
+    functions = {}
+    for _, properties in _resources(template, "AWS::Lambda::Function"):
+        handler = properties.get("Handler")
+        if not isinstance(handler, str) or not handler.endswith(".handler.handler"):
+            continue  # CDK's own custom resources (they run on deploy, not every month)
+        module = handler.removesuffix(".handler.handler")
+        functions[module] = FunctionFacts(
+            memory_mb=int(properties.get("MemorySize", 128)),
+            arm64="arm64" in (properties.get("Architectures") or ["x86_64"]),
+        )
+    shards = 0
+    on_demand = 0
+    for _, properties in _resources(template, "AWS::Kinesis::Stream"):
+        mode = (properties.get("StreamModeDetails") or {}).get("StreamMode", "PROVISIONED")
+        if mode == "ON_DEMAND":
+            on_demand += 1
+        else:
+            shards += int(properties.get("ShardCount", 1))
+    retention = sum(
+        float(properties.get("DataRetentionInHours", 0))
+        for _, properties in _resources(template, "AWS::KinesisVideo::Stream")
+    )
+    machines = {
+        logical_id: str(properties.get("StateMachineType", "STANDARD"))
+        for logical_id, properties in _resources(template, "AWS::StepFunctions::StateMachine")
+    }
+    photo_days = None
+    for _, properties in _resources(template, "AWS::S3::Bucket"):
+        for rule in (properties.get("LifecycleConfiguration") or {}).get("Rules", []):
+            if rule.get("Prefix") == "visits/" and "ExpirationInDays" in rule:
+                photo_days = float(rule["ExpirationInDays"])
+    tables = _resources(template, "AWS::DynamoDB::Table")
+    log_days = [
+        float(properties["RetentionInDays"])
+        for _, properties in _resources(template, "AWS::Logs::LogGroup")
+        if "RetentionInDays" in properties
+    ]
+    return TemplateFacts(
+        functions=functions,
+        kinesis_shards=shards,
+        kinesis_on_demand_streams=on_demand,
+        video_retention_hours=retention,
+        state_machines=machines,
+        photo_retention_days=photo_days,
+        secrets=len(_resources(template, "AWS::SecretsManager::Secret")),
+        customer_kms_keys=len(_resources(template, "AWS::KMS::Key")),
+        alarms=len(_resources(template, "AWS::CloudWatch::Alarm")),
+        tables=len(tables),
+        tables_with_pitr=sum(
+            1
+            for _, properties in tables
+            if (properties.get("PointInTimeRecoverySpecification") or {}).get("PointInTimeRecoveryEnabled")
+        ),
+        rest_apis=len(_resources(template, "AWS::ApiGateway::RestApi")),
+        distributions=len(_resources(template, "AWS::CloudFront::Distribution")),
+        log_retention_days=max(log_days) if log_days else None,
+    )
+
+
+def load_template(path: Path) -> TemplateFacts:
+    return read_template(json.loads(path.read_text(encoding="utf-8")))
+
+
+# ---------------------------------------------------------------------------- the usage profile
+
+
+@dataclass(frozen=True)
+class UsageProfile:
+    raw: Mapping[str, Any]
+
+    def number(self, key: str, *path: str) -> float:
+        value: Any = self.raw
+        for part in (key, *path):
+            if not isinstance(value, Mapping) or part not in value:
+                raise CostModelError(f"the usage profile lacks {'.'.join((key, *path))}")
+            value = value[part]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise CostModelError(f"usage profile {'.'.join((key, *path))} must be a non-negative number")
+        return float(value)
+
+    @property
+    def visits_per_month(self) -> float:
+        return self.number("visits_per_day") * self.number("days_per_month")
+
+    @property
+    def hours_per_month(self) -> float:
+        return self.number("days_per_month") * HOURS_PER_DAY
+
+    def outcome_shares(self) -> dict[str, float]:
+        shares = {outcome: self.number("unknown_outcomes", outcome) for outcome in OUTCOMES}
+        total = sum(shares.values())
+        if total <= 0:
+            raise CostModelError("usage profile unknown_outcomes must add up to more than 0")
+        return {outcome: share / total for outcome, share in shares.items()}
+
+
+def parse_profile(data: Mapping[str, Any]) -> UsageProfile:
+    profile = UsageProfile(data)
+    share = profile.number("unknown_share")
+    if share > 1:
+        raise CostModelError("usage profile unknown_share is a share of visits (0-1)")
+    profile.outcome_shares()
+    return profile
+
+
+def load_profile(path: Path = DEFAULT_PROFILE) -> UsageProfile:
+    return parse_profile(json.loads(path.read_text(encoding="utf-8")))
+
+
+# ---------------------------------------------------------------------------- the estimate
+
+
+@dataclass(frozen=True)
+class LineItem:
+    service: str
+    item: str
+    quantity: float
+    price: Price
+
+    @property
+    def usd(self) -> float:
+        return self.quantity * self.price.usd
+
+
+@dataclass
+class Estimate:
+    scenario: str
+    items: list[LineItem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, service: str, item: str, quantity: float, price: Price) -> None:
+        if quantity < 0:
+            raise CostModelError(f"{service} {item}: negative quantity {quantity}")
+        self.items.append(LineItem(service, item, quantity, price))
+
+    @property
+    def total(self) -> float:
+        return sum(item.usd for item in self.items)
+
+    def by_service(self) -> dict[str, float]:
+        totals: dict[str, float] = defaultdict(float)
+        for item in self.items:
+            totals[item.service] += item.usd
+        return dict(totals)
+
+    def service_total(self, service: str) -> float:
+        return self.by_service().get(service, 0.0)
+
+
+@dataclass(frozen=True)
+class MonthlyVolumes:
+    """Visit counts for a month, split the way the workflows split them."""
+
+    visits: float
+    known: float
+    unknown: float
+    outcomes: Mapping[str, float]  # approved, denied, expired: visits
+
+    @property
+    def codes_sent(self) -> float:
+        """Passcode SMS to visitors: every known visit and every approved one."""
+        return self.known + self.outcomes["approved"]
+
+    @property
+    def owner_sms(self) -> float:
+        """One approval request per unknown visit (the figure `make bench` measures as 1.00)."""
+        return self.unknown
+
+    @property
+    def owner_emails(self) -> float:
+        """Known: 'code sent'. Unknown: the approval request; approved: 'code sent'; expired:
+        'approval expired' (workflows/*.asl.json). A denial sends none."""
+        return self.known + self.unknown + self.outcomes["approved"] + self.outcomes["expired"]
+
+
+def monthly_volumes(profile: UsageProfile) -> MonthlyVolumes:
+    visits = profile.visits_per_month
+    unknown = visits * profile.number("unknown_share")
+    shares = profile.outcome_shares()
+    return MonthlyVolumes(
+        visits=visits,
+        known=visits - unknown,
+        unknown=unknown,
+        outcomes={outcome: unknown * share for outcome, share in shares.items()},
+    )
+
+
+def estimate(
+    scenario: str,
+    facts: TemplateFacts,
+    profile: UsageProfile,
+    prices: PriceBook,
+    transitions: Mapping[str, float] | None = None,
+) -> Estimate:
+    """The monthly bill of one scenario. `transitions`: state transitions per visit by outcome
+    (known, approved, denied, expired); the profile's when not given."""
+    if scenario not in SCENARIOS:
+        raise CostModelError(f"unknown scenario {scenario!r}; one of {', '.join(SCENARIOS)}")
+    bill = Estimate(scenario)
+    volumes = monthly_volumes(profile)
+    hours = profile.hours_per_month
+    rps = profile.number("records_per_second")
+    visit_seconds = profile.number("visit_seconds")
+    good_share = profile.number("good_face_share")
+
+    # --- face search: the part the three scenarios differ in
+    invocations: dict[str, float] = defaultdict(float)
+    sessions = 0.0
+    session_seconds = 0.0
+    ring_events = 0.0
+    if scenario == "stream-processor-24x7":
+        records = rps * 3600 * hours
+        minutes = hours * 60
+        bill.add(
+            "Rekognition", "stream processor minutes", minutes, prices["rekognition.video_streaming_minute"]
+        )
+        bill.add(
+            "Kinesis Video Streams",
+            "read by the processor (GB)",
+            _video_gb(profile, hours),
+            prices["kvs.consumed_gb"],
+        )
+        invocations["stream_match"] += records / profile.number(
+            "stream_match_records_per_invocation", "continuous"
+        )
+        good_records = volumes.visits * visit_seconds * rps * good_share
+    elif scenario == "stream-processor-per-ring":
+        run_seconds = profile.number("processor_seconds_per_ring")
+        records = volumes.visits * run_seconds * rps
+        minutes = volumes.visits * math.ceil(run_seconds / 60)
+        bill.add(
+            "Rekognition",
+            "stream processor minutes (whole minutes per ring)",
+            minutes,
+            prices["rekognition.video_streaming_minute"],
+        )
+        bill.add(
+            "Kinesis Video Streams",
+            "read by the processor (GB)",
+            _video_gb(profile, volumes.visits * run_seconds / 3600),
+            prices["kvs.consumed_gb"],
+        )
+        invocations["stream_match"] += records / profile.number(
+            "stream_match_records_per_invocation", "continuous"
+        )
+        good_records = volumes.visits * visit_seconds * rps * good_share
+        sessions, session_seconds, ring_events = volumes.visits, run_seconds, volumes.visits
+        invocations["open_session"] += volumes.visits
+        invocations["stream_processor"] += 2 * volumes.visits  # start, stop
+    else:
+        images = volumes.visits * profile.number("frames_per_visit")
+        records = images
+        bill.add("Rekognition", "SearchFacesByImage", images, prices["rekognition.image_api_call"])
+        bill.add(
+            "Kinesis Video Streams",
+            "GetImages frames (GB)",
+            images * profile.number("image_bytes") / GB,
+            prices["kvs.consumed_gb"],
+        )
+        invocations["stream_match"] += records / profile.number(
+            "stream_match_records_per_invocation", "per_visit"
+        )
+        good_records = images * good_share
+        sessions, session_seconds, ring_events = (
+            volumes.visits,
+            profile.number("session_seconds"),
+            volumes.visits,
+        )
+        invocations["open_session"] += volumes.visits
+        invocations["sample_door"] += images
+
+    # --- the camera's video: KVS keeps it whatever finds the faces
+    bill.add(
+        "Kinesis Video Streams",
+        "camera video ingested (GB)",
+        _video_gb(profile, hours),
+        prices["kvs.ingested_gb"],
+    )
+    bill.add(
+        "Kinesis Video Streams",
+        "camera video stored (GB-month)",
+        _video_gb(profile, facts.video_retention_hours),
+        prices["kvs.stored_gb_month"],
+    )
+
+    # --- face-search records
+    if facts.kinesis_shards:
+        bill.add(
+            "Kinesis Data Streams",
+            f"{facts.kinesis_shards} provisioned shard(s), shard-hours",
+            facts.kinesis_shards * hours,
+            prices["kinesis.shard_hour"],
+        )
+        bill.add("Kinesis Data Streams", "PUT payload units", records, prices["kinesis.put_payload_unit"])
+    if facts.kinesis_on_demand_streams:
+        bill.add(
+            "Kinesis Data Streams",
+            "on-demand stream-hours",
+            facts.kinesis_on_demand_streams * hours,
+            prices["kinesis.on_demand_stream_hour"],
+        )
+        bill.add(
+            "Kinesis Data Streams",
+            "on-demand data in (GB)",
+            records * 2000 / GB,
+            prices["kinesis.on_demand_gb_in"],
+        )
+
+    # --- the workflows' task functions and the API
+    shares = volumes.outcomes
+    for name in ("extract_frame", "check_collection", "create_approval", "ask_owner"):
+        invocations[name] += volumes.unknown
+    invocations["enrol_face"] += shares["approved"]
+    invocations["save_visitor"] += shares["approved"]
+    invocations["issue_passcode"] += volumes.codes_sent
+    unlock_requests = volumes.codes_sent * profile.number("unlock_tries_per_code")
+    decisions = shares["approved"] + shares["denied"]
+    api_requests = volumes.unknown + decisions + unlock_requests + ring_events  # view, decide, unlock, ring
+    invocations["api"] += volumes.unknown + decisions + unlock_requests + ring_events
+
+    memory_default = profile.number("assumed_memory_mb")
+    for name, count in sorted(invocations.items()):
+        function = facts.functions.get(name)
+        if function is None:
+            bill.notes.append(f"{name} is not in the template: assumed arm64, {memory_default:.0f} MB")
+            function = FunctionFacts(memory_mb=int(memory_default), arm64=True)
+        gb_seconds = count * function.memory_mb / 1024 * profile.number("lambda_ms", name) / 1000
+        duration_price = prices["lambda.arm64_gb_second" if function.arm64 else "lambda.x86_gb_second"]
+        bill.add("Lambda", f"{name} requests", count, prices["lambda.request"])
+        bill.add("Lambda", f"{name} GB-seconds", gb_seconds, duration_price)
+
+    # --- Step Functions
+    per_visit = {
+        key: (transitions or {}).get(key, profile.number("transitions_per_visit", key))
+        for key in ("known", "approved", "denied", "expired")
+    }
+    standard = volumes.known * per_visit["known"] + sum(shares[o] * per_visit[o] for o in OUTCOMES)
+    if any(kind == "STANDARD" for kind in facts.state_machines.values()):
+        bill.add(
+            "Step Functions",
+            "Standard state transitions",
+            standard,
+            prices["stepfunctions.standard_transition"],
+        )
+    if sessions:
+        bill.add(
+            "Step Functions", "Express session requests", sessions, prices["stepfunctions.express_request"]
+        )
+        bill.add(
+            "Step Functions",
+            "Express session GB-seconds",
+            sessions * session_seconds * EXPRESS_MIN_GB,
+            prices["stepfunctions.express_gb_second"],
+        )
+
+    # --- DynamoDB (on-demand)
+    rru, wru = 0.0, 0.0
+    for key, visits in (
+        ("known", volumes.known),
+        ("unknown_approved", shares["approved"]),
+        ("unknown_denied", shares["denied"]),
+        ("unknown_expired", shares["expired"]),
+        ("session", sessions),
+        ("per_good_face_record", good_records),
+    ):
+        rru += visits * profile.number("dynamodb_per_visit", key, "rru")
+        wru += visits * profile.number("dynamodb_per_visit", key, "wru")
+    bill.add("DynamoDB", "read request units", rru, prices["dynamodb.on_demand_rru"])
+    bill.add("DynamoDB", "write request units", wru, prices["dynamodb.on_demand_wru"])
+    stored = profile.number("dynamodb_stored_gb")
+    bill.add("DynamoDB", "storage (GB-month)", stored, prices["dynamodb.storage_gb_month"])
+    if facts.tables_with_pitr:
+        bill.add("DynamoDB", "PITR backups (GB-month)", stored, prices["dynamodb.pitr_gb_month"])
+
+    # --- SNS: SMS and email
+    sms = volumes.owner_sms + volumes.codes_sent
+    bill.add("SNS", "SMS to the owner and visitors", sms, prices["sns.sms_us_message"])
+    bill.add("SNS", "SMS carrier fees", sms, prices["sns.sms_us_carrier_fee"])
+    bill.add("SNS", "SMS origination number", 1, prices["sns.sms_us_toll_free_number_month"])
+    bill.add("SNS", "owner emails", volumes.owner_emails, prices["sns.email_notification"])
+    bill.add("SNS", "publish requests", sms + volumes.owner_emails, prices["sns.publish_request"])
+
+    # --- EventBridge: face events, unlocks, denials, expiries, rings
+    events = volumes.known + volumes.unknown + volumes.codes_sent + shares["denied"] + shares["expired"]
+    bill.add("EventBridge", "custom events", events + ring_events, prices["eventbridge.custom_event"])
+
+    # --- Rekognition: enrolment
+    bill.add("Rekognition", "IndexFaces", shares["approved"], prices["rekognition.image_api_call"])
+    bill.add(
+        "Rekognition",
+        "faces stored (a year of approvals)",
+        shares["approved"] * 12,
+        prices["rekognition.face_storage_month"],
+    )
+
+    # --- S3: visit photos
+    photo_days = facts.photo_retention_days if facts.photo_retention_days is not None else 30.0
+    per_day = volumes.unknown / profile.number("days_per_month")
+    bill.add(
+        "S3",
+        "photos stored (GB-month)",
+        per_day * photo_days * profile.number("photo_bytes_per_unknown_visit") / GB,
+        prices["s3.standard_gb_month"],
+    )
+    bill.add("S3", "PUT requests", 2 * volumes.unknown, prices["s3.put_request"])
+    bill.add("S3", "GET requests", 4 * volumes.unknown + shares["approved"], prices["s3.get_request"])
+
+    # --- CloudWatch: logs, metrics, alarms; X-Ray
+    all_invocations = sum(invocations.values())
+    log_gb = (
+        all_invocations * profile.number("log_bytes_per_invocation")
+        + standard * profile.number("log_bytes_per_transition")
+        + api_requests * 500
+    ) / GB
+    bill.add("CloudWatch", "logs ingested (GB)", log_gb, prices["cloudwatch.logs_ingested_gb"])
+    retention_months = (facts.log_retention_days or 30.0) / profile.number("days_per_month")
+    bill.add(
+        "CloudWatch",
+        "logs stored (GB-month)",
+        log_gb * retention_months,
+        prices["cloudwatch.logs_stored_gb_month"],
+    )
+    bill.add(
+        "CloudWatch",
+        "custom metrics (EMF)",
+        profile.number("custom_metrics"),
+        prices["cloudwatch.custom_metric_month"],
+    )
+    bill.add("CloudWatch", f"{facts.alarms} alarms", facts.alarms, prices["cloudwatch.alarm_month"])
+    bill.add("X-Ray", "traces", all_invocations + api_requests, prices["xray.trace_recorded"])
+
+    # --- secrets, keys, API, pages
+    bill.add(
+        "Secrets Manager", f"{facts.secrets} secret(s)", facts.secrets, prices["secretsmanager.secret_month"]
+    )
+    # Only issuing and checking a passcode reads the OTP key (at most once per call; cached 300 s).
+    bill.add(
+        "Secrets Manager",
+        "GetSecretValue calls",
+        invocations["issue_passcode"] + unlock_requests,
+        prices["secretsmanager.api_call"],
+    )
+    bill.add(
+        "KMS",
+        f"{facts.customer_kms_keys} customer managed key(s)",
+        facts.customer_kms_keys,
+        prices["kms.customer_key_month"],
+    )
+    bill.add("KMS", "requests", profile.number("kms_requests_per_month"), prices["kms.request"])
+    if facts.rest_apis:
+        bill.add("API Gateway", "REST requests", api_requests, prices["apigateway.rest_request"])
+    if facts.distributions:
+        views = volumes.unknown + volumes.codes_sent  # the owner page per request, the keypad per code
+        bill.add(
+            "CloudFront",
+            "HTTPS requests",
+            views * profile.number("page_requests_per_view"),
+            prices["cloudfront.https_request"],
+        )
+        bill.add(
+            "CloudFront",
+            "data out (GB)",
+            views * profile.number("page_bytes_per_view") / GB,
+            prices["cloudfront.data_out_gb"],
+        )
+    return bill
+
+
+def _video_gb(profile: UsageProfile, hours: float) -> float:
+    """Camera video at the profile's bitrate for `hours` hours, in GB."""
+    return profile.number("camera_bitrate_mbps") * 1e6 / 8 * 3600 * hours / GB
+
+
+def compare(
+    facts: TemplateFacts,
+    profile: UsageProfile,
+    prices: PriceBook,
+    transitions: Mapping[str, float] | None = None,
+) -> dict[str, Estimate]:
+    return {scenario: estimate(scenario, facts, profile, prices, transitions) for scenario in SCENARIOS}
+
+
+# ---------------------------------------------------------------------------- printing
+
+
+def services_in(estimates: Iterable[Estimate]) -> list[str]:
+    seen: dict[str, float] = defaultdict(float)
+    for bill in estimates:
+        for service, usd in bill.by_service().items():
+            seen[service] = max(seen[service], usd)
+    return sorted(seen, key=lambda service: -seen[service])
+
+
+def comparison_rows(estimates: Mapping[str, Estimate]) -> list[list[str]]:
+    """Rows of service | one column per scenario, then the totals."""
+    rows = []
+    for service in services_in(estimates.values()):
+        rows.append([service, *(usd_text(bill.service_total(service)) for bill in estimates.values())])
+    rows.append(["total per month", *(usd_text(bill.total) for bill in estimates.values())])
+    return rows
+
+
+def usd_text(usd: float) -> str:
+    if usd >= 100:
+        return f"${usd:,.0f}"
+    if usd >= 0.01 or usd == 0:
+        return f"${usd:,.2f}"
+    return "<$0.01"
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(header))]
+    lines.append("  ".join("-" * width for width in widths))
+    lines += ["  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
+    return "\n".join(lines)
+
+
+def parse_transitions(text: str) -> dict[str, float]:
+    values = {}
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        name, _, number = part.partition("=")
+        if name not in ("known", *OUTCOMES) or not number:
+            raise CostModelError(f"--transitions takes known=N,approved=N,denied=N,expired=N, not {part!r}")
+        values[name] = float(number)
+    return values
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--template", type=Path, required=True, help="the synthesized SmartDoor.template.json"
+    )
+    parser.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
+    parser.add_argument("--prices", type=Path, default=DEFAULT_PRICES)
+    parser.add_argument(
+        "--transitions", default="", help="per visit: known=6,approved=14,denied=9,expired=10"
+    )
+    parser.add_argument("--detail", action="store_true", help="every line item of every scenario")
+    args = parser.parse_args(argv)
+    try:
+        facts = load_template(args.template)
+        profile = load_profile(args.profile)
+        prices = load_prices(args.prices)
+        estimates = compare(facts, profile, prices, parse_transitions(args.transitions))
+    except (OSError, ValueError) as error:
+        print(f"cost model: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"Monthly estimate, {profile.number('visits_per_day'):.0f} visits a day, prices of {prices.as_of} "
+        f"({prices.region}, list prices, assumptions: {args.prices})"
+    )
+    print(format_table(["service", *(SCENARIO_TITLES[s] for s in estimates)], comparison_rows(estimates)))
+    if args.detail:
+        for bill in estimates.values():
+            print(f"\n{SCENARIO_TITLES[bill.scenario]}")
+            print(
+                format_table(
+                    ["service", "item", "quantity", "unit price", "monthly"],
+                    [
+                        [
+                            i.service,
+                            i.item,
+                            f"{i.quantity:,.2f}",
+                            f"${i.price.usd:g}/{i.price.unit}",
+                            usd_text(i.usd),
+                        ]
+                        for i in bill.items
+                    ],
+                )
+            )
+    notes = sorted({note for bill in estimates.values() for note in bill.notes})
+    for note in notes:
+        print(f"note: {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""The local stack as the benchmarks use it: only Rekognition and KVS are stood in for, instantly.
+
+`smartdoor_local.LocalStack` runs the real handlers on moto. Its face engine is dlib and it has
+no KVS, which would measure dlib and a 31 s MediaNotAvailable retry rather than Smart Door's own
+code. The benchmarks swap exactly those adapters (through the runtime's public `register`,
+which replaces a function's overrides) for the in-memory doubles the workflow tests use:
+
+- extract_frame: `FakeVideoFrames` (a JPEG for any KVS frame, at once);
+- check_collection, enrol_face: `FakeFaceEngine` (searches match nobody, IndexFaces enrols one
+  face), i.e. a Rekognition that answers in no time.
+
+Everything else (DynamoDB, S3, SNS, EventBridge rules, Step Functions, Secrets Manager, the
+Kinesis mapping) is moto, and every handler is the real one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
+from datetime import UTC, datetime
+from typing import Any
+
+from smartdoor_local.lambda_runtime import LocalFunction
+from smartdoor_local.stack import LocalConfig, LocalStack
+
+OWNER_PHONE = "+15550100000"
+VISITOR_PHONE_PREFIX = "+1555020"
+
+
+def swap_overrides(stack: LocalStack, engine: Any, frames: Any) -> None:
+    """Replace the dlib engine and the missing KVS by instant doubles (see the module docstring)."""
+    swaps = {
+        "extract_frame": {"frames": frames},
+        "check_collection": {"engine": engine},
+        "enrol_face": {"engine": engine},
+    }
+    for name, overrides in swaps.items():
+        function = stack.runtime.function(name)
+        stack.runtime.register(dataclasses.replace(function, overrides={**function.overrides, **overrides}))
+
+
+def register(stack: LocalStack, function: LocalFunction) -> None:
+    stack.runtime.register(function)
+
+
+def seed_visitors(stack: LocalStack, visitor_ids: list[str]) -> dict[str, str]:
+    """Known visitors in the Visitors table (as an approval would have saved them); id -> phone."""
+    from smartdoor.adapters.visitor_store import DynamoVisitorStore
+    from smartdoor.domain.visitors import Visitor
+
+    store = DynamoVisitorStore(stack.names["visitors"])
+    phones = {}
+    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    for number, visitor_id in enumerate(visitor_ids, start=1):
+        phone = f"{VISITOR_PHONE_PREFIX}{number:03d}"
+        store.put(
+            Visitor(
+                visitor_id=visitor_id,
+                name=f"Visitor {number}",
+                phone=phone,
+                face_ids=(f"face-{visitor_id}",),
+                created_at=now,
+                door_id=stack.config.door_id,
+            )
+        )
+        phones[visitor_id] = phone
+    return phones
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """The functions log JSON lines and metrics to stdout, as on Lambda: format them as usual,
+    write them nowhere (the report owns stdout)."""
+    from smartdoor.observability import logger
+
+    handler = logger.registered_handler
+    with open(os.devnull, "w", encoding="utf-8") as sink:
+        previous = handler.setStream(sink) if isinstance(handler, logging.StreamHandler) else None
+        try:
+            with redirect_stdout(sink):
+                yield
+        finally:
+            if previous is not None:
+                handler.setStream(previous)
+
+
+def bench_config(**changes: Any) -> LocalConfig:
+    """The deployed defaults (cdk_app/config.py), not the local stack's short visit gap."""
+    return dataclasses.replace(LocalConfig(owner_phone=OWNER_PHONE, visit_gap_seconds=120.0), **changes)
+
+
+def progress(message: str) -> None:
+    print(f"  .. {message}", file=sys.stderr, flush=True)
