@@ -3,6 +3,8 @@
     GET  /approvals/{approvalId}   what the owner page shows (never the task token)
     POST /approvals/{approvalId}   the owner's decision: {"decision": "approve"|"deny", "name", "phone"}
     POST /doors/{doorId}/unlock    a visitor's passcode: {"otp": "123456"}
+    POST /doors/{doorId}/ring      a door device: start (or extend) the doorbell session (202)
+    POST /doors/{doorId}/snapshots a door device: a presigned S3 POST for one JPEG (201)
 
 Routes parse, call one domain function and return. Every failure is a typed exception mapped
 to a status code in `_map_errors`, the one place that knows HTTP codes for errors (docs/api.md
@@ -31,6 +33,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field, field_validator
 
+from api.doorbell import RingNotDelivered, SnapshotForms, ring_door, snapshot_upload
 from api.unlock import (
     Bus,
     DoorLockedOut,
@@ -48,6 +51,7 @@ from smartdoor.adapters.notifications import SnsNotifier
 from smartdoor.adapters.passcode_store import DynamoPasscodeStore
 from smartdoor.adapters.photo_store import S3PhotoStore
 from smartdoor.adapters.secrets import SecretsManagerHmacKey
+from smartdoor.adapters.snapshot_store import S3SnapshotUploads
 from smartdoor.adapters.task_tokens import StepFunctionsTaskTokens
 from smartdoor.adapters.visitor_store import DynamoVisitorStore
 from smartdoor.domain.approvals import (
@@ -176,6 +180,7 @@ class Adapters:
     bus: Bus
     owner: OwnerEmail
     now: datetime
+    snapshot_forms: SnapshotForms | None = None  # door devices' uploads (POST /doors/{id}/snapshots)
 
 
 # One per warm container: the key source keeps the cached secret between invocations.
@@ -276,6 +281,21 @@ def create_app(settings: ApiSettings, adapters: Adapters) -> APIGatewayRestResol
         metrics.add_metric(name="DoorUnlocked", unit=MetricUnit.Count, value=1)
         return _json(HTTPStatus.OK, {"granted": True, "visitor": opened.visitor_name})
 
+    @app.post("/doors/<door_id>/ring")
+    def ring(door_id: str) -> Response:
+        rang = ring_door(door_id, served_doors={settings.door_id}, bus=adapters.bus, now=adapters.now)
+        metrics.add_metric(name="DoorbellRings", unit=MetricUnit.Count, value=1)
+        return _json(
+            HTTPStatus.ACCEPTED, {"doorId": rang.door_id, "accepted": True, "ringAt": iso_utc(rang.rang_at)}
+        )
+
+    @app.post("/doors/<door_id>/snapshots")
+    def snapshots(door_id: str) -> Response:
+        forms = adapters.snapshot_forms or S3SnapshotUploads(settings.photos_bucket)
+        upload = snapshot_upload(door_id, served_doors={settings.door_id}, forms=forms, now=adapters.now)
+        metrics.add_metric(name="SnapshotUploadsIssued", unit=MetricUnit.Count, value=1)
+        return _json(HTTPStatus.CREATED, upload.to_body())
+
     _map_errors(app, now=adapters.now)
     return app
 
@@ -351,6 +371,15 @@ def _map_errors(app: APIGatewayRestResolver, now: datetime) -> None:
             headers={"Retry-After": str(wait)},
         )
 
+    @app.exception_handler(RingNotDelivered)
+    def ring_not_delivered(error: RingNotDelivered) -> Response:
+        logger.warning("Doorbell event refused by EventBridge")
+        return _json(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            {"error": "the doorbell could not be rung, try again"},
+            headers={"Retry-After": str(RETRY_AFTER_TRANSIENT_SECONDS)},
+        )
+
     @app.exception_handler(TransientError)
     def transient(error: TransientError) -> Response:
         logger.warning("Transient failure", extra={"error": type(error).__name__})
@@ -384,6 +413,7 @@ def handler(
     bus: Bus | None = None,
     owner: OwnerEmail | None = None,
     now: datetime | None = None,
+    snapshot_forms: SnapshotForms | None = None,
 ) -> dict[str, Any]:
     settings = load_settings(ApiSettings)
     adapters = Adapters(
@@ -395,6 +425,7 @@ def handler(
         bus=bus or EventBridgeBus(settings.event_bus_name),
         owner=owner or SnsNotifier(settings.alerts_topic_arn),
         now=now or utc_now(),
+        snapshot_forms=snapshot_forms,
     )
     approval_id = (event.get("pathParameters") or {}).get("approvalId")
     if approval_id:
