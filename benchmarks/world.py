@@ -16,11 +16,7 @@ Kinesis mapping) is moto, and every handler is the real one.
 from __future__ import annotations
 
 import dataclasses
-import logging
-import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stdout
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,23 +65,6 @@ def seed_visitors(stack: LocalStack, visitor_ids: list[str]) -> dict[str, str]:
         )
         phones[visitor_id] = phone
     return phones
-
-
-@contextmanager
-def quiet() -> Iterator[None]:
-    """The functions log JSON lines and metrics to stdout, as on Lambda: format them as usual,
-    write them nowhere (the report owns stdout)."""
-    from smartdoor.observability import logger
-
-    handler = logger.registered_handler
-    with open(os.devnull, "w", encoding="utf-8") as sink:
-        previous = handler.setStream(sink) if isinstance(handler, logging.StreamHandler) else None
-        try:
-            with redirect_stdout(sink):
-                yield
-        finally:
-            if previous is not None:
-                handler.setStream(previous)
 
 
 def bench_config(**changes: Any) -> LocalConfig:
