@@ -144,13 +144,12 @@ def synthetic_day(
         start = day_start + number * slot + rng.uniform(0, slot - mix.max_seconds - MIN_GAP_SECONDS)
         visitor_id = rng.choice(KNOWN_VISITORS) if kind is VisitKind.KNOWN else None
         records = tuple(_visit_records(rng, mix, kind, start, seconds, visitor_id))
-        end = records[-1]["_frameTime"] if records else start
         visits.append(
             SyntheticVisit(
                 number=number + 1,
                 kind=kind,
-                start=start,
-                end=end,
+                start=records[0]["_frameTime"],
+                end=records[-1]["_frameTime"],
                 visitor_id=visitor_id,
                 records=tuple(_without_private_keys(item) for item in records),
             )
