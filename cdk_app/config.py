@@ -60,6 +60,14 @@ class SmartDoorConfig(BaseModel):
     # HTTP API stage throttling (every route together): steady requests per second and burst.
     api_throttle_rate_limit: float = Field(10, alias="apiThrottleRateLimit", ge=1, le=10000)
     api_throttle_burst_limit: int = Field(20, alias="apiThrottleBurstLimit", ge=1, le=5000)
+    # Doorbell sessions (docs/doorbell.md): a ring or motion samples the camera for a while.
+    sampling_interval_seconds: int = Field(1, alias="samplingIntervalSeconds", ge=1, le=10)
+    session_seconds: int = Field(30, alias="sessionSeconds", ge=5, le=240)
+    max_frames_per_session: int = Field(15, alias="maxFramesPerSession", ge=1, le=240)
+    max_frames_per_day: int = Field(1000, alias="maxFramesPerDay", ge=1, le=100_000)
+    max_empty_samples: int = Field(5, alias="maxEmptySamples", ge=1, le=240)
+    # How door devices authenticate on POST /doors/{doorId}/ring and /snapshots.
+    device_auth: Literal["apiKey", "iam"] = Field("apiKey", alias="deviceAuth")
 
     @field_validator("owner_phone")
     @classmethod

@@ -10,6 +10,7 @@ from constructs import Construct
 
 from cdk_app.components.alerts import Alerts
 from cdk_app.components.api import Api
+from cdk_app.components.doorbell import Doorbell
 from cdk_app.components.events import Events
 from cdk_app.components.face_collection import FaceCollection
 from cdk_app.components.functions import FunctionPackaging, StreamMatch
@@ -73,6 +74,18 @@ class SmartDoorStack(Stack):
         )
         self._add_workflows()
         self._add_api_and_site(packaging)
+        self.doorbell = Doorbell(
+            self,
+            "Doorbell",
+            config=config,
+            packaging=packaging,
+            storage=self.storage,
+            ingestion=self.ingestion,
+            faces=self.faces,
+            events_=self.events,
+            alerts=self.alerts,
+            api=self.api,
+        )
 
         CfnOutput(self, "DoorCameraStreamName", value=self.ingestion.video_stream.ref)
         CfnOutput(self, "FaceSearchStreamName", value=self.ingestion.face_search_stream.stream_name)

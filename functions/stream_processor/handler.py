@@ -19,7 +19,14 @@ from smartdoor.settings import FunctionSettings, load_settings
 
 
 class StreamProcessorSettings(FunctionSettings):
-    stream_processor_name: str = Field(alias="STREAM_PROCESSOR_NAME", min_length=1, max_length=128)
+    # Set only with faceSource=streamProcessor; the session workflow never calls this function otherwise.
+    stream_processor_name: str | None = Field(
+        None, alias="STREAM_PROCESSOR_NAME", min_length=1, max_length=128
+    )
+
+
+class NoStreamProcessor(ValueError):
+    """This deployment has no stream processor (faceSource=images)."""
 
 
 class ProcessorRequest(BaseModel):
@@ -36,7 +43,10 @@ def handler(
 ) -> dict[str, Any]:
     settings = load_settings(StreamProcessorSettings)
     request = ProcessorRequest.model_validate(event)
-    processor = processor or RekognitionStreamProcessor(settings.stream_processor_name)
+    if processor is None:
+        if not settings.stream_processor_name:
+            raise NoStreamProcessor("this deployment has no stream processor (faceSource=images)")
+        processor = RekognitionStreamProcessor(settings.stream_processor_name)
     outcome = processor.start() if request.action == "start" else processor.stop()
     metrics.add_metric(name=f"StreamProcessor{request.action.title()}", unit=MetricUnit.Count, value=1)
     logger.info("Stream processor", extra={"action": request.action, "outcome": outcome.value})

@@ -17,6 +17,9 @@ pytestmark = pytest.mark.infra
 SHOW = ("GET", "/approvals/{approvalId}")
 DECIDE = ("POST", "/approvals/{approvalId}")
 UNLOCK = ("POST", "/doors/{doorId}/unlock")
+# Door device routes (cdk_app/components/doorbell.py; their own tests: tests/infra/test_doorbell.py).
+RING = ("POST", "/doors/{doorId}/ring")
+SNAPSHOTS = ("POST", "/doors/{doorId}/snapshots")
 XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 DISTRIBUTION_DOMAIN = "d111111abcdef8.cloudfront.net"
@@ -72,6 +75,8 @@ def test_the_api_has_exactly_the_documented_routes_and_their_preflights(synthesi
         SHOW,
         DECIDE,
         UNLOCK,
+        RING,
+        SNAPSHOTS,
         ("OPTIONS", "/approvals/{approvalId}"),
         ("OPTIONS", "/doors/{doorId}/unlock"),
     }
@@ -108,6 +113,8 @@ def test_api_gateway_may_invoke_the_function_only_for_its_routes_on_its_stage(
         f"{prefix}/GET/approvals/*",
         f"{prefix}/POST/approvals/*",
         f"{prefix}/POST/doors/*/unlock",
+        f"{prefix}/POST/doors/*/ring",
+        f"{prefix}/POST/doors/*/snapshots",
     }
 
 
@@ -436,6 +443,8 @@ def test_the_api_function_is_granted_exactly_what_it_calls(synthesized: Synthesi
         "otp key": {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
         # presigned photo links
         "visits/*": {"s3:GetObject"},
+        # upload forms for door devices' snapshots (a presigned POST works only if the signer may put)
+        "snapshots/*": {"s3:PutObject"},
         # the owner's decision resumes the wait; nothing else in any workflow
         "unknown visitor workflow": {"states:SendTaskSuccess"},
         "bus": {"events:PutEvents"},
