@@ -1,0 +1,44 @@
+"""Synthesize the CDK app into a cloud assembly (in a process of its own, as `cdk synth` would).
+
+    python -m benchmarks.synth --out <dir>
+
+The template feeds the cost model and the staged assets are what the package-size benchmark
+measures. Needs extract_frame's Pillow layer: built here when missing (`make layers`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.lambda_env import REPO_ROOT
+
+CONTEXT = {"ownerPhone": "+15550100000", "ownerEmail": "owner@example.com"}
+
+
+def synthesize(outdir: Path) -> Path:
+    from aws_cdk import App
+
+    from cdk_app.app import build_app
+    from cdk_app.constants import PILLOW_LAYER_BUILD, PILLOW_LAYER_DIR
+
+    if not (PILLOW_LAYER_DIR / "python" / "PIL").is_dir():
+        subprocess.run(PILLOW_LAYER_BUILD.split(), cwd=REPO_ROOT, check=True, timeout=600)  # noqa: S603
+    app, stack = build_app(App(outdir=str(outdir), context=dict(CONTEXT)))
+    app.synth()
+    return outdir / f"{stack.artifact_id}.template.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(REPO_ROOT))
+    print(synthesize(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
