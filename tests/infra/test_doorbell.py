@@ -423,3 +423,9 @@ def test_cfn_lint_finds_no_errors_with_a_stream_processor_and_iam_devices(
         synthesized_doorbell.template_path, config=ManualArgs(regions=["us-east-1", "eu-west-1"])
     )
     assert [f"{m.rule.id} {m.message}" for m in matches if m.rule.id not in {"W3005"}] == []
+
+
+def test_the_workflow_tests_substitute_the_same_function_names_as_the_stack() -> None:
+    from tests.workflows.doorbell_world import SESSION_FUNCTIONS
+
+    assert dict(SESSION_FUNCTION_PLACEHOLDERS) == SESSION_FUNCTIONS

@@ -22,7 +22,8 @@ from smartdoor_local.workflows import placeholders, render_definition, workflow_
 
 pytestmark = pytest.mark.infra
 
-WORKFLOWS = ("unknown_visitor", "known_visitor")
+# The doorbell session (Express, cdk_app/components/doorbell.py) is run by tests/workflows too.
+WORKFLOWS = ("unknown_visitor", "known_visitor", "doorbell_session")
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 
