@@ -12,13 +12,14 @@ SYNTH_OWNER_EMAIL ?= owner@example.com
 # make demo serves the local stack here (127.0.0.1).
 PORT ?= 8080
 
-.PHONY: help install demo layers test lint format synth deploy clean
+.PHONY: help install demo layers test lint format synth deploy bench clean
 
 help:
 	@echo "make demo    - create .venv if needed, install, run the whole system locally (PORT=8080)"
 	@echo "make test    - create .venv if needed, install, run the offline test suite"
 	@echo "make lint    - ruff and mypy"
 	@echo "make synth   - write the CloudFormation template to cdk.out/"
+	@echo "make bench   - benchmarks and the cost model: a table, benchmarks/RESULTS.md and charts (3-5 min)"
 	@echo "make deploy OWNER_PHONE=+E164 OWNER_EMAIL=you@example.com - deploy to the current AWS account"
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
@@ -52,6 +53,11 @@ format: $(BIN)/.installed
 # extract_frame's Pillow layer, unpacked from PyPI's prebuilt wheel (no Docker).
 layers: $(BIN)/.installed
 	scripts/build_pillow_layer.sh arm64
+
+# Measurements, not tests (docs/performance.md): prints every figure beside its target and
+# writes benchmarks/RESULTS.md and the charts. Offline; synthesizes the app in-process.
+bench: $(BIN)/.installed layers
+	$(BIN)/python -m benchmarks
 
 synth: $(BIN)/.installed node_modules/.installed layers
 	cdk synth --quiet -c ownerPhone=$(SYNTH_OWNER_PHONE) -c ownerEmail=$(SYNTH_OWNER_EMAIL)
