@@ -173,7 +173,10 @@ def serve(config: LocalConfig, *, port: int, story: bool, console: Console | Non
                 story_ok = play_story(app.url, config, console, stop=stop)
             if not stop.is_set():
                 _print_ready(app, console)
-            stop.wait()
+            # Wake up now and then: a signal delivered to another thread runs its Python handler
+            # only when the main thread executes bytecode again.
+            while not stop.wait(0.5):
+                pass
             console.print("Stopping: the server, moto, the stream poller and running executions...")
         console.print("Stopped. Nothing is listening any more.")
         return 0 if story_ok else 1

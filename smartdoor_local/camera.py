@@ -101,9 +101,14 @@ class CameraFrames:
         self._threshold = match_threshold
         self._clock = clock
         self._last_time = 0.0
-        # One camera is one ordered stream: a frame is searched and put before the next one starts,
-        # so records reach the stream in frame-time order (an earlier frame would read as a retry).
-        self._lock = threading.Lock()
+        # One camera is one ordered stream. A frame's time is when it arrived (its capture, as
+        # near as the server can tell); frames are then searched and put on the stream one at a
+        # time in arrival order, so records reach the stream in frame-time order (an earlier
+        # frame arriving later would read as a retry and be ignored).
+        self._tickets = threading.Lock()
+        self._turn = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
 
     def _frame_time(self) -> float:
         # Strictly increasing: two frames in the same millisecond must not look like a retry.
@@ -120,23 +125,34 @@ class CameraFrames:
             raise FrameRejected(415, "send the frame as the request body with Content-Type: image/jpeg")
         if not data:
             raise FrameRejected(400, "the body is empty: send a JPEG frame")
+        with self._tickets:
+            ticket, self._next_ticket = self._next_ticket, self._next_ticket + 1
+            frame_time = self._frame_time()
+        with self._turn:
+            self._turn.wait_for(lambda: self._serving == ticket)
+        try:
+            key, record, sequence = self._process(door_id, data, frame_time)
+        finally:
+            with self._turn:
+                self._serving += 1
+                self._turn.notify_all()
+        return FrameResult(door_id, key, frame_time, sequence, record)
+
+    def _process(self, door_id: str, data: bytes, frame_time: float) -> tuple[str, dict[str, Any], str]:
         from smartdoor.errors import InvalidImage
 
         try:
             frame = normalise_frame(data)
         except InvalidImage as error:
             raise FrameRejected(400, f"not a usable picture: {error}") from None
-        with self._lock:
-            frame_time = self._frame_time()
-            key = f"{SNAPSHOT_PREFIX}{door_id}/{round(frame_time * 1000)}.jpg"
-            self._photos.put_jpeg(key, frame)
-            searched = self._engine.search_picture(frame, self._threshold, MAX_MATCHES)
-            answer, quality = searched if searched is not None else (None, None)
-            record = face_search_record(
-                answer,
-                door_id=door_id,
-                source=StoredImageSource(bucket=self._photos.bucket, key=key, frame_time=frame_time),
-                quality=quality,
-            )
-            sequence = self._put_record(record)
-        return FrameResult(door_id, key, frame_time, sequence, record)
+        key = f"{SNAPSHOT_PREFIX}{door_id}/{round(frame_time * 1000)}.jpg"
+        self._photos.put_jpeg(key, frame)
+        searched = self._engine.search_picture(frame, self._threshold, MAX_MATCHES)
+        answer, quality = searched if searched is not None else (None, None)
+        record = face_search_record(
+            answer,
+            door_id=door_id,
+            source=StoredImageSource(bucket=self._photos.bucket, key=key, frame_time=frame_time),
+            quality=quality,
+        )
+        return key, record, self._put_record(record)
