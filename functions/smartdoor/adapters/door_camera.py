@@ -24,13 +24,12 @@ import base64
 import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
-from smartdoor.adapters.aws import client, transient_errors_as
+from smartdoor.adapters.kvs_media import KvsMedia, utc_datetime
 from smartdoor.adapters.video_frames import JPEG_QUALITY
 from smartdoor.domain.face_search_records import VideoFrameSource
-from smartdoor.errors import TransientError
 
 LOOKBACK_SECONDS = 3.0
 SAMPLING_INTERVAL_MS = 1000
@@ -38,7 +37,6 @@ IMAGE_WIDTH = 1280  # the issue's "width at most 1280"; Rekognition needs far le
 MAX_IMAGES = 4
 # Fragments are usually 1-10 s long; one that started this long before the image cannot hold it.
 FRAGMENT_LOOKBACK_SECONDS = 20.0
-_KVS_THROTTLING = "ClientLimitExceededException"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +64,6 @@ def _seconds(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return None
-
-
-def _at(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def fragment_holding(fragments: list[dict[str, Any]], server_time: float) -> dict[str, Any] | None:
@@ -104,36 +98,9 @@ class KvsDoorCamera:
     ) -> None:
         if not 1 <= width <= 3840:
             raise ValueError("width must be 1-3840 pixels (GetImages' limit)")
-        self._kvs = kvs_client
-        self._archived_media_client = archived_media_client or (
-            lambda endpoint: client("kinesis-video-archived-media", endpoint_url=endpoint)
-        )
+        self._kvs = KvsMedia(kvs_client, archived_media_client)
         self._width = width
         self._lookback = lookback_seconds
-        self._endpoints: dict[tuple[str, str], str] = {}
-
-    @property
-    def _kvs_client(self) -> Any:
-        return self._kvs or client("kinesisvideo")
-
-    def _call(self, operation: Callable[..., Any], **params: Any) -> Any:
-        try:
-            with transient_errors_as(TransientError):
-                return operation(**params)
-        except TransientError:
-            raise
-        except Exception as error:
-            code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
-            if code == _KVS_THROTTLING:
-                raise TransientError(f"{code}: KVS is throttling this client") from error
-            raise
-
-    def _media(self, stream_arn: str, api_name: str) -> Any:
-        key = (stream_arn, api_name)
-        if key not in self._endpoints:
-            response = self._call(self._kvs_client.get_data_endpoint, StreamARN=stream_arn, APIName=api_name)
-            self._endpoints[key] = response["DataEndpoint"]
-        return self._archived_media_client(self._endpoints[key])
 
     def newest_frame(self, stream_arn: str, now: float, after: float | None) -> CameraFrame | None:
         start = now - self._lookback
@@ -141,12 +108,12 @@ class KvsDoorCamera:
             start = max(start, after + 0.001)
         if start >= now:
             return None
-        response = self._call(
-            self._media(stream_arn, "GET_IMAGES").get_images,
+        response = self._kvs.call(
+            self._kvs.media(stream_arn, "GET_IMAGES").get_images,
             StreamARN=stream_arn,
             ImageSelectorType="SERVER_TIMESTAMP",
-            StartTimestamp=_at(start),
-            EndTimestamp=_at(now),
+            StartTimestamp=utc_datetime(start),
+            EndTimestamp=utc_datetime(now),
             SamplingInterval=SAMPLING_INTERVAL_MS,
             Format="JPEG",
             FormatConfig={"JPEGQuality": str(JPEG_QUALITY)},
@@ -182,15 +149,15 @@ class KvsDoorCamera:
         return None
 
     def _fragments(self, stream_arn: str, first: float, last: float) -> list[dict[str, Any]]:
-        response = self._call(
-            self._media(stream_arn, "LIST_FRAGMENTS").list_fragments,
+        response = self._kvs.call(
+            self._kvs.media(stream_arn, "LIST_FRAGMENTS").list_fragments,
             StreamARN=stream_arn,
             MaxResults=100,
             FragmentSelector={
                 "FragmentSelectorType": "SERVER_TIMESTAMP",
                 "TimestampRange": {
-                    "StartTimestamp": _at(first - FRAGMENT_LOOKBACK_SECONDS),
-                    "EndTimestamp": _at(last),
+                    "StartTimestamp": utc_datetime(first - FRAGMENT_LOOKBACK_SECONDS),
+                    "EndTimestamp": utc_datetime(last),
                 },
             },
         )

@@ -11,11 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
-from smartdoor.adapters.aws import client, transient_errors_as
-from smartdoor.errors import MediaNotAvailable, TransientError
+from smartdoor.adapters.kvs_media import KvsMedia, utc_datetime
+from smartdoor.errors import MediaNotAvailable
 from smartdoor.observability import logger
 
 # GetImages samples the window every SamplingInterval ms; 200 ms is the documented minimum.
@@ -26,17 +26,11 @@ MAX_IMAGES = 10
 IMAGE_WIDTH = 1280
 JPEG_QUALITY = 90
 
-_KVS_THROTTLING = "ClientLimitExceededException"
-
 
 class VideoFrames(Protocol):
     def get_frame(self, stream_arn: str, frame_time: float) -> bytes:
         """The JPEG closest to `frame_time` (epoch seconds, producer time); MediaNotAvailable if none."""
         ...
-
-
-def _epoch_to_datetime(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def _timestamp_seconds(value: Any) -> float | None:
@@ -75,46 +69,18 @@ class KvsVideoFrames:
             raise ValueError("width must be 1-3840 pixels (GetImages' limit)")
         if not 1 <= quality <= 100:
             raise ValueError("quality must be 1-100")
-        self._kvs = kvs_client
-        self._archived_media_client = archived_media_client or (
-            lambda endpoint: client("kinesis-video-archived-media", endpoint_url=endpoint)
-        )
+        self._kvs = KvsMedia(kvs_client, archived_media_client)
         self._width = width
         self._quality = quality
-        self._endpoints: dict[str, str] = {}
-
-    @property
-    def _kvs_client(self) -> Any:
-        return self._kvs or client("kinesisvideo")
-
-    def _call(self, operation: Callable[..., Any], **params: Any) -> Any:
-        try:
-            with transient_errors_as(TransientError):
-                return operation(**params)
-        except TransientError:
-            raise
-        except Exception as error:
-            code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
-            if code == _KVS_THROTTLING:
-                raise TransientError(f"{code}: KVS is throttling this client") from error
-            raise
-
-    def _endpoint(self, stream_arn: str) -> str:
-        if stream_arn not in self._endpoints:
-            response = self._call(
-                self._kvs_client.get_data_endpoint, StreamARN=stream_arn, APIName="GET_IMAGES"
-            )
-            self._endpoints[stream_arn] = response["DataEndpoint"]
-        return self._endpoints[stream_arn]
 
     def get_frame(self, stream_arn: str, frame_time: float) -> bytes:
-        media = self._archived_media_client(self._endpoint(stream_arn))
-        response = self._call(
+        media = self._kvs.media(stream_arn, "GET_IMAGES")
+        response = self._kvs.call(
             media.get_images,
             StreamARN=stream_arn,
             ImageSelectorType="PRODUCER_TIMESTAMP",
-            StartTimestamp=_epoch_to_datetime(frame_time - WINDOW_SECONDS),
-            EndTimestamp=_epoch_to_datetime(frame_time + WINDOW_SECONDS),
+            StartTimestamp=utc_datetime(frame_time - WINDOW_SECONDS),
+            EndTimestamp=utc_datetime(frame_time + WINDOW_SECONDS),
             SamplingInterval=SAMPLING_INTERVAL_MS,
             Format="JPEG",
             FormatConfig={"JPEGQuality": str(self._quality)},
