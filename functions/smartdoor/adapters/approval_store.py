@@ -20,6 +20,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from smartdoor.adapters.aws import dynamodb_table, transient_errors_as
+from smartdoor.adapters.conditional_writes import is_condition_failure
 from smartdoor.domain.approvals import Approval, ApprovalStatus, Channel, ConditionNotMet
 from smartdoor.domain.approvals import iso_z as iso
 from smartdoor.errors import TransientError
@@ -85,10 +86,6 @@ def from_item(item: dict[str, Any]) -> Approval:
     )
 
 
-def _is_condition_failure(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 def _old_item(error: ClientError) -> Approval | None:
     """The item as it was when the condition failed (low-level attribute values), or None if absent."""
     raw: dict[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
@@ -118,7 +115,7 @@ class DynamoApprovalStore:
                     ConditionExpression="attribute_not_exists(approvalId)",
                 )
         except ClientError as error:
-            if _is_condition_failure(error):
+            if is_condition_failure(error):
                 # 192 random bits do not collide; if this fires, the id source is broken.
                 raise RuntimeError("approvalId already exists: the id generator is not random") from error
             raise
@@ -140,7 +137,7 @@ class DynamoApprovalStore:
                     **request,
                 )
         except ClientError as error:
-            if _is_condition_failure(error):
+            if is_condition_failure(error):
                 raise ConditionNotMet(_old_item(error)) from None
             raise
         return from_item(response["Attributes"])

@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from smartdoor.adapters.aws import dynamodb_table, transient_errors_as
+from smartdoor.adapters.conditional_writes import conditional_write, put_versioned
 from smartdoor.domain.doorbell import Session, StoredSession, VersionConflict
 from smartdoor.domain.visits import iso_utc
 from smartdoor.errors import TransientError
@@ -38,14 +39,6 @@ def door_pk(door_id: str) -> str:
 
 def budget_pk(day: str) -> str:
     return f"BUDGET#{day}"
-
-
-def _is_condition_failure(error: Exception) -> bool:
-    response = getattr(error, "response", None)
-    return (
-        isinstance(response, dict)
-        and response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-    )
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -84,23 +77,12 @@ class DynamoSessionStore:
             "endsAtIso": iso_utc(session.ends_at),
             "expiresAt": int(max(session.ends_at, session.ended_at or 0)) + SESSION_TTL_SECONDS,
         }
-        if expected_version is None:
-            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
-        else:
-            condition = {
-                "ConditionExpression": "#v = :expected",
-                "ExpressionAttributeNames": {"#v": "version"},
-                "ExpressionAttributeValues": {":expected": expected_version},
-            }
-        try:
-            with transient_errors_as(TransientError):
-                self._table.put_item(Item=item, **condition)
-        except Exception as error:
-            if _is_condition_failure(error):
-                raise VersionConflict(
-                    f"the session of door {session.door_id} changed concurrently"
-                ) from error
-            raise
+        put_versioned(
+            self._table,
+            item,
+            expected_version,
+            lambda: VersionConflict(f"the session of door {session.door_id} changed concurrently"),
+        )
         return new_version
 
 
@@ -124,37 +106,22 @@ class DynamoFrameBudget:
         return int(start) + BUDGET_TTL_SECONDS
 
     def reserve(self, day: str, cap: int) -> bool:
-        try:
-            with transient_errors_as(TransientError):
-                self._table.update_item(
-                    Key={"pk": budget_pk(day), "sk": BUDGET_SK},
-                    UpdateExpression="ADD frames :one SET expiresAt = :expires",
-                    ConditionExpression="attribute_not_exists(frames) OR frames < :cap",
-                    ExpressionAttributeValues={":one": 1, ":cap": cap, ":expires": self._expires_at(day)},
-                )
-        except Exception as error:
-            if _is_condition_failure(error):
-                return False
-            raise
-        return True
+        return conditional_write(
+            self._table.update_item,
+            Key={"pk": budget_pk(day), "sk": BUDGET_SK},
+            UpdateExpression="ADD frames :one SET expiresAt = :expires",
+            ConditionExpression="attribute_not_exists(frames) OR frames < :cap",
+            ExpressionAttributeValues={":one": 1, ":cap": cap, ":expires": self._expires_at(day)},
+        )
 
     def claim_cap_alert(self, day: str) -> bool:
-        try:
-            with transient_errors_as(TransientError):
-                self._table.update_item(
-                    Key={"pk": budget_pk(day), "sk": BUDGET_SK},
-                    UpdateExpression="SET capAlertedAt = :now, expiresAt = :expires",
-                    ConditionExpression="attribute_not_exists(capAlertedAt)",
-                    ExpressionAttributeValues={
-                        ":now": iso_utc(self._clock()),
-                        ":expires": self._expires_at(day),
-                    },
-                )
-        except Exception as error:
-            if _is_condition_failure(error):
-                return False
-            raise
-        return True
+        return conditional_write(
+            self._table.update_item,
+            Key={"pk": budget_pk(day), "sk": BUDGET_SK},
+            UpdateExpression="SET capAlertedAt = :now, expiresAt = :expires",
+            ConditionExpression="attribute_not_exists(capAlertedAt)",
+            ExpressionAttributeValues={":now": iso_utc(self._clock()), ":expires": self._expires_at(day)},
+        )
 
     def release_cap_alert(self, day: str) -> None:
         with transient_errors_as(TransientError):

@@ -23,6 +23,7 @@ import boto3
 from botocore.config import Config
 
 from smartdoor.adapters.aws import client, dynamodb_table, transient_errors_as
+from smartdoor.adapters.conditional_writes import conditional_write
 from smartdoor.domain.snapshots import (
     JPEG_CONTENT_TYPE,
     MAX_SNAPSHOT_BYTES,
@@ -103,10 +104,6 @@ def log_pk(key: str) -> str:
     return f"SNAPSHOT#{key}"
 
 
-def _is_condition_failure(error: Exception) -> bool:
-    return _code(error) == "ConditionalCheckFailedException"
-
-
 class DynamoSnapshotLog:
     def __init__(
         self, table_name: str, *, table: Any | None = None, clock: Callable[[], float] = time.time
@@ -120,43 +117,31 @@ class DynamoSnapshotLog:
         return self._table_override or dynamodb_table(self._table_name)
 
     def claim(self, key: str, now: float) -> bool:
-        try:
-            with transient_errors_as(TransientError):
-                self._table.put_item(
-                    Item={
-                        "pk": log_pk(key),
-                        "sk": LOG_SK,
-                        "s3Key": key,
-                        "status": "PROCESSING",
-                        "leaseUntil": Decimal(str(round(now + CLAIM_LEASE_SECONDS, 3))),
-                        "receivedAt": iso_utc(now),
-                        "expiresAt": int(now) + LOG_TTL_SECONDS,
-                    },
-                    ConditionExpression=_CLAIMABLE,
-                    ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={
-                        ":processing": "PROCESSING",
-                        ":now": Decimal(str(round(now, 3))),
-                    },
-                )
-        except Exception as error:
-            if _is_condition_failure(error):
-                return False
-            raise
-        return True
+        return conditional_write(
+            self._table.put_item,
+            Item={
+                "pk": log_pk(key),
+                "sk": LOG_SK,
+                "s3Key": key,
+                "status": "PROCESSING",
+                "leaseUntil": Decimal(str(round(now + CLAIM_LEASE_SECONDS, 3))),
+                "receivedAt": iso_utc(now),
+                "expiresAt": int(now) + LOG_TTL_SECONDS,
+            },
+            ConditionExpression=_CLAIMABLE,
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":processing": "PROCESSING", ":now": Decimal(str(round(now, 3)))},
+        )
 
     def release(self, key: str) -> None:
-        try:
-            with transient_errors_as(TransientError):
-                self._table.delete_item(
-                    Key={"pk": log_pk(key), "sk": LOG_SK},
-                    ConditionExpression="#s = :processing",
-                    ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={":processing": "PROCESSING"},
-                )
-        except Exception as error:
-            if not _is_condition_failure(error):
-                raise
+        # Not PROCESSING any more (finished, or taken over): nothing to give back.
+        conditional_write(
+            self._table.delete_item,
+            Key={"pk": log_pk(key), "sk": LOG_SK},
+            ConditionExpression="#s = :processing",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":processing": "PROCESSING"},
+        )
 
     def finish(self, outcome: SnapshotOutcome, now: float) -> None:
         item = outcome.to_item() | {

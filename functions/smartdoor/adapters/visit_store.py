@@ -28,6 +28,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from smartdoor.adapters.aws import dynamodb_table, transient_errors_as
+from smartdoor.adapters.conditional_writes import conditional_write, is_condition_failure, put_versioned
 from smartdoor.domain.visits import VisitState, iso_utc
 from smartdoor.errors import SmartDoorError, TransientError
 
@@ -136,21 +137,12 @@ class DynamoVisitStore:
             "state": json.dumps(state.to_dict(), separators=(",", ":")),
             "expiresAt": self._expires_at(),
         }
-        if expected_version is None:
-            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
-        else:
-            condition = {
-                "ConditionExpression": "#v = :expected",
-                "ExpressionAttributeNames": {"#v": "version"},
-                "ExpressionAttributeValues": {":expected": expected_version},
-            }
-        try:
-            with transient_errors_as(TransientError):
-                self._table.put_item(Item=item, **condition)
-        except Exception as error:
-            if _is_condition_failure(error):
-                raise VersionConflict(f"visit state of door {state.door_id} changed concurrently") from error
-            raise
+        put_versioned(
+            self._table,
+            item,
+            expected_version,
+            lambda: VersionConflict(f"visit state of door {state.door_id} changed concurrently"),
+        )
         return new_version
 
     def claim(self, visit_id: str, key: str, token: str) -> ClaimOutcome:
@@ -174,7 +166,7 @@ class DynamoVisitStore:
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
         except Exception as error:
-            if not _is_condition_failure(error):
+            if not is_condition_failure(error):
                 raise
             status = _old_status(error)
             if status is None:  # not returned: read it
@@ -187,46 +179,29 @@ class DynamoVisitStore:
         return ClaimOutcome.CLAIMED
 
     def mark_emitted(self, visit_id: str, key: str, token: str, event_id: str) -> bool:
-        try:
-            with transient_errors_as(TransientError):
-                self._table.update_item(
-                    Key={"pk": visit_pk(visit_id), "sk": event_sk(key)},
-                    UpdateExpression="SET #s = :emitted, eventId = :event, emittedAt = :at REMOVE leaseUntil",
-                    ConditionExpression="#t = :token",
-                    ExpressionAttributeNames={"#s": "status", "#t": "token"},
-                    ExpressionAttributeValues={
-                        ":emitted": EMITTED,
-                        ":event": event_id,
-                        ":token": token,
-                        ":at": iso_utc(self._clock()),
-                    },
-                )
-        except Exception as error:
-            if _is_condition_failure(error):
-                return False
-            raise
-        return True
+        return conditional_write(
+            self._table.update_item,
+            Key={"pk": visit_pk(visit_id), "sk": event_sk(key)},
+            UpdateExpression="SET #s = :emitted, eventId = :event, emittedAt = :at REMOVE leaseUntil",
+            ConditionExpression="#t = :token",
+            ExpressionAttributeNames={"#s": "status", "#t": "token"},
+            ExpressionAttributeValues={
+                ":emitted": EMITTED,
+                ":event": event_id,
+                ":token": token,
+                ":at": iso_utc(self._clock()),
+            },
+        )
 
     def release(self, visit_id: str, key: str, token: str) -> None:
-        try:
-            with transient_errors_as(TransientError):
-                self._table.delete_item(
-                    Key={"pk": visit_pk(visit_id), "sk": event_sk(key)},
-                    ConditionExpression="#t = :token AND #s = :claimed",
-                    ExpressionAttributeNames={"#s": "status", "#t": "token"},
-                    ExpressionAttributeValues={":token": token, ":claimed": CLAIMED},
-                )
-        except Exception as error:
-            if not _is_condition_failure(error):  # someone else's claim now: leave it alone
-                raise
-
-
-def _is_condition_failure(error: Exception) -> bool:
-    response = getattr(error, "response", None)
-    return (
-        isinstance(response, dict)
-        and response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-    )
+        # Condition failed: someone else's claim now, leave it alone.
+        conditional_write(
+            self._table.delete_item,
+            Key={"pk": visit_pk(visit_id), "sk": event_sk(key)},
+            ConditionExpression="#t = :token AND #s = :claimed",
+            ExpressionAttributeNames={"#s": "status", "#t": "token"},
+            ExpressionAttributeValues={":token": token, ":claimed": CLAIMED},
+        )
 
 
 def _old_status(error: Exception) -> str | None:
