@@ -287,8 +287,7 @@ class Api(Construct):
         )
         bus.grant_put_events_to(role)
         # The lockout email to the owner.
-        self.handler.allow(sid="EmailTheOwner", actions=["sns:Publish"], resources=[alerts_topic.topic_arn])
-        alerts_key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
+        self.handler.allow_email_to_owner(alerts_topic, alerts_key)
 
     def _acknowledge_cloudwatch_role(self) -> None:
         role = self.rest_api.node.try_find_child("CloudWatchRole")

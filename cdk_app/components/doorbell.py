@@ -144,7 +144,7 @@ class Doorbell(Construct):
         )
         # The session item (conditional puts), the visit it feeds, the daily budget (updates).
         visits.grant(self.sample_door.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
-        self._email_owner(self.sample_door)
+        self.sample_door.allow_email_to_owner(alerts.topic, alerts.key)  # the daily-cap email
         if self.images:
             self.sample_door.allow(
                 sid="NewestFramesOfTheDoorCamera",
@@ -214,7 +214,7 @@ class Doorbell(Construct):
             sid="ReadSnapshots", actions=["s3:GetObject"], bucket=photos, prefix=SNAPSHOTS_PREFIX
         )
         self._search_and_write(self.process_snapshot, faces, ingestion)
-        self._email_owner(self.process_snapshot)
+        self.process_snapshot.allow_email_to_owner(alerts.topic, alerts.key)
         self.snapshot_rule, self.snapshot_dead_letters = self._route_uploads(photos)
         alerts.when_function_errors("SnapshotErrors", self.process_snapshot.function)
 
@@ -222,11 +222,6 @@ class Doorbell(Construct):
         self._device_routes(api, photos)
 
     # -------------------------------------------------------------------- helpers
-
-    def _email_owner(self, function: SmartDoorFunction) -> None:
-        """The daily-cap email goes to the owner through the (KMS-encrypted) alerts topic."""
-        function.allow(sid="EmailTheOwner", actions=["sns:Publish"], resources=[self._alerts.topic.topic_arn])
-        self._alerts.key.grant(function.role, "kms:GenerateDataKey", "kms:Decrypt")
 
     @staticmethod
     def _search_and_write(function: SmartDoorFunction, faces: FaceCollection, ingestion: Ingestion) -> None:

@@ -14,10 +14,12 @@ from pathlib import Path
 from aws_cdk import Acknowledgment, CfnElement, Duration, Fn, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from cdk_app.components.queues import dead_letter_queue
@@ -175,6 +177,11 @@ class SmartDoorFunction(Construct):
     def allow(self, *, sid: str, actions: list[str], resources: list[str]) -> None:
         """Add one least-privilege statement to this function's role."""
         self.role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources))
+
+    def allow_email_to_owner(self, topic: sns.ITopic, key: kms.IKey) -> None:
+        """Publish to the owner's (KMS-encrypted) alerts topic: the topic alone, and its key."""
+        self.allow(sid="EmailTheOwner", actions=["sns:Publish"], resources=[topic.topic_arn])
+        key.grant(self.role, "kms:GenerateDataKey", "kms:Decrypt")
 
     def allow_objects(self, *, sid: str, actions: list[str], bucket: s3.IBucket, prefix: str) -> None:
         """Allow `actions` on the objects under one key prefix of a bucket (`<prefix>*`).

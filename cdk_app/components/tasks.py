@@ -134,8 +134,7 @@ class TaskFunctions(Construct):
         self.ask_owner.allow_objects(
             sid="LinkVisitPhotos", actions=["s3:GetObject"], bucket=photos, prefix=VISIT_PHOTOS_PREFIX
         )
-        self.ask_owner.allow(sid="EmailTheOwner", actions=["sns:Publish"], resources=[alerts_topic.topic_arn])
-        alerts_key.grant(self.ask_owner.role, "kms:GenerateDataKey", "kms:Decrypt")
+        self.ask_owner.allow_email_to_owner(alerts_topic, alerts_key)
 
         self.enrol_face = SmartDoorFunction(
             self,
