@@ -7,15 +7,14 @@ Raises NoFaceInPhoto when neither picture has a face.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
-from smartdoor.adapters.face_engine import FaceEngine, RekognitionFaceEngine
-from smartdoor.domain.face_matching import search_collection
+from smartdoor.adapters.face_engine import FaceEngine, rekognition_engine
+from smartdoor.domain.face_matching import require_photos_bucket, search_collection
 from smartdoor.models import VisitPhoto, WireModel
 from smartdoor.observability import logger, metrics, tracer
 from smartdoor.settings import FunctionSettings, load_settings
@@ -32,11 +31,6 @@ class CheckCollectionInput(WireModel):
     photo: VisitPhoto
 
 
-@cache
-def _rekognition(collection_id: str) -> FaceEngine:
-    return RekognitionFaceEngine(collection_id)
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
@@ -46,11 +40,10 @@ def handler(
     settings = load_settings(Settings)
     request = CheckCollectionInput.model_validate(event)
     logger.append_keys(visit_id=request.visit_id)
-    if request.photo.bucket != settings.photos_bucket:
-        raise ValueError(f"photo is in bucket {request.photo.bucket!r}, not the photos bucket")
+    require_photos_bucket(request.photo, settings.photos_bucket)
     match = search_collection(
         request.photo,
-        engine=engine or _rekognition(settings.collection_id),
+        engine=engine or rekognition_engine(settings.collection_id),
         threshold=settings.face_match_threshold,
     )
     metrics.add_metric(name="CollectionRecheckMatched", unit=MetricUnit.Count, value=int(match.matched))

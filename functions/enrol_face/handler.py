@@ -7,15 +7,14 @@ Raises NoUsableFace when the frame has no face good enough to enrol.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
-from smartdoor.adapters.face_engine import FaceEngine, RekognitionFaceEngine
-from smartdoor.domain.face_matching import enrol_face
+from smartdoor.adapters.face_engine import FaceEngine, rekognition_engine
+from smartdoor.domain.face_matching import enrol_face, require_photos_bucket
 from smartdoor.models import VisitPhoto, WireModel
 from smartdoor.observability import logger, metrics, tracer
 from smartdoor.settings import FunctionSettings, load_settings
@@ -33,11 +32,6 @@ class EnrolFaceInput(WireModel):
     photo: VisitPhoto
 
 
-@cache
-def _rekognition(collection_id: str) -> FaceEngine:
-    return RekognitionFaceEngine(collection_id)
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
@@ -48,10 +42,9 @@ def handler(
     request = EnrolFaceInput.model_validate(event)
     # The approvalId is a capability (it decides the visit); never log it.
     logger.append_keys(visit_id=request.visit_id, door_id=request.door_id)
-    if request.photo.bucket != settings.photos_bucket:
-        raise ValueError(f"photo is in bucket {request.photo.bucket!r}, not the photos bucket")
+    require_photos_bucket(request.photo, settings.photos_bucket)
     enrolment = enrol_face(
-        request.approval_id, request.photo, engine=engine or _rekognition(settings.collection_id)
+        request.approval_id, request.photo, engine=engine or rekognition_engine(settings.collection_id)
     )
     metrics.add_metric(name="FacesEnrolled", unit=MetricUnit.Count, value=len(enrolment.face_ids))
     logger.info(

@@ -21,6 +21,7 @@ Throttling and server errors raise `TransientError`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any, Protocol
 
 from smartdoor.adapters.aws import client, transient_errors_as
@@ -138,3 +139,9 @@ class RekognitionFaceEngine:
             deleted.extend(response.get("DeletedFaces", []))
             unsuccessful.extend(response.get("UnsuccessfulFaceDeletions", []))
         return {"DeletedFaces": deleted, "UnsuccessfulFaceDeletions": unsuccessful}
+
+
+@cache
+def rekognition_engine(collection_id: str) -> RekognitionFaceEngine:
+    """The collection's engine, one per process (warm invocations reuse it)."""
+    return RekognitionFaceEngine(collection_id)

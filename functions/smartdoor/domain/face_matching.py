@@ -57,6 +57,12 @@ def best_match(response: dict[str, Any], threshold: float) -> CollectionMatch:
     )
 
 
+def require_photos_bucket(photo: VisitPhoto, photos_bucket: str) -> None:
+    """Refuse a photo outside the deployment's photos bucket: nothing else is searched or enrolled."""
+    if photo.bucket != photos_bucket:
+        raise ValueError(f"photo is in bucket {photo.bucket!r}, not the photos bucket")
+
+
 def search_collection(
     photo: VisitPhoto,
     *,
