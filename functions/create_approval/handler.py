@@ -17,11 +17,9 @@ from pydantic import AwareDatetime, Field
 
 from smartdoor.adapters.approval_store import DynamoApprovalStore
 from smartdoor.domain.approvals import ApprovalRepository, create_approval, iso_z, utc_now
-from smartdoor.models import VisitPhoto, WireModel
+from smartdoor.models import WIRE_ID_PATTERN, VisitPhoto, WireModel
 from smartdoor.observability import logger, metrics, tracer
 from smartdoor.settings import FunctionSettings, load_settings
-
-_ID = r"^[A-Za-z0-9_.:\-]{1,128}$"
 
 
 class CreateApprovalSettings(FunctionSettings):
@@ -31,8 +29,8 @@ class CreateApprovalSettings(FunctionSettings):
 
 
 class CreateApprovalRequest(WireModel):
-    visit_id: str = Field(pattern=_ID)
-    door_id: str = Field(pattern=_ID)
+    visit_id: str = Field(pattern=WIRE_ID_PATTERN)
+    door_id: str = Field(pattern=WIRE_ID_PATTERN)
     photo: VisitPhoto
     detected_at: AwareDatetime
 

@@ -28,11 +28,9 @@ from smartdoor.domain.otp import (
     VisitorLookup,
     send_passcode,
 )
-from smartdoor.models import WireModel
+from smartdoor.models import WIRE_ID_PATTERN, WireModel
 from smartdoor.observability import logger, metrics, tracer
 from smartdoor.settings import FunctionSettings, load_settings
-
-_ID = r"^[A-Za-z0-9_.:\-]{1,128}$"
 
 
 class IssuePasscodeSettings(FunctionSettings):
@@ -55,8 +53,8 @@ class IssuePasscodeSettings(FunctionSettings):
 
 
 class IssuePasscodeRequest(WireModel):
-    visitor_id: str = Field(pattern=_ID)
-    door_id: str = Field(pattern=_ID)
+    visitor_id: str = Field(pattern=WIRE_ID_PATTERN)
+    door_id: str = Field(pattern=WIRE_ID_PATTERN)
 
 
 class IssuePasscodeResponse(WireModel):

@@ -24,11 +24,9 @@ from smartdoor.domain.approvals import (
     save_approved_visitor,
     utc_now,
 )
-from smartdoor.models import VisitPhoto, WireModel
+from smartdoor.models import WIRE_ID_PATTERN, VisitPhoto, WireModel
 from smartdoor.observability import logger, metrics, tracer
 from smartdoor.settings import FunctionSettings, load_settings
-
-_ID = r"^[A-Za-z0-9_.:\-]{1,128}$"
 
 
 class SaveVisitorSettings(FunctionSettings):
@@ -40,10 +38,10 @@ class SaveVisitorRequest(WireModel):
     model_config = ConfigDict(hide_input_in_errors=True)
 
     approval_id: str = Field(min_length=1, max_length=128, repr=False)
-    visitor_id: str = Field(pattern=_ID)
+    visitor_id: str = Field(pattern=WIRE_ID_PATTERN)
     face_ids: list[str] = Field(min_length=1, max_length=100)
     photo: VisitPhoto
-    door_id: str = Field(pattern=_ID)
+    door_id: str = Field(pattern=WIRE_ID_PATTERN)
 
 
 class SaveVisitorResponse(WireModel):

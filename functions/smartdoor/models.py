@@ -38,6 +38,10 @@ class WireModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+# The ids task inputs carry (visitId, visitorId, doorId): letters, digits and _ . : - only, 1-128.
+WIRE_ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,128}$"
+
+
 class BoundingBox(BaseModel):
     """Rekognition's bounding box: ratios of the frame, 0-1 (Rekognition's own capitalisation)."""
 
