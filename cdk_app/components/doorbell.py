@@ -18,12 +18,11 @@ adapters make (tests/infra/test_doorbell.py checks both).
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, CfnOutput, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, CfnOutput, Duration, Stack, Validations
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -36,7 +35,13 @@ from cdk_app.components.functions import FunctionPackaging, SmartDoorFunction
 from cdk_app.components.ingestion import Ingestion
 from cdk_app.components.queues import dead_letter_queue
 from cdk_app.components.storage import Storage
-from cdk_app.components.workflows import dynamodb_calls, placeholders_in, workflow_file
+from cdk_app.components.workflows import (
+    acknowledge_state_machine_role,
+    dynamodb_calls,
+    logged_state_machine,
+    used_placeholders,
+    workflow_file,
+)
 from cdk_app.config import SmartDoorConfig
 from cdk_app.constants import SNAPSHOTS_PREFIX
 
@@ -52,7 +57,6 @@ SESSION_FUNCTION_PLACEHOLDERS = {
     "SampleDoorFunctionArn": SAMPLE_DOOR,
     "StreamProcessorFunctionArn": STREAM_PROCESSOR,
 }
-LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 # Door devices: a ring or a snapshot every few seconds at most; a day's quota far above a busy door.
 DEVICE_RATE_LIMIT = 2
 DEVICE_BURST_LIMIT = 5
@@ -249,33 +253,20 @@ class Doorbell(Construct):
             for placeholder, name in SESSION_FUNCTION_PLACEHOLDERS.items()
         }
         available["VisitsTableName"] = self._storage.visits_table.table_name
-        used = placeholders_in(path)
-        unknown = used - set(available)
-        if unknown:
-            raise ValueError(f"{path.name} uses {', '.join(sorted(unknown))}; known: {sorted(available)}")
-        stack = Stack.of(self)
-        self.session_logs = logs.LogGroup(
+        used = used_placeholders(path, available)
+        built = logged_state_machine(
             self,
-            "SessionLogs",
-            log_group_name=f"/aws/vendedlogs/states/{stack.stack_name}-{DOORBELL_SESSION_WORKFLOW}",
-            retention=LOG_RETENTION,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        state_machine = sfn.StateMachine(
-            self,
-            "Session",
-            definition_body=sfn.DefinitionBody.from_file(str(path)),
-            definition_substitutions={name: available[name] for name in sorted(used)},
+            name=DOORBELL_SESSION_WORKFLOW,
+            substitutions={name: available[name] for name in sorted(used)},
             state_machine_type=sfn.StateMachineType.EXPRESS,
-            tracing_enabled=True,
-            logs=sfn.LogOptions(
-                destination=self.session_logs,
-                level=sfn.LogLevel.ALL,
-                # Express executions keep no history: the logs are the record. Session data is
-                # door and session ids, counts and stop reasons, never a face, phone or code.
-                include_execution_data=True,
-            ),
+            # Express executions keep no history: the logs are the record. Session data is
+            # door and session ids, counts and stop reasons, never a face, phone or code.
+            include_execution_data=True,
+            log_group_id="SessionLogs",
+            state_machine_id="Session",
         )
+        self.session_logs = built.log_group
+        state_machine = built.state_machine
         role = state_machine.role
         invoked = sorted(p for p in used if p in SESSION_FUNCTION_PLACEHOLDERS)
         role.add_to_principal_policy(
@@ -295,15 +286,7 @@ class Doorbell(Construct):
                     resources=[self._storage.visits_table.table_arn],
                 )
             )
-        Validations.of(role).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                reason=(
-                    "Step Functions' X-Ray tracing (xray:PutTraceSegments and friends) and its log "
-                    "delivery (logs:CreateLogDelivery and friends) support no resource-level permissions."
-                ),
-            )
-        )
+        acknowledge_state_machine_role(role)
         return state_machine
 
     def _route_uploads(self, photos: s3.IBucket) -> tuple[events.Rule, object]:

@@ -138,6 +138,70 @@ def workflow_substitutions(resources: WorkflowResources) -> dict[str, str]:
     return substitutions
 
 
+def used_placeholders(path: Path, available: Mapping[str, str]) -> set[str]:
+    """The placeholders the file uses; every one must be among `available`."""
+    used = placeholders_in(path)
+    unknown = used - set(available)
+    if unknown:
+        raise UnknownPlaceholder(f"{path.name} uses {', '.join(sorted(unknown))}; known: {sorted(available)}")
+    return used
+
+
+@dataclass(frozen=True)
+class LoggedStateMachine:
+    log_group: logs.LogGroup
+    state_machine: sfn.StateMachine
+
+
+def logged_state_machine(
+    scope: Construct,
+    *,
+    name: str,
+    substitutions: Mapping[str, str],
+    state_machine_type: sfn.StateMachineType,
+    include_execution_data: bool,
+    log_group_id: str,
+    state_machine_id: str,
+) -> LoggedStateMachine:
+    """A traced state machine from workflows/<name>.asl.json, logging every event (level ALL) to
+    its own log group; whether the logs carry execution data is the caller's decision."""
+    log_group = logs.LogGroup(
+        scope,
+        log_group_id,
+        # The vendedlogs prefix keeps CloudWatch's log resource policy small.
+        log_group_name=f"/aws/vendedlogs/states/{Stack.of(scope).stack_name}-{name}",
+        retention=STATE_MACHINE_LOG_RETENTION,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    state_machine = sfn.StateMachine(
+        scope,
+        state_machine_id,
+        definition_body=sfn.DefinitionBody.from_file(str(workflow_file(name))),
+        definition_substitutions=dict(substitutions),
+        state_machine_type=state_machine_type,
+        tracing_enabled=True,
+        logs=sfn.LogOptions(
+            destination=log_group,
+            level=sfn.LogLevel.ALL,
+            include_execution_data=include_execution_data,
+        ),
+    )
+    return LoggedStateMachine(log_group, state_machine)
+
+
+def acknowledge_state_machine_role(role: iam.IRole) -> None:
+    """The wildcard statements Step Functions adds for tracing and log delivery (cdk-nag IAM5)."""
+    Validations.of(role).acknowledge(
+        Acknowledgment(
+            id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+            reason=(
+                "Step Functions' X-Ray tracing (xray:PutTraceSegments and friends) and its log "
+                "delivery (logs:CreateLogDelivery and friends) support no resource-level permissions."
+            ),
+        )
+    )
+
+
 class Workflow(Construct):
     """One Standard state machine from an ASL file, logged (ALL) and traced, with a role
     derived from the placeholders the file uses."""
@@ -148,38 +212,22 @@ class Workflow(Construct):
         super().__init__(scope, construct_id)
         path = workflow_file(name)
         available = workflow_substitutions(resources)
-        used = placeholders_in(path)
-        unknown = used - set(available)
-        if unknown:
-            raise UnknownPlaceholder(
-                f"{path.name} uses {', '.join(sorted(unknown))}; known: {sorted(available)}"
-            )
+        used = used_placeholders(path, available)
         self.name = name
         self.substitutions = {placeholder: available[placeholder] for placeholder in sorted(used)}
-
-        self.log_group = logs.LogGroup(
+        built = logged_state_machine(
             self,
-            "Logs",
-            # The vendedlogs prefix keeps CloudWatch's log resource policy small.
-            log_group_name=f"/aws/vendedlogs/states/{Stack.of(self).stack_name}-{name}",
-            retention=STATE_MACHINE_LOG_RETENTION,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            definition_body=sfn.DefinitionBody.from_file(str(path)),
-            definition_substitutions=self.substitutions,
+            name=name,
+            substitutions=self.substitutions,
             state_machine_type=sfn.StateMachineType.STANDARD,
-            tracing_enabled=True,
-            logs=sfn.LogOptions(
-                destination=self.log_group,
-                level=sfn.LogLevel.ALL,
-                # Execution data holds approval ids (bearer capabilities) and task tokens: the
-                # logs record the flow, the execution history (access-controlled) the data.
-                include_execution_data=False,
-            ),
+            # Execution data holds approval ids (bearer capabilities) and task tokens: the
+            # logs record the flow, the execution history (access-controlled) the data.
+            include_execution_data=False,
+            log_group_id="Logs",
+            state_machine_id="StateMachine",
         )
+        self.log_group = built.log_group
+        self.state_machine = built.state_machine
         self._grant(used, dynamodb_calls(path), resources)
 
     def _grant(self, used: set[str], table_calls: dict[str, set[str]], resources: WorkflowResources) -> None:
@@ -214,12 +262,4 @@ class Workflow(Construct):
             resources.alerts_key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
         if BUS_PLACEHOLDER in used:
             resources.bus.grant_put_events_to(role)
-        Validations.of(role).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                reason=(
-                    "Step Functions' X-Ray tracing (xray:PutTraceSegments and friends) and its log "
-                    "delivery (logs:CreateLogDelivery and friends) support no resource-level permissions."
-                ),
-            )
-        )
+        acknowledge_state_machine_role(role)
