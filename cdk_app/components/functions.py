@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TypedDict
 
 from aws_cdk import Acknowledgment, CfnElement, Duration, Fn, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
@@ -99,6 +100,15 @@ class FunctionPackaging(Construct):
             compatible_architectures=[lambda_.Architecture.ARM_64],
             description=f"Smart Door: {built}",
         )
+
+
+class FunctionOptions(TypedDict, total=False):
+    """SmartDoorFunction's optional settings, for factories that pass them through."""
+
+    timeout_seconds: int
+    memory_size: int
+    extra_layers: Sequence[lambda_.ILayerVersion]
+    sends_sms: bool
 
 
 class SmartDoorFunction(Construct):

@@ -6,12 +6,15 @@ calls its adapters make, on exactly the resources it touches (tests/infra check 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Unpack
+
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from cdk_app.components.face_collection import FaceCollection
-from cdk_app.components.functions import FunctionPackaging, SmartDoorFunction
+from cdk_app.components.functions import FunctionOptions, FunctionPackaging, SmartDoorFunction
 from cdk_app.components.ingestion import Ingestion
 from cdk_app.components.storage import Storage
 from cdk_app.config import SmartDoorConfig
@@ -43,17 +46,15 @@ class TaskFunctions(Construct):
         alerts_key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._packaging = packaging
+        self._door_id = config.door_id
         photos = storage.photos_bucket
-        door = {"DOOR_ID": config.door_id}
 
-        self.extract_frame = SmartDoorFunction(
-            self,
+        self.extract_frame = self._task(
             "ExtractFrame",
             name=EXTRACT_FRAME,
             description="Smart Door task: fetch a visit's frame (KVS or snapshot), store frame and face crop",
-            packaging=packaging,
             environment={
-                **door,
                 "PHOTOS_BUCKET": photos.bucket_name,
                 "VIDEO_STREAM_ARN": ingestion.video_stream_arn,
             },
@@ -73,14 +74,11 @@ class TaskFunctions(Construct):
             sid="WriteVisitPhotos", actions=["s3:PutObject"], bucket=photos, prefix=VISIT_PHOTOS_PREFIX
         )
 
-        self.check_collection = SmartDoorFunction(
-            self,
+        self.check_collection = self._task(
             "CheckCollection",
             name=CHECK_COLLECTION,
             description="Smart Door task: search the face collection with the visit's photo",
-            packaging=packaging,
             environment={
-                **door,
                 "COLLECTION_ID": faces.collection_id,
                 "FACE_MATCH_THRESHOLD": str(config.face_match_threshold),
                 "PHOTOS_BUCKET": photos.bucket_name,
@@ -96,14 +94,11 @@ class TaskFunctions(Construct):
             sid="ReadVisitPhotos", actions=["s3:GetObject"], bucket=photos, prefix=VISIT_PHOTOS_PREFIX
         )
 
-        self.create_approval = SmartDoorFunction(
-            self,
+        self.create_approval = self._task(
             "CreateApproval",
             name=CREATE_APPROVAL,
             description="Smart Door task: create the owner's approval request for an unknown visitor",
-            packaging=packaging,
             environment={
-                **door,
                 "APPROVALS_TABLE": storage.approvals_table.table_name,
                 "PHOTOS_BUCKET": photos.bucket_name,
                 "APPROVAL_TIMEOUT_SECONDS": str(config.approval_timeout_seconds),
@@ -112,7 +107,6 @@ class TaskFunctions(Construct):
         storage.approvals_table.grant(self.create_approval.role, "dynamodb:PutItem", "dynamodb:GetItem")
 
         ask_owner_environment = {
-            **door,
             "APPROVALS_TABLE": storage.approvals_table.table_name,
             "PHOTOS_BUCKET": photos.bucket_name,
             "ALERTS_TOPIC_ARN": alerts_topic.topic_arn,
@@ -120,12 +114,10 @@ class TaskFunctions(Construct):
         }
         if config.site_url:
             ask_owner_environment["SITE_URL"] = config.site_url
-        self.ask_owner = SmartDoorFunction(
-            self,
+        self.ask_owner = self._task(
             "AskOwner",
             name=ASK_OWNER,
             description="Smart Door task: text and email the owner an approval link, keep the task token",
-            packaging=packaging,
             environment=ask_owner_environment,
             sends_sms=True,
         )
@@ -136,14 +128,11 @@ class TaskFunctions(Construct):
         )
         self.ask_owner.allow_email_to_owner(alerts_topic, alerts_key)
 
-        self.enrol_face = SmartDoorFunction(
-            self,
+        self.enrol_face = self._task(
             "EnrolFace",
             name=ENROL_FACE,
             description="Smart Door task: index the approved visitor's face in the collection",
-            packaging=packaging,
             environment={
-                **door,
                 "COLLECTION_ID": faces.collection_id,
                 "PHOTOS_BUCKET": photos.bucket_name,
             },
@@ -155,14 +144,11 @@ class TaskFunctions(Construct):
             sid="ReadVisitPhotos", actions=["s3:GetObject"], bucket=photos, prefix=VISIT_PHOTOS_PREFIX
         )
 
-        self.save_visitor = SmartDoorFunction(
-            self,
+        self.save_visitor = self._task(
             "SaveVisitor",
             name=SAVE_VISITOR,
             description="Smart Door task: save the approved visitor (name and phone from the approval)",
-            packaging=packaging,
             environment={
-                **door,
                 "APPROVALS_TABLE": storage.approvals_table.table_name,
                 "VISITORS_TABLE": storage.visitors_table.table_name,
             },
@@ -170,14 +156,11 @@ class TaskFunctions(Construct):
         storage.approvals_table.grant(self.save_visitor.role, "dynamodb:GetItem")
         storage.visitors_table.grant(self.save_visitor.role, "dynamodb:GetItem", "dynamodb:PutItem")
 
-        self.issue_passcode = SmartDoorFunction(
-            self,
+        self.issue_passcode = self._task(
             "IssuePasscode",
             name=ISSUE_PASSCODE,
             description="Smart Door task: issue a one-time passcode and text it to the visitor",
-            packaging=packaging,
             environment={
-                **door,
                 "PASSCODES_TABLE": storage.passcodes_table.table_name,
                 "VISITORS_TABLE": storage.visitors_table.table_name,
                 "OTP_SECRET_ARN": storage.otp_secret.secret_arn,
@@ -199,6 +182,26 @@ class TaskFunctions(Construct):
             "dynamodb:ConditionCheckItem",
         )
         storage.visitors_table.grant(self.issue_passcode.role, "dynamodb:GetItem")
+
+    def _task(
+        self,
+        construct_id: str,
+        *,
+        name: str,
+        description: str,
+        environment: Mapping[str, str],
+        **options: Unpack[FunctionOptions],
+    ) -> SmartDoorFunction:
+        """A task function: the shared packaging, and the door it serves first in its environment."""
+        return SmartDoorFunction(
+            self,
+            construct_id,
+            name=name,
+            description=description,
+            packaging=self._packaging,
+            environment={"DOOR_ID": self._door_id, **environment},
+            **options,
+        )
 
     @property
     def by_name(self) -> dict[str, SmartDoorFunction]:
