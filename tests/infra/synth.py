@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 from dataclasses import dataclass
@@ -15,10 +16,20 @@ from constructs import IConstruct
 from cdk_app.app import build_app
 from cdk_app.constants import PILLOW_LAYER_BUILD, PILLOW_LAYER_DIR, REPO_ROOT
 from cdk_app.stack import SmartDoorStack
+from smartdoor.settings import FunctionSettings
 
 OWNER_PHONE = "+15550100000"
 OWNER_EMAIL = "owner@example.com"
 TEST_CONTEXT = {"ownerPhone": OWNER_PHONE, "ownerEmail": OWNER_EMAIL}
+
+# What every function role holds besides its grants: X-Ray (Resource '*') and its own log group.
+XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+
+# One imagined deployment (eu-west-1, account 111122223333) for rendering intrinsics.
+API_ID = "a1b2c3d4e5"
+DISTRIBUTION_ID = "E2EXAMPLE"
+DISTRIBUTION_DOMAIN = "d111111abcdef8.cloudfront.net"
 
 
 @dataclass(frozen=True)
@@ -112,4 +123,45 @@ def render(value: Any, names: dict[str, str]) -> str:
     if "Fn::Join" in value:
         separator, parts = value["Fn::Join"]
         return str(separator).join(render(part, names) for part in parts)
+    raise AssertionError(f"unexpected intrinsic {value}")
+
+
+def deployment_names(synthesized: Synthesized) -> dict[str, str]:
+    """What the pseudo parameters and the API's and the site's tokens stand for in the imagined
+    deployment (for `render`)."""
+    stack = synthesized.stack
+    distribution = synthesized.logical_id(stack.web.distribution)
+    return {
+        "AWS::Partition": "aws",
+        "AWS::Region": "eu-west-1",
+        "AWS::AccountId": "111122223333",
+        "AWS::URLSuffix": "amazonaws.com",
+        synthesized.logical_id(stack.api.rest_api): API_ID,
+        synthesized.logical_id(stack.api.stage): "v1",
+        distribution: DISTRIBUTION_ID,
+        f"{distribution}.DomainName": DISTRIBUTION_DOMAIN,
+    }
+
+
+def settings_models(name: str) -> list[type[FunctionSettings]]:
+    """The settings model(s) a function's handler module defines."""
+    module = importlib.import_module(f"{name}.handler")
+    return [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, FunctionSettings) and value is not FunctionSettings
+    ]
+
+
+def deployed_value(synthesized: Synthesized, value: Any) -> str:
+    """An environment value as a plain string, as CloudFormation would put it there at deploy time:
+    a `Ref` as a name, the `Arn` of a Kinesis Video stream as a stream ARN; anything else fails."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return f"name-of-{value['Ref']}"
+    if "Fn::GetAtt" in value:
+        logical_id, attribute = value["Fn::GetAtt"]
+        if attribute == "Arn" and synthesized.resources[logical_id]["Type"] == "AWS::KinesisVideo::Stream":
+            return f"arn:aws:kinesisvideo:us-east-1:111122223333:stream/{logical_id}/1"
     raise AssertionError(f"unexpected intrinsic {value}")

@@ -10,7 +10,17 @@ import pytest
 from jsonschema import Draft4Validator
 
 from api.handler import MAX_BODY_BYTES, ApiSettings
-from tests.infra.synth import Synthesized, actions_on, all_actions, render, statements_of
+from tests.infra.synth import (
+    DISTRIBUTION_DOMAIN,
+    LOGS,
+    XRAY,
+    Synthesized,
+    actions_on,
+    all_actions,
+    deployment_names,
+    render,
+    statements_of,
+)
 
 pytestmark = pytest.mark.infra
 
@@ -20,23 +30,6 @@ UNLOCK = ("POST", "/doors/{doorId}/unlock")
 # Door device routes (cdk_app/components/doorbell.py; their own tests: tests/infra/test_doorbell.py).
 RING = ("POST", "/doors/{doorId}/ring")
 SNAPSHOTS = ("POST", "/doors/{doorId}/snapshots")
-XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
-DISTRIBUTION_DOMAIN = "d111111abcdef8.cloudfront.net"
-
-
-def _names(synthesized: Synthesized) -> dict[str, str]:
-    """What the API's and the site's tokens stand for in one imagined deployment."""
-    stack = synthesized.stack
-    return {
-        "AWS::Partition": "aws",
-        "AWS::Region": "eu-west-1",
-        "AWS::AccountId": "111122223333",
-        "AWS::URLSuffix": "amazonaws.com",
-        synthesized.logical_id(stack.api.rest_api): "a1b2c3d4e5",
-        synthesized.logical_id(stack.api.stage): "v1",
-        f"{synthesized.logical_id(stack.web.distribution)}.DomainName": DISTRIBUTION_DOMAIN,
-    }
 
 
 def _routes(synthesized: Synthesized) -> dict[tuple[str, str], dict[str, Any]]:
@@ -106,7 +99,7 @@ def test_api_gateway_may_invoke_the_function_only_for_its_routes_on_its_stage(
         and resource["Properties"]["FunctionName"] == function
     ]
     assert {p["Principal"] for p in permissions} == {"apigateway.amazonaws.com"}
-    names = _names(synthesized)
+    names = deployment_names(synthesized)
     prefix = "arn:aws:execute-api:eu-west-1:111122223333:a1b2c3d4e5/v1"
     # Route templates become '*' in the source ARN; no test-invoke (stage '*') grants.
     assert {render(p["SourceArn"], names) for p in permissions} == {
@@ -295,7 +288,7 @@ def test_cors_allows_the_pages_origin_and_nothing_else(
 ) -> None:
     # GIVEN the pages on CloudFront (default) or at -c siteUrl
     synthesized: Synthesized = request.getfixturevalue(fixture)
-    names = _names(synthesized)
+    names = deployment_names(synthesized)
     routes = _routes(synthesized)
     # THEN every preflight answers with exactly that origin and the route's own methods
     for path, methods in (("/approvals/{approvalId}", "'GET,POST'"), ("/doors/{doorId}/unlock", "'POST'")):
@@ -366,7 +359,7 @@ def test_the_environment_is_exactly_what_api_settings_read(
 ) -> None:
     synthesized: Synthesized = request.getfixturevalue(fixture)
     variables = synthesized.properties(synthesized.stack.api.function)["Environment"]["Variables"]
-    names = _names(synthesized)
+    names = deployment_names(synthesized)
     env = {
         key: value if isinstance(value, str) else render(value, _ResolvedNames(names))
         for key, value in variables.items()
@@ -383,7 +376,7 @@ def test_the_environment_is_exactly_what_api_settings_read(
 
 
 class _ResolvedNames(dict[str, str]):
-    """Known tokens as in `_names`; any other Ref or GetAtt as a plausible name or ARN."""
+    """Known tokens as in `deployment_names`; any other Ref or GetAtt as a plausible name or ARN."""
 
     def __missing__(self, key: str) -> str:
         if "." in key:

@@ -8,7 +8,6 @@ both (synth raises otherwise); cfn-lint runs on both in test_compliance-style.""
 
 from __future__ import annotations
 
-import importlib
 import json
 from typing import Any
 
@@ -25,15 +24,22 @@ from cdk_app.components.doorbell import (
 )
 from cdk_app.components.functions import SmartDoorFunction
 from cdk_app.components.workflows import dynamodb_calls, placeholders_in, workflow_file
-from smartdoor.settings import FunctionSettings
 from smartdoor_local.workflows import render_definition
-from tests.infra.synth import Synthesized, actions_on, all_actions, statements_of, synthesize
+from tests.infra.synth import (
+    LOGS,
+    XRAY,
+    Synthesized,
+    actions_on,
+    all_actions,
+    deployed_value,
+    settings_models,
+    statements_of,
+    synthesize,
+)
 
 pytestmark = pytest.mark.infra
 
 FUNCTIONS = ("open_session", "sample_door", "stream_processor", "process_snapshot")
-XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 RING = "/doors/{doorId}/ring"
 SNAPSHOTS = "/doors/{doorId}/snapshots"
 
@@ -70,26 +76,6 @@ def _variables(synthesized: Synthesized, name: str) -> dict[str, Any]:
     return variables
 
 
-def _resolved(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if "Ref" in value:
-        return f"name-of-{value['Ref']}"
-    if "Fn::GetAtt" in value:
-        return f"arn:aws:kinesisvideo:us-east-1:111122223333:stream/{value['Fn::GetAtt'][0]}/1"
-    raise AssertionError(f"unexpected intrinsic {value}")
-
-
-def _settings_model(name: str) -> type[FunctionSettings]:
-    module = importlib.import_module(f"{name}.handler")
-    [model] = [
-        value
-        for value in vars(module).values()
-        if isinstance(value, type) and issubclass(value, FunctionSettings) and value is not FunctionSettings
-    ]
-    return model
-
-
 # ------------------------------------------------------------------ functions
 
 
@@ -103,8 +89,8 @@ def test_each_function_gets_exactly_what_its_settings_read_and_valid_values(
     assert properties["Handler"] == f"{name}.handler.handler"
     assert properties["Runtime"] == "python3.13" and properties["Architectures"] == ["arm64"]
     assert properties["TracingConfig"] == {"Mode": "Active"}
-    env = {key: _resolved(value) for key, value in _variables(synthesized, name).items()}
-    model = _settings_model(name)
+    env = {key: deployed_value(synthesized, value) for key, value in _variables(synthesized, name).items()}
+    [model] = settings_models(name)
     read = {field.alias for field in model.model_fields.values() if field.alias}
     unread = set(env) - read - {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
     assert unread == set(), f"{name} gets {sorted(unread)} it never reads"

@@ -2,47 +2,34 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import pytest
 
 from cdk_app.constants import TASK_FUNCTIONS
-from smartdoor.settings import FunctionSettings
-from tests.infra.synth import OWNER_PHONE, Synthesized, actions_on, all_actions, as_list, statements_of
+from tests.infra.synth import (
+    LOGS,
+    OWNER_PHONE,
+    XRAY,
+    Synthesized,
+    actions_on,
+    all_actions,
+    as_list,
+    deployed_value,
+    settings_models,
+    statements_of,
+)
 
 pytestmark = pytest.mark.infra
 
 ALL_FUNCTIONS = ("stream_match", *TASK_FUNCTIONS)
 # Settings a function reads that deliberately keep their code default (not deployment choices).
 CODE_DEFAULTS = {"EMISSION_LEASE_SECONDS", "VISIT_RECORD_TTL_SECONDS"}
-XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 
 
 def _function(synthesized: Synthesized, name: str) -> Any:
     stack = synthesized.stack
     return stack.stream_match.handler if name == "stream_match" else stack.tasks.by_name[name]
-
-
-def _settings_models(name: str) -> list[type[FunctionSettings]]:
-    module = importlib.import_module(f"{name}.handler")
-    return [
-        value
-        for value in vars(module).values()
-        if isinstance(value, type) and issubclass(value, FunctionSettings) and value is not FunctionSettings
-    ]
-
-
-def _resolved(value: Any) -> str:
-    """A plain string for an intrinsic (what CloudFormation would put there at deploy time)."""
-    if isinstance(value, str):
-        return value
-    if "Ref" in value:
-        return f"name-of-{value['Ref']}"
-    if "Fn::GetAtt" in value:
-        return f"arn:aws:svc:us-east-1:111122223333:{value['Fn::GetAtt'][0]}"
-    raise AssertionError(f"unexpected intrinsic {value}")
 
 
 @pytest.mark.parametrize("name", ALL_FUNCTIONS)
@@ -86,11 +73,11 @@ def test_the_environment_is_exactly_what_the_handler_settings_read(
     synthesized_custom: Synthesized, name: str
 ) -> None:
     # GIVEN the handler's own settings model(s) and the deployed environment
-    [model] = _settings_models(name)
+    [model] = settings_models(name)
     variables = synthesized_custom.properties(_function(synthesized_custom, name).function)["Environment"][
         "Variables"
     ]
-    env = {key: _resolved(value) for key, value in variables.items()}
+    env = {key: deployed_value(synthesized_custom, value) for key, value in variables.items()}
     read = {field.alias for field in model.model_fields.values() if field.alias}
     # THEN every setting it reads is deployed (except tuning knobs left at their code default)
     assert read - CODE_DEFAULTS <= set(env), f"{name} misses {sorted(read - CODE_DEFAULTS - set(env))}"

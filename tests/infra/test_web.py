@@ -15,27 +15,18 @@ from aws_cdk.assertions import Match
 
 from cdk_app.components.web import INDEX_PAGES_FUNCTION
 from smartdoor_local.http_server import content_security_policy as local_server_csp
-from tests.infra.synth import Synthesized, render
+from tests.infra.synth import (
+    API_ID,
+    DISTRIBUTION_DOMAIN,
+    DISTRIBUTION_ID,
+    Synthesized,
+    deployment_names,
+    render,
+)
 
 pytestmark = pytest.mark.infra
 
-API_ID = "a1b2c3d4e5"
 API_ORIGIN = f"https://{API_ID}.execute-api.eu-west-1.amazonaws.com"
-DISTRIBUTION_DOMAIN = "d111111abcdef8.cloudfront.net"
-
-
-def _names(synthesized: Synthesized) -> dict[str, str]:
-    stack = synthesized.stack
-    return {
-        "AWS::Partition": "aws",
-        "AWS::Region": "eu-west-1",
-        "AWS::AccountId": "111122223333",
-        "AWS::URLSuffix": "amazonaws.com",
-        synthesized.logical_id(stack.api.rest_api): API_ID,
-        synthesized.logical_id(stack.api.stage): "v1",
-        synthesized.logical_id(stack.web.distribution): "E2EXAMPLE",
-        f"{synthesized.logical_id(stack.web.distribution)}.DomainName": DISTRIBUTION_DOMAIN,
-    }
 
 
 def _distribution(synthesized: Synthesized) -> dict[str, Any]:
@@ -87,8 +78,8 @@ def test_only_this_distribution_may_read_the_pages_and_only_over_tls(synthesized
     [allow] = allows
     assert allow["Principal"] == {"Service": "cloudfront.amazonaws.com"}
     assert allow["Action"] == "s3:GetObject"
-    source = render(allow["Condition"]["StringEquals"]["AWS:SourceArn"], _names(synthesized))
-    assert source == "arn:aws:cloudfront::111122223333:distribution/E2EXAMPLE"
+    source = render(allow["Condition"]["StringEquals"]["AWS:SourceArn"], deployment_names(synthesized))
+    assert source == f"arn:aws:cloudfront::111122223333:distribution/{DISTRIBUTION_ID}"
 
 
 # ------------------------------------------------------------------ the distribution
@@ -184,7 +175,7 @@ def _csp_directives(csp: str) -> dict[str, list[str]]:
 def test_the_csp_allows_only_the_site_s3_photos_and_the_api(synthesized: Synthesized) -> None:
     csp_setting = _security_headers(synthesized)["SecurityHeadersConfig"]["ContentSecurityPolicy"]
     assert csp_setting["Override"] is True
-    csp = render(csp_setting["ContentSecurityPolicy"], _names(synthesized))
+    csp = render(csp_setting["ContentSecurityPolicy"], deployment_names(synthesized))
     directives = _csp_directives(csp)
     assert directives["default-src"] == ["'none'"]
     assert directives["script-src"] == ["'self'"]  # no inline script, no eval, no CDN
@@ -199,7 +190,7 @@ def test_the_csp_allows_only_the_site_s3_photos_and_the_api(synthesized: Synthes
 def test_the_csp_is_the_one_the_local_server_sends(synthesized: Synthesized) -> None:
     # The browser tests run against the local server: its policy must be the deployed one.
     csp_setting = _security_headers(synthesized)["SecurityHeadersConfig"]["ContentSecurityPolicy"]
-    csp = render(csp_setting["ContentSecurityPolicy"], _names(synthesized))
+    csp = render(csp_setting["ContentSecurityPolicy"], deployment_names(synthesized))
     assert csp == local_server_csp(API_ORIGIN)
 
 
@@ -262,7 +253,7 @@ def test_config_json_tells_the_pages_the_api_base_url_and_the_door(
     text = (config_dir / "config.json").read_text()
     # WHEN CloudFormation fills the markers in
     for marker, value in deployment["SourceMarkers"][1].items():
-        text = text.replace(marker, render(value, _names(synthesized)))
+        text = text.replace(marker, render(value, deployment_names(synthesized)))
     # THEN the pages read the API's stage URL without a trailing '/', and the default door
     assert json.loads(text) == {"apiUrl": f"{API_ORIGIN}/v1", "doorId": "front-door"}
 
@@ -308,7 +299,7 @@ def test_outputs_name_what_a_person_opens_and_what_the_cli_reads(synthesized: Sy
     assert set(outputs) >= CLI_OUTPUTS
     # Plain keys, no cross-stack exports (nothing else may come to depend on this stack).
     assert not any("Export" in output for output in outputs.values())
-    names = _names(synthesized)
+    names = deployment_names(synthesized)
     site = f"https://{DISTRIBUTION_DOMAIN}"
     assert render(outputs["ApiUrl"]["Value"], names) == f"{API_ORIGIN}/v1"
     assert render(outputs["SiteUrl"]["Value"], names) == site
