@@ -182,25 +182,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Smart Door benchmarks, {started_at:%Y-%m-%d %H:%M} UTC, {machine()}", file=sys.stderr)
 
     with tempfile.TemporaryDirectory(prefix="smartdoor-bench-") as scratch:
-        work = Path(scratch)
-        cdk_out = args.cdk_out
-        if cdk_out is None and only & {"3", "5"}:
-            cdk_out = work / "cdk.out"
-            _step(
-                "synth the CDK app (template and assets)", ["-m", "benchmarks.synth", "--out", str(cdk_out)]
-            )
-        parts: dict[str, Section] = {}
-        steps = [
-            ("2", "2. match Lambda throughput", ["-m", "benchmarks.throughput"]),
-            ("3", "3. cold start and size", ["-m", "benchmarks.cold_start", "--cdk-out", str(cdk_out)]),
-            ("1", "1. notifications per visit", ["-m", "benchmarks.notifications"]),
-            ("4", "4. orchestration and 5. state transitions", ["-m", "benchmarks.orchestration"]),
-        ]
-        for key, title, command in steps:
-            if key in only or (key == "4" and "5" in only):
-                out = work / f"{key}.json"
-                _step(title, [*command, "--out", str(out)])
-                parts[key] = Section.from_json(json.loads(out.read_text()))
+        return _run(args, only, Path(scratch), started_at, started)
+
+
+def _run(args: argparse.Namespace, only: set[str], work: Path, started_at: datetime, started: float) -> int:
+    cdk_out = args.cdk_out
+    if cdk_out is None and only & {"3", "5"}:
+        cdk_out = work / "cdk.out"
+        _step("synth the CDK app (template and assets)", ["-m", "benchmarks.synth", "--out", str(cdk_out)])
+    parts: dict[str, Section] = {}
+    steps = [
+        ("2", "2. match Lambda throughput", ["-m", "benchmarks.throughput"]),
+        ("3", "3. cold start and size", ["-m", "benchmarks.cold_start", "--cdk-out", str(cdk_out)]),
+        ("1", "1. notifications per visit", ["-m", "benchmarks.notifications"]),
+        ("4", "4. orchestration and 5. state transitions", ["-m", "benchmarks.orchestration"]),
+    ]
+    for key, title, command in steps:
+        if key in only or (key == "4" and "5" in only):
+            out = work / f"{key}.json"
+            _step(title, [*command, "--out", str(out)])
+            parts[key] = Section.from_json(json.loads(out.read_text()))
 
     sections: list[Section] = [parts[key] for key in ("1", "2", "3") if key in parts]
     transitions = None
@@ -256,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             cost.data["totals"],
             cost.data["default_breakdown"],
             TARGET_MONTHLY_USD,
-            f"{cost_model.SCENARIO_TITLES[DEFAULT_SCENARIO]}: the bill by service",
+            "Doorbell sessions: the bill by service",
             results / "cost.png",
         )
     print(f"Wrote {results / 'RESULTS.md'} and the charts.")

@@ -9,6 +9,7 @@ from typing import Any
 SMART = "#2a7f62"
 NAIVE = "#c0504d"
 TARGET = "#555555"
+FLOOR = 0.01
 
 
 def _pyplot() -> Any:
@@ -29,12 +30,12 @@ def notifications_chart(data: Mapping[str, Any], path: Path) -> Path:
         ("events_per_known_visit", "events\nper known visit"),
         ("false_alarms_per_nobody_visit", "owner texts per visit\nwith no face to recognise"),
     ]
-    figure, axes = plt.subplots(figsize=(6.4, 3.4), dpi=100)
+    figure, axes = plt.subplots(figsize=(6.4, 3.8), dpi=100)
     width = 0.38
     for offset, (who, colour, name) in enumerate(
         ((data["smart"], SMART, "Smart Door"), (data["naive"], NAIVE, "naive consumer"))
     ):
-        values = [max(who[key], 0.01) for key, _ in labels]
+        values = [max(who[key], FLOOR) for key, _ in labels]  # a zero is drawn at the floor
         positions = [index + (offset - 0.5) * width for index in range(len(labels))]
         bars = axes.bar(positions, values, width, color=colour, label=name)
         for bar, (key, _) in zip(bars, labels, strict=True):
@@ -46,11 +47,12 @@ def notifications_chart(data: Mapping[str, Any], path: Path) -> Path:
                 fontsize=8,
             )
     axes.set_yscale("log")
+    axes.set_ylim(FLOOR, max(data["naive"].values()) * 4)
     axes.set_xticks(range(len(labels)), [label for _, label in labels])
     axes.axhline(1.0, color=TARGET, linewidth=0.8, linestyle="--")
     axes.set_ylabel("per visit (log scale)")
     axes.set_title(f"Notifications per visit, synthetic day (seed {data['seed']})")
-    axes.legend(frameon=False, loc="upper left")
+    axes.legend(frameon=False, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
