@@ -16,11 +16,9 @@ Kinesis mapping) is moto, and every handler is the real one.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from smartdoor_local.lambda_runtime import LocalFunction
 from smartdoor_local.stack import LocalConfig, LocalStack
 
 OWNER_PHONE = "+15550100000"
@@ -37,10 +35,6 @@ def swap_overrides(stack: LocalStack, engine: Any, frames: Any) -> None:
     for name, overrides in swaps.items():
         function = stack.runtime.function(name)
         stack.runtime.register(dataclasses.replace(function, overrides={**function.overrides, **overrides}))
-
-
-def register(stack: LocalStack, function: LocalFunction) -> None:
-    stack.runtime.register(function)
 
 
 def seed_visitors(stack: LocalStack, visitor_ids: list[str]) -> dict[str, str]:
@@ -70,7 +64,3 @@ def seed_visitors(stack: LocalStack, visitor_ids: list[str]) -> dict[str, str]:
 def bench_config(**changes: Any) -> LocalConfig:
     """The deployed defaults (cdk_app/config.py), not the local stack's short visit gap."""
     return dataclasses.replace(LocalConfig(owner_phone=OWNER_PHONE, visit_gap_seconds=120.0), **changes)
-
-
-def progress(message: str) -> None:
-    print(f"  .. {message}", file=sys.stderr, flush=True)
