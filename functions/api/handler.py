@@ -18,7 +18,6 @@ import base64
 import binascii
 import json
 import math
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -48,9 +47,8 @@ from api.unlock import (
 from smartdoor.adapters.approval_store import DynamoApprovalStore
 from smartdoor.adapters.event_bus import EventBridgeBus
 from smartdoor.adapters.notifications import SnsNotifier
-from smartdoor.adapters.passcode_store import DynamoPasscodeStore
+from smartdoor.adapters.passcode_store import passcode_service
 from smartdoor.adapters.photo_store import S3PhotoStore
-from smartdoor.adapters.secrets import SecretsManagerHmacKey
 from smartdoor.adapters.snapshot_store import S3SnapshotUploads
 from smartdoor.adapters.task_tokens import StepFunctionsTaskTokens
 from smartdoor.adapters.visitor_store import DynamoVisitorStore
@@ -186,12 +184,7 @@ class Adapters:
 # One per warm container: the key source keeps the cached secret between invocations.
 @cache
 def _default_passcodes(settings: ApiSettings) -> PasscodeService:
-    return PasscodeService(
-        store=DynamoPasscodeStore(settings.passcodes_table),
-        keys=SecretsManagerHmacKey(settings.otp_secret_arn),
-        clock=time.time,
-        policy=settings.policy(),
-    )
+    return passcode_service(settings.passcodes_table, settings.otp_secret_arn, settings.policy())
 
 
 def reset_adapters() -> None:

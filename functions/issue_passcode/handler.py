@@ -7,7 +7,6 @@ data and execution history. Errors: `VisitorNotFound`; `TransientError` (retried
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -17,8 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
 from smartdoor.adapters.notifications import SnsNotifier
-from smartdoor.adapters.passcode_store import DynamoPasscodeStore
-from smartdoor.adapters.secrets import SecretsManagerHmacKey
+from smartdoor.adapters.passcode_store import passcode_service
 from smartdoor.adapters.visitor_store import DynamoVisitorStore
 from smartdoor.domain.otp import (
     OtpPolicy,
@@ -72,12 +70,7 @@ class IssuePasscodeResponse(WireModel):
 # One of each per warm container: the key source keeps the cached secret between invocations.
 @cache
 def _default_passcodes(settings: IssuePasscodeSettings) -> PasscodeService:
-    return PasscodeService(
-        store=DynamoPasscodeStore(settings.passcodes_table),
-        keys=SecretsManagerHmacKey(settings.otp_secret_arn),
-        clock=time.time,
-        policy=settings.policy(),
-    )
+    return passcode_service(settings.passcodes_table, settings.otp_secret_arn, settings.policy())
 
 
 def reset_adapters() -> None:

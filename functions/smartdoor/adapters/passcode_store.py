@@ -11,13 +11,22 @@ lazily, so the domain checks a code's expiry itself.
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from smartdoor.adapters.aws import dynamodb_table, transient_errors_as
-from smartdoor.domain.otp import CodeCollision, ConcurrentIssue, FailureRecord, StoredCode
+from smartdoor.adapters.secrets import SecretsManagerHmacKey
+from smartdoor.domain.otp import (
+    CodeCollision,
+    ConcurrentIssue,
+    FailureRecord,
+    OtpPolicy,
+    PasscodeService,
+    StoredCode,
+)
 from smartdoor.errors import TransientError
 
 _CODE_SK = "CODE"
@@ -207,3 +216,14 @@ class DynamoPasscodeStore:
                 return False
             raise
         return True
+
+
+def passcode_service(table_name: str, otp_secret_arn: str, policy: OtpPolicy) -> PasscodeService:
+    """The deployed PasscodeService: codes in the Passcodes table, the HMAC key from Secrets
+    Manager (cached by the key source between invocations), wall-clock time."""
+    return PasscodeService(
+        store=DynamoPasscodeStore(table_name),
+        keys=SecretsManagerHmacKey(otp_secret_arn),
+        clock=time.time,
+        policy=policy,
+    )
