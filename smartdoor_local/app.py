@@ -120,6 +120,7 @@ class LocalApp:
                 photos=_photo_store(stack),
                 put_record=stack.put_record,
                 match_threshold=self.config.face_match_threshold,
+                on_frame=stack.camera_feed.add,
             )
             for route in smartdoor_api_routes(via_runtime(stack.runtime, API_FUNCTION_NAME)):
                 self.server.add_api_route(route)

@@ -5,7 +5,8 @@ stack's door camera. For each frame:
 
 1. the picture is checked and re-encoded (JPEG/PNG only, at most 1280 px wide, no EXIF:
    `smartdoor.domain.imaging.normalise_frame`) and stored in the photos bucket as a snapshot,
-   `snapshots/<doorId>/<epoch ms>.jpg`;
+   `camera/<doorId>/<epoch ms>.jpg`, and kept as the camera's newest frame (doorbell
+   sessions sample it: `smartdoor_local.door_camera`);
 2. the local face engine searches the collection with it (SearchFacesByImage's answer, plus the
    face's Quality);
 3. `smartdoor.domain.face_search_records.face_search_record` turns the answer into a record in
@@ -30,7 +31,8 @@ from smartdoor.domain.imaging import normalise_frame
 from smartdoor.domain.records import DOOR_ID_PATTERN
 from smartdoor_local.face_engine import LocalFaceEngine
 
-SNAPSHOT_PREFIX = "snapshots/"
+# Not snapshots/: that prefix is edge devices' uploads, which process_snapshot checks on arrival.
+CAMERA_PREFIX = "camera/"
 MAX_MATCHES = 5
 
 
@@ -92,13 +94,17 @@ class CameraFrames:
         photos: PhotoStore,
         put_record: Callable[[Mapping[str, Any]], str],
         match_threshold: float,
+        on_frame: Callable[[str, float, bytes], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`on_frame(doorId, frameTime, jpeg)` hears of every frame once it is on the stream
+        (the local stack keeps it as the door camera's video)."""
         self._doors = set(doors)
         self._engine = engine
         self._photos = photos
         self._put_record = put_record
         self._threshold = match_threshold
+        self._on_frame = on_frame
         self._clock = clock
         self._last_time = 0.0
         # One camera is one ordered stream. A frame's time is when it arrived (its capture, as
@@ -145,7 +151,7 @@ class CameraFrames:
             frame = normalise_frame(data)
         except InvalidImage as error:
             raise FrameRejected(400, f"not a usable picture: {error}") from None
-        key = f"{SNAPSHOT_PREFIX}{door_id}/{round(frame_time * 1000)}.jpg"
+        key = f"{CAMERA_PREFIX}{door_id}/{round(frame_time * 1000)}.jpg"
         self._photos.put_jpeg(key, frame)
         searched = self._engine.search_picture(frame, self._threshold, MAX_MATCHES)
         answer, quality = searched if searched is not None else (None, None)
@@ -155,4 +161,7 @@ class CameraFrames:
             source=StoredImageSource(bucket=self._photos.bucket, key=key, frame_time=frame_time),
             quality=quality,
         )
-        return key, record, self._put_record(record)
+        sequence = self._put_record(record)
+        if self._on_frame is not None:
+            self._on_frame(door_id, frame_time, frame)
+        return key, record, sequence

@@ -1,9 +1,11 @@
 """EventBridge on moto, completed: rules start Step Functions executions, and the bus is recorded.
 
 moto matches rules' event patterns but delivers only to a few target types (SQS, logs, other
-buses), not to state machines. `EventDelivery.installed()` adds what the CDK stack relies on:
-a rule whose target is a state machine starts an execution with the whole event as input, as
-EventBridge does (the execution name is random; the event's `time` is ISO-8601 UTC). It also
+buses), not to state machines or Lambda functions. `EventDelivery.installed()` adds what the
+CDK stack relies on: a rule whose target is a state machine starts an execution with the whole
+event as input, as EventBridge does (the execution name is random; the event's `time` is
+ISO-8601 UTC); a rule whose target is a Lambda function invokes it asynchronously (one worker
+thread, in order), as EventBridge does (S3's "Object Created" -> process_snapshot). It also
 records every event accepted on the bus, in order, for the console, the executions view and
 `smartdoor replay`:
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import queue
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,6 +28,8 @@ from typing import Any
 from smartdoor.observability import logger
 
 BusListener = Callable[[dict[str, Any]], None]
+FunctionInvoker = Callable[[str, dict[str, Any]], None]
+"""(function name or ARN, event): runs the function; raising means the delivery failed."""
 
 
 def iso_time(value: Any) -> str:
@@ -39,14 +44,22 @@ def _is_state_machine(arn: str) -> bool:
     return len(parts) >= 7 and parts[2] == "states" and parts[5] == "stateMachine"
 
 
+def _is_function(arn: str) -> bool:
+    parts = arn.split(":")
+    return len(parts) >= 7 and parts[2] == "lambda" and parts[5] == "function"
+
+
 class EventDelivery:
     """Delivers rule matches to state machines and keeps the bus's history. Thread-safe."""
 
-    def __init__(self, bus_name: str) -> None:
+    def __init__(self, bus_name: str, invoke_function: FunctionInvoker | None = None) -> None:
         self.bus_name = bus_name
         self._events: list[dict[str, Any]] = []
         self._listeners: list[BusListener] = []
         self._lock = threading.Lock()
+        self._invoke_function = invoke_function
+        self._invocations: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
+        self._worker: threading.Thread | None = None
         self.started: list[tuple[str, str]] = []  # (state machine ARN, execution ARN)
         self.failed_deliveries: list[str] = []
 
@@ -94,6 +107,41 @@ class EventDelivery:
             return
         self.started.append((state_machine_arn, execution.execution_arn))
 
+    def _invoke_later(self, function_arn: str, event: dict[str, Any]) -> None:
+        if self._invoke_function is None:
+            self.failed_deliveries.append(function_arn)
+            return
+        with self._lock:
+            if self._worker is None:
+                self._worker = threading.Thread(
+                    target=self._work, name="smartdoor-event-targets", daemon=True
+                )
+                self._worker.start()
+        self._invocations.put((function_arn, event))
+
+    def _work(self) -> None:
+        while True:
+            job = self._invocations.get()
+            if job is None:
+                return
+            function_arn, event = job
+            try:
+                assert self._invoke_function is not None
+                self._invoke_function(function_arn, event)
+            except Exception as error:  # EventBridge would retry, then dead-letter; say so loudly
+                logger.error(
+                    "Rule target failed", extra={"function": function_arn, "error": type(error).__name__}
+                )
+                self.failed_deliveries.append(function_arn)
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Finish the queued function invocations, then stop the worker."""
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            self._invocations.put(None)
+            worker.join(timeout=timeout)
+
     @contextmanager
     def installed(self) -> Iterator[EventDelivery]:
         from moto.events.models import EventsBackend, Rule
@@ -104,14 +152,19 @@ class EventDelivery:
 
         def send_to_targets(rule: Any, original_event: Any, transform_input: bool = True) -> None:
             machines = [t for t in rule.targets if _is_state_machine(t["Arn"])]
-            others = [t for t in rule.targets if not _is_state_machine(t["Arn"])]
+            functions = [t for t in rule.targets if _is_function(t["Arn"])]
+            others = [t for t in rule.targets if t not in machines and t not in functions]
             if others:  # moto's own targets (it refuses the kinds it does not know)
                 view = copy.copy(rule)
                 view.targets = others
                 original_send(view, original_event, transform_input)
-            if machines and rule.event_pattern.matches_event(original_event):
+            if (machines or functions) and rule.event_pattern.matches_event(original_event):
                 for target in machines:
                     delivery._start_execution(target["Arn"], dict(original_event))
+                for target in functions:
+                    event = {k: v for k, v in dict(original_event).items() if k != "ingestion-time"}
+                    event["time"] = iso_time(event.get("time"))
+                    delivery._invoke_later(target["Arn"], event)
 
         def put_events(backend: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             entries: list[dict[str, Any]] = original_put(backend, events)

@@ -39,9 +39,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from smartdoor_local.door_camera import LocalCameraFeed
 from smartdoor_local.event_rules import EventDelivery
 from smartdoor_local.face_engine import DynamoFaceStore, LocalFaceEngine, load_models
-from smartdoor_local.lambda_runtime import LambdaRuntime, LocalFunction
+from smartdoor_local.lambda_runtime import LambdaRuntime, LocalFunction, function_name_of
 from smartdoor_local.outbox import Outbox
 from smartdoor_local.photo_links import LocalPhotoLinks
 from smartdoor_local.stream_mapping import StreamMapping
@@ -57,6 +58,8 @@ ACCOUNT = "123456789012"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 API_FUNCTION_NAME = "smartdoor-api"
 MATCH_FUNCTION_NAME = "stream_match"
+# The doorbell session's functions and the edge-device snapshot function (cdk_app/components/doorbell.py).
+DOORBELL_FUNCTIONS = ("open_session", "sample_door", "stream_processor", "process_snapshot")
 TASK_FUNCTIONS = (
     "extract_frame",
     "check_collection",
@@ -75,8 +78,18 @@ FUNCTION_PLACEHOLDERS = {
     "EnrolFaceFunctionArn": "enrol_face",
     "SaveVisitorFunctionArn": "save_visitor",
     "IssuePasscodeFunctionArn": "issue_passcode",
+    "OpenSessionFunctionArn": "open_session",
+    "SampleDoorFunctionArn": "sample_door",
+    "StreamProcessorFunctionArn": "stream_processor",
 }
-WORKFLOWS = {"unknown_visitor": "UnknownFaceDetected", "known_visitor": "KnownFaceDetected"}
+# State machine -> the detail types its rules start it for (the CDK stack's rules).
+WORKFLOWS = {
+    "unknown_visitor": ("UnknownFaceDetected",),
+    "known_visitor": ("KnownFaceDetected",),
+    "doorbell_session": ("DoorbellPressed", "MotionDetected"),
+}
+EXPRESS_WORKFLOWS = frozenset({"doorbell_session"})
+SNAPSHOTS_PREFIX = "snapshots/"
 TABLE_KEYS: Mapping[str, tuple[str, ...]] = {
     "visits": ("pk", "sk"),
     "approvals": ("approvalId",),
@@ -105,6 +118,13 @@ class LocalConfig:
     min_face_brightness: float = 20.0
     # The door's KVS stream: records without a doorId must come from it (replay: the trace's).
     video_stream_arn: str | None = None
+    # Doorbell sessions (docs/doorbell.md): the CDK defaults. Locally the "KVS stream" is the
+    # frames the camera page sent (smartdoor_local.door_camera).
+    sampling_interval_seconds: int = 1
+    session_seconds: int = 30
+    max_frames_per_session: int = 15
+    max_frames_per_day: int = 1000
+    max_empty_samples: int = 5
 
     def names(self) -> dict[str, str]:
         """Resource names (the CDK stack lets CloudFormation name most of them)."""
@@ -236,15 +256,6 @@ def reset_process_caches() -> None:
     issue_passcode.handler.reset_adapters()
 
 
-class NoVideoFrames:
-    """extract_frame's video source locally: there is no KVS stream, camera frames are snapshots."""
-
-    def get_frame(self, stream_arn: str, frame_time: float) -> bytes:
-        from smartdoor.errors import MediaNotAvailable
-
-        raise MediaNotAvailable("the local stack has no video stream; send camera frames as snapshots")
-
-
 # ---------------------------------------------------------------------------- the stack
 
 
@@ -268,14 +279,18 @@ class LocalStack:
     photo_links: LocalPhotoLinks = field(init=False)
     mapping: StreamMapping = field(init=False)
     function_arns: dict[str, str] = field(default_factory=dict)
+    camera_feed: LocalCameraFeed = field(init=False)
+    # Failed asynchronous invocations (EventBridge -> Lambda): (function, error type).
+    async_failures: list[tuple[str, str]] = field(default_factory=list)
     match_failures: list[dict[str, Any]] = field(default_factory=list)
     _moto: MotoServer | None = None
     _exit: ExitStack | None = None
 
     def __post_init__(self) -> None:
         self.names = self.config.names()
-        self.bus = EventDelivery(self.names["bus"])
+        self.bus = EventDelivery(self.names["bus"], invoke_function=self._invoke_target)
         self.photo_links = LocalPhotoLinks(self.site_url, self.names["photos"])
+        self.camera_feed = LocalCameraFeed({self.names["video_stream_arn"]: self.config.door_id})
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -293,6 +308,7 @@ class LocalStack:
             exit_stack.enter_context(self.runtime.installed())
             exit_stack.enter_context(self.outbox.installed())
             exit_stack.enter_context(self.bus.installed())
+            exit_stack.callback(self.bus.drain)
             if self.moto_port is not None:
                 self._moto = MotoServer(port=self.moto_port).start()
                 exit_stack.callback(self._moto.stop)
@@ -391,6 +407,10 @@ class LocalStack:
         self.names["bus_arn"] = events.create_event_bus(Name=self.names["bus"])["EventBusArn"]
         sqs = self.client("sqs")
         self.names["match_failures"] = sqs.create_queue(QueueName="SmartDoor-MatchFailures")["QueueUrl"]
+        # Edge-device snapshots: the photos bucket tells EventBridge (the default bus) of new objects.
+        self.client("s3").put_bucket_notification_configuration(
+            Bucket=self.names["photos"], NotificationConfiguration={"EventBridgeConfiguration": {}}
+        )
 
     def _create_stream(self) -> None:
         self.client("kinesis").create_stream(StreamName=self.names["face_search_stream"], ShardCount=1)
@@ -457,16 +477,51 @@ class LocalStack:
                 "OTP_TTL_SECONDS": str(config.otp_ttl_seconds),
             },
         }
+        face_search = {
+            "FACE_SEARCH_STREAM_NAME": names["face_search_stream"],
+            "COLLECTION_ID": names["collection"],
+            "FACE_MATCH_THRESHOLD": str(config.face_match_threshold),
+        }
+        sessions = {"DOOR_ID": config.door_id, "VISITS_TABLE": names["visits"]}
+        environments |= {
+            "open_session": {
+                **sessions,
+                "FACE_SOURCE": "images",
+                "SESSION_SECONDS": str(config.session_seconds),
+                "SAMPLING_INTERVAL_SECONDS": str(config.sampling_interval_seconds),
+            },
+            "sample_door": {
+                **sessions,
+                **face_search,
+                "ALERTS_TOPIC_ARN": names["alerts_topic"],
+                "VIDEO_STREAM_ARN": names["video_stream_arn"],
+                "SAMPLING_INTERVAL_SECONDS": str(config.sampling_interval_seconds),
+                "MAX_FRAMES_PER_SESSION": str(config.max_frames_per_session),
+                "MAX_FRAMES_PER_DAY": str(config.max_frames_per_day),
+                "MAX_EMPTY_SAMPLES": str(config.max_empty_samples),
+            },
+            # Only for faceSource=streamProcessor, which the local stack does not use.
+            "stream_processor": {**door},
+            "process_snapshot": {
+                **sessions,
+                **face_search,
+                "PHOTOS_BUCKET": names["photos"],
+                "ALERTS_TOPIC_ARN": names["alerts_topic"],
+                "MAX_FRAMES_PER_DAY": str(config.max_frames_per_day),
+            },
+        }
         overrides: dict[str, dict[str, Any]] = {
-            "extract_frame": {"frames": NoVideoFrames()},
+            "extract_frame": {"frames": self.camera_feed},
             "check_collection": {"engine": self.engine},
             "enrol_face": {"engine": self.engine},
             "ask_owner": {"photo_links": self.photo_links},
-            API_FUNCTION_NAME: {"photo_links": self.photo_links},
+            "sample_door": {"camera": self.camera_feed, "engine": self.engine},
+            "process_snapshot": {"engine": self.engine},
+            API_FUNCTION_NAME: {"photo_links": self.photo_links, **self._device_overrides()},
         }
         handlers = {API_FUNCTION_NAME: "api.handler.handler"}
         functions = (
-            (MATCH_FUNCTION_NAME, *TASK_FUNCTIONS, API_FUNCTION_NAME)
+            (MATCH_FUNCTION_NAME, *TASK_FUNCTIONS, *DOORBELL_FUNCTIONS, API_FUNCTION_NAME)
             if self.with_workflows
             else (MATCH_FUNCTION_NAME,)
         )
@@ -481,6 +536,23 @@ class LocalStack:
                 )
             )
 
+    def _device_overrides(self) -> dict[str, Any]:
+        """Snapshot upload forms that point at the local moto server (a device can reach it)."""
+        if self._moto is None:
+            return {}
+        import boto3
+        from botocore.config import Config
+
+        from smartdoor.adapters.snapshot_store import S3SnapshotUploads
+
+        presigner = boto3.client(
+            "s3",
+            region_name=REGION,
+            endpoint_url=self._moto.url,
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        )
+        return {"snapshot_forms": S3SnapshotUploads(self.names["photos"], presigning_client=presigner)}
+
     def _create_workflows(self, arns: Mapping[str, str], role_arn: str) -> None:
         substitutions = {
             "VisitsTableName": self.names["visits"],
@@ -492,24 +564,39 @@ class LocalStack:
         }
         sfn = self.client("stepfunctions")
         events = self.client("events")
-        for workflow, detail_type in WORKFLOWS.items():
+        for workflow, detail_types in WORKFLOWS.items():
             arn = sfn.create_state_machine(
                 name=f"SmartDoor-{workflow}",
                 definition=render_definition(workflow_path(workflow), substitutions),
                 roleArn=role_arn,
+                type="EXPRESS" if workflow in EXPRESS_WORKFLOWS else "STANDARD",
             )["stateMachineArn"]
             self.state_machines[workflow] = arn
-            rule = f"{detail_type}Rule"
-            events.put_rule(
-                Name=rule,
-                EventBusName=self.names["bus"],
-                EventPattern=json.dumps({"source": ["smartdoor"], "detail-type": [detail_type]}),
-            )
-            events.put_targets(
-                Rule=rule,
-                EventBusName=self.names["bus"],
-                Targets=[{"Id": workflow, "Arn": arn, "RoleArn": role_arn}],
-            )
+            for detail_type in detail_types:
+                rule = f"{detail_type}Rule"
+                events.put_rule(
+                    Name=rule,
+                    EventBusName=self.names["bus"],
+                    EventPattern=json.dumps({"source": ["smartdoor"], "detail-type": [detail_type]}),
+                )
+                events.put_targets(
+                    Rule=rule,
+                    EventBusName=self.names["bus"],
+                    Targets=[{"Id": workflow, "Arn": arn, "RoleArn": role_arn}],
+                )
+        # An edge device's upload (S3 -> EventBridge, default bus) -> process_snapshot.
+        pattern = {
+            "source": ["aws.s3"],
+            "detail-type": ["Object Created"],
+            "detail": {
+                "bucket": {"name": [self.names["photos"]]},
+                "object": {"key": [{"prefix": SNAPSHOTS_PREFIX}]},
+            },
+        }
+        events.put_rule(Name="SnapshotUploaded", EventPattern=json.dumps(pattern))
+        events.put_targets(
+            Rule="SnapshotUploaded", Targets=[{"Id": "process_snapshot", "Arn": arns["process_snapshot"]}]
+        )
 
     # ------------------------------------------------------------------ running
 
@@ -521,6 +608,14 @@ class LocalStack:
             PartitionKey=partition_key or str(record.get("doorId") or self.config.door_id),
         )
         return str(response["SequenceNumber"])
+
+    def _invoke_target(self, function_arn: str, event: dict[str, Any]) -> None:
+        """An asynchronous invocation by an EventBridge rule."""
+        result, failed = self.runtime.invoke(function_arn, event)
+        if failed:
+            name = function_name_of(function_arn)
+            self.async_failures.append((name, str(result.get("errorType"))))
+            raise RuntimeError(f"{name} failed with {result.get('errorType')}")
 
     def _match_failed(self, records: list[dict[str, Any]], reason: str) -> None:
         self.match_failures.extend(records)

@@ -198,9 +198,67 @@ def test_the_local_api_refuses_bad_frames(running: Running) -> None:
     assert client.get("/local/doors/front-door/frames")[0] == 405
     # A frame without a face is accepted and streamed (the camera sees an empty porch).
     status, answer = client.post_frame("front-door", sample_faces.no_face())
-    assert status == 202 and answer["faces"] == [] and answer["s3Key"].startswith("snapshots/front-door/")
+    assert status == 202 and answer["faces"] == [] and answer["s3Key"].startswith("camera/front-door/")
     # Photo links only work as signed.
-    assert client.get("/local/photos/snapshots/front-door/x.jpg?expires=9999999999&signature=00")[0] == 403
+    assert client.get("/local/photos/camera/front-door/x.jpg?expires=9999999999&signature=00")[0] == 403
+
+
+# ---------------------------------------------------------------------------- door devices
+
+
+def wait_for_event(running: Running, detail_type: str, timeout: float = 60) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while not (events := running.app.stack.bus.events(detail_type)):
+        assert time.monotonic() < deadline, f"no {detail_type} on the bus"
+        time.sleep(0.1)
+    return events
+
+
+def test_a_ring_starts_a_doorbell_session_that_samples_the_camera(running: Running) -> None:
+    from smartdoor_local.device import DoorDevice, Unsigned
+    from smartdoor_local.story import HttpClient
+
+    # GIVEN the door camera filming a visitor, WHEN the doorbell rings (a door device's ring)
+    device = DoorDevice(running.url, "front-door", Unsigned())
+    assert device.ring()["accepted"] is True
+    client = HttpClient(running.url)
+    for _ in range(3):
+        assert client.post_frame("front-door", sample_faces.astronaut())[0] == 202
+        time.sleep(0.5)
+
+    # THEN the doorbell session (workflows/doorbell_session.asl.json) sampled the camera's frames
+    # until the visit was decided, and the frames it sampled again were counted once
+    running.wait_for_sms(OWNER_PHONE, after=0)
+    deadline = time.monotonic() + 60
+    while True:  # the unknown visitor's workflow waits for the owner; the session must have ended
+        sessions = [e for e in running.app.stack.executions() if e["workflow"] == "doorbell_session"]
+        if sessions and all(e["status"] != "RUNNING" for e in sessions):
+            break
+        assert time.monotonic() < deadline, sessions
+        time.sleep(0.2)
+    assert [(e["status"], e["path"][0], e["path"][-1]) for e in sessions] == [
+        ("SUCCEEDED", "Open or extend the door's session", "Session over")
+    ]
+    assert "Search the newest camera frame" in sessions[0]["path"]
+    assert [e["detail-type"] for e in running.app.stack.bus.events()] == [
+        "DoorbellPressed",
+        "UnknownFaceDetected",
+    ]
+    assert running.app.stack.async_failures == [] and running.app.stack.match_failures == []
+
+
+def test_an_edge_device_snapshot_decides_a_visit_on_its_own(running: Running) -> None:
+    from smartdoor_local.device import DoorDevice, Unsigned
+
+    # WHEN a device uploads one snapshot through the presigned form (to the local moto server)
+    sent = DoorDevice(running.url, "front-door", Unsigned()).send_snapshot(sample_faces.astronaut())
+    assert sent.key.startswith("snapshots/front-door/")
+
+    # THEN S3 tells EventBridge, process_snapshot searches it, and one image decides the visit
+    (unknown,) = wait_for_event(running, "UnknownFaceDetected")
+    assert unknown["detail"]["frame"]["source"] == "s3"
+    assert unknown["detail"]["frame"]["s3Key"] == sent.key
+    assert "someone is at front-door" in running.wait_for_sms(OWNER_PHONE, after=0)
 
 
 # ---------------------------------------------------------------------------- the demo command
