@@ -63,10 +63,9 @@ class ExecutionWatcher:
                 self._console.note(f"(execution watcher: {type(error).__name__})")
 
     def report_stopped(self) -> None:
-        for execution in self._stack.executions():
-            if execution["status"] != "RUNNING" and execution["executionArn"] not in self._reported:
-                self._reported.add(execution["executionArn"])
-                self._console.execution(execution)
+        for execution in self._stack.stopped_executions(self._reported):
+            self._reported.add(execution["executionArn"])
+            self._console.execution(execution)
 
 
 class LocalApp:

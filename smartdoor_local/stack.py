@@ -644,6 +644,18 @@ class LocalStack:
         found.sort(key=lambda execution: execution["startedAt"])
         return found
 
+    def stopped_executions(self, known: set[str]) -> list[dict[str, Any]]:
+        """Executions that have stopped and whose ARN is not in `known` (the console's watcher:
+        only those are read in full)."""
+        sfn = self.client("stepfunctions")
+        found = []
+        for workflow, arn in self.state_machines.items():
+            for execution in sfn.list_executions(stateMachineArn=arn)["executions"]:
+                if execution["status"] != "RUNNING" and execution["executionArn"] not in known:
+                    found.append(self._describe(sfn, workflow, execution))
+        found.sort(key=lambda execution: execution["startedAt"])
+        return found
+
     @staticmethod
     def _describe(sfn: Any, workflow: str, execution: dict[str, Any]) -> dict[str, Any]:
         history = execution_history(sfn, execution["executionArn"])

@@ -302,6 +302,34 @@ def test_the_demo_command_plays_the_story_then_serves_until_interrupted(tmp_path
     assert not any(listening(p) for p in ports)
 
 
+def test_sigterm_stops_the_stack_without_the_story(tmp_path: Path) -> None:
+    """`smartdoor local --no-story` serves at once; SIGTERM (a service manager, CI) stops it cleanly."""
+    port = free_port()
+    output = tmp_path / "serve.out"
+    with output.open("w") as sink:
+        process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
+            [str(Path(sys.executable).with_name("smartdoor")), "local", "--no-story", "--port", str(port)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while "Your turn" not in output.read_text():
+                assert process.poll() is None and time.monotonic() < deadline, output.read_text()
+                time.sleep(0.5)
+            assert "The story" not in output.read_text()
+            moto = re.search(r"AWS \(moto\)\s+http://127\.0\.0\.1:(\d+)", output.read_text())
+            assert moto
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=60) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert not listening(port) and not listening(int(moto.group(1)))
+    assert "Stopped. Nothing is listening any more." in output.read_text()
+
+
 def test_a_port_in_use_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     from smartdoor_local.cli import main
 
