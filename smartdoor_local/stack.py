@@ -39,6 +39,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from smartdoor.observability import logger
 from smartdoor_local.door_camera import LocalCameraFeed
 from smartdoor_local.event_rules import EventDelivery
 from smartdoor_local.face_engine import DynamoFaceStore, LocalFaceEngine, load_models
@@ -630,7 +631,10 @@ class LocalStack:
         for arn in self.state_machines.values():
             running = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
             for execution in running:
-                sfn.stop_execution(executionArn=execution["executionArn"], error="LocalStackStopped")
+                try:
+                    sfn.stop_execution(executionArn=execution["executionArn"], error="LocalStackStopped")
+                except Exception as error:  # it ended meanwhile; shutting down goes on regardless
+                    logger.info("Execution not stopped", extra={"error": type(error).__name__})
 
     # ------------------------------------------------------------------ observing
 
