@@ -72,6 +72,7 @@ class OwnerEmail(Protocol):
 class Unlocked:
     door_id: str
     visitor_id: str
+    visit_id: str
     visitor_name: str | None = field(repr=False)
     unlocked_at: datetime
 
@@ -137,7 +138,10 @@ def unlock_door(
 
 def _open(granted: Granted, *, visitors: VisitorNames, bus: Bus, now: datetime) -> Unlocked:
     detail = DoorUnlockedDetail(
-        door_id=granted.door_id, visitor_id=granted.visitor_id, unlocked_at=iso_utc(now)
+        visit_id=granted.visit_id,
+        door_id=granted.door_id,
+        visitor_id=granted.visitor_id,
+        unlocked_at=iso_utc(now),
     )
     event = BusEvent(detail_type=DetailType.DOOR_UNLOCKED.value, detail=detail.model_dump_json(by_alias=True))
     (event_id,) = bus.publish([event])
@@ -147,7 +151,12 @@ def _open(granted: Granted, *, visitors: VisitorNames, bus: Bus, now: datetime) 
         raise DoorNotTold("the door could not be told to open")
     logger.info(
         "Door unlocked",
-        extra={"door_id": granted.door_id, "visitor_id": granted.visitor_id, "event_id": event_id},
+        extra={
+            "door_id": granted.door_id,
+            "visitor_id": granted.visitor_id,
+            "visit_id": granted.visit_id,
+            "event_id": event_id,
+        },
     )
     try:
         visitor = visitors.get(granted.visitor_id)
@@ -158,6 +167,7 @@ def _open(granted: Granted, *, visitors: VisitorNames, bus: Bus, now: datetime) 
     return Unlocked(
         door_id=granted.door_id,
         visitor_id=granted.visitor_id,
+        visit_id=granted.visit_id,
         visitor_name=visitor.name if visitor is not None else None,
         unlocked_at=now,
     )

@@ -1,8 +1,10 @@
 """Workflow task: issue a one-time passcode for a known visitor and text it to them.
 
-Input `{visitorId, doorId}`; output `{visitorId, doorId, expiresAt, sentTo}` with the phone
-masked. The code is sent from here and never returned, so it stays out of the state machine's
-data and execution history. Errors: `VisitorNotFound`; `TransientError` (retried by the ASL).
+Input `{visitorId, doorId, visitId}` (visitId: the visit the code is for; the code item keeps it
+and the DoorUnlocked event it opens the door with names it); output `{visitorId, doorId, visitId,
+expiresAt, sentTo}` with the phone masked. The code is sent from here and never returned, so it
+stays out of the state machine's data and execution history. Errors: `VisitorNotFound`;
+`TransientError` (retried by the ASL).
 """
 
 from __future__ import annotations
@@ -53,18 +55,26 @@ class IssuePasscodeSettings(FunctionSettings):
 class IssuePasscodeRequest(WireModel):
     visitor_id: str = Field(pattern=WIRE_ID_PATTERN)
     door_id: str = Field(pattern=WIRE_ID_PATTERN)
+    visit_id: str = Field(pattern=WIRE_ID_PATTERN)
 
 
 class IssuePasscodeResponse(WireModel):
     visitor_id: str
     door_id: str
+    visit_id: str
     expires_at: str  # ISO-8601 UTC
     sent_to: str  # masked phone
 
     @classmethod
     def of(cls, sent: PasscodeSent) -> IssuePasscodeResponse:
         expires = datetime.fromtimestamp(sent.expires_at, tz=UTC).isoformat().replace("+00:00", "Z")
-        return cls(visitor_id=sent.visitor_id, door_id=sent.door_id, expires_at=expires, sent_to=sent.sent_to)
+        return cls(
+            visitor_id=sent.visitor_id,
+            door_id=sent.door_id,
+            visit_id=sent.visit_id,
+            expires_at=expires,
+            sent_to=sent.sent_to,
+        )
 
 
 # One of each per warm container: the key source keeps the cached secret between invocations.
@@ -94,6 +104,7 @@ def handler(
     sent = send_passcode(
         request.visitor_id,
         request.door_id,
+        visit_id=request.visit_id,
         passcodes=passcodes or _default_passcodes(settings),
         visitors=visitors or DynamoVisitorStore(settings.visitors_table),
         sms=notifier or SnsNotifier(settings.alerts_topic_arn),

@@ -127,10 +127,12 @@ ImageRef = bytes | S3Image
 class DoorUnlockedDetail(WireModel):
     """Detail of DoorUnlocked: a visitor typed a valid passcode at the door (the lock listens).
 
-    There is no visitId: a passcode outlives the visit that produced it.
+    `visit_id` is the visit the passcode was issued for (the code item keeps it), which may have
+    ended before the code was typed.
     """
 
     version: str = EVENT_VERSION
+    visit_id: str
     door_id: str
     visitor_id: str
     unlocked_at: str  # ISO-8601 UTC

@@ -237,8 +237,11 @@ class ApiWorld:
         self.visitors.put(visitor)
         return visitor
 
-    def issue_code(self, visitor_id: str, clock: Callable[[], float] = time.time) -> str:
-        return self.passcode_service(clock).issue(DOOR_ID, visitor_id).code
+    def issue_code(
+        self, visitor_id: str, clock: Callable[[], float] = time.time, *, visit_id: str = "visit-1"
+    ) -> str:
+        """A code for the visitor, issued (as the workflows do) for the visit `visit_id`."""
+        return self.passcode_service(clock).issue(DOOR_ID, visitor_id, visit_id=visit_id).code
 
     def visit_photo(self, visit_id: str) -> VisitPhoto:
         photo = VisitPhoto.for_visit(PHOTOS_BUCKET, visit_id)

@@ -14,6 +14,7 @@ from tests.workflows.conftest import DOOR_ID
 
 VISITOR_PHONE = "+15550123488"
 MIN_TOUCH_TARGET_PX = 64
+GRACE_VISIT = f"{DOOR_ID}-1763700000500"  # the visit Grace's code was issued for
 
 
 def known_visitor_with_code(site: Site, name: str = "Grace Hopper") -> str:
@@ -22,7 +23,9 @@ def known_visitor_with_code(site: Site, name: str = "Grace Hopper") -> str:
     DynamoVisitorStore(door.names["visitors"]).put(
         Visitor(visitor_id="visitor-grace", name=name, phone=VISITOR_PHONE, created_at="2026-01-01T00:00:00Z")
     )
-    _, failed = door.runtime.invoke("issue_passcode", {"visitorId": "visitor-grace", "doorId": DOOR_ID})
+    _, failed = door.runtime.invoke(
+        "issue_passcode", {"visitorId": "visitor-grace", "doorId": DOOR_ID, "visitId": GRACE_VISIT}
+    )
     assert not failed
     (code,) = door.passcodes_sent_to(VISITOR_PHONE)
     return code
@@ -68,7 +71,8 @@ def test_a_wrong_code_shows_its_state_then_the_right_code_opens(site: Site, open
     # THEN the door opens for that visitor
     expect(visitor.get_by_role("heading", name="Door open")).to_be_visible()
     expect(visitor.locator("#visitor-name")).to_have_text("Grace Hopper")
-    assert [e["detail"]["visitorId"] for e in site.door.bus_events("DoorUnlocked")] == ["visitor-grace"]
+    unlocked = [e["detail"] for e in site.door.bus_events("DoorUnlocked")]
+    assert [(d["visitorId"], d["visitId"]) for d in unlocked] == [("visitor-grace", GRACE_VISIT)]
 
     # AND the same code a second time is refused
     visitor.keyboard.type(code)

@@ -155,11 +155,16 @@ def test_the_story_through_the_http_api(running: Running) -> None:
     first_code, second_code = assert_story_outbox(running.outbox())
     assert (result.first_code, result.second_code) == (first_code, second_code)
     assert_story_executions(result.executions)
-    assert [e["detail-type"] for e in running.app.stack.bus.events()] == [
+    events = running.app.stack.bus.events()
+    assert [e["detail-type"] for e in events] == [
         "UnknownFaceDetected",
         "DoorUnlocked",
         "KnownFaceDetected",
     ]
+    # The door opened with the code of the first (approved) visit, and every event names its visit.
+    unknown, unlocked, known = (e["detail"] for e in events)
+    assert unlocked["visitId"] == unknown["visitId"] != known["visitId"]
+    assert all(e["detail"]["doorId"] == "front-door" and e["detail"]["version"] == "1" for e in events)
     # The local API serves the same lists, and the first code was used up.
     from smartdoor_local.story import HttpClient
 

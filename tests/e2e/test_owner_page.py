@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import Site, screenshot
-from tests.workflows.conftest import DOOR_ID, SHORT_APPROVAL_TIMEOUT_SECONDS
+from tests.workflows.conftest import DOOR_ID, SHORT_APPROVAL_TIMEOUT_SECONDS, face_event_detail
 
 VISITOR_NAME = "Anna Example"
 VISITOR_PHONE = "+15550123499"
@@ -44,7 +44,8 @@ def image_loaded(page: Any, selector: str, timeout: float = 5.0) -> bool:
 def test_owner_approves_from_the_sms_link_and_the_visitor_opens_the_door(site: Site, open_phone: Any) -> None:
     door = site.door
     # GIVEN an unknown visitor at the door and the owner's SMS with the approval link
-    execution = door.start_unknown()
+    detail = face_event_detail()
+    execution = door.start_unknown(detail)
     approval_id = door.wait_for_owner(execution)
 
     # WHEN the owner opens the link on a phone
@@ -107,6 +108,8 @@ def test_owner_approves_from_the_sms_link_and_the_visitor_opens_the_door(site: S
     screenshot(visitor, "door-3-open")
     unlocked = door.bus_events("DoorUnlocked")
     assert [e["detail"]["doorId"] for e in unlocked] == [DOOR_ID]
+    # AND the event names the visit whose approval produced the code
+    assert [e["detail"]["visitId"] for e in unlocked] == [detail["visitId"]]
     assert site.blocked_requests == []
     assert script_errors(site) == []
 

@@ -19,6 +19,7 @@ from smartdoor.domain.otp import code_hash
 from tests.e2e.api_world import DOOR_ID, OTP_SECRET_VALUE, PASSCODES_TABLE, ApiWorld, use_world_environment
 
 UNLOCK = f"/doors/{DOOR_ID}/unlock"
+ADA_VISIT = f"{DOOR_ID}-1800000000000"
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def world(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiWorld]:
 @pytest.fixture
 def ada_code(world: ApiWorld) -> str:
     world.add_visitor("visitor-ada", "Ada Lovelace")
-    return world.issue_code("visitor-ada")
+    return world.issue_code("visitor-ada", visit_id=ADA_VISIT)
 
 
 def wrong_code(right: str) -> str:
@@ -61,7 +62,9 @@ def test_right_code_opens_the_door_and_tells_the_lock(world: ApiWorld, ada_code:
     assert events[0]["source"] == "smartdoor"
     assert detail["doorId"] == DOOR_ID
     assert detail["visitorId"] == "visitor-ada"
+    assert detail["visitId"] == ADA_VISIT  # the visit whose code opened the door
     assert detail["version"] == "1"
+    assert set(detail) == {"version", "visitId", "doorId", "visitorId", "unlockedAt"}
     assert abs(datetime.fromisoformat(detail["unlockedAt"]) - datetime.now(UTC)) < timedelta(minutes=1)
     assert ada_code not in json.dumps(events)
 

@@ -30,6 +30,7 @@ OTP_KEY = "per-deployment-key-from-secrets-manager-7c1d"
 PHONE = "+15557654321"
 MASKED = "+1*******321"
 DOOR = "front-door"
+VISIT = "front-door-1800000000000"
 SMS_CODE = re.compile(r"^Smart Door: your code for front-door is (\d{6})\. It expires in 5 minutes\.$")
 
 
@@ -107,7 +108,7 @@ def invoke(event: dict[str, Any], **adapters: Any) -> dict[str, Any]:
 @pytest.mark.usefixtures("deployment")
 def test_the_visitor_gets_the_code_by_sms_and_the_workflow_never_sees_it() -> None:
     # WHEN the task runs for a known visitor
-    result = invoke({"visitorId": "v1", "doorId": DOOR})
+    result = invoke({"visitorId": "v1", "doorId": DOOR, "visitId": VISIT})
     # THEN one SMS went to the visitor's phone with a 6-digit code
     ((phone, text),) = sent_sms()
     match = SMS_CODE.match(text)
@@ -117,9 +118,12 @@ def test_the_visitor_gets_the_code_by_sms_and_the_workflow_never_sees_it() -> No
     digest = hmac.new(OTP_KEY.encode(), f"{DOOR}:{code}".encode(), hashlib.sha256).hexdigest()
     (item,) = code_items()
     assert item["pk"] == f"CODE#{DOOR}#{digest}" and item["visitorId"] == "v1"
+    # AND the code item remembers the visit it was issued for
+    assert item["visitId"] == VISIT
     # AND the output (which enters the execution history) has the masked phone and no code
-    assert set(result) == {"visitorId", "doorId", "expiresAt", "sentTo"}
+    assert set(result) == {"visitorId", "doorId", "visitId", "expiresAt", "sentTo"}
     assert result["visitorId"] == "v1" and result["doorId"] == DOOR and result["sentTo"] == MASKED
+    assert result["visitId"] == VISIT
     assert code not in json.dumps(result) and PHONE not in json.dumps(result)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", result["expiresAt"])
     assert int(item["expiresAt"]) - int(item["issuedAt"]) == 300
@@ -129,21 +133,24 @@ def test_the_visitor_gets_the_code_by_sms_and_the_workflow_never_sees_it() -> No
 def test_neither_the_code_nor_the_phone_number_is_logged_in_clear(
     captured_logs: io.StringIO, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    invoke({"visitorId": "v1", "doorId": DOOR})
+    invoke({"visitorId": "v1", "doorId": DOOR, "visitId": VISIT})
     ((_, text),) = sent_sms()
     code = text.split(" is ")[1][:6]
     written = captured_logs.getvalue() + "".join(capsys.readouterr())
     # THEN the logs record the issue with the masked phone only
     records = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
-    assert any(r["message"] == "Passcode issued and sent" and r["to"] == MASKED for r in records)
+    assert any(
+        r["message"] == "Passcode issued and sent" and r["to"] == MASKED and r["visit_id"] == VISIT
+        for r in records
+    )
     assert code not in written
     assert PHONE not in written and PHONE[1:] not in written
 
 
 @pytest.mark.usefixtures("deployment")
 def test_a_second_run_replaces_the_first_code() -> None:
-    invoke({"visitorId": "v1", "doorId": DOOR})
-    invoke({"visitorId": "v1", "doorId": DOOR})
+    invoke({"visitorId": "v1", "doorId": DOOR, "visitId": VISIT})
+    invoke({"visitorId": "v1", "doorId": DOOR, "visitId": VISIT})
     _, (_, second) = sent_sms()
     second_code = second.split(" is ")[1][:6]
     (item,) = code_items()
@@ -154,14 +161,22 @@ def test_a_second_run_replaces_the_first_code() -> None:
 @pytest.mark.usefixtures("deployment")
 def test_an_unknown_visitor_raises_visitor_not_found_and_sends_nothing() -> None:
     with pytest.raises(VisitorNotFound):
-        invoke({"visitorId": "ghost", "doorId": DOOR})
+        invoke({"visitorId": "ghost", "doorId": DOOR, "visitId": VISIT})
     assert sent_sms() == [] and code_items() == []
 
 
 @pytest.mark.usefixtures("deployment")
 @pytest.mark.parametrize(
     "event",
-    [{"visitorId": "v1"}, {"doorId": DOOR}, {"visitorId": "v1", "doorId": "front#door"}, {}],
+    [
+        {"visitorId": "v1", "visitId": VISIT},
+        {"doorId": DOOR, "visitId": VISIT},
+        {"visitorId": "v1", "doorId": DOOR},
+        {"visitorId": "v1", "doorId": "front#door", "visitId": VISIT},
+        {"visitorId": "v1", "doorId": DOOR, "visitId": "visits/../x"},
+        {"visitorId": "v1", "doorId": DOOR, "visitId": ""},
+        {},
+    ],
 )
 def test_a_malformed_input_is_rejected_and_changes_nothing(event: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
@@ -179,8 +194,11 @@ def test_a_throttled_sms_surfaces_as_transient_and_the_retry_sends_a_fresh_code(
     stubber.add_client_error("publish", "Throttling", http_status_code=400)
     # WHEN the task runs, fails, and the state machine retries it
     with stubber, pytest.raises(TransientError):
-        invoke({"visitorId": "v1", "doorId": DOOR}, notifier=SnsNotifier(deployment["ALERTS_TOPIC_ARN"], sns))
-    invoke({"visitorId": "v1", "doorId": DOOR})
+        invoke(
+            {"visitorId": "v1", "doorId": DOOR, "visitId": VISIT},
+            notifier=SnsNotifier(deployment["ALERTS_TOPIC_ARN"], sns),
+        )
+    invoke({"visitorId": "v1", "doorId": DOOR, "visitId": VISIT})
     # THEN the visitor got one SMS, and its code is the one live code
     ((_, text),) = sent_sms()
     code = text.split(" is ")[1][:6]
@@ -195,6 +213,7 @@ def test_a_throttled_table_surfaces_as_transient() -> None:
     stubber.add_client_error("get_item", "ProvisionedThroughputExceededException", http_status_code=400)
     with stubber, pytest.raises(TransientError):
         invoke(
-            {"visitorId": "v1", "doorId": DOOR}, visitors=DynamoVisitorStore("Visitors", table=offline_table)
+            {"visitorId": "v1", "doorId": DOOR, "visitId": VISIT},
+            visitors=DynamoVisitorStore("Visitors", table=offline_table),
         )
     assert sent_sms() == []

@@ -12,7 +12,13 @@ import pytest
 from botocore.stub import Stubber
 from moto.dynamodb.models import DynamoDBBackend
 
-from smartdoor.adapters.passcode_store import DynamoPasscodeStore, code_key, failures_key, pointer_key
+from smartdoor.adapters.passcode_store import (
+    UNRECORDED_VISIT_ID,
+    DynamoPasscodeStore,
+    code_key,
+    failures_key,
+    pointer_key,
+)
 from smartdoor.domain.otp import (
     CodeCollision,
     ConcurrentIssue,
@@ -31,6 +37,7 @@ TABLE = "Passcodes"
 KEY = b"integration-test-key-0123456789abcdef"
 START = 1_800_000_000.0
 DOOR = "front-door"
+VISIT = "front-door-1800000000000"
 
 
 class FakeClock:
@@ -135,13 +142,13 @@ def test_issue_stores_the_hmac_item_and_the_visitor_pointer_never_the_code(
     store: DynamoPasscodeStore, table: Any, clock: FakeClock
 ) -> None:
     # WHEN a code is issued
-    issued = make_service(clock, store).issue(DOOR, "v1")
+    issued = make_service(clock, store).issue(DOOR, "v1", visit_id=VISIT)
     # THEN the table holds the code's door-bound HMAC and a pointer to it, both expiring with it
     digest = code_hash(KEY, DOOR, issued.code)
     code_item = table.get_item(Key=code_key(DOOR, digest))["Item"]
     pointer = table.get_item(Key=pointer_key(DOOR, "v1"))["Item"]
     assert code_item["pk"] == f"CODE#{DOOR}#{digest}"
-    assert code_item["visitorId"] == "v1" and code_item["doorId"] == DOOR
+    assert code_item["visitorId"] == "v1" and code_item["doorId"] == DOOR and code_item["visitId"] == VISIT
     assert code_item["expiresAt"] == int(START) + 300 and code_item["issuedAt"] == int(START)
     assert pointer["codeHash"] == digest and pointer["expiresAt"] == int(START) + 300
     # AND the code appears in no attribute of any item
@@ -152,20 +159,21 @@ def test_a_new_code_deletes_the_old_one_in_the_same_write(
     store: DynamoPasscodeStore, table: Any, clock: FakeClock
 ) -> None:
     service = make_service(clock, store)
-    first = service.issue(DOOR, "v1")
-    second = service.issue(DOOR, "v1")
-    # THEN one code item is left, the pointer names it, and only the new code opens the door
+    first = service.issue(DOOR, "v1", visit_id="front-door-1")
+    second = service.issue(DOOR, "v1", visit_id="front-door-2")
+    # THEN one code item is left, the pointer names it, and only the new code opens the door, for its visit
     (remaining,) = code_items(table)
     assert remaining["pk"] == f"CODE#{DOOR}#{code_hash(KEY, DOOR, second.code)}"
+    assert remaining["visitId"] == "front-door-2"
     assert store.current_code_hash(DOOR, "v1") == code_hash(KEY, DOOR, second.code)
     assert isinstance(service.verify(DOOR, first.code), Denied)
-    assert service.verify(DOOR, second.code) == Granted("v1", DOOR)
+    assert service.verify(DOOR, second.code) == Granted("v1", DOOR, "front-door-2")
 
 
 def test_codes_are_single_use_on_dynamodb(store: DynamoPasscodeStore, table: Any, clock: FakeClock) -> None:
     service = make_service(clock, store)
-    issued = service.issue(DOOR, "v1")
-    assert service.verify(DOOR, issued.code) == Granted("v1", DOOR)
+    issued = service.issue(DOOR, "v1", visit_id=VISIT)
+    assert service.verify(DOOR, issued.code) == Granted("v1", DOOR, VISIT)
     assert service.verify(DOOR, issued.code) == Denied(failures_in_window=1)
     assert code_items(table) == []
 
@@ -175,7 +183,7 @@ def test_an_expired_code_still_in_the_table_is_denied(
 ) -> None:
     # GIVEN a code past its expiry that TTL has not deleted (moto, like DynamoDB, deletes lazily)
     service = make_service(clock, store)
-    issued = service.issue(DOOR, "v1")
+    issued = service.issue(DOOR, "v1", visit_id=VISIT)
     clock.now = issued.expires_at + 1
     assert len(code_items(table)) == 1
     # WHEN it is typed
@@ -186,9 +194,32 @@ def test_an_expired_code_still_in_the_table_is_denied(
 
 def test_a_code_for_one_door_is_refused_at_another(store: DynamoPasscodeStore, clock: FakeClock) -> None:
     service = make_service(clock, store)
-    issued = service.issue("front", "v1")
+    issued = service.issue("front", "v1", visit_id=VISIT)
     assert service.verify("back", issued.code) == Denied(failures_in_window=1)
-    assert service.verify("front", issued.code) == Granted("v1", "front")
+    assert service.verify("front", issued.code) == Granted("v1", "front", VISIT)
+
+
+def test_taking_a_code_returns_the_visit_it_was_issued_for(store: DynamoPasscodeStore) -> None:
+    # GIVEN a stored code issued for a visit
+    store.replace_code(StoredCode("c" * 64, DOOR, "v1", "front-door-7", 10, 310), previous_hash=None)
+    # WHEN it is taken
+    # THEN the store hands back exactly what was stored, visit included
+    assert store.take_code(DOOR, "c" * 64) == StoredCode("c" * 64, DOOR, "v1", "front-door-7", 10, 310)
+
+
+def test_a_code_item_written_before_codes_recorded_their_visit_still_opens_the_door(
+    store: DynamoPasscodeStore, table: Any, clock: FakeClock
+) -> None:
+    # GIVEN a live code item without visitId (issued by the previous version, during an upgrade)
+    digest = code_hash(KEY, DOOR, "424242")
+    table.put_item(
+        Item={**code_key(DOOR, digest), "doorId": DOOR, "visitorId": "v1", "issuedAt": int(START),
+              "expiresAt": int(START) + 300}
+    )  # fmt: skip
+    # WHEN it is typed
+    outcome = make_service(clock, store).verify(DOOR, "424242")
+    # THEN it opens the door, for a visit the store names as not recorded
+    assert outcome == Granted("v1", DOOR, UNRECORDED_VISIT_ID)
 
 
 # --- atomicity -------------------------------------------------------------------------------
@@ -198,7 +229,7 @@ def test_a_code_for_one_door_is_refused_at_another(store: DynamoPasscodeStore, c
 def test_eight_concurrent_verifies_of_one_code_grant_exactly_once(table: Any, clock: FakeClock) -> None:
     # GIVEN a live code and 8 callers, each with its own boto3 session (resources are not thread-safe)
     policy = OtpPolicy(max_failures=100)
-    issued = make_service(clock, policy=policy).issue(DOOR, "v1")
+    issued = make_service(clock, policy=policy).issue(DOOR, "v1", visit_id=VISIT)
     barrier = threading.Barrier(8)
     outcomes: list[object] = []
     errors: list[BaseException] = []
@@ -253,10 +284,10 @@ def test_concurrent_failures_lock_the_door_exactly_once(table: Any, clock: FakeC
 def test_replacing_with_a_stale_pointer_is_refused(store: DynamoPasscodeStore, clock: FakeClock) -> None:
     # GIVEN a visitor whose pointer moved on after we read it
     service = make_service(clock, store)
-    service.issue(DOOR, "v1")
+    service.issue(DOOR, "v1", visit_id=VISIT)
     stale = store.current_code_hash(DOOR, "v1")
-    service.issue(DOOR, "v1")
-    fresh = StoredCode("f" * 64, DOOR, "v1", int(START), int(START) + 300)
+    service.issue(DOOR, "v1", visit_id=VISIT)
+    fresh = StoredCode("f" * 64, DOOR, "v1", VISIT, int(START), int(START) + 300)
     # WHEN we try to replace using what we read
     # THEN the store refuses and writes nothing
     with pytest.raises(ConcurrentIssue):
@@ -268,35 +299,37 @@ def test_replacing_with_a_stale_pointer_is_refused(store: DynamoPasscodeStore, c
 
 
 def test_a_hash_already_live_at_the_door_is_a_collision(store: DynamoPasscodeStore, clock: FakeClock) -> None:
-    theirs = make_service(clock, store).issue(DOOR, "v2")
-    clash = StoredCode(code_hash(KEY, DOOR, theirs.code), DOOR, "v1", int(START), int(START) + 300)
+    theirs = make_service(clock, store).issue(DOOR, "v2", visit_id=VISIT)
+    clash = StoredCode(code_hash(KEY, DOOR, theirs.code), DOOR, "v1", VISIT, int(START), int(START) + 300)
     with pytest.raises(CodeCollision):
         store.replace_code(clash, previous_hash=None)
     assert store.current_code_hash(DOOR, "v1") is None
 
 
 def test_issue_regenerates_on_a_collision_on_dynamodb(store: DynamoPasscodeStore, clock: FakeClock) -> None:
-    make_service(clock, store, generate=ScriptedCodes("111111")).issue(DOOR, "v2")
-    mine = make_service(clock, store, generate=ScriptedCodes("111111", "222222")).issue(DOOR, "v1")
+    make_service(clock, store, generate=ScriptedCodes("111111")).issue(DOOR, "v2", visit_id=VISIT)
+    mine = make_service(clock, store, generate=ScriptedCodes("111111", "222222")).issue(
+        DOOR, "v1", visit_id=VISIT
+    )
     service = make_service(clock, store)
     assert mine.code == "222222"
-    assert service.verify(DOOR, "111111") == Granted("v2", DOOR)
-    assert service.verify(DOOR, "222222") == Granted("v1", DOOR)
+    assert service.verify(DOOR, "111111") == Granted("v2", DOOR, VISIT)
+    assert service.verify(DOOR, "222222") == Granted("v1", DOOR, VISIT)
 
 
 def test_reissuing_never_deletes_another_visitors_code_that_reused_the_old_hash(
     store: DynamoPasscodeStore, clock: FakeClock
 ) -> None:
     # GIVEN v1's code 111111 was used, then v2 happened to get 111111 (same door, same hash)
-    make_service(clock, store, generate=ScriptedCodes("111111")).issue(DOOR, "v1")
+    make_service(clock, store, generate=ScriptedCodes("111111")).issue(DOOR, "v1", visit_id=VISIT)
     service = make_service(clock, store)
-    assert service.verify(DOOR, "111111") == Granted("v1", DOOR)
-    make_service(clock, store, generate=ScriptedCodes("111111")).issue(DOOR, "v2")
+    assert service.verify(DOOR, "111111") == Granted("v1", DOOR, VISIT)
+    make_service(clock, store, generate=ScriptedCodes("111111")).issue(DOOR, "v2", visit_id=VISIT)
     # WHEN v1 gets a new code (v1's pointer still names the old hash)
-    mine = make_service(clock, store, generate=ScriptedCodes("333333")).issue(DOOR, "v1")
+    mine = make_service(clock, store, generate=ScriptedCodes("333333")).issue(DOOR, "v1", visit_id=VISIT)
     # THEN v2's code survives and both codes work for their own visitor
-    assert service.verify(DOOR, "111111") == Granted("v2", DOOR)
-    assert service.verify(DOOR, mine.code) == Granted("v1", DOOR)
+    assert service.verify(DOOR, "111111") == Granted("v2", DOOR, VISIT)
+    assert service.verify(DOOR, mine.code) == Granted("v1", DOOR, VISIT)
 
 
 def test_failure_record_round_trips_and_refuses_stale_versions(
@@ -317,13 +350,13 @@ def test_a_lockout_on_dynamodb_refuses_a_correct_code_without_consuming_it(
     store: DynamoPasscodeStore, table: Any, clock: FakeClock
 ) -> None:
     service = make_service(clock, store, policy=OtpPolicy(ttl_seconds=3600))
-    issued = service.issue(DOOR, "v1")
+    issued = service.issue(DOOR, "v1", visit_id=VISIT)
     outcomes = [service.verify(DOOR, "999999" if issued.code != "999999" else "888888") for _ in range(5)]
     assert outcomes[-1] == LockedOut(retry_at=START + 900, just_locked=True)
     assert service.verify(DOOR, issued.code) == LockedOut(retry_at=START + 900)
     assert len(code_items(table)) == 1
     clock.now = START + 900
-    assert service.verify(DOOR, issued.code) == Granted("v1", DOOR)
+    assert service.verify(DOOR, issued.code) == Granted("v1", DOOR, VISIT)
 
 
 # --- transient failures ------------------------------------------------------------------------
@@ -353,7 +386,7 @@ def test_a_throttled_transaction_surfaces_as_a_transient_error() -> None:
         modeled_fields={"CancellationReasons": [{"Code": "ThrottlingError"}, {"Code": "None"}]},
     )
     with stubber, pytest.raises(TransientError):
-        store.replace_code(StoredCode("a" * 64, DOOR, "v1", 1, 2), previous_hash=None)
+        store.replace_code(StoredCode("a" * 64, DOOR, "v1", VISIT, 1, 2), previous_hash=None)
 
 
 def test_a_conflicting_transaction_makes_issue_retry() -> None:
@@ -365,4 +398,4 @@ def test_a_conflicting_transaction_makes_issue_retry() -> None:
         modeled_fields={"CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}]},
     )
     with stubber, pytest.raises(ConcurrentIssue):
-        store.replace_code(StoredCode("a" * 64, DOOR, "v1", 1, 2), previous_hash=None)
+        store.replace_code(StoredCode("a" * 64, DOOR, "v1", VISIT, 1, 2), previous_hash=None)

@@ -28,6 +28,7 @@ from smartdoor.errors import MalformedPasscode, TransientError, VisitorNotFound
 KEY = b"k" * 32
 START = 1_800_000_000.0
 DOOR = "front-door"
+VISIT = "front-door-1800000000000"
 # Digits str.isdigit() accepts that are not ASCII: never a valid code.
 FULLWIDTH_DIGITS = "\uff11\uff12\uff13\uff14\uff15\uff16"
 ARABIC_INDIC_DIGITS = "\u0661\u0662\u0663\u0664\u0665\u0666"
@@ -200,43 +201,56 @@ def test_issue_stores_only_the_hmac_of_the_code(
     service: PasscodeService, store: InMemoryPasscodeStore, clock: FakeClock
 ) -> None:
     # WHEN a code is issued
-    issued = service.issue(DOOR, "v1")
+    issued = service.issue(DOOR, "v1", visit_id=VISIT)
     # THEN it is 6 digits, valid for 300 s, and the store holds its door-bound HMAC and not the code
     assert is_well_formed(issued.code)
     assert issued.expires_at == int(clock.now) + 300
     (stored,) = store.codes.values()
     assert stored.code_hash == code_hash(KEY, DOOR, issued.code)
     assert stored.visitor_id == "v1" and stored.expires_at == issued.expires_at
+    assert stored.visit_id == VISIT and issued.visit_id == VISIT
     assert issued.code not in repr(store.codes) + repr(store.pointers)
 
 
 def test_issued_passcode_repr_hides_the_code(service: PasscodeService) -> None:
-    issued = service.issue(DOOR, "v1")
+    issued = service.issue(DOOR, "v1", visit_id=VISIT)
     assert issued.code not in repr(issued) and issued.code not in str(issued)
 
 
 def test_a_new_code_replaces_the_visitors_previous_one(service: PasscodeService) -> None:
-    # GIVEN a visitor with a code
-    first = service.issue(DOOR, "v1")
-    # WHEN a second one is issued
-    second = service.issue(DOOR, "v1")
-    # THEN the first no longer opens the door and the second does
+    # GIVEN a visitor with a code from an earlier visit
+    first = service.issue(DOOR, "v1", visit_id="front-door-1")
+    # WHEN a second one is issued for a later visit
+    second = service.issue(DOOR, "v1", visit_id="front-door-2")
+    # THEN the first no longer opens the door, and the second does, for the later visit
     assert isinstance(service.verify(DOOR, first.code), Denied)
-    assert service.verify(DOOR, second.code) == Granted(visitor_id="v1", door_id=DOOR)
+    assert service.verify(DOOR, second.code) == Granted(
+        visitor_id="v1", door_id=DOOR, visit_id="front-door-2"
+    )
+
+
+def test_the_grant_names_the_visit_the_code_was_issued_for(service: PasscodeService) -> None:
+    # GIVEN two visitors with codes from two different visits
+    theirs = service.issue(DOOR, "v2", visit_id="front-door-1")
+    mine = service.issue(DOOR, "v1", visit_id="front-door-2")
+    # WHEN each code is typed
+    # THEN each grant names the visit of its own code, not the latest one
+    assert service.verify(DOOR, theirs.code) == Granted("v2", DOOR, "front-door-1")
+    assert service.verify(DOOR, mine.code) == Granted("v1", DOOR, "front-door-2")
 
 
 def test_replacing_one_visitors_code_leaves_other_visitors_codes_alone(service: PasscodeService) -> None:
-    other = service.issue(DOOR, "v2")
-    service.issue(DOOR, "v1")
-    service.issue(DOOR, "v1")
-    assert service.verify(DOOR, other.code) == Granted(visitor_id="v2", door_id=DOOR)
+    other = service.issue(DOOR, "v2", visit_id=VISIT)
+    service.issue(DOOR, "v1", visit_id=VISIT)
+    service.issue(DOOR, "v1", visit_id=VISIT)
+    assert service.verify(DOOR, other.code) == Granted(visitor_id="v2", door_id=DOOR, visit_id=VISIT)
 
 
 def test_one_visitor_can_hold_codes_for_two_doors(service: PasscodeService) -> None:
-    front = service.issue("front", "v1")
-    back = service.issue("back", "v1")
-    assert service.verify("front", front.code) == Granted("v1", "front")
-    assert service.verify("back", back.code) == Granted("v1", "back")
+    front = service.issue("front", "v1", visit_id=VISIT)
+    back = service.issue("back", "v1", visit_id=VISIT)
+    assert service.verify("front", front.code) == Granted("v1", "front", VISIT)
+    assert service.verify("back", back.code) == Granted("v1", "back", VISIT)
 
 
 def test_a_hash_collision_with_another_visitors_live_code_regenerates(
@@ -245,22 +259,22 @@ def test_a_hash_collision_with_another_visitors_live_code_regenerates(
     # GIVEN a generator that repeats visitor v2's code once
     codes = ScriptedCodes(["111111", "111111", "222222"])
     service = PasscodeService(store=store, keys=FixedKey(), clock=clock, generate=codes)
-    theirs = service.issue(DOOR, "v2")
+    theirs = service.issue(DOOR, "v2", visit_id=VISIT)
     # WHEN v1 gets a code
-    mine = service.issue(DOOR, "v1")
+    mine = service.issue(DOOR, "v1", visit_id=VISIT)
     # THEN v1's code was regenerated, and both codes open the door for their own visitor
     assert (theirs.code, mine.code) == ("111111", "222222")
-    assert service.verify(DOOR, "111111") == Granted("v2", DOOR)
-    assert service.verify(DOOR, "222222") == Granted("v1", DOOR)
+    assert service.verify(DOOR, "111111") == Granted("v2", DOOR, VISIT)
+    assert service.verify(DOOR, "222222") == Granted("v1", DOOR, VISIT)
 
 
 def test_issue_gives_up_as_transient_after_repeated_collisions(
     store: InMemoryPasscodeStore, clock: FakeClock
 ) -> None:
     service = PasscodeService(store=store, keys=FixedKey(), clock=clock, generate=ScriptedCodes(["111111"]))
-    service.issue(DOOR, "v2")
+    service.issue(DOOR, "v2", visit_id=VISIT)
     with pytest.raises(TransientError):
-        service.issue(DOOR, "v1")
+        service.issue(DOOR, "v1", visit_id=VISIT)
     assert store.current_code_hash(DOOR, "v1") is None
 
 
@@ -269,33 +283,37 @@ def test_concurrent_issues_for_one_visitor_leave_a_single_live_code(
 ) -> None:
     # GIVEN another issue for the same visitor that lands between our read and our write
     racing: list[str] = []
-    store.before_replace = lambda: racing.append(service.issue(DOOR, "v1").code)
+    store.before_replace = lambda: racing.append(service.issue(DOOR, "v1", visit_id=VISIT).code)
     # WHEN we issue
-    ours = service.issue(DOOR, "v1")
+    ours = service.issue(DOOR, "v1", visit_id=VISIT)
     # THEN ours re-read the pointer and replaced the racing code: only ours works
     assert len(racing) == 1
     assert isinstance(service.verify(DOOR, racing[0]), Denied)
-    assert service.verify(DOOR, ours.code) == Granted("v1", DOOR)
+    assert service.verify(DOOR, ours.code) == Granted("v1", DOOR, VISIT)
 
 
 def test_issue_rejects_ids_that_could_forge_table_keys(service: PasscodeService) -> None:
     with pytest.raises(ValueError, match="doorId"):
-        service.issue("front#door", "v1")
+        service.issue("front#door", "v1", visit_id=VISIT)
     with pytest.raises(ValueError, match="visitorId"):
-        service.issue(DOOR, "")
+        service.issue(DOOR, "", visit_id=VISIT)
+    with pytest.raises(ValueError, match="visitId"):
+        service.issue(DOOR, "v1", visit_id="VISIT#1")
+    with pytest.raises(ValueError, match="visitId"):
+        service.issue(DOOR, "v1", visit_id="")
 
 
 # --- verifying -----------------------------------------------------------------------------
 
 
 def test_a_code_opens_the_door_once(service: PasscodeService) -> None:
-    issued = service.issue(DOOR, "v1")
-    assert service.verify(DOOR, issued.code) == Granted(visitor_id="v1", door_id=DOOR)
+    issued = service.issue(DOOR, "v1", visit_id=VISIT)
+    assert service.verify(DOOR, issued.code) == Granted(visitor_id="v1", door_id=DOOR, visit_id=VISIT)
     assert service.verify(DOOR, issued.code) == Denied(failures_in_window=1)
 
 
 def test_a_code_works_until_just_before_its_expiry(service: PasscodeService, clock: FakeClock) -> None:
-    issued = service.issue(DOOR, "v1")
+    issued = service.issue(DOOR, "v1", visit_id=VISIT)
     clock.now = issued.expires_at - 0.001
     assert isinstance(service.verify(DOOR, issued.code), Granted)
 
@@ -304,7 +322,7 @@ def test_an_expired_code_is_denied_even_though_it_is_still_stored(
     service: PasscodeService, store: InMemoryPasscodeStore, clock: FakeClock
 ) -> None:
     # GIVEN a code whose item TTL has not removed yet
-    issued = service.issue(DOOR, "v1")
+    issued = service.issue(DOOR, "v1", visit_id=VISIT)
     clock.now = issued.expires_at
     assert store.codes  # still there
     # WHEN it is typed at its expiry
@@ -313,15 +331,15 @@ def test_an_expired_code_is_denied_even_though_it_is_still_stored(
 
 
 def test_a_code_is_refused_at_another_door_and_still_works_at_its_own(service: PasscodeService) -> None:
-    issued = service.issue("front", "v1")
+    issued = service.issue("front", "v1", visit_id=VISIT)
     assert service.verify("back", issued.code) == Denied(failures_in_window=1)
-    assert service.verify("front", issued.code) == Granted("v1", "front")
+    assert service.verify("front", issued.code) == Granted("v1", "front", VISIT)
 
 
 def test_a_failure_counts_only_at_the_door_where_it_happened(
     service: PasscodeService, store: InMemoryPasscodeStore
 ) -> None:
-    issued = service.issue("front", "v1")
+    issued = service.issue("front", "v1", visit_id=VISIT)
     service.verify("back", issued.code)
     assert len(store.load_failures("back").failures) == 1
     assert store.load_failures("front") == FailureRecord()
@@ -332,7 +350,7 @@ def test_malformed_input_is_rejected_without_touching_state(
     service: PasscodeService, store: InMemoryPasscodeStore, otp: str
 ) -> None:
     # GIVEN a door with a live code
-    issued = service.issue(DOOR, "v1")
+    issued = service.issue(DOOR, "v1", visit_id=VISIT)
     codes_before = dict(store.codes)
     # WHEN malformed input is typed many times
     for _ in range(10):
@@ -341,7 +359,7 @@ def test_malformed_input_is_rejected_without_touching_state(
     # THEN no failure was counted, the door is not locked, and the code still works
     assert store.load_failures(DOOR) == FailureRecord()
     assert store.codes == codes_before
-    assert service.verify(DOOR, issued.code) == Granted("v1", DOOR)
+    assert service.verify(DOOR, issued.code) == Granted("v1", DOOR, VISIT)
 
 
 # --- lockout -------------------------------------------------------------------------------
@@ -350,7 +368,7 @@ def test_malformed_input_is_rejected_without_touching_state(
 def test_five_failures_within_fifteen_minutes_lock_the_door(
     service: PasscodeService, clock: FakeClock
 ) -> None:
-    issued = service.issue(DOOR, "v1")
+    issued = service.issue(DOOR, "v1", visit_id=VISIT)
     # WHEN 5 wrong codes arrive within 15 minutes (the 5th at 899 s)
     outcomes = []
     for offset in (0, 225, 450, 675):
@@ -367,7 +385,7 @@ def test_five_failures_within_fifteen_minutes_lock_the_door(
 def test_five_failures_spread_over_twenty_minutes_do_not_lock(
     service: PasscodeService, clock: FakeClock
 ) -> None:
-    issued = service.issue(DOOR, "v1")
+    issued = service.issue(DOOR, "v1", visit_id=VISIT)
     outcomes = []
     for minute in (0, 5, 10, 15, 20):
         clock.now = START + minute * 60
@@ -382,7 +400,7 @@ def test_a_correct_code_during_lockout_is_refused_and_not_consumed(
 ) -> None:
     # GIVEN a locked door and a live code
     fail(service, 5, right="")
-    issued = service.issue(DOOR, "v1")
+    issued = service.issue(DOOR, "v1", visit_id=VISIT)
     # WHEN the correct code is typed during the lockout
     refused = service.verify(DOOR, issued.code)
     # THEN it is refused without being consumed or counted as a failure
@@ -394,7 +412,7 @@ def test_a_correct_code_during_lockout_is_refused_and_not_consumed(
 def test_a_code_survives_a_lockout_it_outlives(store: InMemoryPasscodeStore, clock: FakeClock) -> None:
     # GIVEN a code valid for an hour and a 15-minute lockout
     service = PasscodeService(store=store, keys=FixedKey(), clock=clock, policy=OtpPolicy(ttl_seconds=3600))
-    issued = service.issue(DOOR, "v1")
+    issued = service.issue(DOOR, "v1", visit_id=VISIT)
     fail(service, 5, issued.code)
     # WHEN the correct code is typed during and then after the lockout
     during = service.verify(DOOR, issued.code)
@@ -402,7 +420,7 @@ def test_a_code_survives_a_lockout_it_outlives(store: InMemoryPasscodeStore, clo
     after = service.verify(DOOR, issued.code)
     # THEN it is refused during and accepted after: the refusal did not consume it
     assert during == LockedOut(retry_at=START + 900)
-    assert after == Granted("v1", DOOR)
+    assert after == Granted("v1", DOOR, VISIT)
 
 
 def test_the_lockout_ends_after_fifteen_minutes_with_a_fresh_count(
@@ -490,15 +508,16 @@ def test_send_passcode_texts_the_code_that_opens_the_door(service: PasscodeServi
     visitors = FakeVisitors({"v1": Person(phone="+15551234567")})
     sms = RecordingSms()
     # WHEN a code is sent to a known visitor
-    sent = send_passcode("v1", DOOR, passcodes=service, visitors=visitors, sms=sms)
+    sent = send_passcode("v1", DOOR, visit_id=VISIT, passcodes=service, visitors=visitors, sms=sms)
     # THEN the SMS goes to their phone with the code, and the result carries only the masked phone
     ((phone, text),) = sms.sent
     code = text.split(" is ")[1][:6]
     assert phone == "+15551234567"
     assert text == f"Smart Door: your code for {DOOR} is {code}. It expires in 5 minutes."
     assert sent.sent_to == "+1*******567" and sent.expires_at == int(START) + 300
+    assert sent.visit_id == VISIT
     assert code not in repr(sent)
-    assert service.verify(DOOR, code) == Granted("v1", DOOR)
+    assert service.verify(DOOR, code) == Granted("v1", DOOR, VISIT)
 
 
 def test_send_passcode_for_an_unknown_visitor_stores_and_sends_nothing(
@@ -506,7 +525,17 @@ def test_send_passcode_for_an_unknown_visitor_stores_and_sends_nothing(
 ) -> None:
     sms = RecordingSms()
     with pytest.raises(VisitorNotFound):
-        send_passcode("ghost", DOOR, passcodes=service, visitors=FakeVisitors({}), sms=sms)
+        send_passcode("ghost", DOOR, visit_id=VISIT, passcodes=service, visitors=FakeVisitors({}), sms=sms)
+    assert sms.sent == [] and store.codes == {} and store.pointers == {}
+
+
+def test_send_passcode_without_a_usable_visit_id_stores_and_sends_nothing(
+    service: PasscodeService, store: InMemoryPasscodeStore
+) -> None:
+    sms = RecordingSms()
+    visitors = FakeVisitors({"v1": Person(phone="+15551234567")})
+    with pytest.raises(ValueError, match="visitId"):
+        send_passcode("v1", DOOR, visit_id="a/b", passcodes=service, visitors=visitors, sms=sms)
     assert sms.sent == [] and store.codes == {} and store.pointers == {}
 
 
@@ -529,12 +558,12 @@ def test_sms_fails_after_storing_then_a_retry_replaces_the_unsent_code(service: 
     visitors = FakeVisitors({"v1": Person(phone="+15551234567")})
     sms = FlakySms()
     with pytest.raises(TransientError):
-        send_passcode("v1", DOOR, passcodes=service, visitors=visitors, sms=sms)
-    send_passcode("v1", DOOR, passcodes=service, visitors=visitors, sms=sms)
+        send_passcode("v1", DOOR, visit_id=VISIT, passcodes=service, visitors=visitors, sms=sms)
+    send_passcode("v1", DOOR, visit_id=VISIT, passcodes=service, visitors=visitors, sms=sms)
     lost, delivered = (text.split(" is ")[1][:6] for _, text in sms.sent)
     # THEN only the delivered code works
     assert isinstance(service.verify(DOOR, lost), Denied)
-    assert service.verify(DOOR, delivered) == Granted("v1", DOOR)
+    assert service.verify(DOOR, delivered) == Granted("v1", DOOR, VISIT)
 
 
 @pytest.fixture(autouse=True)

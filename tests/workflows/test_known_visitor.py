@@ -50,6 +50,11 @@ def test_known_visitor_gets_a_code_and_the_owner_an_email(door: SmartDoorOnMoto)
     (email,) = door.emails()
     assert email.subject == "Smart Door: visitor at front-door"
     assert email.body == f"{VISITOR_NAME} is at front-door; a code was sent."
+    # AND the code was issued for this visit: the task got its visitId and the code item keeps it
+    (issue,) = door.runtime.invocations_of("issue_passcode")
+    assert issue.event == {"visitorId": VISITOR_ID, "doorId": "front-door", "visitId": detail["visitId"]}
+    codes = [item for item in door.items("passcodes") if item["sk"] == "CODE"]
+    assert [item["visitId"] for item in codes] == [detail["visitId"]]
     loaded = finished.state_output("Load visitor")["visitorRecord"]["Item"]
     assert set(loaded) == {"visitorId", "name"}
     claim = door.claim(detail["visitId"], "known")

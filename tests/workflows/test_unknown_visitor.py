@@ -74,6 +74,10 @@ def test_approved_visitor_is_enrolled_saved_and_sent_a_code(door: SmartDoorOnMot
     assert len(codes) == 1
     stored = door.items("passcodes")
     assert stored and all(codes[0] not in json.dumps(item, default=str) for item in stored)
+    # AND the code was issued for this visit: the task got its visitId and the code item keeps it
+    (issue,) = door.runtime.invocations_of("issue_passcode")
+    assert issue.event == {"visitorId": visitor_id, "doorId": "front-door", "visitId": visit_id}
+    assert [item["visitId"] for item in stored if item["sk"] == "CODE"] == [visit_id]
 
     emails = door.emails()
     assert [e.subject for e in emails] == [

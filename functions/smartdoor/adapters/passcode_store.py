@@ -1,7 +1,7 @@
 """The Passcodes table: code hashes, each visitor's current code, each door's failed tries.
 
 Items (docs/internals.md):
-- `CODE#<doorId>#<hmac>` / `CODE`: a live code (visitorId, doorId, issuedAt, expiresAt);
+- `CODE#<doorId>#<hmac>` / `CODE`: a live code (visitorId, doorId, visitId, issuedAt, expiresAt);
 - `VISITOR#<doorId>#<visitorId>` / `CURRENT`: codeHash of the visitor's latest code, so issuing a
   new one can delete the old one in the same transaction;
 - `DOOR#<doorId>` / `FAILURES`: recent failed tries (epoch seconds), lockedUntil, version.
@@ -32,6 +32,9 @@ from smartdoor.errors import TransientError
 _CODE_SK = "CODE"
 _POINTER_SK = "CURRENT"
 _FAILURES_SK = "FAILURES"
+# What a code item written before codes recorded their visit reports as its visitId. Such items
+# outlive the upgrade by at most one OTP lifetime (OTP_TTL_SECONDS); they still open the door.
+UNRECORDED_VISIT_ID = "unrecorded"
 _TRANSIENT_CANCELLATIONS = frozenset(
     {"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
 )
@@ -96,6 +99,7 @@ class DynamoPasscodeStore:
                         **code_key(code.door_id, code.code_hash),
                         "doorId": code.door_id,
                         "visitorId": code.visitor_id,
+                        "visitId": code.visit_id,
                         "issuedAt": code.issued_at,
                         "expiresAt": code.expires_at,
                     },
@@ -174,6 +178,7 @@ class DynamoPasscodeStore:
             code_hash=code_hash,
             door_id=str(item["doorId"]),
             visitor_id=str(item["visitorId"]),
+            visit_id=str(item.get("visitId", UNRECORDED_VISIT_ID)),
             issued_at=int(item["issuedAt"]),
             expires_at=int(item["expiresAt"]),
         )

@@ -5,6 +5,8 @@ Rules (DESIGN.md, "Security rules"):
   bound to its door and a leaked table reveals nothing usable;
 - a code is valid for `ttl_seconds`, checked here against the injected clock (DynamoDB TTL is lazy);
 - one live code per visitor per door: issuing replaces the visitor's previous code;
+- a code remembers the visit it was issued for, so the door's DoorUnlocked event names the visit
+  whose code opened it (the hash is unchanged: the visit is stored beside it, not inside it);
 - a code is used at most once: the store takes (deletes) it atomically;
 - after `max_failures` wrong codes at a door within `failure_window_seconds`, the door refuses every
   code (even a correct one, which stays usable) for `lockout_seconds`.
@@ -72,6 +74,7 @@ class StoredCode:
     code_hash: str
     door_id: str
     visitor_id: str
+    visit_id: str  # the visit the code was issued for
     issued_at: int
     expires_at: int
 
@@ -208,6 +211,7 @@ def _duration(seconds: int) -> str:
 class IssuedPasscode:
     visitor_id: str
     door_id: str
+    visit_id: str
     issued_at: int
     expires_at: int
     code: str = field(repr=False)  # goes into the SMS and nowhere else
@@ -217,6 +221,7 @@ class IssuedPasscode:
 class Granted:
     visitor_id: str
     door_id: str
+    visit_id: str  # the visit whose code opened the door
 
 
 @dataclass(frozen=True)
@@ -262,10 +267,12 @@ class PasscodeService:
         self.policy = policy or OtpPolicy()
         self._generate = generate
 
-    def issue(self, door_id: str, visitor_id: str) -> IssuedPasscode:
-        """A fresh code for the visitor at the door; the visitor's previous code stops working."""
+    def issue(self, door_id: str, visitor_id: str, *, visit_id: str) -> IssuedPasscode:
+        """A fresh code for the visitor at the door, issued for `visit_id`; the visitor's previous code
+        stops working."""
         require_identifier(door_id, "doorId")
         require_identifier(visitor_id, "visitorId")
+        require_identifier(visit_id, "visitId")
         key = self._keys.hmac_key()
         for _ in range(MAX_ISSUE_ATTEMPTS):
             otp = self._generate()
@@ -276,6 +283,7 @@ class PasscodeService:
                 code_hash=code_hash(key, door_id, otp),
                 door_id=door_id,
                 visitor_id=visitor_id,
+                visit_id=visit_id,
                 issued_at=issued_at,
                 expires_at=issued_at + self.policy.ttl_seconds,
             )
@@ -284,7 +292,9 @@ class PasscodeService:
                 self._store.replace_code(stored, previous)
             except (CodeCollision, ConcurrentIssue):
                 continue
-            return IssuedPasscode(visitor_id, door_id, stored.issued_at, stored.expires_at, code=otp)
+            return IssuedPasscode(
+                visitor_id, door_id, visit_id, stored.issued_at, stored.expires_at, code=otp
+            )
         raise TransientError(f"could not store a new code after {MAX_ISSUE_ATTEMPTS} attempts")
 
     def verify(self, door_id: str, otp: str) -> VerifyOutcome:
@@ -302,7 +312,7 @@ class PasscodeService:
         taken = self._store.take_code(door_id, code_hash(self._keys.hmac_key(), door_id, otp))
         # An expired code is taken too: it could never be used again anyway.
         if taken is not None and now < taken.expires_at:
-            return Granted(visitor_id=taken.visitor_id, door_id=door_id)
+            return Granted(visitor_id=taken.visitor_id, door_id=door_id, visit_id=taken.visit_id)
         return self._record_failure(door_id, record, now)
 
     def _record_failure(self, door_id: str, record: FailureRecord, now: float) -> VerifyOutcome:
@@ -329,6 +339,7 @@ class PasscodeService:
 class PasscodeSent:
     visitor_id: str
     door_id: str
+    visit_id: str
     expires_at: int
     sent_to: str  # masked phone number
 
@@ -337,28 +348,32 @@ def send_passcode(
     visitor_id: str,
     door_id: str,
     *,
+    visit_id: str,
     passcodes: PasscodeService,
     visitors: VisitorLookup,
     sms: SmsSender,
 ) -> PasscodeSent:
-    """Issue a code for a known visitor and text it to them; the code goes nowhere else.
+    """Issue a code for a known visitor, for the visit `visit_id`, and text it to them; the code goes
+    nowhere else.
 
     If the SMS fails after the code is stored, a retry issues a fresh code that replaces it, so
     retrying the whole step is safe.
     """
     require_identifier(visitor_id, "visitorId")
     require_identifier(door_id, "doorId")
+    require_identifier(visit_id, "visitId")
     visitor = visitors.get(visitor_id)
     if visitor is None:
         raise VisitorNotFound(f"no visitor with id {visitor_id}")
-    issued = passcodes.issue(door_id, visitor_id)
+    issued = passcodes.issue(door_id, visitor_id, visit_id=visit_id)
     sms.send_sms(visitor.phone, sms_text(door_id, issued.code, passcodes.policy.ttl_seconds))
-    sent = PasscodeSent(visitor_id, door_id, issued.expires_at, sent_to=mask_phone(visitor.phone))
+    sent = PasscodeSent(visitor_id, door_id, visit_id, issued.expires_at, sent_to=mask_phone(visitor.phone))
     logger.info(
         "Passcode issued and sent",
         extra={
             "visitor_id": visitor_id,
             "door_id": door_id,
+            "visit_id": visit_id,
             "expires_at": issued.expires_at,
             "to": sent.sent_to,
         },
