@@ -15,12 +15,16 @@ VISITOR_PHONE = "+15550123467"
 
 
 def enrol_anna(door: SmartDoorOnMoto) -> None:
+    enrol(door, VISITOR_ID, VISITOR_NAME, VISITOR_PHONE)
+
+
+def enrol(door: SmartDoorOnMoto, visitor_id: str, name: str, phone: str) -> None:
     DynamoVisitorStore(door.names["visitors"]).put(
         Visitor(
-            visitor_id=VISITOR_ID,
-            name=VISITOR_NAME,
-            phone=VISITOR_PHONE,
-            face_ids=("face-1",),
+            visitor_id=visitor_id,
+            name=name,
+            phone=phone,
+            face_ids=(f"face-of-{visitor_id}",),
             created_at="2026-11-01T10:00:00Z",
             door_id="front-door",
         )
@@ -57,9 +61,28 @@ def test_known_visitor_gets_a_code_and_the_owner_an_email(door: SmartDoorOnMoto)
     assert [item["visitId"] for item in codes] == [detail["visitId"]]
     loaded = finished.state_output("Load visitor")["visitorRecord"]["Item"]
     assert set(loaded) == {"visitorId", "name"}
-    claim = door.claim(detail["visitId"], "known")
+    claim = door.claim(detail["visitId"], f"known#{VISITOR_ID}")
     assert claim is not None and claim["doorId"] == "front-door"
     assert VISITOR_PHONE not in json.dumps(finished.history, default=str)
+
+
+def test_two_known_visitors_in_one_visit_each_get_a_code(door: SmartDoorOnMoto) -> None:
+    # GIVEN Anna and Ben are both known, and arrive together: one visit, one event per person
+    enrol_anna(door)
+    enrol(door, "vis-ben", "Ben Example", "+15550123468")
+    anna = known_face_detail(VISITOR_ID)
+    ben = known_face_detail("vis-ben", visit_id=anna["visitId"])
+
+    # WHEN the known-visitor workflow runs for each of them
+    first = door.finish(door.start_known(anna))
+    second = door.finish(door.start_known(ben))
+
+    # THEN both get their own code: the claim is per visitor within the visit
+    assert first.states[-1] == "AccessCodeSent" and second.states[-1] == "AccessCodeSent"
+    assert len(door.passcodes_sent_to(VISITOR_PHONE)) == 1
+    assert len(door.passcodes_sent_to("+15550123468")) == 1
+    assert door.claim(anna["visitId"], f"known#{VISITOR_ID}") is not None
+    assert door.claim(anna["visitId"], "known#vis-ben") is not None
 
 
 def test_a_duplicate_known_face_event_is_ignored(door: SmartDoorOnMoto) -> None:
@@ -117,4 +140,5 @@ def test_a_face_enrolled_meanwhile_ends_with_a_code_through_both_workflows(door:
     assert len(door.passcodes_sent_to(VISITOR_PHONE)) == 1
     assert door.items("approvals") == []
     visit_id = announced["detail"]["visitId"]
-    assert door.claim(visit_id, "unknown") is not None and door.claim(visit_id, "known") is not None
+    assert door.claim(visit_id, "unknown") is not None
+    assert door.claim(visit_id, f"known#{VISITOR_ID}") is not None
