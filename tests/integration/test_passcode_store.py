@@ -13,7 +13,6 @@ from botocore.stub import Stubber
 from moto.dynamodb.models import DynamoDBBackend
 
 from smartdoor.adapters.passcode_store import (
-    UNRECORDED_VISIT_ID,
     DynamoPasscodeStore,
     code_key,
     failures_key,
@@ -205,21 +204,6 @@ def test_taking_a_code_returns_the_visit_it_was_issued_for(store: DynamoPasscode
     # WHEN it is taken
     # THEN the store hands back exactly what was stored, visit included
     assert store.take_code(DOOR, "c" * 64) == StoredCode("c" * 64, DOOR, "v1", "front-door-7", 10, 310)
-
-
-def test_a_code_item_written_before_codes_recorded_their_visit_still_opens_the_door(
-    store: DynamoPasscodeStore, table: Any, clock: FakeClock
-) -> None:
-    # GIVEN a live code item without visitId (issued by the previous version, during an upgrade)
-    digest = code_hash(KEY, DOOR, "424242")
-    table.put_item(
-        Item={**code_key(DOOR, digest), "doorId": DOOR, "visitorId": "v1", "issuedAt": int(START),
-              "expiresAt": int(START) + 300}
-    )  # fmt: skip
-    # WHEN it is typed
-    outcome = make_service(clock, store).verify(DOOR, "424242")
-    # THEN it opens the door, for a visit the store names as not recorded
-    assert outcome == Granted("v1", DOOR, UNRECORDED_VISIT_ID)
 
 
 # --- atomicity -------------------------------------------------------------------------------

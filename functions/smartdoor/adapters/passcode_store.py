@@ -32,9 +32,6 @@ from smartdoor.errors import TransientError
 _CODE_SK = "CODE"
 _POINTER_SK = "CURRENT"
 _FAILURES_SK = "FAILURES"
-# What a code item written before codes recorded their visit reports as its visitId. Such items
-# outlive the upgrade by at most one OTP lifetime (OTP_TTL_SECONDS); they still open the door.
-UNRECORDED_VISIT_ID = "unrecorded"
 _TRANSIENT_CANCELLATIONS = frozenset(
     {"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
 )
@@ -178,7 +175,7 @@ class DynamoPasscodeStore:
             code_hash=code_hash,
             door_id=str(item["doorId"]),
             visitor_id=str(item["visitorId"]),
-            visit_id=str(item.get("visitId", UNRECORDED_VISIT_ID)),
+            visit_id=str(item["visitId"]),
             issued_at=int(item["issuedAt"]),
             expires_at=int(item["expiresAt"]),
         )
