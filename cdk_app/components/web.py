@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, CfnElement, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, CfnElement, Duration, RemovalPolicy, Stack, Token, Validations
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_logs as logs
@@ -215,10 +215,19 @@ class Web(Construct):
         pages = self.bucket.node.default_child
         assert isinstance(pages, CfnElement)
         pages_id = stack.resolve(stack.get_logical_id(pages))
+        # cdk-nag names the asset bucket as synthesized: pseudo parameters where the CLI left the
+        # environment open, literal values where it knows the target account or region.
+        partition, account, region = (
+            f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
+            for pseudo, value in (
+                ("Partition", stack.partition),
+                ("AccountId", stack.account),
+                ("Region", stack.region),
+            )
+        )
         for finding in (
             # It reads web/ from the CDK asset bucket and writes (and prunes) the pages bucket.
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-"
-            "<AWS::AccountId>-<AWS::Region>/*]",
+            f"AwsSolutions-IAM5[Resource::arn:{partition}:s3:::cdk-hnb659fds-assets-{account}-{region}/*]",
             f"AwsSolutions-IAM5[Resource::<{pages_id}.Arn>/*]",
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
             "AWSLambdaBasicExecutionRole]",

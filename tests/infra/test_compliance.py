@@ -11,7 +11,7 @@ from cfnlint.api import lint_file
 from cfnlint.config import ManualArgs
 
 from cdk_app.app import build_app
-from tests.infra.synth import TEST_CONTEXT, Synthesized
+from tests.infra.synth import TEST_CONTEXT, Synthesized, ensure_pillow_layer
 
 pytestmark = pytest.mark.infra
 
@@ -82,3 +82,18 @@ def test_cfn_lint_reports_no_errors(fixture: str, request: pytest.FixtureRequest
         or (m.rule.id.startswith("W") and m.rule.id not in ACCEPTED_CFN_LINT_WARNINGS)
     ]
     assert problems == []
+
+
+def test_cdk_nag_passes_when_the_cli_knows_the_target_account_and_region(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the environment `cdk deploy` sets up from the caller's credentials and region,
+    # which turns pseudo parameters in ARNs (partition, account, region) into literals
+    monkeypatch.setenv("CDK_DEFAULT_ACCOUNT", "123456789012")
+    monkeypatch.setenv("CDK_DEFAULT_REGION", "eu-west-1")
+    ensure_pillow_layer()
+    app, stack = build_app(App(outdir=str(tmp_path), context=TEST_CONTEXT))
+    # WHEN it synthesizes (cdk-nag raises on any unacknowledged finding)
+    app.synth()
+    # THEN the stack was bound to that environment and nothing was left unacknowledged
+    assert (stack.account, stack.region) == ("123456789012", "eu-west-1")
