@@ -1,7 +1,8 @@
 """Workflow task: create the owner's approval request for an unknown visitor.
 
 Input `{visitId, doorId, photo: {bucket, frameKey, faceKey}, detectedAt}`; output
-`{approvalId, expiresAt, timeoutSeconds}`. The workflow waits for the owner with
+`{approvalId, expiresAt, timeoutSeconds, visitorId}` (`visitorId`: the visitor an approval
+creates, so the workflow can record them as decided in the visit before enrolling them). The workflow waits for the owner with
 `TimeoutSecondsPath: $.approval.timeoutSeconds`, so the request dies with that wait.
 Errors: `TransientError` (retried by the ASL); a malformed input fails the task.
 """
@@ -17,6 +18,7 @@ from pydantic import AwareDatetime, Field
 
 from smartdoor.adapters.approval_store import DynamoApprovalStore
 from smartdoor.domain.approvals import ApprovalRepository, create_approval, iso_z, utc_now
+from smartdoor.domain.face_matching import visitor_id_for
 from smartdoor.models import WIRE_ID_PATTERN, VisitPhoto, WireModel
 from smartdoor.observability import logger, metrics, tracer
 from smartdoor.settings import FunctionSettings, load_settings
@@ -39,6 +41,7 @@ class CreateApprovalResponse(WireModel):
     approval_id: str
     expires_at: str  # ISO-8601 UTC
     timeout_seconds: int
+    visitor_id: str
 
 
 @logger.inject_lambda_context
@@ -68,4 +71,5 @@ def handler(
         approval_id=approval.approval_id,
         expires_at=iso_z(approval.expires_at),
         timeout_seconds=settings.approval_timeout_seconds,
+        visitor_id=visitor_id_for(approval.approval_id),
     ).to_wire()

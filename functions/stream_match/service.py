@@ -10,6 +10,12 @@ For each frame with at least one good face:
 4. write the new visit state, conditional on the version read; on a conflict, start again
    from 1 (claims already EMITTED make the repeated decisions duplicates, not new events).
 
+A person the unknown-visitor workflow approved in this visit is decided there: their
+KnownFaceDetected is suppressed (the workflow took their known-visitor claim before enrolling
+the face). A stranger seen after the visit's unknown was decided is announced in a new visit
+only once the owner approved the first stranger (`split_for_stranger`); before that, and after
+a denial, the visit has had its one stranger decision.
+
 The state is written only after the events went out: a record that failed halfway is retried
 from the same state and decides the same events again. Frames without a good face touch no
 storage at all.
@@ -20,7 +26,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -28,8 +34,17 @@ from aws_lambda_powertools.metrics import MetricUnit
 from smartdoor.adapters.event_bus import BusEvent, EventBus
 from smartdoor.adapters.visit_store import ClaimOutcome, VersionConflict, VisitStore
 from smartdoor.domain.records import Frame
-from smartdoor.domain.visits import Emission, MatchRules, observe, screen
+from smartdoor.domain.visits import (
+    Emission,
+    MatchRules,
+    Observation,
+    decided_visitors,
+    observe,
+    screen,
+    split_for_stranger,
+)
 from smartdoor.errors import TransientError
+from smartdoor.models import KnownFaceDetail
 from smartdoor.observability import logger
 
 MAX_STATE_CONFLICTS = 5
@@ -106,6 +121,8 @@ class VisitMatcher:
         for _ in range(MAX_STATE_CONFLICTS):
             stored = self._store.load(frame.door_id)
             observation = observe(stored.state if stored else None, frame, self._rules, screened)
+            if observation.later_stranger is not None:
+                observation = self._stranger_after_decision(observation)
             if observation.duplicate_frame or observation.state is None:
                 stats.duplicate_frames += int(observation.duplicate_frame)
                 return
@@ -126,6 +143,37 @@ class VisitMatcher:
             return
         raise VisitStateContended(f"visit state of door {frame.door_id} kept changing")
 
+    def _stranger_after_decision(self, observation: Observation) -> Observation:
+        state, sighting = observation.state, observation.later_stranger
+        assert state is not None and sighting is not None  # observe sets both
+        approved = self._store.approved_visitor(state.visit_id)
+        if approved is None:
+            logger.info(
+                "Another unknown face in a visit whose stranger is pending or denied; not announced",
+                extra={"door_id": state.door_id, "visit_id": state.visit_id},
+            )
+            return observation
+        split = split_for_stranger(state, sighting, approved)
+        assert split.state is not None
+        self._store.carry_decided(split.state.visit_id, state.door_id, decided_visitors(split.state))
+        logger.info(
+            "A new stranger after the owner approved this visit's first one; announced in a new visit",
+            extra={"door_id": state.door_id, "visit_id": state.visit_id, "new_visit_id": split.state.visit_id},
+        )
+        return replace(
+            observation,
+            state=split.state,
+            emissions=observation.emissions + split.emissions,
+            opened_visit=True,
+        )
+
+    def _already_decided(self, emission: Emission) -> bool:
+        """A known person whose known-visitor claim in this visit is taken (e.g. the owner just approved them)."""
+        detail = emission.detail
+        return isinstance(detail, KnownFaceDetail) and self._store.known_visitor_handled(
+            emission.visit_id, detail.visitor_id
+        )
+
     def _publish(self, emissions: tuple[Emission, ...], stats: BatchStats) -> None:
         if not emissions:
             return
@@ -133,6 +181,10 @@ class VisitMatcher:
         claimed: list[Emission] = []
         try:
             for emission in emissions:
+                if self._already_decided(emission):
+                    stats.duplicates_suppressed += 1
+                    logger.info("Person already decided in this visit; suppressed", extra=_describe(emission))
+                    continue
                 outcome = self._store.claim(emission.visit_id, emission.key, token)
                 if outcome is ClaimOutcome.ALREADY_EMITTED:
                     stats.duplicates_suppressed += 1

@@ -43,10 +43,12 @@ UNKNOWN_PATH = [
     "Create approval request",
     "Wait for owner's decision",
     "Owner's decision",
+    "Record visitor as decided in this visit",
     "Enrol face",
     "Save visitor",
     "Issue passcode",
     "Email owner: code sent",
+    "Let later strangers be announced",
     "AccessCodeSent",
 ]
 KNOWN_PATH = [

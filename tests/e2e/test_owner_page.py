@@ -83,10 +83,12 @@ def test_owner_approves_from_the_sms_link_and_the_visitor_opens_the_door(site: S
     assert finished.status == "SUCCEEDED", why_not_succeeded(finished)
     assert finished.states[-6:] == [
         "Owner's decision",
+        "Record visitor as decided in this visit",
         "Enrol face",
         "Save visitor",
         "Issue passcode",
         "Email owner: code sent",
+        "Let later strangers be announced",
         "AccessCodeSent",
     ]
     (code,) = door.passcodes_sent_to(VISITOR_PHONE)

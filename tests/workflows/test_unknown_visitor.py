@@ -51,10 +51,12 @@ def test_approved_visitor_is_enrolled_saved_and_sent_a_code(door: SmartDoorOnMot
     assert finished.states == [
         *BEFORE_APPROVAL,
         "Owner's decision",
+        "Record visitor as decided in this visit",
         "Enrol face",
         "Save visitor",
         "Issue passcode",
         "Email owner: code sent",
+        "Let later strangers be announced",
         "AccessCodeSent",
     ]
     visitor_id = visitor_id_for(approval_id)

@@ -13,7 +13,14 @@ Items (docs/internals.md):
   died between claim and publish) can be taken over. So one claim yields at most one event,
   except if a holder dies after PutEvents and before marking EMITTED and its lease ends.
 
-Every item carries `expiresAt` (TTL, epoch seconds).
+- `VISIT#<visitId>` / `WORKFLOW#unknown` and `WORKFLOW#known#<visitorId>`: the workflows'
+  own claims (workflows/*.asl.json). The unknown-visitor workflow writes the approved person's
+  `WORKFLOW#known#<visitorId>` before it enrols the face, so the person counts as decided in
+  that visit, and sets `approvedVisitorId` on its `WORKFLOW#unknown` claim once the person is
+  saved. This store reads both (`known_visitor_handled`, `approved_visitor`) and writes the
+  known claims of people it carries into a new visit (`carry_decided`).
+
+Every item this store writes carries `expiresAt` (TTL, epoch seconds).
 """
 
 from __future__ import annotations
@@ -55,6 +62,13 @@ class StoredVisit:
     version: int
 
 
+UNKNOWN_WORKFLOW_SK = "WORKFLOW#unknown"
+
+
+def known_workflow_sk(visitor_id: str) -> str:
+    return f"WORKFLOW#known#{visitor_id}"
+
+
 class VisitStore(Protocol):
     def load(self, door_id: str) -> StoredVisit | None: ...
 
@@ -73,6 +87,18 @@ class VisitStore(Protocol):
 
     def release(self, visit_id: str, key: str, token: str) -> None:
         """Give a claim back (publish failed) so a retry can claim and publish again."""
+        ...
+
+    def known_visitor_handled(self, visit_id: str, visitor_id: str) -> bool:
+        """True if this person was already decided in this visit (known-visitor claim taken)."""
+        ...
+
+    def approved_visitor(self, visit_id: str) -> str | None:
+        """The visitor the owner approved (and who is saved) for this visit's stranger, if any."""
+        ...
+
+    def carry_decided(self, visit_id: str, door_id: str, visitor_ids: list[str]) -> None:
+        """Take the known-visitor claim of each person in `visit_id` (one already held stays)."""
         ...
 
 
@@ -203,6 +229,36 @@ class DynamoVisitStore:
             ExpressionAttributeValues={":token": token, ":claimed": CLAIMED},
         )
 
+    def known_visitor_handled(self, visit_id: str, visitor_id: str) -> bool:
+        return self._get(visit_id, known_workflow_sk(visitor_id)) is not None
+
+    def approved_visitor(self, visit_id: str) -> str | None:
+        item = self._get(visit_id, UNKNOWN_WORKFLOW_SK)
+        approved = item.get("approvedVisitorId") if item else None
+        return approved if isinstance(approved, str) else None
+
+    def carry_decided(self, visit_id: str, door_id: str, visitor_ids: list[str]) -> None:
+        now = iso_utc(self._clock())
+        for visitor_id in visitor_ids:
+            conditional_write(
+                self._table.put_item,
+                Item={
+                    "pk": visit_pk(visit_id),
+                    "sk": known_workflow_sk(visitor_id),
+                    "doorId": door_id,
+                    "decidedBy": "earlier-visit",
+                    "claimedAt": now,
+                    "expiresAt": self._expires_at(),
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+
+    def _get(self, visit_id: str, sk: str) -> dict[str, Any] | None:
+        with transient_errors_as(TransientError):
+            response = self._table.get_item(Key={"pk": visit_pk(visit_id), "sk": sk}, ConsistentRead=True)
+        item: dict[str, Any] | None = response.get("Item")
+        return item
+
 
 def _old_status(error: Exception) -> str | None:
     item = getattr(error, "response", {}).get("Item") or {}
@@ -234,6 +290,8 @@ class InMemoryVisitStore:
         self._lock = threading.Lock()
         self.visits: dict[str, StoredVisit] = {}
         self.claims: dict[tuple[str, str], _Claim] = {}
+        # The workflows' claims: (visitId, sort key) -> attributes (see the module docstring).
+        self.workflow_claims: dict[tuple[str, str], dict[str, Any]] = {}
 
     def load(self, door_id: str) -> StoredVisit | None:
         return self.visits.get(door_id)
@@ -274,6 +332,19 @@ class InMemoryVisitStore:
             current = self.claims.get((visit_id, key))
             if current is not None and current.token == token and current.status == CLAIMED:
                 del self.claims[(visit_id, key)]
+
+    def known_visitor_handled(self, visit_id: str, visitor_id: str) -> bool:
+        return (visit_id, known_workflow_sk(visitor_id)) in self.workflow_claims
+
+    def approved_visitor(self, visit_id: str) -> str | None:
+        return self.workflow_claims.get((visit_id, UNKNOWN_WORKFLOW_SK), {}).get("approvedVisitorId")
+
+    def carry_decided(self, visit_id: str, door_id: str, visitor_ids: list[str]) -> None:
+        with self._lock:
+            for visitor_id in visitor_ids:
+                self.workflow_claims.setdefault(
+                    (visit_id, known_workflow_sk(visitor_id)), {"doorId": door_id, "decidedBy": "earlier-visit"}
+                )
 
     def emitted(self) -> dict[tuple[str, str], str | None]:
         """(visitId, key) -> eventId of every claim marked EMITTED."""

@@ -20,6 +20,12 @@ state (with optimistic locking) and publishes the events (claiming each one firs
 - Single images: a frame marked `singleImage` (an edge device's snapshot) counts as
   `min_frames_for_decision` frames, so one snapshot decides.
 - Decided people (and the unknown) get nothing more in that visit; a later visit starts over.
+- A stranger after the unknown was decided: good unknown faces keep being counted (apart from
+  the tallies, so a doorbell session still settles). When they reach the decision count,
+  `Observation.later_stranger` carries the best of them and the count starts again; the caller
+  asks whether the owner approved the visit's first stranger (who is then enrolled, so an
+  unknown face now is somebody else) and, if so, `split_for_stranger` starts a new visit for
+  the newcomer that keeps everyone already decided, the approved person included.
 """
 
 from __future__ import annotations
@@ -132,20 +138,21 @@ class VisitState:
     last_frame_at: float
     tallies: Mapping[str, Tally] = field(default_factory=dict)
     decided: frozenset[str] = frozenset()
+    later_stranger: Tally | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "schema": STATE_SCHEMA,
             "doorId": self.door_id,
             "visitId": self.visit_id,
             "startedAt": self.started_at,
             "lastFrameAt": self.last_frame_at,
-            "tallies": {
-                key: {"frames": tally.frames, "best": tally.best.to_dict()}
-                for key, tally in self.tallies.items()
-            },
+            "tallies": {key: _tally_to_dict(tally) for key, tally in self.tallies.items()},
             "decided": sorted(self.decided),
         }
+        if self.later_stranger is not None:
+            data["laterStranger"] = _tally_to_dict(self.later_stranger)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> VisitState:
@@ -156,12 +163,18 @@ class VisitState:
             visit_id=str(data["visitId"]),
             started_at=float(data["startedAt"]),
             last_frame_at=float(data["lastFrameAt"]),
-            tallies={
-                key: Tally(frames=int(value["frames"]), best=Sighting.from_dict(value["best"]))
-                for key, value in data["tallies"].items()
-            },
+            tallies={key: _tally_from_dict(value) for key, value in data["tallies"].items()},
             decided=frozenset(data["decided"]),
+            later_stranger=_tally_from_dict(data["laterStranger"]) if data.get("laterStranger") else None,
         )
+
+
+def _tally_to_dict(tally: Tally) -> dict[str, Any]:
+    return {"frames": tally.frames, "best": tally.best.to_dict()}
+
+
+def _tally_from_dict(data: Mapping[str, Any]) -> Tally:
+    return Tally(frames=int(data["frames"]), best=Sighting.from_dict(data["best"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +195,8 @@ class Observation:
     """The outcome of one frame.
 
     `state` is what to store when `changed` (else the input state, untouched); `emissions` are
-    the events to publish before storing it.
+    the events to publish before storing it. `later_stranger`: a stranger seen often enough
+    after the visit's unknown was decided (see `split_for_stranger`).
     """
 
     state: VisitState | None
@@ -192,6 +206,7 @@ class Observation:
     skipped: Mapping[SkipReason, int] = field(default_factory=dict)
     opened_visit: bool = False
     duplicate_frame: bool = False
+    later_stranger: Sighting | None = None
 
     @property
     def good_faces(self) -> int:
@@ -229,12 +244,13 @@ def _rank(face: FaceDetail, match: FaceMatch | None) -> tuple[float, ...]:
     return (face.Confidence, face.BoundingBox.Width * face.BoundingBox.Height)
 
 
-def _frame_people(
-    good: list[FaceSearchResult], threshold: float
-) -> dict[str, tuple[FaceDetail, FaceMatch | None]]:
+Seen = tuple[FaceDetail, FaceMatch | None]
+
+
+def _frame_people(good: list[FaceSearchResult], threshold: float) -> dict[str, Seen]:
     """Who this frame shows: each face counts for its best-matching person (or the unknown),
     and each person (and the unknown) keeps only their best face of the frame."""
-    people: dict[str, tuple[FaceDetail, FaceMatch | None]] = {}
+    people: dict[str, Seen] = {}
     for result in good:
         face = result.DetectedFace
         match = _best_match(result.MatchedFaces, threshold)
@@ -310,31 +326,10 @@ def observe(
     else:
         visit = state
 
-    undecided = [
-        (key, seen)
-        for key, seen in _frame_people(good, rules.face_match_threshold).items()
-        if key not in visit.decided
-    ]
-    tallies: Mapping[str, Tally] = visit.tallies
-    decisions: list[tuple[str, Sighting]] = []
-    if undecided:  # else only the visit's last frame moves (most frames of a long visit)
-        updated = dict(visit.tallies)
-        for key, (face, match) in undecided:
-            previous = updated.get(key)
-            if previous is None or _rank(face, match) > previous.best.rank:
-                best = _sighting(frame, face, match)
-            else:
-                best = previous.best
-            # A single image sent on purpose (a snapshot) has no next frame to confirm it.
-            weight = rules.min_frames_for_decision if frame.single_image else 1
-            frames = weight if previous is None else previous.frames + weight
-            if frames >= rules.min_frames_for_decision:
-                decisions.append((key, best))
-                updated.pop(key, None)
-            else:
-                updated[key] = Tally(frames=frames, best=best)
-        tallies = updated
-
+    people = _frame_people(good, rules.face_match_threshold)
+    undecided = [(key, seen) for key, seen in people.items() if key not in visit.decided]
+    tallies, decisions = _count(visit, undecided, frame, rules)
+    later, later_stranger = _count_later_stranger(visit, people.get(UNKNOWN_KEY), frame, rules)
     new_state = VisitState(
         door_id=visit.door_id,
         visit_id=visit.visit_id,
@@ -342,6 +337,7 @@ def observe(
         last_frame_at=frame.frame_time,
         tallies=tallies,
         decided=visit.decided | {key for key, _ in decisions} if decisions else visit.decided,
+        later_stranger=later,
     )
     emissions = tuple(_emission(new_state, key, sighting) for key, sighting in decisions)
     return Observation(
@@ -351,4 +347,77 @@ def observe(
         faces=faces,
         skipped=skipped,
         opened_visit=opened,
+        later_stranger=later_stranger,
     )
+
+
+def _advance(previous: Tally | None, frame: Frame, seen: Seen, rules: MatchRules) -> Tally:
+    """The tally after one more frame showing this person: more frames, the better sighting."""
+    face, match = seen
+    if previous is None or _rank(face, match) > previous.best.rank:
+        best = _sighting(frame, face, match)
+    else:
+        best = previous.best
+    # A single image sent on purpose (a snapshot) has no next frame to confirm it.
+    weight = rules.min_frames_for_decision if frame.single_image else 1
+    return Tally(frames=weight if previous is None else previous.frames + weight, best=best)
+
+
+def _count(
+    visit: VisitState, undecided: list[tuple[str, Seen]], frame: Frame, rules: MatchRules
+) -> tuple[Mapping[str, Tally], list[tuple[str, Sighting]]]:
+    """The visit's tallies after this frame, and who this frame decides (with their best sighting)."""
+    if not undecided:  # only the visit's last frame moves (most frames of a long visit)
+        return visit.tallies, []
+    updated = dict(visit.tallies)
+    decisions: list[tuple[str, Sighting]] = []
+    for key, seen in undecided:
+        tally = _advance(updated.get(key), frame, seen, rules)
+        if tally.frames >= rules.min_frames_for_decision:
+            decisions.append((key, tally.best))
+            updated.pop(key, None)
+        else:
+            updated[key] = tally
+    return updated, decisions
+
+
+def _count_later_stranger(
+    visit: VisitState, seen: Seen | None, frame: Frame, rules: MatchRules
+) -> tuple[Tally | None, Sighting | None]:
+    """Unknown faces after the unknown was decided: (the count to keep, a sighting to ask about)."""
+    if seen is None or UNKNOWN_KEY not in visit.decided:
+        return visit.later_stranger, None
+    tally = _advance(visit.later_stranger, frame, seen, rules)
+    if tally.frames >= rules.min_frames_for_decision:
+        return None, tally.best
+    return tally, None
+
+
+def split_for_stranger(state: VisitState, sighting: Sighting, approved_visitor_id: str) -> Observation:
+    """A new visit for a stranger who came after the owner approved the visit's first one.
+
+    Everyone decided stays decided (the approved person too: they are enrolled now, and their
+    code was issued for the first visit); undecided tallies carry over; the newcomer is announced
+    at once, on the frames already counted.
+    """
+    decided = state.decided | {visitor_key(approved_visitor_id), UNKNOWN_KEY}
+    visit = VisitState(
+        door_id=state.door_id,
+        visit_id=visit_id_for(state.door_id, state.last_frame_at),
+        started_at=state.last_frame_at,
+        last_frame_at=state.last_frame_at,
+        tallies=state.tallies,
+        decided=decided,
+    )
+    return Observation(
+        state=visit,
+        changed=True,
+        emissions=(_emission(visit, UNKNOWN_KEY, sighting),),
+        opened_visit=True,
+    )
+
+
+def decided_visitors(state: VisitState) -> list[str]:
+    """The visitor ids decided in this visit."""
+    prefix = visitor_key("")
+    return sorted(key.removeprefix(prefix) for key in state.decided if key.startswith(prefix))
