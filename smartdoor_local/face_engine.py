@@ -31,6 +31,7 @@ sees the same collection.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import math
 import threading
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -243,14 +245,25 @@ class _Models:
 
     def __init__(self) -> None:
         import dlib
-        import face_recognition_models
 
         self.lock = threading.Lock()
         self.detector = dlib.get_frontal_face_detector()
-        self.shapes = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+        self.shapes = dlib.shape_predictor(_model_file("shape_predictor_68_face_landmarks.dat"))
         self.encoder = dlib.face_recognition_model_v1(
-            face_recognition_models.face_recognition_model_location()
+            _model_file("dlib_face_recognition_resnet_model_v1.dat")
         )
+
+
+def _model_file(name: str) -> str:
+    """A model file of the face_recognition_models wheel, found without importing the package
+    (its __init__ imports pkg_resources, which setuptools 81 removed and a 3.12+ venv lacks)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("face_recognition_models is not installed (make install)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / name
+    if not path.is_file():
+        raise RuntimeError(f"face_recognition_models has no {name}")
+    return str(path)
 
 
 @cache

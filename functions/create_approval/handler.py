@@ -2,8 +2,9 @@
 
 Input `{visitId, doorId, photo: {bucket, frameKey, faceKey}, detectedAt}`; output
 `{approvalId, expiresAt, timeoutSeconds, visitorId}` (`visitorId`: the visitor an approval
-creates, so the workflow can record them as decided in the visit before enrolling them). The workflow waits for the owner with
-`TimeoutSecondsPath: $.approval.timeoutSeconds`, so the request dies with that wait.
+creates, so the workflow can record them as decided in the visit before enrolling them).
+The workflow waits for the owner with `TimeoutSecondsPath: $.approval.timeoutSeconds`, so the
+request dies with that wait.
 Errors: `TransientError` (retried by the ASL); a malformed input fails the task.
 """
 

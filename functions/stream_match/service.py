@@ -158,7 +158,7 @@ class VisitMatcher:
         self._store.carry_decided(split.state.visit_id, state.door_id, decided_visitors(split.state))
         logger.info(
             "A new stranger after the owner approved this visit's first one; announced in a new visit",
-            extra={"door_id": state.door_id, "visit_id": state.visit_id, "new_visit_id": split.state.visit_id},
+            extra={"door_id": state.door_id, "visit_id": state.visit_id, "new_visit": split.state.visit_id},
         )
         return replace(
             observation,
@@ -168,7 +168,7 @@ class VisitMatcher:
         )
 
     def _already_decided(self, emission: Emission) -> bool:
-        """A known person whose known-visitor claim in this visit is taken (e.g. the owner just approved them)."""
+        """A known person whose known-visitor claim in this visit is taken (the owner approved them)."""
         detail = emission.detail
         return isinstance(detail, KnownFaceDetail) and self._store.known_visitor_handled(
             emission.visit_id, detail.visitor_id

@@ -208,3 +208,34 @@ def test_dynamodb_missing_table_is_not_mistaken_for_a_conflict(aws: None) -> Non
     with pytest.raises(ClientError) as raised:
         store.save(visit_state(0), None)
     assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_dynamodb_store_reads_the_workflow_claims_and_carries_decided_people(aws: None, clock: Clock) -> None:
+    # GIVEN the items the unknown-visitor workflow writes on approval (workflows/unknown_visitor.asl.json)
+    table = create_visits_table()
+    store = DynamoVisitStore(TABLE, ttl_seconds=TTL_SECONDS, clock=clock)
+    assert not store.known_visitor_handled("visit-1", "vis-anna")
+    assert store.approved_visitor("visit-1") is None
+    table.put_item(Item={"pk": "VISIT#visit-1", "sk": "WORKFLOW#known#vis-anna", "decidedBy": "approval"})
+    table.put_item(Item={"pk": "VISIT#visit-1", "sk": "WORKFLOW#unknown", "executionName": "unknown-1"})
+    assert store.known_visitor_handled("visit-1", "vis-anna")
+    assert store.approved_visitor("visit-1") is None  # pending or denied
+    table.update_item(
+        Key={"pk": "VISIT#visit-1", "sk": "WORKFLOW#unknown"},
+        UpdateExpression="SET approvedVisitorId = :v",
+        ExpressionAttributeValues={":v": "vis-anna"},
+    )
+    assert store.approved_visitor("visit-1") == "vis-anna"
+
+    # WHEN people are carried into a new visit, one of whom already has a claim there
+    table.put_item(Item={"pk": "VISIT#visit-2", "sk": "WORKFLOW#known#vis-bob", "executionName": "known-7"})
+    store.carry_decided("visit-2", DOOR_ID, ["vis-anna", "vis-bob"])
+
+    # THEN both count as handled there, the existing claim is untouched, and the new one expires
+    assert store.known_visitor_handled("visit-2", "vis-anna") and store.known_visitor_handled(
+        "visit-2", "vis-bob"
+    )
+    bob = table.get_item(Key={"pk": "VISIT#visit-2", "sk": "WORKFLOW#known#vis-bob"})["Item"]
+    assert bob == {"pk": "VISIT#visit-2", "sk": "WORKFLOW#known#vis-bob", "executionName": "known-7"}
+    anna = table.get_item(Key={"pk": "VISIT#visit-2", "sk": "WORKFLOW#known#vis-anna"})["Item"]
+    assert anna["doorId"] == DOOR_ID and int(anna["expiresAt"]) == int(clock.now) + TTL_SECONDS

@@ -101,7 +101,9 @@ def test_after_the_visit_gap_the_approved_visitor_is_a_known_visitor_again(
     ]
 
 
-def test_a_denied_stranger_who_stays_gets_one_decision(store: InMemoryVisitStore, bus: RecordingEventBus) -> None:
+def test_a_denied_stranger_who_stays_gets_one_decision(
+    store: InMemoryVisitStore, bus: RecordingEventBus
+) -> None:
     # GIVEN a stranger announced once, and the owner denied (no approvedVisitorId is ever written)
     matcher = VisitMatcher(RULES, store, bus)
     feed(matcher, frames(0, 5, [unknown_face()]))

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from smartdoor.adapters.visit_store import DynamoVisitStore
 from smartdoor.domain.approvals import ApprovalAlreadyDecided, ApprovalExpired
 from smartdoor.domain.face_matching import visitor_id_for
 from smartdoor.domain.phones import mask_phone
@@ -18,6 +19,7 @@ from tests.workflows.conftest import (
     SITE_URL,
     SmartDoorOnMoto,
     face_event_detail,
+    known_face_detail,
 )
 
 VISITOR_NAME = "Anna Example"
@@ -379,3 +381,31 @@ def test_a_decision_for_a_finished_workflow_is_refused(door: SmartDoorOnMoto) ->
     with pytest.raises(ApprovalAlreadyDecided):
         door.decide(approval_id, "approve", VISITOR_NAME, VISITOR_PHONE)
     assert door.items("visitors") == []
+
+
+def test_the_approved_visitor_counts_as_decided_in_that_visit(door: SmartDoorOnMoto) -> None:
+    # GIVEN an approved stranger with her code, and the match function's view of the visit
+    detail = face_event_detail()
+    visit_id = detail["visitId"]
+    execution = door.start_unknown(detail)
+    approval_id = door.wait_for_owner(execution)
+    door.decide(approval_id, "approve", VISITOR_NAME, VISITOR_PHONE)
+    assert door.finish(execution).status == "SUCCEEDED"
+    visitor_id = visitor_id_for(approval_id)
+    store = DynamoVisitStore(door.names["visits"])
+    # THEN the workflow took her known-visitor claim, and marked the visit's stranger approved
+    assert store.known_visitor_handled(visit_id, visitor_id)
+    assert store.approved_visitor(visit_id) == visitor_id
+    emails_before = len(door.emails())
+
+    # WHEN she is still in front of the camera and a KnownFaceDetected for this visit arrives anyway
+    again = door.finish(door.start_known(known_face_detail(visitor_id, visit_id=visit_id)))
+
+    # THEN it is a duplicate: no second code (the first stays valid) and no second owner email
+    assert again.states == ["Claim visit", "Duplicate delivery ignored"]
+    assert len(door.passcodes_sent_to(VISITOR_PHONE)) == 1
+    assert len(door.emails()) == emails_before
+    # AND a later visit is a new one: she gets a new code as a known visitor
+    later = door.finish(door.start_known(known_face_detail(visitor_id)))
+    assert later.states[-1] == "AccessCodeSent"
+    assert len(door.passcodes_sent_to(VISITOR_PHONE)) == 2

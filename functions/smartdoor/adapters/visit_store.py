@@ -343,7 +343,8 @@ class InMemoryVisitStore:
         with self._lock:
             for visitor_id in visitor_ids:
                 self.workflow_claims.setdefault(
-                    (visit_id, known_workflow_sk(visitor_id)), {"doorId": door_id, "decidedBy": "earlier-visit"}
+                    (visit_id, known_workflow_sk(visitor_id)),
+                    {"doorId": door_id, "decidedBy": "earlier-visit"},
                 )
 
     def emitted(self) -> dict[tuple[str, str], str | None]:
