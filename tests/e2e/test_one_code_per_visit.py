@@ -142,3 +142,24 @@ def test_a_denied_stranger_who_stays_is_decided_once(running: Running, client: H
     assert [kind for kind, _ in bus_events(running)] == ["UnknownFaceDetected", "AccessDenied"]
     assert len([m for m in outbox(client) if m["channel"] == "sms"]) == 1
     assert camera.refused == []
+
+
+def test_the_owner_approving_after_the_visitor_left_still_lets_her_in(
+    running: Running,  # noqa: F811
+    client: HttpClient,
+) -> None:
+    # GIVEN a stranger who rang and left before the owner looked
+    with Camera(client, sample_faces.astronaut()):
+        (approval_id,) = wait_for(client, "sms", OWNER_PHONE, LINK)
+    time.sleep(running.app.config.visit_gap_seconds + 1)
+
+    # WHEN the owner approves her after the visit ended
+    decided = client.post_json(
+        f"/approvals/{approval_id}", {"decision": "approve", "name": "Eileen", "phone": VISITOR_PHONE}
+    )
+    assert decided[0] == 200
+
+    # THEN she still gets her code, and it opens the door when she comes back to type it
+    (code,) = wait_for(client, "sms", VISITOR_PHONE, CODE)
+    status, opened = client.post_json(f"/doors/{DOOR}/unlock", {"otp": code})
+    assert (status, opened.get("granted")) == (200, True)
