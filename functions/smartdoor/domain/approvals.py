@@ -363,7 +363,9 @@ SMS_REFUSED_NOTE = (
     "the monthly SMS spend limit is reached, or there is no origination number for your country "
     "(see docs/sms.md)."
 )
-SMS_DELAYED_NOTE = "The text message to your phone is delayed (SNS is throttling or failing); it will be retried."
+SMS_DELAYED_NOTE = (
+    "The text message to your phone is delayed (SNS is throttling or failing); it will be retried."
+)
 
 
 def owner_email(
