@@ -160,7 +160,7 @@ def test_a_refused_passcode_sms_tells_the_owner_the_visitor_has_no_code(door: Sm
     assert finished.description["error"] == "SmsNotDelivered"
     assert finished.states[-3:] == [
         "Issue passcode",
-        "Email owner: code not delivered",
+        "Alert owner: passcode not delivered",
         "Passcode not delivered",
     ]
     assert len(door.runtime.invocations_of("issue_passcode")) == 1

@@ -372,7 +372,7 @@ def test_a_refused_passcode_sms_is_emailed_to_the_owner(door: SmartDoorOnMoto) -
     assert finished.states[-4:] == [
         "Save visitor",
         "Issue passcode",
-        "Email owner: code not delivered",
+        "Alert owner: passcode not delivered",
         "Passcode not delivered",
     ]
     assert finished.failures_of("Issue passcode") == ["SmsNotDelivered"]
