@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk.aws_logs import RetentionDays
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 WORKFLOWS_DIR = REPO_ROOT / "workflows"
@@ -76,9 +74,7 @@ SITE_CONFIG_FILE = "config.json"
 OWNER_PAGE_PATH = "/owner/"
 DOOR_PAGE_PATH = "/door/"
 
-# SMS delivery status (docs/sms.md): SNS logs failed deliveries only (0 % of successes), the
-# failure log group keeps them two weeks (they name the phone number), and a metric filter counts
-# them as SmartDoor/SmsDeliveryFailures for the one alarm.
+# SMS delivery status (docs/sms.md): SNS logs failed deliveries only (0 % of successes), and a
+# metric filter counts them as SmartDoor/SmsDeliveryFailures for the one alarm.
 SMS_SUCCESS_SAMPLING_PERCENT = 0
-SMS_FAILURE_LOG_RETENTION = RetentionDays.TWO_WEEKS
 SMS_DELIVERY_FAILURES_METRIC = "SmsDeliveryFailures"

@@ -23,9 +23,11 @@ from cdk_app.components.alerts import Alerts
 from cdk_app.constants import (
     METRICS_NAMESPACE,
     SMS_DELIVERY_FAILURES_METRIC,
-    SMS_FAILURE_LOG_RETENTION,
     SMS_SUCCESS_SAMPLING_PERCENT,
 )
+
+# SNS's failure logs name the phone number: keep them two weeks, long enough to read an alarm.
+FAILURE_LOG_RETENTION = logs.RetentionDays.TWO_WEEKS
 
 # The stack-level singleton Lambdas CDK creates for AwsCustomResource and LogRetention.
 AWS_CUSTOM_RESOURCE_PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"
@@ -137,7 +139,7 @@ class SmsDeliveryStatus(Construct):
             self,
             "FailureLogRetention",
             log_group_name=self.log_group_name,
-            retention=SMS_FAILURE_LOG_RETENTION,
+            retention=FAILURE_LOG_RETENTION,
             removal_policy=RemovalPolicy.RETAIN,
         )
         self.metric_filter = logs.MetricFilter(
