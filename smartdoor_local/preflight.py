@@ -116,7 +116,7 @@ def check_cdk_cli(root: Path = REPO_ROOT) -> Finding:
 
 def check_pillow_layer(layer_dir: Path = PILLOW_LAYER_DIR) -> Finding:
     if (layer_dir / "python" / "PIL").is_dir():
-        return Finding("OK", "pillow layer", f"built in {layer_dir.relative_to(REPO_ROOT)}")
+        return Finding("OK", "pillow layer", f"built ({layer_dir.name})")
     return Finding(
         "FIX", "pillow layer", f"not built: run make layers ({PILLOW_LAYER_BUILD}; make deploy does it too)"
     )
@@ -361,7 +361,7 @@ def check_origination_numbers(sns: Any, config: SmartDoorConfig) -> list[Finding
     usable = {
         str(number["PhoneNumber"]): number
         for number in numbers
-        if number.get("Status") == "ACTIVE" and "SMS" in number.get("Capabilities", [])
+        if number.get("Status") == "ACTIVE" and "SMS" in number.get("NumberCapabilities", [])
     }
     if config.origination_number:
         if config.origination_number in usable:
