@@ -12,7 +12,7 @@ SYNTH_OWNER_EMAIL ?= owner@example.com
 # make demo serves the local stack here (127.0.0.1).
 PORT ?= 8080
 
-.PHONY: help install demo layers test lint format synth deploy bench clean
+.PHONY: help install demo layers test lint format synth preflight deploy bench clean
 
 help:
 	@echo "make demo    - create .venv if needed, install, run the whole system locally (PORT=8080)"
@@ -20,6 +20,7 @@ help:
 	@echo "make lint    - ruff and mypy"
 	@echo "make synth   - write the CloudFormation template to cdk.out/"
 	@echo "make bench   - benchmarks and the cost model: a table, benchmarks/RESULTS.md and charts (3-5 min)"
+	@echo "make preflight OWNER_PHONE=+E164 OWNER_EMAIL=you@example.com [AWS=1] - what to fix before deploying"
 	@echo "make deploy OWNER_PHONE=+E164 OWNER_EMAIL=you@example.com - deploy to the current AWS account"
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
@@ -61,6 +62,13 @@ bench: $(BIN)/.installed layers
 
 synth: $(BIN)/.installed node_modules/.installed layers
 	cdk synth --quiet -c ownerPhone=$(SYNTH_OWNER_PHONE) -c ownerEmail=$(SYNTH_OWNER_EMAIL)
+
+# What a deployer must fix before cdk deploy (docs/sms.md): offline by default; AWS=1 also asks
+# the account (credentials and region as the CDK CLI finds them). PREFLIGHT_ARGS="-c key=value".
+preflight: $(BIN)/.installed
+	$(BIN)/python -m smartdoor_local.preflight \
+		$(if $(OWNER_PHONE),-c ownerPhone=$(OWNER_PHONE)) $(if $(OWNER_EMAIL),-c ownerEmail=$(OWNER_EMAIL)) \
+		$(if $(filter 1 yes true,$(AWS)),--aws) $(PREFLIGHT_ARGS)
 
 deploy: $(BIN)/.installed node_modules/.installed layers
 	@test -n "$(OWNER_PHONE)" || { echo "make deploy needs OWNER_PHONE=+E164 (the owner's mobile number)"; exit 2; }

@@ -14,12 +14,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DOOR_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+# SNS's AWS.SNS.SMS.SenderID: 3-11 letters and digits with at least one letter, no spaces.
+SENDER_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9]{3,11}$")
 SITE_URL = re.compile(r"^(https://[^\s/?#]+|http://(localhost|127\.0\.0\.1)(:\d+)?)(/[^\s?#]*[^\s/?#])?$")
 
 # The flag a person must pass to fix each key, used in error messages.
 _FLAG_HELP = {
     "ownerPhone": "pass -c ownerPhone=+15551234567 (E.164: '+', country code, number)",
     "ownerEmail": "pass -c ownerEmail=you@example.com",
+    "smsSenderId": "pass -c smsSenderId=SmartDoor (3-11 letters and digits, at least one letter) "
+    "or leave it out",
+    "originationNumber": "pass -c originationNumber=+18005550100 (E.164: a number of this account in "
+    "SNS > Origination numbers) or leave it out",
+    "smsDeliveryLogs": "pass -c smsDeliveryLogs=true or -c smsDeliveryLogs=false",
 }
 
 
@@ -68,6 +75,14 @@ class SmartDoorConfig(BaseModel):
     max_empty_samples: int = Field(5, alias="maxEmptySamples", ge=1, le=240)
     # How door devices authenticate on POST /doors/{doorId}/ring and /snapshots.
     device_auth: Literal["apiKey", "iam"] = Field("apiKey", alias="deviceAuth")
+    # SMS origination identity (docs/sms.md), put on every SMS: a sender ID (where the destination
+    # country supports them; not the US) and/or an origination number this account owns (in the
+    # US a registered toll-free or 10DLC number). Unset: SNS picks one of the account's own.
+    sms_sender_id: str | None = Field(None, alias="smsSenderId")
+    origination_number: str | None = Field(None, alias="originationNumber")
+    # SNS SMS delivery status logging (account and region wide): failures go to CloudWatch Logs,
+    # and one alarm emails the owner. false when another stack in the account already manages it.
+    sms_delivery_logs: bool = Field(True, alias="smsDeliveryLogs")
 
     @field_validator("owner_phone")
     @classmethod
@@ -81,6 +96,20 @@ class SmartDoorConfig(BaseModel):
     def _email_is_plausible(cls, value: str) -> str:
         if not EMAIL.match(value):
             raise ValueError("must be an email address such as you@example.com")
+        return value
+
+    @field_validator("sms_sender_id")
+    @classmethod
+    def _sender_id_is_valid(cls, value: str | None) -> str | None:
+        if value is not None and not SENDER_ID.match(value):
+            raise ValueError("must be 3-11 letters and digits with at least one letter, such as SmartDoor")
+        return value
+
+    @field_validator("origination_number")
+    @classmethod
+    def _origination_number_is_e164(cls, value: str | None) -> str | None:
+        if value is not None and not E164.match(value):
+            raise ValueError("must be an E.164 number such as +18005550100")
         return value
 
     @field_validator("site_url")

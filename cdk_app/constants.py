@@ -73,3 +73,8 @@ SITE_CONFIG_FILE = "config.json"
 # The pages (web/): the approval link is <site>/owner/?a=<approvalId>; the keypad <site>/door/.
 OWNER_PAGE_PATH = "/owner/"
 DOOR_PAGE_PATH = "/door/"
+
+# SMS delivery status (docs/sms.md): SNS logs failed deliveries only (0 % of successes), and a
+# metric filter counts them as SmartDoor/SmsDeliveryFailures for the one alarm.
+SMS_SUCCESS_SAMPLING_PERCENT = 0
+SMS_DELIVERY_FAILURES_METRIC = "SmsDeliveryFailures"

@@ -15,6 +15,7 @@ from cdk_app.components.events import Events
 from cdk_app.components.face_collection import FaceCollection
 from cdk_app.components.functions import FunctionPackaging, StreamMatch
 from cdk_app.components.ingestion import Ingestion
+from cdk_app.components.sms import SmsDeliveryStatus
 from cdk_app.components.storage import Storage
 from cdk_app.components.tasks import TaskFunctions
 from cdk_app.components.web import Web
@@ -41,6 +42,10 @@ class SmartDoorStack(Stack):
 
         self.storage = Storage(self, "Storage", photo_retention_days=config.photo_retention_days)
         self.alerts = Alerts(self, "Alerts", owner_email=config.owner_email)
+        # Carrier-side SMS failures reach the owner through this one alarm (docs/sms.md).
+        self.sms_delivery = (
+            SmsDeliveryStatus(self, "SmsDelivery", alerts=self.alerts) if config.sms_delivery_logs else None
+        )
         self.events = Events(self, "Events", alerts=self.alerts)
         self.ingestion = Ingestion(
             self,

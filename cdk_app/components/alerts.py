@@ -124,3 +124,18 @@ class Alerts(Construct):
             threshold=1,
             description=f"A {state_machine.state_machine_name} execution did not finish normally.",
         )
+
+    def when_sms_delivery_fails(
+        self, construct_id: str, failures: cloudwatch.IMetric, *, log_group_name: str
+    ) -> cloudwatch.Alarm:
+        """A text message SNS accepted did not reach the phone (carrier or sandbox): one alarm for
+        every SMS the system sends, so an approval link or a code never fails unseen."""
+        return self._alarm(
+            construct_id,
+            metric=failures,
+            threshold=1,
+            description=(
+                "An SMS (approval link or passcode) was not delivered. SNS logs the reason "
+                f"(providerResponse) in CloudWatch Logs group {log_group_name}; see docs/sms.md."
+            ),
+        )

@@ -114,11 +114,12 @@ class TaskFunctions(Construct):
         }
         if config.site_url:
             ask_owner_environment["SITE_URL"] = config.site_url
+        sms_origin = sms_origin_environment(config)
         self.ask_owner = self._task(
             "AskOwner",
             name=ASK_OWNER,
             description="Smart Door task: text and email the owner an approval link, keep the task token",
-            environment=ask_owner_environment,
+            environment={**ask_owner_environment, **sms_origin},
             sends_sms=True,
         )
         storage.approvals_table.grant(self.ask_owner.role, "dynamodb:GetItem", "dynamodb:UpdateItem")
@@ -169,6 +170,7 @@ class TaskFunctions(Construct):
                 "OTP_MAX_FAILURES": str(config.otp_max_failures),
                 "OTP_FAILURE_WINDOW_SECONDS": str(config.otp_failure_window_seconds),
                 "OTP_LOCKOUT_SECONDS": str(config.otp_lockout_seconds),
+                **sms_origin,
             },
             sends_sms=True,
         )
@@ -216,3 +218,13 @@ class TaskFunctions(Construct):
             self.issue_passcode,
         )
         return {function.name: function for function in functions}
+
+
+def sms_origin_environment(config: SmartDoorConfig) -> dict[str, str]:
+    """What every function that sends an SMS needs to put the configured origin on it."""
+    environment = {}
+    if config.sms_sender_id:
+        environment["SMS_SENDER_ID"] = config.sms_sender_id
+    if config.origination_number:
+        environment["SMS_ORIGINATION_NUMBER"] = config.origination_number
+    return environment

@@ -6,7 +6,9 @@ longer one (photo links valid until the request expires) through the alerts topi
 execution then waits until the approval API calls SendTaskSuccess with `{approvalId, decision}`.
 
 Retries are safe: every attempt stores its own (new) token, and the SMS and the email are each
-sent once. Errors: `TransientError` (retried by the ASL), `ApprovalExpired`,
+sent once. If SNS refuses the SMS for good, the email (which carries the same link) says so
+and the task waits as usual; if SNS throttles it, the email goes out first and the
+`TransientError` makes the ASL retry the SMS alone. Errors: `TransientError`, `ApprovalExpired`,
 `ApprovalAlreadyDecided`, `ApprovalNotFound`. The token, the owner's phone and the approval
 link never reach the logs.
 """
@@ -21,7 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ConfigDict, Field, field_validator
 
 from smartdoor.adapters.approval_store import DynamoApprovalStore
-from smartdoor.adapters.notifications import SnsNotifier
+from smartdoor.adapters.notifications import SmsOrigin, SnsNotifier
 from smartdoor.adapters.photo_store import S3PhotoStore
 from smartdoor.domain.approvals import (
     ApprovalRepository,
@@ -34,10 +36,10 @@ from smartdoor.domain.approvals import (
 from smartdoor.domain.phones import is_e164
 from smartdoor.models import WireModel
 from smartdoor.observability import logger, metrics, tracer
-from smartdoor.settings import FunctionSettings, load_settings
+from smartdoor.settings import FunctionSettings, SmsOriginSettings, load_settings
 
 
-class AskOwnerSettings(FunctionSettings):
+class AskOwnerSettings(FunctionSettings, SmsOriginSettings):
     approvals_table: str = Field(alias="APPROVALS_TABLE", min_length=1)
     photos_bucket: str = Field(alias="PHOTOS_BUCKET", min_length=1)
     alerts_topic_arn: str = Field(alias="ALERTS_TOPIC_ARN", min_length=1)
@@ -83,7 +85,11 @@ def handler(
         owner_phone=settings.owner_phone,
         site_url=settings.site_url,
         approvals=approvals or DynamoApprovalStore(settings.approvals_table),
-        notifier=notifier or SnsNotifier(settings.alerts_topic_arn),
+        notifier=notifier
+        or SnsNotifier(
+            settings.alerts_topic_arn,
+            sms_origin=SmsOrigin(settings.sms_sender_id, settings.sms_origination_number),
+        ),
         photo_links=photo_links or S3PhotoStore(settings.photos_bucket),
         now=now or utc_now(),
     )
@@ -91,5 +97,7 @@ def handler(
         metrics.add_metric(name="OwnerSmsSent", unit=MetricUnit.Count, value=1)
     if asked.email_sent:
         metrics.add_metric(name="OwnerEmailsSent", unit=MetricUnit.Count, value=1)
+    if asked.sms_refused:
+        metrics.add_metric(name="OwnerSmsRefused", unit=MetricUnit.Count, value=1)
     # The execution waits for the task token; this value is not used by the workflow.
     return {"smsSent": asked.sms_sent, "emailSent": asked.email_sent}

@@ -4,7 +4,8 @@ Input `{visitorId, doorId, visitId}` (visitId: the visit the code is for; the co
 and the DoorUnlocked event it opens the door with names it); output `{visitorId, doorId, visitId,
 expiresAt, sentTo}` with the phone masked. The code is sent from here and never returned, so it
 stays out of the state machine's data and execution history. Errors: `VisitorNotFound`;
-`TransientError` (retried by the ASL).
+`TransientError` (retried by the ASL); `SmsNotDelivered` (SNS refused the text for good: the
+workflow emails the owner that the visitor got no code).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
-from smartdoor.adapters.notifications import SnsNotifier
+from smartdoor.adapters.notifications import SmsOrigin, SnsNotifier
 from smartdoor.adapters.passcode_store import passcode_service
 from smartdoor.adapters.visitor_store import DynamoVisitorStore
 from smartdoor.domain.otp import (
@@ -30,10 +31,10 @@ from smartdoor.domain.otp import (
 )
 from smartdoor.models import WIRE_ID_PATTERN, WireModel
 from smartdoor.observability import logger, metrics, tracer
-from smartdoor.settings import FunctionSettings, load_settings
+from smartdoor.settings import FunctionSettings, SmsOriginSettings, load_settings
 
 
-class IssuePasscodeSettings(FunctionSettings):
+class IssuePasscodeSettings(FunctionSettings, SmsOriginSettings):
     passcodes_table: str = Field(alias="PASSCODES_TABLE", min_length=1)
     visitors_table: str = Field(alias="VISITORS_TABLE", min_length=1)
     otp_secret_arn: str = Field(alias="OTP_SECRET_ARN", min_length=1)
@@ -107,7 +108,11 @@ def handler(
         visit_id=request.visit_id,
         passcodes=passcodes or _default_passcodes(settings),
         visitors=visitors or DynamoVisitorStore(settings.visitors_table),
-        sms=notifier or SnsNotifier(settings.alerts_topic_arn),
+        sms=notifier
+        or SnsNotifier(
+            settings.alerts_topic_arn,
+            sms_origin=SmsOrigin(settings.sms_sender_id, settings.sms_origination_number),
+        ),
     )
     metrics.add_metric(name="PasscodesIssued", unit=MetricUnit.Count, value=1)
     return IssuePasscodeResponse.of(sent).to_wire()

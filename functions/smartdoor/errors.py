@@ -31,3 +31,15 @@ class InvalidImage(SmartDoorError):
 
 class MalformedPasscode(SmartDoorError):
     """A typed code is not exactly 6 ASCII digits (a 400: rejected before any state changes)."""
+
+
+class SmsNotDelivered(SmartDoorError):
+    """SNS refused a text message for good (not throttling): an SMS-sandbox number that is not
+    verified, an invalid or opted-out number, the monthly spend limit, a bad sender setting.
+
+    The message names only SNS's error code, never the number (SNS's own message quotes it).
+    """
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"SNS refused the text message ({code})")
+        self.code = code

@@ -11,7 +11,9 @@ import os
 from functools import cache
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from smartdoor.domain.phones import is_e164, is_sender_id
 
 SettingsT = TypeVar("SettingsT", bound="FunctionSettings")
 
@@ -30,3 +32,25 @@ def load_settings(model: type[SettingsT]) -> SettingsT:
 def reset_settings_cache() -> None:
     """For tests that change the environment between cases."""
     load_settings.cache_clear()
+
+
+class SmsOriginSettings(BaseModel):
+    """Mixin for functions that text someone: the optional sender ID and origination number
+    (CDK context smsSenderId / originationNumber, docs/sms.md) put on every SMS."""
+
+    sms_sender_id: str | None = Field(None, alias="SMS_SENDER_ID")
+    sms_origination_number: str | None = Field(None, alias="SMS_ORIGINATION_NUMBER")
+
+    @field_validator("sms_sender_id")
+    @classmethod
+    def _sender_id_is_valid(cls, value: str | None) -> str | None:
+        if value is not None and not is_sender_id(value):
+            raise ValueError("SMS_SENDER_ID must be 3-11 letters and digits with at least one letter")
+        return value
+
+    @field_validator("sms_origination_number")
+    @classmethod
+    def _origination_number_is_e164(cls, value: str | None) -> str | None:
+        if value is not None and not is_e164(value):
+            raise ValueError("SMS_ORIGINATION_NUMBER must be an E.164 number such as +18005550100")
+        return value

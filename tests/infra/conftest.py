@@ -24,11 +24,15 @@ CUSTOM_CONTEXT = {
     "siteUrl": "https://door.example.com",
     "apiThrottleRateLimit": "2",
     "apiThrottleBurstLimit": "4",
+    "smsSenderId": "SmartDoor",
+    "originationNumber": "+18005550100",
+    "smsDeliveryLogs": "false",
 }
 
 
 @pytest.fixture(scope="session")
 def synthesized_custom(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """A deployment that overrides the defaults: an account that still has Rekognition streaming
-    video, a week of camera video, photos kept 7 days, a site URL and a tighter API throttle."""
+    video, a week of camera video, photos kept 7 days, a site URL, a tighter API throttle, an SMS
+    sender ID and origination number, and SMS delivery logging left to another stack."""
     return synthesize(tmp_path_factory.mktemp("cdk-out-custom"), **CUSTOM_CONTEXT)

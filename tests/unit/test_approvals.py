@@ -39,7 +39,7 @@ from smartdoor.domain.approvals import (
     save_approved_visitor,
     view,
 )
-from smartdoor.errors import TransientError
+from smartdoor.errors import SmsNotDelivered, TransientError
 from smartdoor.models import VisitPhoto
 from smartdoor.observability import logger
 
@@ -146,8 +146,11 @@ class RecordingNotifier:
     emails: list[tuple[str, str]] = field(default_factory=list)
     email_failures: int = 0
     sms_failures: int = 0
+    sms_refusal: str | None = None  # an SNS error code: every SMS is refused for good
 
     def send_sms(self, phone: str, text: str) -> str:
+        if self.sms_refusal:
+            raise SmsNotDelivered(self.sms_refusal)
         if self.sms_failures:
             self.sms_failures -= 1
             raise TransientError("SNS throttled")
@@ -386,6 +389,64 @@ def test_a_retry_after_the_email_failed_sends_only_the_email_and_keeps_the_new_t
     stored = approvals.items[approval.approval_id]
     assert stored.task_token == "token-attempt-2"
     assert stored.sms_sent_at == T0 and stored.email_sent_at == T0 + timedelta(seconds=2)
+
+
+def test_a_refused_sms_still_emails_the_owner_saying_so_and_the_request_waits(
+    approvals: InMemoryApprovals,
+) -> None:
+    # GIVEN SNS refusing the owner's SMS for good (unverified number in the SMS sandbox)
+    approval = a_pending_approval(approvals)
+    notifier = RecordingNotifier(sms_refusal="InvalidParameter")
+
+    # WHEN the owner is asked
+    asked = ask_owner(
+        approval.approval_id,
+        TOKEN,
+        "exec-1",
+        owner_phone=OWNER_PHONE,
+        site_url=SITE,
+        approvals=approvals,
+        notifier=notifier,
+        photo_links=FakePhotoLinks(),
+        now=T0,
+    )
+
+    # THEN no error escapes (the task waits for the decision), and the email, which says the
+    # text did not come and why, carries the link
+    assert (asked.sms_sent, asked.email_sent, asked.sms_refused) == (False, True, True)
+    [(_, body)] = notifier.emails
+    assert body.startswith("The text message to your phone could not be sent (InvalidParameter)")
+    assert approval_link(SITE, approval.approval_id) in body
+    stored = approvals.items[approval.approval_id]
+    assert stored.task_token == TOKEN and stored.sms_sent_at is None
+
+
+def test_a_throttled_sms_emails_first_then_raises_so_only_the_sms_is_retried(
+    approvals: InMemoryApprovals,
+) -> None:
+    # GIVEN SNS throttling the SMS once
+    approval = a_pending_approval(approvals)
+    notifier = RecordingNotifier(sms_failures=1)
+    asking: dict[str, Any] = {
+        "owner_phone": OWNER_PHONE,
+        "site_url": SITE,
+        "approvals": approvals,
+        "notifier": notifier,
+        "photo_links": FakePhotoLinks(),
+    }
+
+    # WHEN the first attempt runs THEN the email (with the link) is out before the error
+    with pytest.raises(TransientError):
+        ask_owner(approval.approval_id, "token-attempt-1", "exec-1", now=T0, **asking)
+    [(_, body)] = notifier.emails
+    assert body.startswith("The text message to your phone is delayed")
+    assert approval_link(SITE, approval.approval_id) in body
+    assert notifier.sms == []
+
+    # AND the retry sends the SMS alone
+    asked = ask_owner(approval.approval_id, "token-attempt-2", "exec-1", now=T0, **asking)
+    assert (asked.sms_sent, asked.email_sent) == (True, False)
+    assert len(notifier.sms) == 1 and len(notifier.emails) == 1
 
 
 def test_a_retry_after_everything_was_sent_only_replaces_the_token(approvals: InMemoryApprovals) -> None:

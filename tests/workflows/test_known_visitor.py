@@ -142,3 +142,30 @@ def test_a_face_enrolled_meanwhile_ends_with_a_code_through_both_workflows(door:
     visit_id = announced["detail"]["visitId"]
     assert door.claim(visit_id, "unknown") is not None
     assert door.claim(visit_id, f"known#{VISITOR_ID}") is not None
+
+
+def test_a_refused_passcode_sms_tells_the_owner_the_visitor_has_no_code(door: SmartDoorOnMoto) -> None:
+    # GIVEN a known visitor whose number SNS refuses (e.g. not verified in the SMS sandbox)
+    enrol_anna(door)
+    door.sns_outage.fail(
+        times=100, when=lambda publish: publish["phone_number"] == VISITOR_PHONE, error="InvalidParameter"
+    )
+
+    # WHEN she is recognised
+    execution = door.start_known(known_face_detail(VISITOR_ID))
+    finished = door.finish(execution)
+
+    # THEN the code is not retried, the owner is emailed that she got none, and the execution fails
+    assert finished.status == "FAILED"
+    assert finished.description["error"] == "SmsNotDelivered"
+    assert finished.states[-3:] == [
+        "Issue passcode",
+        "Alert owner: passcode not delivered",
+        "Passcode not delivered",
+    ]
+    assert len(door.runtime.invocations_of("issue_passcode")) == 1
+    assert door.passcodes_sent_to(VISITOR_PHONE) == []
+    (notice,) = door.emails()
+    assert notice.subject == "Smart Door: no code could be texted at front-door"
+    assert VISITOR_NAME in notice.body and execution.rsplit(":", 1)[1] in notice.body
+    assert VISITOR_PHONE not in notice.body

@@ -12,7 +12,9 @@ from smartdoor.domain.approvals import ApprovalAlreadyDecided, ApprovalExpired
 from smartdoor.domain.face_matching import visitor_id_for
 from smartdoor.domain.phones import mask_phone
 from smartdoor.models import DetailType, KnownFaceDetail
+from smartdoor_local.workflows import wait_for_event
 from tests.workflows.conftest import (
+    APPROVAL_LINK,
     OWNER_DECISION,
     OWNER_PHONE,
     SHORT_APPROVAL_TIMEOUT_SECONDS,
@@ -325,6 +327,65 @@ def test_sns_failing_then_recovering_loses_and_repeats_nothing(door: SmartDoorOn
     assert len(door.passcodes_sent_to(VISITOR_PHONE)) == 1
     subjects = [email.subject for email in door.emails()]
     assert subjects == ["Someone is at front-door", "Smart Door: visitor let in at front-door"]
+
+
+def test_a_refused_owner_sms_still_reaches_the_owner_by_email_with_the_link(door: SmartDoorOnMoto) -> None:
+    # GIVEN SNS refusing every text to the owner's number (e.g. the account is in the SMS
+    # sandbox and the number is not verified)
+    door.sns_outage.fail(
+        times=100, when=lambda publish: publish["phone_number"] == OWNER_PHONE, error="InvalidParameter"
+    )
+
+    # WHEN an unknown visitor comes
+    execution = door.start_unknown()
+    wait_for_event(door.sfn, execution, "TaskSubmitted", after_state=OWNER_DECISION)
+
+    # THEN the request still waits for the owner, and their email says why no text came and
+    # carries the link
+    assert door.sms_to(OWNER_PHONE) == []
+    assert len(door.runtime.invocations_of("ask_owner")) == 1  # refused for good: not retried
+    [email] = door.emails()
+    assert email.subject == "Someone is at front-door"
+    assert email.body.startswith("The text message to your phone could not be sent (InvalidParameter)")
+    [approval_id] = APPROVAL_LINK.findall(email.body)
+
+    # AND the owner can approve from the email alone
+    door.decide(approval_id, "approve", VISITOR_NAME, VISITOR_PHONE)
+    finished = door.finish(execution)
+    assert finished.status == "SUCCEEDED"
+    assert finished.states[-1] == "AccessCodeSent"
+    assert len(door.passcodes_sent_to(VISITOR_PHONE)) == 1
+
+
+def test_a_refused_passcode_sms_is_emailed_to_the_owner(door: SmartDoorOnMoto) -> None:
+    # GIVEN SNS refusing texts to the visitor's number
+    door.sns_outage.fail(
+        times=100, when=lambda publish: publish["phone_number"] == VISITOR_PHONE, error="InvalidParameter"
+    )
+
+    # WHEN the owner approves the visitor
+    execution = door.start_unknown()
+    approval_id = door.wait_for_owner(execution)
+    door.decide(approval_id, "approve", VISITOR_NAME, VISITOR_PHONE)
+    finished = door.finish(execution)
+
+    # THEN the visitor is enrolled, the task is not retried, and the owner learns the visitor
+    # has no code; the execution fails under that name
+    assert finished.status == "FAILED"
+    assert finished.description["error"] == "SmsNotDelivered"
+    assert finished.states[-4:] == [
+        "Save visitor",
+        "Issue passcode",
+        "Alert owner: passcode not delivered",
+        "Passcode not delivered",
+    ]
+    assert finished.failures_of("Issue passcode") == ["SmsNotDelivered"]
+    assert door.passcodes_sent_to(VISITOR_PHONE) == []
+    subjects = [email.subject for email in door.emails()]
+    assert subjects == ["Someone is at front-door", "Smart Door: no code could be texted at front-door"]
+    notice = door.emails()[-1].body
+    assert VISITOR_NAME in notice and "SMS sandbox" in notice
+    assert VISITOR_PHONE not in notice and mask_phone(VISITOR_PHONE) not in notice
 
 
 class ExplodingFaceEngine:

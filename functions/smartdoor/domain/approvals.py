@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import quote
 
 from smartdoor.domain.phones import is_e164
-from smartdoor.errors import SmartDoorError, TransientError
+from smartdoor.errors import SmartDoorError, SmsNotDelivered, TransientError
 from smartdoor.models import VisitPhoto
 from smartdoor.observability import logger
 
@@ -158,6 +158,8 @@ class OwnerAsked:
 
     sms_sent: bool
     email_sent: bool
+    # SNS refused the owner's SMS for good (SmsNotDelivered): the email alone carries the link.
+    sms_refused: bool = False
 
 
 # ---------------------------------------------------------------------------- ports
@@ -354,10 +356,25 @@ def owner_sms_text(approval: Approval, link: str) -> str:
     return f"Smart Door: someone is at {approval.door_id}. See who and decide by {until}: {link}"
 
 
-def owner_email(approval: Approval, link: str, frame_url: str, face_url: str) -> tuple[str, str]:
+# Why the email says the text did not arrive: the owner must not wait for an SMS that won't come.
+SMS_REFUSED_NOTE = (
+    "The text message to your phone could not be sent ({reason}); use the link in this email. "
+    "Usual causes: the AWS account is in the SNS SMS sandbox and your number is not verified, "
+    "the monthly SMS spend limit is reached, or there is no origination number for your country "
+    "(see docs/sms.md)."
+)
+SMS_DELAYED_NOTE = (
+    "The text message to your phone is delayed (SNS is throttling or failing); it will be retried."
+)
+
+
+def owner_email(
+    approval: Approval, link: str, frame_url: str, face_url: str, sms_note: str | None = None
+) -> tuple[str, str]:
     subject = f"Someone is at {approval.door_id}"
     body = "\n".join(
         [
+            *([sms_note, ""] if sms_note else []),
             f"Someone the camera does not know is at {approval.door_id}.",
             "",
             f"Seen at:    {format_time(approval.seen_at)}",
@@ -395,6 +412,11 @@ def ask_owner(
 
     Step Functions gives every attempt a new token, so the token is replaced each time; the SMS
     and the email are each sent once, so a retry after a failed email does not repeat the SMS.
+
+    The email always goes out when the SMS fails, so no request waits unseen: if SNS refuses
+    the SMS for good (SmsNotDelivered) the email says so and the task waits for the owner as
+    usual; if SNS is throttling (TransientError) the email goes first and the error is raised
+    afterwards, so the workflow retries the SMS alone.
     """
     _require_plausible_id(approval_id)
     try:
@@ -406,24 +428,43 @@ def ask_owner(
         raise InvalidApprovalInput("photo.bucket", "is not the photos bucket of this deployment")
     link = approval_link(site_url, approval_id)
     sms_sent = email_sent = False
+    sms_note: str | None = None
+    delayed: TransientError | None = None
+    refused: SmsNotDelivered | None = None
     if approval.sms_sent_at is None:
-        notifier.send_sms(owner_phone, owner_sms_text(approval, link))
-        approvals.mark_notified(approval_id, "sms", now)
-        sms_sent = True
+        try:
+            notifier.send_sms(owner_phone, owner_sms_text(approval, link))
+        except SmsNotDelivered as error:
+            refused = error
+            sms_note = SMS_REFUSED_NOTE.format(reason=error.code)
+        except TransientError as error:
+            delayed = error
+            sms_note = SMS_DELAYED_NOTE
+        else:
+            approvals.mark_notified(approval_id, "sms", now)
+            sms_sent = True
     if approval.email_sent_at is None:
         valid_for = int((approval.expires_at - now).total_seconds())
         valid_for = max(1, min(valid_for, MAX_PRESIGN_SECONDS))
         frame_url = photo_links.presigned_get_url(approval.photo.frame_key, valid_for)
         face_url = photo_links.presigned_get_url(approval.photo.face_key, valid_for)
-        subject, body = owner_email(approval, link, frame_url, face_url)
+        subject, body = owner_email(approval, link, frame_url, face_url, sms_note)
         notifier.send_email(subject, body)
         approvals.mark_notified(approval_id, "email", now)
         email_sent = True
     logger.info(
         "Owner asked",
-        extra={"approval": approval.log_id, "sms_sent": sms_sent, "email_sent": email_sent},
+        extra={
+            "approval": approval.log_id,
+            "sms_sent": sms_sent,
+            "email_sent": email_sent,
+            "sms_refused": refused.code if refused else None,
+            "sms_delayed": delayed is not None,
+        },
     )
-    return OwnerAsked(sms_sent=sms_sent, email_sent=email_sent)
+    if delayed is not None:
+        raise delayed
+    return OwnerAsked(sms_sent=sms_sent, email_sent=email_sent, sms_refused=refused is not None)
 
 
 # ---------------------------------------------------------------------------- decide

@@ -16,3 +16,11 @@ def mask_phone(phone: str) -> str:
     if len(phone) < 6:
         return "***"
     return phone[:2] + "*" * (len(phone) - 5) + phone[-3:]
+
+
+# SNS's AWS.SNS.SMS.SenderID: 3-11 letters and digits, at least one letter, no spaces.
+SENDER_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9]{3,11}$")
+
+
+def is_sender_id(value: str) -> bool:
+    return bool(SENDER_ID.match(value))
