@@ -4,7 +4,9 @@
         app.url                      # http://127.0.0.1:8080: pages, the API, the local API
         app.stack                    # the LocalStack (moto, handlers, outbox, executions)
 
-`LocalApp` binds the server first (so a port in use fails before anything else starts), then
+`LocalApp` binds the server first (so a port in use fails before anything else starts; until
+everything below is mounted it answers 503 "starting", and `/local/health` says when it is
+ready), then
 starts the stack with that URL as the site (approval links, photo links, CORS origin), and
 mounts on the server: the API routes (the real API handler, through the Lambda runtime), the
 local API (`/local/...`) and the camera page. The console prints the outbox, the bus and each
@@ -81,7 +83,8 @@ class LocalApp:
         self.console = console
         self._port = port
         self._moto_port = moto_port
-        self.server = LocalServer(port=port, site_config={"doorId": self.config.door_id})
+        # Listening from the start, answering 503 "starting" until every route is mounted.
+        self.server = LocalServer(port=port, site_config={"doorId": self.config.door_id}, starting=True)
         self._stack: LocalStack | None = None
         self._exit: ExitStack | None = None
 
@@ -128,6 +131,7 @@ class LocalApp:
             if self.console is not None:
                 watcher = ExecutionWatcher(stack, self.console).start()
                 exit_stack.callback(watcher.stop)
+            self.server.mark_ready()
         except BaseException:
             exit_stack.close()
             raise
@@ -136,6 +140,7 @@ class LocalApp:
 
     def stop(self) -> None:
         exit_stack, self._exit = self._exit, None
+        self.server.mark_stopping()
         if exit_stack is not None:
             exit_stack.close()
         self._stack = None
