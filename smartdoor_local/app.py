@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import signal
 import threading
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from types import FrameType
 from typing import Any
 
 from smartdoor_local.camera import CameraFrames
 from smartdoor_local.console import Console
+from smartdoor_local.discovery import announce, withdraw
 from smartdoor_local.http_server import LocalServer, smartdoor_api_routes, via_runtime
 from smartdoor_local.local_api import LocalApi, camera_page
 from smartdoor_local.stack import API_FUNCTION_NAME, LocalConfig, LocalStack
@@ -169,7 +171,7 @@ def serve(config: LocalConfig, *, port: int, story: bool, console: Console | Non
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         console.print("Starting the Smart Door local stack (moto, the real handlers, dlib's face model)...")
-        with LocalApp(config, port=port, console=console) as app:
+        with LocalApp(config, port=port, console=console) as app, _announced(app):
             _print_banner(app, console)
             story_ok = True
             if story and not stop.is_set():
@@ -188,6 +190,16 @@ def serve(config: LocalConfig, *, port: int, story: bool, console: Console | Non
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextmanager
+def _announced(app: LocalApp) -> Iterator[None]:
+    """While it serves, later `smartdoor` commands find this stack without --port."""
+    path = announce(app.server.port, app.url)
+    try:
+        yield
+    finally:
+        withdraw(path)
 
 
 def _print_banner(app: LocalApp, console: Console) -> None:

@@ -185,3 +185,62 @@ def test_health_says_stopping_and_then_nothing_listens(starting: Started) -> Non
     assert starting.process.wait(timeout=60) == 0
     assert seen <= {400, 503}
     assert not listening(starting.port)
+
+
+# ---------------------------------------------------------------------------- finding the stack
+
+
+def smartdoor(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own console script
+        [str(SMARTDOOR), *argv], capture_output=True, text=True, timeout=120, env=env, check=False
+    )
+
+
+def wait_until_ready(started: Started) -> None:
+    wait_until_listening(started)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while ask(started.url, "GET", "/local/health").status != 200:
+        assert started.process.poll() is None, started.output.read_text()
+        assert time.monotonic() < deadline, started.output.read_text()
+        time.sleep(0.2)
+
+
+def test_commands_find_the_running_stack_without_port(starting: Started, tmp_path: Path) -> None:
+    # GIVEN smartdoor local serves on a port that is not the default
+    wait_until_ready(starting)
+    env = {**os.environ, "SMARTDOOR_STATE_DIR": str(tmp_path / "state")}
+    env.pop("SMARTDOOR_PORT", None)
+    (announced,) = (tmp_path / "state").glob("local-*.json")
+    assert json.loads(announced.read_text())["url"] == starting.url
+
+    # WHEN commands run with no --port
+    listing = smartdoor("visitors", "list", env=env)
+    ring = smartdoor("device", "ring", env=env)
+
+    # THEN they talk to that stack
+    assert (listing.returncode, listing.stdout) == (0, "No known visitors.\n"), listing.stderr
+    assert ring.returncode == 0, ring.stderr
+    assert ring.stdout.startswith("Rang front-door")
+    rings = json.loads(ask(starting.url, "GET", "/local/events").body)
+    assert [event["detail-type"] for event in rings] == ["DoorbellPressed"]
+
+    # AND SMARTDOOR_PORT, then --port, take precedence over what the stack announced
+    elsewhere = smartdoor("visitors", "list", env={**env, "SMARTDOOR_PORT": str(free_port())})
+    assert elsewhere.returncode == 1 and "no local stack answers" in elsewhere.stderr
+    explicit = smartdoor("visitors", "list", "--port", str(free_port()), env=env)
+    assert explicit.returncode == 1 and "no local stack answers" in explicit.stderr
+
+    # AND once the stack stops, its announcement is gone and commands say no stack runs
+    starting.process.send_signal(signal.SIGINT)
+    assert starting.process.wait(timeout=60) == 0
+    assert not announced.exists()
+    after = smartdoor("visitors", "list", env=env)
+    assert f"127.0.0.1:{starting.port}" not in after.stderr
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    result = smartdoor("--version")
+    assert result.returncode == 0
+    assert result.stdout == f"smartdoor {version('smartdoor')}\n"
