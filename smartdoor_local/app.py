@@ -86,7 +86,9 @@ class LocalApp:
         self._port = port
         self._moto_port = moto_port
         # Listening from the start, answering 503 "starting" until every route is mounted.
-        self.server = LocalServer(port=port, site_config={"doorId": self.config.door_id}, starting=True)
+        self.server = LocalServer(
+            port=port, site_config={"doorId": self.config.door_id, "localStack": True}, starting=True
+        )
         self._stack: LocalStack | None = None
         self._exit: ExitStack | None = None
 
