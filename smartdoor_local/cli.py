@@ -248,6 +248,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if result.failed:
         _say(f"{result.failed} records kept failing in the match function and were set aside")
     _say(f"{result.records} records in, {len(result.events)} events out")
+    for line in result.dropped.summary(len(result.malformed)):
+        _say(line)
     return EXIT_OK
 
 
