@@ -207,12 +207,13 @@ def _announced(app: LocalApp) -> Iterator[None]:
 def _print_banner(app: LocalApp, console: Console) -> None:
     stack = app.stack
     console.print("")
-    console.print(f"Smart Door is running locally at {app.url}/")
+    console.print(f"Smart Door is running locally at {app.url}/  (every page is linked there)")
     console.print(f"  door keypad   {app.url}/door/?door={app.config.door_id}")
     console.print(f"  door camera   {app.url}/camera/")
     console.print(f"  outbox        {app.url}/outbox/      (every SMS and email)")
     console.print(f"  executions    {app.url}/executions/  (each workflow's path)")
     console.print(f"  AWS (moto)    {stack.aws_endpoint}  (the smartdoor command finds it via /local/stack)")
+    console.print("Other smartdoor commands (visitors, enrol, device) find this stack without --port.")
     console.print("")
 
 
