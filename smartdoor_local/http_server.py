@@ -337,7 +337,7 @@ class LocalServer:
 
     @property
     def state(self) -> str:
-        """ "starting", "ready" or "stopping"; only "ready" serves pages and routes."""
+        """STARTING, READY or STOPPING; only READY serves pages and routes."""
         return self._state
 
     def mark_ready(self) -> None:
@@ -454,7 +454,11 @@ class LocalServer:
             )
             response.headers.update(headers)
             return response
-        return LocalResponse.json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": self._state}, headers)
+        response = LocalResponse.json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": self._state}, headers)
+        if request.method == "HEAD" and not json_only:
+            response.headers["Content-Length"] = str(len(response.body))
+            response.body = b""
+        return response
 
     def _static_answer(
         self, status: int, content_type: str, body: bytes, request: LocalRequest
