@@ -24,10 +24,12 @@ help:
 	@echo "make deploy OWNER_PHONE=+E164 OWNER_EMAIL=you@example.com - deploy to the current AWS account"
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	@echo "Installing Smart Door's Python packages into $(VENV): the first run takes a few minutes."
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar on -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
+	@echo "Installed: $(BIN)/smartdoor is ready."
 
 node_modules/.installed: package.json
 	npm install --no-audit --no-fund --silent

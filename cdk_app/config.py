@@ -129,6 +129,14 @@ class SmartDoorConfig(BaseModel):
         return value
 
 
+def _plain_message(issue: Any) -> str:
+    """A validator's own sentence, without pydantic's "Value error, " prefix."""
+    error = (issue.get("ctx") or {}).get("error")
+    if issue["type"] in {"value_error", "assertion_error"} and error is not None:
+        return str(error)
+    return str(issue["msg"])
+
+
 def load_config(context: dict[str, Any]) -> SmartDoorConfig:
     """Validate CDK context; raise ConfigError naming every bad key and the flag that fixes it."""
     try:
@@ -138,6 +146,6 @@ def load_config(context: dict[str, Any]) -> SmartDoorConfig:
         for issue in error.errors():
             key = str(issue["loc"][0]) if issue["loc"] else "?"
             hint = _FLAG_HELP.get(key, f"pass -c {key}=<value>")
-            reason = "is required" if issue["type"] == "missing" else issue["msg"]
+            reason = "is required" if issue["type"] == "missing" else _plain_message(issue)
             problems.append(f"  {key}: {reason}; {hint}")
         raise ConfigError("Smart Door configuration is not valid:\n" + "\n".join(problems)) from None

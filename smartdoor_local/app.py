@@ -4,7 +4,9 @@
         app.url                      # http://127.0.0.1:8080: pages, the API, the local API
         app.stack                    # the LocalStack (moto, handlers, outbox, executions)
 
-`LocalApp` binds the server first (so a port in use fails before anything else starts), then
+`LocalApp` binds the server first (so a port in use fails before anything else starts; until
+everything below is mounted it answers 503 "starting", and `/local/health` says when it is
+ready), then
 starts the stack with that URL as the site (approval links, photo links, CORS origin), and
 mounts on the server: the API routes (the real API handler, through the Lambda runtime), the
 local API (`/local/...`) and the camera page. The console prints the outbox, the bus and each
@@ -19,12 +21,14 @@ from __future__ import annotations
 
 import signal
 import threading
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from types import FrameType
 from typing import Any
 
 from smartdoor_local.camera import CameraFrames
 from smartdoor_local.console import Console
+from smartdoor_local.discovery import announce, withdraw
 from smartdoor_local.http_server import LocalServer, smartdoor_api_routes, via_runtime
 from smartdoor_local.local_api import LocalApi, camera_page
 from smartdoor_local.stack import API_FUNCTION_NAME, LocalConfig, LocalStack
@@ -81,7 +85,10 @@ class LocalApp:
         self.console = console
         self._port = port
         self._moto_port = moto_port
-        self.server = LocalServer(port=port, site_config={"doorId": self.config.door_id})
+        # Listening from the start, answering 503 "starting" until every route is mounted.
+        self.server = LocalServer(
+            port=port, site_config={"doorId": self.config.door_id, "localStack": True}, starting=True
+        )
         self._stack: LocalStack | None = None
         self._exit: ExitStack | None = None
 
@@ -128,6 +135,7 @@ class LocalApp:
             if self.console is not None:
                 watcher = ExecutionWatcher(stack, self.console).start()
                 exit_stack.callback(watcher.stop)
+            self.server.mark_ready()
         except BaseException:
             exit_stack.close()
             raise
@@ -136,6 +144,7 @@ class LocalApp:
 
     def stop(self) -> None:
         exit_stack, self._exit = self._exit, None
+        self.server.mark_stopping()
         if exit_stack is not None:
             exit_stack.close()
         self._stack = None
@@ -164,7 +173,7 @@ def serve(config: LocalConfig, *, port: int, story: bool, console: Console | Non
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         console.print("Starting the Smart Door local stack (moto, the real handlers, dlib's face model)...")
-        with LocalApp(config, port=port, console=console) as app:
+        with LocalApp(config, port=port, console=console) as app, _announced(app):
             _print_banner(app, console)
             story_ok = True
             if story and not stop.is_set():
@@ -185,15 +194,26 @@ def serve(config: LocalConfig, *, port: int, story: bool, console: Console | Non
             signal.signal(sig, handler)
 
 
+@contextmanager
+def _announced(app: LocalApp) -> Iterator[None]:
+    """While it serves, later `smartdoor` commands find this stack without --port."""
+    path = announce(app.server.port, app.url)
+    try:
+        yield
+    finally:
+        withdraw(path)
+
+
 def _print_banner(app: LocalApp, console: Console) -> None:
     stack = app.stack
     console.print("")
-    console.print(f"Smart Door is running locally at {app.url}/")
+    console.print(f"Smart Door is running locally at {app.url}/  (every page is linked there)")
     console.print(f"  door keypad   {app.url}/door/?door={app.config.door_id}")
     console.print(f"  door camera   {app.url}/camera/")
     console.print(f"  outbox        {app.url}/outbox/      (every SMS and email)")
     console.print(f"  executions    {app.url}/executions/  (each workflow's path)")
     console.print(f"  AWS (moto)    {stack.aws_endpoint}  (the smartdoor command finds it via /local/stack)")
+    console.print("Other smartdoor commands (visitors, enrol, device) find this stack without --port.")
     console.print("")
 
 

@@ -5,9 +5,12 @@
     smartdoor enrol --name NAME --phone +E164 PHOTO    add a known visitor
     smartdoor visitors list                            the known visitors
     smartdoor visitors forget VISITOR_ID               delete a visitor's faces, photos and record
+    smartdoor device ring|snapshot [PHOTO.jpg]         play a door device (smartdoor_local.device)
+    smartdoor --version
 
-enrol and visitors work against the local stack (found at 127.0.0.1:--port, default 8080) or,
-with --aws, against the deployed stack (--stack-name, default SmartDoor; --region).
+enrol and visitors work against the local stack (the running one: --port, else SMARTDOOR_PORT,
+else the one `smartdoor local` announced, else 8080; smartdoor_local.discovery) or, with --aws,
+against the deployed stack (--stack-name, default SmartDoor; --region).
 Exit status: 0 done, 1 the target failed (no stack running, AWS refused), 2 bad input.
 """
 
@@ -42,10 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smartdoor", description="Smart Door on this machine, or on your AWS account (--aws)."
     )
+    parser.add_argument("--version", action="version", version=f"smartdoor {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     local = commands.add_parser("local", help="run the whole system locally (pages, API, workflows)")
-    local.add_argument("--port", type=_port, default=8080, help="port of the local server (default 8080)")
+    local.add_argument(
+        "--port", type=_port, default=None, help="the local server's port (default SMARTDOOR_PORT or 8080)"
+    )
     local.add_argument("--no-story", action="store_true", help="skip the scripted story; just serve")
     local.add_argument(
         "--visit-gap",
@@ -81,12 +87,28 @@ def _parser() -> argparse.ArgumentParser:
     forget = actions.add_parser("forget", help="delete a visitor's faces, photos, passcode and record")
     forget.add_argument("visitor_id", metavar="VISITOR_ID")
     _target_options(forget)
+
+    from smartdoor_local.device import add_commands
+
+    device = commands.add_parser("device", help="play a door device: ring the doorbell, send a snapshot")
+    add_commands(device.add_subparsers(dest="action", required=True, metavar="ACTION"))
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("smartdoor")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown"
 
 
 def _target_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("where (default: the local stack)")
-    group.add_argument("--port", type=_port, default=8080, help="the local stack's port (default 8080)")
+    group.add_argument(
+        "--port", type=_port, default=None, help="the local stack's port (default: the running one, or 8080)"
+    )
     group.add_argument("--aws", action="store_true", help="the deployed stack instead (default credentials)")
     group.add_argument("--stack-name", default="SmartDoor", help="with --aws: the CloudFormation stack")
     group.add_argument("--region", help="with --aws: the stack's region (default: your AWS config)")
@@ -166,10 +188,30 @@ def cmd_local(args: argparse.Namespace) -> int:
     from smartdoor_local.app import PortInUse, serve
     from smartdoor_local.stack import LocalConfig
 
+    port = args.port if args.port is not None else _port_from_environment()
     try:
-        return serve(LocalConfig(visit_gap_seconds=args.visit_gap), port=args.port, story=not args.no_story)
+        return serve(LocalConfig(visit_gap_seconds=args.visit_gap), port=port, story=not args.no_story)
     except PortInUse as error:
         raise CommandError(str(error), EXIT_FAILED) from None
+
+
+def _port_from_environment() -> int:
+    """A new stack takes SMARTDOOR_PORT or 8080, never the port of one already running."""
+    from smartdoor_local.discovery import DEFAULT_PORT, PORT_VARIABLE
+
+    text = os.environ.get(PORT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_PORT
+    try:
+        return _port(text)
+    except argparse.ArgumentTypeError as error:
+        raise CommandError(f"{PORT_VARIABLE}: {error}") from None
+
+
+def cmd_device(args: argparse.Namespace) -> int:
+    from smartdoor_local.device import run
+
+    return run(args)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -206,6 +248,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if result.failed:
         _say(f"{result.failed} records kept failing in the match function and were set aside")
     _say(f"{result.records} records in, {len(result.events)} events out")
+    for line in result.dropped.summary(len(result.malformed)):
+        _say(line)
     return EXIT_OK
 
 
@@ -284,7 +328,18 @@ def _target(args: argparse.Namespace) -> AbstractContextManager[Any]:
 
     if args.aws:
         return aws_target(args.stack_name, args.region)
-    return local_target(args.port)
+    return local_target(_local_port(args.port))
+
+
+def _local_port(explicit: int | None) -> int:
+    from smartdoor_local.discovery import SeveralStacks, local_port
+
+    try:
+        return local_port(explicit)
+    except SeveralStacks as error:
+        raise CommandError(str(error), EXIT_FAILED) from None
+    except ValueError as error:
+        raise CommandError(str(error)) from None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -292,7 +347,13 @@ def _run(args: argparse.Namespace) -> int:
     from smartdoor_local.targets import TargetUnavailable
     from smartdoor_local.visitors import EnrolmentRejected
 
-    handlers = {"local": cmd_local, "replay": cmd_replay, "enrol": cmd_enrol, "visitors": cmd_visitors}
+    handlers = {
+        "local": cmd_local,
+        "replay": cmd_replay,
+        "enrol": cmd_enrol,
+        "visitors": cmd_visitors,
+        "device": cmd_device,
+    }
     try:
         with _quiet_logs(verbose=getattr(args, "verbose", False)):
             return handlers[args.command](args)

@@ -1,11 +1,12 @@
 """A door device simulator: ring the doorbell, or send a snapshot, the way a real device must.
 
-    python -m smartdoor_local.device ring --door front-door --api URL [--api-key KEY | --iam]
-    python -m smartdoor_local.device snapshot PHOTO.jpg --door front-door --api URL [--api-key KEY | --iam]
+    smartdoor device ring [--door front-door] [--api URL] [--api-key KEY | --iam]
+    smartdoor device snapshot PHOTO.jpg [--door front-door] [--api URL] [--api-key KEY | --iam]
 
-`--api` is the API's base URL: the deployed stack's `ApiUrl` output
-(`https://<id>.execute-api.<region>.amazonaws.com/prod`) or the local stack
-(`http://127.0.0.1:8080`). Device routes on AWS need a credential:
+(`python -m smartdoor_local.device ring|snapshot ...` is the same, for a device with only this
+file's package.) `--api` is the API's base URL: the deployed stack's `ApiUrl` output
+(`https://<id>.execute-api.<region>.amazonaws.com/prod`), or SMARTDOOR_API_URL; without either,
+the running local stack (`smartdoor_local.discovery`). Device routes on AWS need a credential:
 
 - `--api-key KEY` (or SMARTDOOR_API_KEY): sent as `x-api-key`; the key belongs to the devices'
   usage plan (throttled, with a daily quota). Get it with
@@ -241,20 +242,28 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m smartdoor_local.device", description="Play a Smart Door door device."
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    return parser
+
+
+def add_commands(commands: Any) -> None:
+    """`ring` and `snapshot`, here and under `smartdoor device`."""
     ring = commands.add_parser("ring", help="press the doorbell (starts or extends the door's session)")
     snapshot = commands.add_parser("snapshot", help="send a JPEG (at most 5 MB) as an edge-device snapshot")
     snapshot.add_argument("photo", metavar="PHOTO.jpg")
+    ring.set_defaults(device_command="ring")
+    snapshot.set_defaults(device_command="snapshot")
     for command in (ring, snapshot):
         command.add_argument("--door", default="front-door", help="the door id (default front-door)")
         command.add_argument(
-            "--api", default=os.environ.get("SMARTDOOR_API_URL"), help="the API base URL (SMARTDOOR_API_URL)"
+            "--api",
+            default=os.environ.get("SMARTDOOR_API_URL"),
+            help="the API base URL (SMARTDOOR_API_URL; default: the running local stack)",
         )
         auth = command.add_mutually_exclusive_group()
         auth.add_argument("--api-key", default=None, help="the devices' API key (SMARTDOOR_API_KEY)")
         auth.add_argument("--iam", action="store_true", help="sign with SigV4 using your AWS credentials")
         command.add_argument("--region", help="the API's region for --iam (default: from the URL)")
-    return parser
 
 
 def _signer(args: argparse.Namespace) -> Signer:
@@ -265,12 +274,20 @@ def _signer(args: argparse.Namespace) -> Signer:
 
 
 def main(argv: Sequence[str] | None = None, http: Http | None = None) -> int:
-    args = _parser().parse_args(argv)
+    return run(_parser().parse_args(argv), http)
+
+
+def run(args: argparse.Namespace, http: Http | None = None) -> int:
     try:
         if not args.api:
-            raise DeviceError("--api (or SMARTDOOR_API_URL) is required", EXIT_BAD_INPUT)
+            from smartdoor_local.discovery import SeveralStacks, local_url
+
+            try:
+                args.api = local_url()
+            except (SeveralStacks, ValueError) as error:
+                raise DeviceError(f"{error} (or pass --api)", EXIT_BAD_INPUT) from None
         device = DoorDevice(args.api, args.door, _signer(args), http)
-        if args.command == "ring":
+        if args.device_command == "ring":
             answer = device.ring()
             print(
                 f"Rang {args.door}: the doorbell session is starting (or was extended). {json.dumps(answer)}"

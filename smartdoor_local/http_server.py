@@ -10,6 +10,11 @@ handler, and its proxy response becomes the HTTP answer, as API Gateway would do
 else is a static file from web/, with the security headers the CDN sets. Extra behaviour for
 the local stack (`/local/...` controls, fake photo links, other Lambda routes) plugs in with
 `mount(prefix, hook)` and `add_api_route(route)`.
+
+Readiness: a server made with `starting=True` listens at once (so a taken port fails first) but
+answers every request with 503, `Retry-After` and `{"error": "starting"}` until `mark_ready()`;
+after `mark_stopping()` it answers `{"error": "stopping"}` the same way. `GET /local/health` is
+the one path that always answers: 200 `{"status": "ready"}` or 503 with the state.
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ DEFAULT_STAGE = "local"
 # API Gateway refuses payloads over 10 MB before any Lambda runs.
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 API_FUNCTION_NAME = "smartdoor-api"
+HEALTH_PATH = "/local/health"
+STARTING, READY, STOPPING = "starting", "ready", "stopping"
+# Seconds a client should wait before asking again while the stack starts.
+RETRY_AFTER_SECONDS = 1
 
 _log = logging.getLogger(__name__)
 
@@ -300,8 +309,10 @@ class LocalServer:
         port: int = 0,
         stage: str = DEFAULT_STAGE,
         site_config: Mapping[str, Any] | None = None,
+        starting: bool = False,
     ) -> None:
         self.web_root = web_root.resolve()
+        self._state = STARTING if starting else READY
         self.stage = stage
         self.site_config = dict(site_config or {})
         self._routes: list[ApiRoute] = list(api_routes)
@@ -321,6 +332,19 @@ class LocalServer:
         if not prefix.startswith("/"):
             raise ValueError("a mount prefix starts with '/'")
         self._mounts.append((prefix, hook))
+
+    # -- readiness
+
+    @property
+    def state(self) -> str:
+        """STARTING, READY or STOPPING; only READY serves pages and routes."""
+        return self._state
+
+    def mark_ready(self) -> None:
+        self._state = READY
+
+    def mark_stopping(self) -> None:
+        self._state = STOPPING
 
     # -- lifecycle
 
@@ -368,6 +392,10 @@ class LocalServer:
         return {"apiUrl": self.url, **self.site_config}
 
     def handle(self, request: LocalRequest) -> LocalResponse:
+        if request.path.rstrip("/") == HEALTH_PATH:
+            return self._health(request)
+        if self._state != READY:
+            return self._not_ready(request)
         for prefix, hook in self._mounts:
             if request.path == prefix.rstrip("/") or request.path.startswith(prefix):
                 return hook(request)
@@ -396,6 +424,41 @@ class LocalServer:
                 HTTPStatus.OK, "application/json", json.dumps(self.site_config_json()).encode(), request
             )
         return self._serve_file(request)
+
+    def _health(self, request: LocalRequest) -> LocalResponse:
+        if request.method not in ("GET", "HEAD"):
+            return LocalResponse.json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "GET only"})
+        if self._state == READY:
+            response = LocalResponse.json(HTTPStatus.OK, {"status": READY}, {"Cache-Control": "no-store"})
+        else:
+            response = self._not_ready(request, json_only=True)
+            response.body = json.dumps({"status": self._state, "error": self._state}).encode()
+        if request.method == "HEAD":
+            response.headers["Content-Length"] = str(len(response.body))
+            response.body = b""
+        return response
+
+    def _not_ready(self, request: LocalRequest, *, json_only: bool = False) -> LocalResponse:
+        """503 for every path while the stack starts or stops: never a half-mounted answer."""
+        headers = {
+            "Retry-After": str(RETRY_AFTER_SECONDS),
+            "Cache-Control": "no-store",
+            "Connection": "close",
+        }
+        wants_page = request.method in ("GET", "HEAD") and "text/html" in (request.header("Accept") or "")
+        if wants_page and not json_only:
+            # A person who opened the page early: a page that reloads itself until the stack is up.
+            page = _not_ready_page(self._state)
+            response = self._static_answer(
+                HTTPStatus.SERVICE_UNAVAILABLE, "text/html; charset=utf-8", page, request
+            )
+            response.headers.update(headers)
+            return response
+        response = LocalResponse.json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": self._state}, headers)
+        if request.method == "HEAD" and not json_only:
+            response.headers["Content-Length"] = str(len(response.body))
+            response.body = b""
+        return response
 
     def _static_answer(
         self, status: int, content_type: str, body: bytes, request: LocalRequest
@@ -432,6 +495,20 @@ class LocalServer:
 
     def _not_found(self, request: LocalRequest) -> LocalResponse:
         return self._static_answer(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", b"Not found\n", request)
+
+
+def _not_ready_page(state: str) -> bytes:
+    if state == STARTING:
+        title = "Smart Door is starting"
+        text = f"{title}; this page reloads itself when it is ready."
+    else:
+        title, text = "Smart Door is stopping", "Smart Door is stopping."
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="refresh" content="{RETRY_AFTER_SECONDS}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{title}</title></head><body><p>{text}</p></body></html>\n"
+    ).encode()
 
 
 def _query_string(request: LocalRequest) -> str:

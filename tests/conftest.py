@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,11 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "smartdoor-tests")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SmartDoor")
 os.environ["POWERTOOLS_TRACE_DISABLED"] = "1"
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
+# `smartdoor local` announces itself in a state directory (smartdoor_local.discovery): the tests'
+# stacks, in this process or in child processes, announce themselves here, never in the user's.
+os.environ["SMARTDOOR_STATE_DIR"] = tempfile.mkdtemp(prefix="smartdoor-tests-state-")
+os.environ.pop("SMARTDOOR_PORT", None)
+os.environ.pop("SMARTDOOR_API_URL", None)
 
 TESTS_DIR = Path(__file__).parent
 # Layers whose tests must never open a connection beyond this machine.

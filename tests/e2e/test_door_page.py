@@ -73,12 +73,63 @@ def test_a_wrong_code_shows_its_state_then_the_right_code_opens(site: Site, open
     expect(visitor.locator("#visitor-name")).to_have_text("Grace Hopper")
     unlocked = [e["detail"] for e in site.door.bus_events("DoorUnlocked")]
     assert [(d["visitorId"], d["visitId"]) for d in unlocked] == [("visitor-grace", GRACE_VISIT)]
+    assert_open_and_deaf(visitor)
 
-    # AND the same code a second time is refused
+    # AND after a reload (a new visit) the keypad is back, and the same code is refused
+    visitor.reload()
+    expect(visitor.get_by_role("heading", name="Enter your passcode")).to_be_visible()
+    expect(visitor.get_by_role("button", name="1", exact=True)).to_be_enabled()
     visitor.keyboard.type(code)
     visitor.keyboard.press("Enter")
     expect(visitor.get_by_role("heading", name="Wrong code")).to_be_visible()
     assert script_errors(site) == []
+
+
+def assert_open_and_deaf(visitor: Any) -> None:
+    """The open state: one heading says so, the keypad is gone, typing sends nothing."""
+    expect(visitor).to_have_title("Door open · Smart Door")
+    expect(visitor.get_by_role("heading", name="Enter your passcode")).to_have_count(0)
+    expect(visitor.get_by_role("heading")).to_have_count(1)
+    expect(visitor.locator("#keypad")).to_be_hidden()
+    expect(visitor.locator("#code-display")).to_be_hidden()
+    expect(visitor.get_by_text("The door is unlocked: come in.")).to_be_visible()
+    unlock_requests: list[str] = []
+    visitor.on(
+        "request", lambda request: unlock_requests.append(request.url) if "/unlock" in request.url else None
+    )
+    visitor.keyboard.type("123456")
+    visitor.keyboard.press("Enter")
+    visitor.wait_for_timeout(500)
+    assert unlock_requests == []
+    expect(visitor.get_by_role("heading", name="Door open")).to_be_visible()
+    expect(visitor.locator("#code-display")).to_have_attribute("aria-label", "0 of 6 digits entered")
+
+
+def test_the_open_door_at_phone_and_desktop_sizes(site: Site, browser: Any) -> None:
+    """What a visitor sees once the code is right, at 390x844 (phone) and 1280x800 (desktop)."""
+    known_visitor_with_code(site, name="Ada Lovelace")
+    for name, viewport in (
+        ("phone", {"width": 390, "height": 844}),
+        ("desktop", {"width": 1280, "height": 800}),
+    ):
+        _, failed = site.door.runtime.invoke(
+            "issue_passcode",
+            {"visitorId": "visitor-grace", "doorId": DOOR_ID, "visitId": f"{GRACE_VISIT}-{name}"},
+        )
+        assert not failed
+        code = site.door.passcodes_sent_to(VISITOR_PHONE)[-1]
+        context = browser.new_context(viewport=viewport, has_touch=True, locale="en-US", timezone_id="UTC")
+        try:
+            visitor = context.new_page()
+            open_keypad(visitor, site.door_page())
+            for digit in code:
+                visitor.get_by_role("button", name=digit, exact=True).click()
+            visitor.get_by_role("button", name="Open").click()
+            expect(visitor.locator("#visitor-name")).to_have_text("Ada Lovelace")
+            assert_open_and_deaf(visitor)
+            screenshot(visitor, f"door-open-{name}")
+        finally:
+            context.close()
 
 
 def test_five_wrong_codes_lock_the_keypad_and_tell_the_owner(site: Site, open_phone: Any) -> None:

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -352,8 +353,8 @@ def test_a_port_in_use_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def _is_error(message: Any) -> bool:
-    # The site has no icon; desktop Chromium asks for /favicon.ico anyway (a harmless 404).
-    return message.type == "error" and not str(message.location.get("url", "")).endswith("/favicon.ico")
+    # Every error counts, a missing favicon's 404 included.
+    return bool(message.type == "error")
 
 
 @pytest.fixture
@@ -527,3 +528,75 @@ def test_only_the_camera_page_may_use_the_camera(running: Running) -> None:
         assert "script-src 'self'" in camera.headers["Content-Security-Policy"]
     with urllib.request.urlopen(f"{running.url}/outbox/") as outbox:  # noqa: S310 - 127.0.0.1
         assert outbox.headers["Permissions-Policy"].startswith("camera=()")
+
+
+# ---------------------------------------------------------------------------- the index and the icon
+
+
+def test_the_index_links_every_local_page(running: Running, page_of: Any) -> None:
+    from playwright.sync_api import expect
+
+    from smartdoor_local.story import HttpClient
+
+    # GIVEN the local stack, WHEN someone opens the first URL the demo prints
+    index = page_of()
+    index.goto(f"{running.url}/")
+
+    # THEN it links every page: camera, outbox, executions, keypad, and says where the owner page is
+    pages = index.locator("#pages")
+    for name, path in [
+        ("Door keypad", "/door/?door=front-door"),
+        ("Door camera", "/camera/"),
+        ("Outbox", "/outbox/"),
+        ("Workflow executions", "/executions/"),
+    ]:
+        link = pages.get_by_role("link", name=name, exact=True)
+        expect(link).to_be_visible()
+        assert link.evaluate("a => new URL(a.href).pathname + new URL(a.href).search") == path
+    expect(pages).to_contain_text("no approval request yet")
+    expect(pages.get_by_role("link", name="Owner's approval page")).to_have_count(0)
+    shot(index, "0-index")
+
+    # WHEN a visitor rings and the owner's SMS is in the outbox
+    client = HttpClient(running.url)
+    for _ in range(3):
+        status, _ = client.post_frame("front-door", sample_faces.astronaut())
+        assert status == 202
+    approval_sms = running.wait_for_sms(OWNER_PHONE, after=0)
+    link = LINK.search(approval_sms)
+    assert link
+
+    # THEN the index links the newest approval request, and each page it links opens
+    index.reload()
+    owner_link = pages.get_by_role("link", name="Owner's approval page")
+    expect(owner_link).to_have_attribute("href", link.group(0).removeprefix(running.url))
+    owner_link.click()
+    expect(index.get_by_role("heading", name="Someone is at your door")).to_be_visible()
+    for name, heading in [
+        ("Door camera", "Door camera"),
+        ("Outbox", "Outbox"),
+        ("Workflow executions", "Workflow executions"),
+        ("Door keypad", "Enter your passcode"),
+    ]:
+        index.goto(f"{running.url}/")
+        index.locator("#pages").get_by_role("link", name=name, exact=True).click()
+        expect(index.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+    # (page_of fails the test on any console error: a page whose icon 404s would)
+
+
+def test_every_page_has_an_icon(running: Running) -> None:
+    from smartdoor_local.http_server import WEB_DIR
+
+    for path, content_type in [("/favicon.ico", "image/x-icon"), ("/favicon.svg", "image/svg+xml")]:
+        request = urllib.request.Request(running.url + path)  # noqa: S310 - 127.0.0.1
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            assert response.status == 200 and response.headers["Content-Type"] == content_type
+            assert len(response.read()) > 100
+    pages = sorted(WEB_DIR.rglob("index.html"))
+    assert len(pages) == 6
+    for page in pages:
+        html = page.read_text()
+        icons = re.findall(r'<link rel="icon" href="([^"]+)"', html)
+        assert len(icons) == 2, page
+        for href in icons:
+            assert (page.parent / href).resolve().is_file(), (page, href)

@@ -76,6 +76,19 @@ def test_build_app_rejects_bad_owner_contacts_before_adding_a_stack(
     assert app.node.children == []
 
 
+def test_a_configuration_error_is_the_plain_sentence(tmp_path: Path) -> None:
+    # GIVEN a door id that is not a slug, WHEN the app runs as the CDK CLI runs it
+    result = _run_app(
+        {"ownerPhone": OWNER_PHONE, "ownerEmail": OWNER_EMAIL, "doorId": "Front Door"}, tmp_path
+    )
+    # THEN the message is the validator's sentence, without pydantic's "Value error," prefix
+    assert result.returncode == 2
+    assert (
+        "  doorId: must be 1-32 lowercase letters, digits or '-', starting with a letter or digit; "
+    ) in result.stderr
+    assert "Value error" not in result.stderr
+
+
 def test_an_unbuilt_pillow_layer_stops_synth_saying_how_to_build_it(tmp_path: Path) -> None:
     # GIVEN a checkout where the Pillow layer was never built
     stack = Stack(App(), "Bare")

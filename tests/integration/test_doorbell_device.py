@@ -218,15 +218,25 @@ def test_the_region_comes_from_the_execute_api_host() -> None:
 @pytest.mark.parametrize(
     "argv",
     [
-        ["ring"],
         ["ring", "--api", "ftp://example.com"],
         ["ring", "--api", "http://127.0.0.1:1", "--door", "a/b"],
     ],
-    ids=["no api", "not http", "bad door"],
+    ids=["not http", "bad door"],
 )
 def test_bad_arguments_are_exit_status_2(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SMARTDOOR_API_URL", raising=False)
     assert main(argv) == EXIT_BAD_INPUT
+
+
+def test_without_api_the_device_talks_to_the_running_local_stack(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN no --api and no SMARTDOOR_API_URL; the local stack's port comes from SMARTDOOR_PORT
+    monkeypatch.delenv("SMARTDOOR_API_URL", raising=False)
+    monkeypatch.setenv("SMARTDOOR_PORT", "9")
+    # WHEN the device rings THEN it went to that local stack (nothing listens there)
+    assert main(["ring"], http=UrllibHttp()) == EXIT_FAILED
+    assert "could not reach 127.0.0.1:9" in capsys.readouterr().err
 
 
 def test_an_unreachable_api_is_exit_status_1(capsys: pytest.CaptureFixture[str]) -> None:

@@ -237,3 +237,50 @@ def test_the_command_needs_no_server(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert [json.loads(line) for line in done.stdout.splitlines()] == [ANNA_KNOWN, STRANGER]
+
+
+def test_why_records_decided_nothing_is_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN Anna's day with one frame delivered twice (Kinesis is at-least-once), an empty frame and a
+    # blurred one
+    records = [A_DAY[0], A_DAY[1], A_DAY[1], frame(T0 + 1.5, [99.0], sharpness=5.0), *A_DAY[2:]]
+    records.insert(1, {**frame(T0 + 0.2), "FaceSearchResponse": []})
+    status, events, err = replay_events(capsys, write_trace(tmp_path / "day.jsonl", records))
+
+    # THEN the events are the same, and stderr says which records were dropped, and why
+    assert status == 0 and events == [ANNA_KNOWN, STRANGER]
+    assert (
+        "1 record dropped as duplicates: a frame at or before the last one counted for its door "
+        "(sent twice, or out of order): line 4"
+    ) in err
+    assert "1 record dropped by the quality gate, every face below it (1 blurry): line 5" in err
+    assert "1 record without a face (nobody in the frame)" in err
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "front-door-day.jsonl"
+
+
+def test_the_sample_trace_replays_as_documented(capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN the trace shipped in samples/ (docs/local.md walks through it)
+    status, events, err = replay_events(capsys, SAMPLE)
+
+    # THEN Anna is known in the morning, the courier unknown at noon, and every drop is explained
+    assert status == 0
+    assert [(e["detail-type"], e["detail"].get("visitorId"), e["detail"]["detectedAt"]) for e in events] == [
+        ("KnownFaceDetected", "vis-3f2a9c41d07b8e65", "2026-01-07T07:30:02.000Z"),
+        ("UnknownFaceDetected", None, "2026-01-07T12:30:01.000Z"),
+    ]
+    assert "18 records in, 2 events out" in err
+    assert "2 records dropped as duplicates" in err and "lines 6, 13" in err
+    assert (
+        "5 records dropped by the quality gate, every face below it "
+        "(1 blurry, 1 low-confidence, 2 too-dark, 1 too-small): lines 3, 9, 10, 16, 17"
+    ) in err
+    assert "5 records without a face" in err
+    assert "line 15: skipped by the match function (malformed record: bad-shape)" in err
+    # AND with a looser brightness gate the evening's two dark frames become one more unknown visit
+    status, events, _ = replay_events(capsys, SAMPLE, "--min-brightness", "5")
+    assert [e["detail-type"] for e in events] == [
+        "KnownFaceDetected",
+        "UnknownFaceDetected",
+        "UnknownFaceDetected",
+    ]

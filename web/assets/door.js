@@ -4,8 +4,6 @@ import { NetworkError, callApi, formatClock, loadConfig, showState } from "./api
 
 const CODE_LENGTH = 6;
 const DOOR_ID = /^[a-z0-9][a-z0-9-]{0,31}$/;
-// After a welcome, the keypad is ready for the next visitor.
-const RESET_AFTER_GRANT_MS = 15000;
 
 const main = document.getElementById("main");
 const result = document.getElementById("result");
@@ -13,13 +11,16 @@ const display = document.getElementById("code-display");
 const slots = Array.from(display.querySelectorAll(".code-slot"));
 const keys = Array.from(document.querySelectorAll("#keypad button"));
 const openButton = document.getElementById("open");
+const keypad = document.getElementById("keypad");
+const title = document.getElementById("door-title");
 
 let config = null;
 let doorId = null;
 let code = "";
 let busy = false;
 let lockedUntil = 0; // Date.now() value; 0 when not locked
-let resetTimer = null;
+// Once the door has opened, this page takes no more input: a new visit is a new page load.
+let opened = false;
 
 function setResult(name) {
   showState(result, name);
@@ -32,7 +33,7 @@ function render() {
     slot.classList.toggle("filled", index < code.length);
   });
   display.setAttribute("aria-label", `${code.length} of ${CODE_LENGTH} digits entered`);
-  const blocked = busy || isLocked() || doorId === null;
+  const blocked = opened || busy || isLocked() || doorId === null;
   for (const key of keys) {
     key.disabled = blocked;
   }
@@ -49,7 +50,7 @@ function isLocked() {
 }
 
 function typeDigit(digit) {
-  if (busy || isLocked() || doorId === null || code.length >= CODE_LENGTH) {
+  if (opened || busy || isLocked() || doorId === null || code.length >= CODE_LENGTH) {
     return;
   }
   if (code.length === 0 && main.dataset.current !== "entry") {
@@ -60,7 +61,7 @@ function typeDigit(digit) {
 }
 
 function deleteDigit() {
-  if (!busy) {
+  if (!opened && !busy) {
     code = code.slice(0, -1);
     render();
   }
@@ -87,8 +88,21 @@ function retryTime(data) {
   return Number.isNaN(at.getTime()) ? new Date(Date.now() + 60000) : at;
 }
 
+/** The open state: the welcome replaces the keypad, which is gone until the page is loaded again. */
+function showOpen(visitor) {
+  opened = true;
+  document.getElementById("visitor-name").textContent = visitor || "visitor";
+  title.textContent = "Door open";
+  document.title = "Door open · Smart Door";
+  display.hidden = true;
+  keypad.hidden = true;
+  document.getElementById("skip-to-keypad").hidden = true;
+  setResult("granted");
+  title.focus();
+}
+
 async function submit() {
-  if (busy || isLocked() || code.length !== CODE_LENGTH || doorId === null) {
+  if (opened || busy || isLocked() || code.length !== CODE_LENGTH || doorId === null) {
     return;
   }
   busy = true;
@@ -101,10 +115,7 @@ async function submit() {
       otp: typed,
     });
     if (status === 200 && data.granted === true) {
-      document.getElementById("visitor-name").textContent = data.visitor || "visitor";
-      setResult("granted");
-      clearTimeout(resetTimer);
-      resetTimer = setTimeout(() => setResult("entry"), RESET_AFTER_GRANT_MS);
+      showOpen(data.visitor);
     } else if (status === 403) {
       setResult("denied");
     } else if (status === 429 && data.retryAt) {
