@@ -56,6 +56,8 @@ def test_a_wrong_code_shows_its_state_then_the_right_code_opens(site: Site, open
 
     # THEN the page says "wrong code", clears the display and lets the visitor try again
     expect(visitor.get_by_role("heading", name="Wrong code")).to_be_visible()
+    # AND tells a visitor whose code expired how to get a new one (one code per visit)
+    expect(visitor.get_by_text("come back for a new one")).to_be_visible()
     expect(visitor.locator("#code-display")).to_have_attribute("aria-label", "0 of 6 digits entered")
     screenshot(visitor, "door-4-wrong-code")
     assert site.door.bus_events("DoorUnlocked") == []
