@@ -3,6 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# checkov pins a boto3 the project's pin excludes, so it lives in a virtualenv of its own.
+CHECKOV_VENV ?= .venv-checkov
+# make lint writes the synthesized template and the deployed state machine definitions here.
+LINT_DIR ?= build/lint
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
 # make synth renders the template with example owner contacts; make deploy needs real ones.
@@ -17,7 +21,7 @@ PORT ?= 8080
 help:
 	@echo "make demo    - create .venv if needed, install, run the whole system locally (PORT=8080)"
 	@echo "make test    - create .venv if needed, install, run the offline test suite"
-	@echo "make lint    - ruff and mypy"
+	@echo "make lint    - ruff, mypy; asl-validator, cfn-lint (+ serverless rules) and checkov on the synthesized stack"
 	@echo "make synth   - write the CloudFormation template to cdk.out/"
 	@echo "make bench   - benchmarks and the cost model: a table, benchmarks/RESULTS.md and charts (3-5 min)"
 	@echo "make preflight OWNER_PHONE=+E164 OWNER_EMAIL=you@example.com [AWS=1] - what to fix before deploying"
@@ -30,6 +34,11 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 	@echo "Installed: $(BIN)/smartdoor is ready."
+
+$(CHECKOV_VENV)/bin/.installed: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
 
 node_modules/.installed: package.json
 	npm install --no-audit --no-fund --silent
@@ -44,10 +53,17 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(BIN)/.installed
+lint: $(BIN)/.installed node_modules/.installed $(CHECKOV_VENV)/bin/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy cdk_app functions smartdoor_local
+	@# AWS's own checkers on what the stack deploys: the synthesized template and every state
+	@# machine definition with its substitutions applied (docs/internals.md, "Checks").
+	PYTHONPATH=functions $(BIN)/python -m tests.infra.lint_inputs $(LINT_DIR)
+	for definition in $(LINT_DIR)/asl/*.asl.json; do asl-validator --json-path "$$definition" || exit 1; done
+	$(BIN)/cfn-lint --template $(LINT_DIR)/cdk.out/SmartDoor.template.json
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --skip-download \
+		--file $(LINT_DIR)/cdk.out/SmartDoor.template.json
 
 format: $(BIN)/.installed
 	$(BIN)/ruff format .

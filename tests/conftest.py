@@ -13,7 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+
+from tests.aws_models import install as install_model_checks
 
 # Fake credentials, forced (never setdefault): a developer's real AWS profile must never be used.
 for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
@@ -75,3 +78,18 @@ def _block_outbound_network(
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
     monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
     yield
+
+
+# Every request any test's boto3 client builds (adapters on moto or Stubber, the local stack) is
+# checked against AWS's API models and documented limits (tests/aws_models.py), which moto and
+# Stubber do not enforce. A refused request fails the test even if the code swallowed the error.
+_REFUSED_REQUESTS: list[str] = []
+boto3.setup_default_session()
+install_model_checks(boto3.DEFAULT_SESSION.events, _REFUSED_REQUESTS)
+
+
+@pytest.fixture(autouse=True)
+def _requests_match_the_aws_models() -> Iterator[None]:
+    _REFUSED_REQUESTS.clear()
+    yield
+    assert _REFUSED_REQUESTS == [], "requests AWS would refuse"

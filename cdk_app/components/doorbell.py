@@ -23,6 +23,7 @@ from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -317,6 +318,13 @@ class Doorbell(Construct):
                     max_event_age=SNAPSHOT_MAX_EVENT_AGE,
                 )
             ],
+        )
+        # The rule invokes the function asynchronously: Lambda's own retries of a failing snapshot
+        # end in the same queue (a Lambda destination record) instead of being dropped silently.
+        self.process_snapshot.function.configure_async_invoke(
+            retry_attempts=2,
+            max_event_age=SNAPSHOT_MAX_EVENT_AGE,
+            on_failure=destinations.SqsDestination(dead_letters),
         )
         self._alerts.when_queue_has_messages(
             "SnapshotsNotDelivered", dead_letters, what="Processing a snapshot"

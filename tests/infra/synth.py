@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,3 +167,62 @@ def deployed_value(synthesized: Synthesized, value: Any) -> str:
         if attribute == "Arn" and synthesized.resources[logical_id]["Type"] == "AWS::KinesisVideo::Stream":
             return f"arn:aws:kinesisvideo:us-east-1:111122223333:stream/{logical_id}/1"
     raise AssertionError(f"unexpected intrinsic {value}")
+
+
+# The state machines as deployed (the workflow tests and make lint's asl-validator read them).
+_SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+def stand_in(value: Any) -> str:
+    """A literal for a CloudFormation value: itself if a string, else a stable name for the token."""
+    if isinstance(value, str):
+        return value
+    return "token-" + hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def definition_text(definition_string: Any) -> str:
+    if isinstance(definition_string, str):
+        return definition_string
+    if isinstance(definition_string, dict) and "Fn::Join" in definition_string:
+        separator, parts = definition_string["Fn::Join"]
+        return str(separator).join(stand_in(part) for part in parts)
+    raise AssertionError(f"unexpected DefinitionString: {definition_string!r}")
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """A synthesized AWS::StepFunctions::StateMachine and the assets staged beside the template."""
+
+    resource: dict[str, Any]
+    assets: dict[str, Path]  # S3 object key -> staged file
+
+    def definition(self) -> str:
+        properties = self.resource["Properties"]
+        if "DefinitionString" in properties:
+            return definition_text(properties["DefinitionString"])
+        return self.assets[properties["DefinitionS3Location"]["Key"]].read_text(encoding="utf-8")
+
+    def substitutions(self) -> dict[str, str]:
+        given = self.resource["Properties"].get("DefinitionSubstitutions", {})
+        return {name: stand_in(value) for name, value in given.items()}
+
+    def as_deployed(self) -> str:
+        """The definition with the substitutions applied (unknown names left as they are)."""
+        values = self.substitutions()
+        return _SUBSTITUTION.sub(lambda match: values.get(match.group(1), match.group(0)), self.definition())
+
+
+def staged_assets(outdir: Path, artifact_id: str) -> dict[str, Path]:
+    manifest = json.loads((outdir / f"{artifact_id}.assets.json").read_text())
+    staged = {}
+    for asset in manifest.get("files", {}).values():
+        for destination in asset["destinations"].values():
+            staged[destination["objectKey"]] = outdir / asset["source"]["path"]
+    return staged
+
+
+def deployed_state_machines(synthesized: Synthesized) -> list[Deployed]:
+    """Every AWS::StepFunctions::StateMachine of the template, with the assets staged beside it."""
+    assets = staged_assets(synthesized.outdir, synthesized.stack.artifact_id)
+    resources = synthesized.resources.values()
+    return [Deployed(r, assets) for r in resources if r["Type"] == "AWS::StepFunctions::StateMachine"]

@@ -1,4 +1,5 @@
-"""Compliance: cdk-nag AwsSolutions passes (with written reasons), cfn-lint finds no errors."""
+"""Compliance: cdk-nag AwsSolutions passes (with written reasons); cfn-lint, with the serverless
+rules and the acknowledgments of .cfnlintrc.yaml, finds nothing."""
 
 from __future__ import annotations
 
@@ -8,21 +9,15 @@ import pytest
 from aws_cdk import App
 from aws_cdk import aws_sqs as sqs
 from cfnlint.api import lint_file
-from cfnlint.config import ManualArgs
 
 from cdk_app.app import build_app
+from cdk_app.constants import REPO_ROOT
 from tests.infra.synth import TEST_CONTEXT, Synthesized, ensure_pillow_layer
 
 pytestmark = pytest.mark.infra
 
-# Warnings cfn-lint may report on CDK output, each with the reason it is not a defect.
-ACCEPTED_CFN_LINT_WARNINGS = {
-    # CDK adds an explicit DependsOn from a Lambda function to its role (and the role's policy)
-    # even though Role is already a GetAtt; the duplicate ordering is harmless.
-    "W3005",
-}
-# Regions the stack is meant to deploy to (it is region-agnostic; these have every service used).
-LINT_REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1"]
+# make lint runs cfn-lint with the same file (regions, serverless rules, acknowledged checks).
+CFN_LINT_CONFIG = REPO_ROOT / ".cfnlintrc.yaml"
 
 
 def _plugin_report(synthesized: Synthesized) -> dict:
@@ -72,16 +67,14 @@ def test_an_unacknowledged_finding_fails_synth(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fixture", ["synthesized", "synthesized_custom"])
-def test_cfn_lint_reports_no_errors(fixture: str, request: pytest.FixtureRequest) -> None:
+def test_cfn_lint_with_the_serverless_rules_reports_nothing(
+    fixture: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     synthesized: Synthesized = request.getfixturevalue(fixture)
-    matches = lint_file(synthesized.template_path, config=ManualArgs(regions=LINT_REGIONS))
-    problems = [
-        f"{m.rule.id} {m.message} (line {m.linenumber})"
-        for m in matches
-        if m.rule.id.startswith("E")
-        or (m.rule.id.startswith("W") and m.rule.id not in ACCEPTED_CFN_LINT_WARNINGS)
-    ]
-    assert problems == []
+    # cfn-lint reads .cfnlintrc.yaml from the working directory, as `make lint` does
+    monkeypatch.chdir(CFN_LINT_CONFIG.parent)
+    matches = lint_file(synthesized.template_path)
+    assert [f"{m.rule.id} {m.message} (line {m.linenumber})" for m in matches] == []
 
 
 def test_cdk_nag_passes_when_the_cli_knows_the_target_account_and_region(

@@ -156,6 +156,7 @@ def _grants(synthesized: Synthesized, name: str) -> dict[str, set[str]]:
         "snapshots/*": {"Fn::Join": ["", [{"Fn::GetAtt": [photos, "Arn"]}, "/snapshots/*"]]},
         "alerts topic": {"Ref": synthesized.logical_id(stack.alerts.topic)},
         "alerts key": arn(stack.alerts.key),
+        "snapshot dead letters": arn(stack.doorbell.snapshot_dead_letters),
     }
     if stack.faces.stream_processor is not None:
         resources["stream processor"] = arn(stack.faces.stream_processor)
@@ -171,6 +172,8 @@ SEARCH_AND_WRITE = {
     "collection": {"rekognition:SearchFacesByImage"},
     "face-search stream": {"kinesis:PutRecords"},
 }
+# Lambda's on-failure destination (SqsDestination grants these on the queue).
+LAMBDA_ON_FAILURE = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
 EXPECTED_GRANTS: dict[str, dict[str, dict[str, set[str]]]] = {
     "synthesized": {
         "open_session": {"visits table": {"dynamodb:GetItem", "dynamodb:PutItem"}},
@@ -188,6 +191,7 @@ EXPECTED_GRANTS: dict[str, dict[str, dict[str, set[str]]]] = {
         "process_snapshot": {
             "visits table": {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"},
             "snapshots/*": {"s3:GetObject"},
+            "snapshot dead letters": LAMBDA_ON_FAILURE,
             **SEARCH_AND_WRITE,
             **EMAIL,
         },
@@ -208,6 +212,7 @@ EXPECTED_GRANTS: dict[str, dict[str, dict[str, set[str]]]] = {
         "process_snapshot": {
             "visits table": {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"},
             "snapshots/*": {"s3:GetObject"},
+            "snapshot dead letters": LAMBDA_ON_FAILURE,
             **SEARCH_AND_WRITE,
             **EMAIL,
         },
@@ -320,6 +325,22 @@ def test_the_photos_bucket_tells_eventbridge_and_snapshots_reach_the_function(
         "Fn::GetAtt": [synthesized.logical_id(doorbell.snapshot_dead_letters), "Arn"]
     }
     assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 4}
+
+
+def test_a_snapshot_that_keeps_failing_in_lambda_lands_in_the_same_dead_letter_queue(
+    synthesized: Synthesized,
+) -> None:
+    # GIVEN the rule's asynchronous invocation of process_snapshot (cfn-lint-serverless ES1007)
+    doorbell = _doorbell(synthesized)
+    function = {"Ref": synthesized.logical_id(doorbell.process_snapshot.function)}
+    queue_arn = {"Fn::GetAtt": [synthesized.logical_id(doorbell.snapshot_dead_letters), "Arn"]}
+    # THEN Lambda's own retries end in the snapshot dead-letter queue, which the role may write to
+    (config,) = synthesized.template.find_resources("AWS::Lambda::EventInvokeConfig").values()
+    assert config["Properties"]["FunctionName"] == function
+    assert config["Properties"]["MaximumRetryAttempts"] == 2
+    assert config["Properties"]["DestinationConfig"] == {"OnFailure": {"Destination": queue_arn}}
+    statements = statements_of(synthesized, doorbell.process_snapshot.role)
+    assert "sqs:SendMessage" in actions_on(statements, queue_arn)
 
 
 def test_undelivered_snapshots_failing_snapshots_and_failing_sessions_alarm_the_owner(

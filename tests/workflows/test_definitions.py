@@ -34,6 +34,7 @@ DOCUMENTED_PLACEHOLDERS = {
     "IssuePasscodeFunctionArn",
 }
 LAMBDA_TRANSIENT = {
+    "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",

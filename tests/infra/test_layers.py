@@ -1,0 +1,90 @@
+"""The layers match what the functions and the tests run: AWS's Powertools layer carries the
+pinned aws-lambda-powertools release, and the Pillow layer is built for the functions' runtime
+and architecture from the pinned Pillow."""
+
+from __future__ import annotations
+
+import re
+from importlib.metadata import version
+from typing import Any
+
+import pytest
+
+from cdk_app.config import SmartDoorConfig
+from cdk_app.constants import PILLOW_LAYER_DIR, POWERTOOLS_LAYER_NAME, POWERTOOLS_LAYER_VERSIONS, REPO_ROOT
+from tests.infra.synth import Synthesized
+
+pytestmark = pytest.mark.infra
+
+# Lambda's names for an architecture -> the machine in a manylinux wheel's file names.
+MACHINES = {"arm64": "aarch64", "x86_64": "x86_64"}
+
+
+def pin(requirements: str, package: str) -> str:
+    text = (REPO_ROOT / requirements).read_text(encoding="utf-8")
+    match = re.search(
+        rf"^{re.escape(package)}(\[[^\]]*\])?==(?P<version>\S+)", text, re.MULTILINE | re.IGNORECASE
+    )
+    assert match, f"{requirements} does not pin {package}"
+    return match["version"]
+
+
+def smartdoor_functions(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
+    """Every function of the stack's own (not CDK's deploy-time singletons): they use Powertools."""
+    return {
+        logical_id: resource["Properties"]
+        for logical_id, resource in synthesized.resources.items()
+        if resource["Type"] == "AWS::Lambda::Function"
+        and "POWERTOOLS_SERVICE_NAME" in str(resource["Properties"])
+    }
+
+
+def runtime_and_architecture(synthesized: Synthesized) -> tuple[str, str]:
+    pairs = {(p["Runtime"], tuple(p["Architectures"])) for p in smartdoor_functions(synthesized).values()}
+    assert len(pairs) == 1, f"the functions disagree on runtime/architecture: {pairs}"
+    ((runtime, (architecture,)),) = pairs
+    return runtime, architecture
+
+
+def test_the_powertools_layer_carries_the_pinned_release(synthesized: Synthesized) -> None:
+    pinned = pin("requirements.txt", "aws-lambda-powertools")
+    assert version("aws-lambda-powertools") == pinned, "the venv runs another Powertools than the pin"
+    assert pinned in POWERTOOLS_LAYER_VERSIONS, (
+        f"no layer version recorded for aws-lambda-powertools {pinned}"
+    )
+    layer_version = POWERTOOLS_LAYER_VERSIONS[pinned]
+    assert SmartDoorConfig.model_fields["powertools_layer_version"].default == layer_version
+    arn = f":layer:{POWERTOOLS_LAYER_NAME}:{layer_version}"
+    for logical_id, properties in smartdoor_functions(synthesized).items():
+        assert arn in str(properties["Layers"]), f"{logical_id} does not use {arn}"
+
+
+def test_the_powertools_layer_is_built_for_the_functions_runtime_and_architecture(
+    synthesized: Synthesized,
+) -> None:
+    runtime, architecture = runtime_and_architecture(synthesized)
+    # AWSLambdaPowertoolsPythonV3-python313-arm64
+    assert POWERTOOLS_LAYER_NAME.endswith(f"-{runtime.replace('.', '')}-{architecture}")
+
+
+def test_the_pillow_layer_is_built_for_the_functions_runtime_and_architecture(
+    synthesized: Synthesized,
+) -> None:
+    runtime, architecture = runtime_and_architecture(synthesized)
+    pinned = pin("requirements-dev.txt", "pillow")
+    assert version("pillow") == pinned
+    # the build's stamp, the layer's description and its compatibility all name pin, arch, runtime
+    stamp = PILLOW_LAYER_DIR.with_name(PILLOW_LAYER_DIR.name + ".stamp").read_text(encoding="utf-8").strip()
+    assert stamp == f"pillow=={pinned} {architecture} {runtime}"
+    (layer,) = [
+        r["Properties"]
+        for r in synthesized.resources.values()
+        if r["Type"] == "AWS::Lambda::LayerVersion" and "pillow" in r["Properties"].get("Description", "")
+    ]
+    assert layer["Description"].endswith(stamp)
+    assert layer["CompatibleRuntimes"] == [runtime]
+    assert layer["CompatibleArchitectures"] == [architecture]
+    # and the compiled modules are that CPython on that machine
+    tag = f"cpython-{runtime.removeprefix('python').replace('.', '')}-{MACHINES[architecture]}-linux-gnu.so"
+    compiled = sorted(p.name for p in (PILLOW_LAYER_DIR / "python" / "PIL").glob("_imaging*.so"))
+    assert compiled and all(name.endswith(tag) for name in compiled), compiled
