@@ -12,7 +12,7 @@ docs/sms.md has the sources and the cost.
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Token, Validations
+from aws_cdk import Acknowledgment, ArnFormat, CfnResource, Duration, RemovalPolicy, Stack, Token, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -112,6 +112,8 @@ class SmsDeliveryStatus(Construct):
                 ignore_error_codes_matching=".*",
             ),
             install_latest_aws_sdk=False,
+            # One SDK call per deployment; the smallest size Lambda allows is plenty.
+            memory_size=128,
             policy=cr.AwsCustomResourcePolicy.from_statements(
                 [
                     iam.PolicyStatement(
@@ -189,6 +191,11 @@ class SmsDeliveryStatus(Construct):
             AWS_CUSTOM_RESOURCE_PROVIDER_ID: (basic_execution_role,),
             LOG_RETENTION_PROVIDER_ID: (basic_execution_role, "AwsSolutions-IAM5[Resource::*]"),
         }
+        # CDK offers no MemorySize for LogRetention's singleton (cfn-lint-serverless ES1005): it
+        # runs once per deployment, on Lambda's default 128 MB.
+        log_retention = stack.node.find_child(LOG_RETENTION_PROVIDER_ID).node.default_child
+        assert isinstance(log_retention, CfnResource)
+        log_retention.add_metadata("cfn-lint", {"config": {"ignore_checks": ["ES1005"]}})
         for provider_id, provider_findings in findings.items():
             provider = stack.node.find_child(provider_id)
             for finding in provider_findings:
