@@ -37,6 +37,8 @@ IAM_ONLY_ACTIONS = {
     "logs:UpdateLogDelivery": f"{_SAR}/list_amazoncloudwatchlogs.html",
     "logs:DeleteLogDelivery": f"{_SAR}/list_amazoncloudwatchlogs.html",
     "logs:ListLogDeliveries": f"{_SAR}/list_amazoncloudwatchlogs.html",
+    # Handing a role to a service (SNS's SMS delivery-status logging role, cdk_app/components/sms.py).
+    "iam:PassRole": f"{_SAR}/list_awsidentityandaccessmanagementiam.html",
     # Calling an API Gateway method with SigV4 (deviceAuth=iam).
     "execute-api:Invoke": f"{_SAR}/list_amazonapigatewaymanagement.html",
 }

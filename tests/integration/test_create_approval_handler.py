@@ -1,5 +1,5 @@
 """create_approval's Lambda handler on moto's DynamoDB: the workflow's input in, `{approvalId,
-expiresAt, timeoutSeconds}` out, one PENDING record stored."""
+expiresAt, timeoutSeconds, visitorId}` out, one PENDING record stored."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from create_approval.handler import handler
 from smartdoor.domain.approvals import InvalidApprovalInput
+from smartdoor.domain.face_matching import visitor_id_for
 from smartdoor.settings import reset_settings_cache
 from tests.fakes.lambda_context import FakeLambdaContext
 from tests.integration.test_approval_store import BUCKET, TABLE, create_approvals_table
@@ -45,8 +46,10 @@ def test_creates_a_pending_request_and_returns_what_the_wait_state_needs(table: 
     # WHEN the workflow creates an approval at T0
     output = handler(workflow_input(), FakeLambdaContext(), now=T0)
 
-    # THEN it gets the id, the expiry and the timeout its wait state uses (TimeoutSecondsPath)
-    assert set(output) == {"approvalId", "expiresAt", "timeoutSeconds"}
+    # THEN it gets the id, the expiry and the timeout its wait state uses (TimeoutSecondsPath), and
+    # the visitor an approval creates (recorded as decided in the visit before enrolment)
+    assert set(output) == {"approvalId", "expiresAt", "timeoutSeconds", "visitorId"}
+    assert output["visitorId"] == visitor_id_for(output["approvalId"])
     assert output["expiresAt"] == "2026-05-01T12:10:00Z"
     assert output["timeoutSeconds"] == 600
     assert len(output["approvalId"]) == 32
