@@ -29,9 +29,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from smartdoor.domain.quality import QualityGate
 from smartdoor.domain.records import MalformedRecord, parse_record
-from smartdoor.domain.visits import MatchRules, VisitState, observe, screen
+from smartdoor.domain.visits import VisitState, match_rules, observe, screen
 from smartdoor_local.stack import LocalConfig, LocalStack
 
 PUT_RECORDS_LIMIT = 500
@@ -153,17 +152,7 @@ def explain(
 ) -> tuple[list[tuple[int, str]], Dropped]:
     """Which records the match function's rules skip, and why, in trace order."""
     door_streams = {config.video_stream_arn: config.door_id} if config.video_stream_arn else {}
-    rules = MatchRules(
-        face_match_threshold=config.face_match_threshold,
-        min_frames_for_decision=config.min_frames_for_decision,
-        visit_gap_seconds=config.visit_gap_seconds,
-        gate=QualityGate(
-            min_confidence=config.min_face_confidence,
-            min_size_ratio=config.min_face_size_ratio,
-            min_sharpness=config.min_face_sharpness,
-            min_brightness=config.min_face_brightness,
-        ),
-    )
+    rules = match_rules(config)
     malformed: list[tuple[int, str]] = []
     dropped = Dropped()
     visits: dict[str, VisitState | None] = {}

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from smartdoor.adapters.visit_store import DEFAULT_LEASE_SECONDS, DEFAULT_TTL_SECONDS
-from smartdoor.domain.quality import QualityGate
 from smartdoor.domain.records import DOOR_ID_PATTERN
-from smartdoor.domain.visits import MatchRules
+from smartdoor.domain.visits import MatchRules, match_rules
 from smartdoor.settings import FunctionSettings
 
 
@@ -39,17 +38,7 @@ class StreamMatchSettings(FunctionSettings):
         return value or None
 
     def rules(self) -> MatchRules:
-        return MatchRules(
-            face_match_threshold=self.face_match_threshold,
-            min_frames_for_decision=self.min_frames_for_decision,
-            visit_gap_seconds=self.visit_gap_seconds,
-            gate=QualityGate(
-                min_confidence=self.min_face_confidence,
-                min_size_ratio=self.min_face_size_ratio,
-                min_sharpness=self.min_face_sharpness,
-                min_brightness=self.min_face_brightness,
-            ),
-        )
+        return match_rules(self)
 
     def door_streams(self) -> dict[str, str]:
         """KVS stream ARN -> door id, for records that carry no doorId."""

@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from smartdoor.domain.quality import QualityGate, SkipReason
 from smartdoor.domain.records import FaceDetail, FaceMatch, FaceSearchResult, Frame
@@ -75,6 +75,39 @@ class MatchRules:
             raise ValueError("min_frames_for_decision must be at least 1")
         if self.visit_gap_seconds <= 0:
             raise ValueError("visit_gap_seconds must be positive")
+
+
+class RuleSettings(Protocol):
+    """The decision settings, by the names both these settings and the local stack's config use."""
+
+    @property
+    def face_match_threshold(self) -> float: ...
+    @property
+    def min_frames_for_decision(self) -> int: ...
+    @property
+    def visit_gap_seconds(self) -> float: ...
+    @property
+    def min_face_confidence(self) -> float: ...
+    @property
+    def min_face_size_ratio(self) -> float: ...
+    @property
+    def min_face_sharpness(self) -> float: ...
+    @property
+    def min_face_brightness(self) -> float: ...
+
+
+def match_rules(settings: RuleSettings) -> MatchRules:
+    return MatchRules(
+        face_match_threshold=settings.face_match_threshold,
+        min_frames_for_decision=settings.min_frames_for_decision,
+        visit_gap_seconds=settings.visit_gap_seconds,
+        gate=QualityGate(
+            min_confidence=settings.min_face_confidence,
+            min_size_ratio=settings.min_face_size_ratio,
+            min_sharpness=settings.min_face_sharpness,
+            min_brightness=settings.min_face_brightness,
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
