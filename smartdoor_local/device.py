@@ -4,7 +4,7 @@
     python -m smartdoor_local.device snapshot PHOTO.jpg --door front-door --api URL [--api-key KEY | --iam]
 
 `--api` is the API's base URL: the deployed stack's `ApiUrl` output
-(`https://<id>.execute-api.<region>.amazonaws.com/prod`) or the local stack
+(`https://<id>.execute-api.<region>.amazonaws.com/v1`) or the local stack
 (`http://127.0.0.1:8080`). Device routes on AWS need a credential:
 
 - `--api-key KEY` (or SMARTDOOR_API_KEY): sent as `x-api-key`; the key belongs to the devices'
