@@ -513,6 +513,13 @@ def _make_request_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
 
         do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
 
+        def __getattr__(self, name: str) -> Any:
+            # Any other method (TRACE, ...) is dispatched too, so an API resource answers it as
+            # API Gateway does (403), not with http.server's HTML 501.
+            if name.startswith("do_"):
+                return self._dispatch
+            raise AttributeError(name)
+
         def log_message(self, format: str, *args: Any) -> None:
             # Paths only: query strings carry approval ids, which are bearer secrets.
             _log.debug("%s %s", self.command, urlsplit(self.path).path)
