@@ -15,6 +15,8 @@ these routes by `python -m api.openapi`).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig
 from aws_lambda_powertools.event_handler.content_types import APPLICATION_JSON as JSON_CONTENT_TYPE
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from api.adapters import Adapters
@@ -56,11 +59,33 @@ def reset_adapters() -> None:
     _default_passcodes.cache_clear()
 
 
+class _PerThreadEventResolver(APIGatewayRestResolver):
+    """Powertools stores the event being resolved on its BaseRouter class, shared by every resolver
+    in the process, so two requests resolved at once in one process (the local stack's threads,
+    the race tests) would read each other's method and body. This resolver keeps its own event
+    per thread; on Lambda, which serves one request at a time, it changes nothing."""
+
+    _events = threading.local()
+
+    @property  # type: ignore[override]
+    def current_event(self) -> APIGatewayProxyEvent:
+        event: APIGatewayProxyEvent = self._events.current
+        return event
+
+    @current_event.setter
+    def current_event(self, value: APIGatewayProxyEvent) -> None:
+        self._events.current = value
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        self._events.current = APIGatewayProxyEvent(dict(event), self._json_body_deserializer)
+        return super().resolve(event, context)
+
+
 def create_app(settings: ApiSettings) -> APIGatewayRestResolver:
     """The resolver with every route and the error mapping; the adapters come per invocation."""
     # No SITE_ORIGIN: no CORS headers at all (a CORSConfig without an origin would mean "*").
     cors = CORSConfig(allow_origin=settings.site_origin, max_age=600) if settings.site_origin else None
-    app = APIGatewayRestResolver(cors=cors, enable_validation=True, json_body_deserializer=read_json_object)
+    app = _PerThreadEventResolver(cors=cors, enable_validation=True, json_body_deserializer=read_json_object)
     approvals.register(app)
     doors.register(app, settings)
     map_errors(app)
