@@ -16,12 +16,13 @@ SYNTH_OWNER_EMAIL ?= owner@example.com
 # make demo serves the local stack here (127.0.0.1).
 PORT ?= 8080
 
-.PHONY: help install demo layers test lint format synth preflight deploy bench clean
+.PHONY: help install demo layers test lint format synth preflight deploy bench clean openapi
 
 help:
 	@echo "make demo    - create .venv if needed, install, run the whole system locally (PORT=8080)"
 	@echo "make test    - create .venv if needed, install, run the offline test suite"
 	@echo "make lint    - ruff, mypy; asl-validator, cfn-lint (+ serverless rules) and checkov on the synthesized stack"
+	@echo "make openapi - regenerate docs/openapi.json from the API code"
 	@echo "make synth   - write the CloudFormation template to cdk.out/"
 	@echo "make bench   - benchmarks and the cost model: a table, benchmarks/RESULTS.md and charts (3-5 min)"
 	@echo "make preflight OWNER_PHONE=+E164 OWNER_EMAIL=you@example.com [AWS=1] - what to fix before deploying"
@@ -95,3 +96,7 @@ deploy: $(BIN)/.installed node_modules/.installed layers
 
 clean:
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache tests/artifacts
+
+# docs/openapi.json, generated from the API's routes and models (tests/unit/test_openapi.py checks it).
+openapi: $(BIN)/.installed
+	PYTHONPATH=functions:. $(BIN)/python -m api.openapi > docs/openapi.json

@@ -5,7 +5,7 @@
 
 (`python -m smartdoor_local.device ring|snapshot ...` is the same, for a device with only this
 file's package.) `--api` is the API's base URL: the deployed stack's `ApiUrl` output
-(`https://<id>.execute-api.<region>.amazonaws.com/prod`), or SMARTDOOR_API_URL; without either,
+(`https://<id>.execute-api.<region>.amazonaws.com/v1`), or SMARTDOOR_API_URL; without either,
 the running local stack (`smartdoor_local.discovery`). Device routes on AWS need a credential:
 
 - `--api-key KEY` (or SMARTDOOR_API_KEY): sent as `x-api-key`; the key belongs to the devices'

@@ -241,6 +241,11 @@ def build_proxy_event(
     }
 
 
+def missing_authentication_token() -> LocalResponse:
+    """API Gateway REST's answer for a path or method it has no resource for (before any Lambda)."""
+    return LocalResponse.json(HTTPStatus.FORBIDDEN, {"message": "Missing Authentication Token"})
+
+
 def proxy_response(result: Any) -> LocalResponse:
     """The HTTP answer for a Lambda proxy result; a malformed result is API Gateway's 502."""
     if not isinstance(result, Mapping) or not isinstance(result.get("statusCode"), int):
@@ -404,7 +409,7 @@ class LocalServer:
             if parameters is None:
                 continue
             if request.method not in route.methods:
-                return LocalResponse.json(HTTPStatus.FORBIDDEN, {"message": "Missing Authentication Token"})
+                return missing_authentication_token()
             event = build_proxy_event(
                 request, resource=route.resource, path_parameters=parameters, stage=self.stage
             )
@@ -419,6 +424,8 @@ class LocalServer:
             except Exception:
                 _log.exception("API handler raised")
                 return LocalResponse.json(HTTPStatus.BAD_GATEWAY, {"message": "Internal server error"})
+        if self._under_api_resource(request.raw_path):
+            return missing_authentication_token()
         if request.path == "/config.json":
             return self._static_answer(
                 HTTPStatus.OK, "application/json", json.dumps(self.site_config_json()).encode(), request
@@ -459,6 +466,11 @@ class LocalServer:
             response.headers["Content-Length"] = str(len(response.body))
             response.body = b""
         return response
+
+    def _under_api_resource(self, raw_path: str) -> bool:
+        """A path in the API's tree (`/approvals/...`, `/doors/...`) that no resource matched."""
+        first = raw_path.strip("/").split("/")[0]
+        return any(route.resource.strip("/").split("/")[0] == first for route in self._routes if first)
 
     def _static_answer(
         self, status: int, content_type: str, body: bytes, request: LocalRequest
@@ -577,6 +589,13 @@ def _make_request_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(response.body)
 
         do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
+
+        def __getattr__(self, name: str) -> Any:
+            # Any other method (TRACE, ...) is dispatched too, so an API resource answers it as
+            # API Gateway does (403), not with http.server's HTML 501.
+            if name.startswith("do_"):
+                return self._dispatch
+            raise AttributeError(name)
 
         def log_message(self, format: str, *args: Any) -> None:
             # Paths only: query strings carry approval ids, which are bearer secrets.

@@ -380,8 +380,10 @@ class Doorbell(Construct):
                 "DeviceKey", description="Smart Door door devices (x-api-key on ring and snapshots)"
             )
             self.usage_plan.add_api_key(self.api_key)
+            # At stack scope, so the output is named DeviceApiKeyId as the docs and the device
+            # simulator say (inside this construct CDK would add a path and a hash).
             CfnOutput(
-                self,
+                Stack.of(self),
                 "DeviceApiKeyId",
                 value=self.api_key.key_id,
                 description="Devices' x-api-key: aws apigateway get-api-key --include-value --api-key <id>",

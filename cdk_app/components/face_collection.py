@@ -87,7 +87,7 @@ class FaceCollection(Construct):
         processor.node.add_dependency(role)
         # CloudFormation creates the processor stopped; starting it is a deliberate act (it bills).
         CfnOutput(
-            self,
+            Stack.of(self),
             "StartStreamProcessor",
             value=Fn.join("", ["aws rekognition start-stream-processor --name ", processor.ref]),
         )

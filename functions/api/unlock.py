@@ -2,7 +2,7 @@
 
 Pure Python on ports; the passcode rules themselves (hashing, single use, lockout) live in
 `smartdoor.domain.otp` and are only called from here. Every answer that is not "open" is a
-typed exception, mapped to an HTTP status in the API handler's one exception-handling place.
+typed exception, mapped to an HTTP status in `api.errors`, the API's one exception-handling place.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 // Owner page: shows one approval request (GET) and sends the owner's decision (POST).
 // Opening the link never decides anything: mail scanners prefetch links.
 
-import { NetworkError, callApi, formatWhen, loadConfig, showState } from "./api.js";
+import { NetworkError, callApi, formatClock, formatWhen, loadConfig, showState } from "./api.js";
 
 const APPROVAL_ID = /^[A-Za-z0-9_-]{16,128}$/;
 const E164 = /^\+[1-9]\d{6,14}$/;
@@ -38,24 +38,52 @@ function showNetworkError(message) {
   setState("error");
 }
 
-function showDecided(status) {
-  const words = { APPROVED: "approved", DENIED: "denied" };
-  document.getElementById("decided-as").textContent = words[status] || "decided";
+/** "10:02" today, "Tue 10:02:07" on another day: when a request was decided or expired. */
+function formatMoment(iso) {
+  const date = new Date(iso);
+  return date.toDateString() === new Date().toDateString() ? formatClock(date) : formatWhen(date);
+}
+
+/** How the request ended, from the API's outcome, decidedAt / expiredAt and visitor. */
+function outcomeText(data) {
+  if (data.outcome === "approved" && data.decidedAt) {
+    const when = `Already approved at ${formatMoment(data.decidedAt)}`;
+    return data.visitor ? `${when} — ${data.visitor} was let in.` : `${when}.`;
+  }
+  if (data.outcome === "denied" && data.decidedAt) {
+    return `Denied at ${formatMoment(data.decidedAt)}: the visitor was not let in.`;
+  }
+  if (data.outcome === "expired" && data.expiredAt) {
+    return `Expired at ${formatMoment(data.expiredAt)}.`;
+  }
+  return "This request was already decided.";
+}
+
+function showDecided(data) {
+  document.getElementById("decided-how").textContent = outcomeText(data);
   setState("decided");
+}
+
+function showExpired(data) {
+  const line = document.getElementById("expired-at");
+  line.hidden = !data.expiredAt;
+  line.textContent = data.expiredAt ? outcomeText(data) : "";
+  setState("expired");
 }
 
 /** Map an answer of either call to a page state; returns true when the answer was handled. */
 function showOutcome(status, data) {
   if (status === 404) {
     setState("notfound");
-  } else if (status === 409) {
-    showDecided(data.status);
+  } else if (status === 409 && data.status !== "PENDING") {
+    // (409 PENDING: the owner was not asked yet; the caller says "try again".)
+    showDecided(data);
   } else if (status === 410) {
-    // Gone: expired, or decided already (status "DECIDED", or "APPROVED"/"DENIED" when known).
+    // Gone: expired, or decided already (status "DECIDED", with how and when).
     if (data.status === "EXPIRED") {
-      setState("expired");
+      showExpired(data);
     } else {
-      showDecided(data.status);
+      showDecided(data);
     }
   } else {
     return false;

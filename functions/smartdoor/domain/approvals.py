@@ -73,11 +73,31 @@ class ApprovalNotFound(ApprovalError):
 
 
 class ApprovalAlreadyDecided(ApprovalError):
-    """The owner (or another click) already approved or denied this request (409)."""
+    """The owner (or another click) already approved or denied this request (409).
+
+    Carries how and when, for the owner page: `outcome` (APPROVED or DENIED), `decided_at`, and
+    for an approval the visitor's name as the owner typed it (never the phone)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        outcome: ApprovalStatus | None = None,
+        decided_at: datetime | None = None,
+        visitor_name: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.decided_at = decided_at
+        self.visitor_name = visitor_name
 
 
 class ApprovalExpired(ApprovalError):
-    """The request is past its expiry or was marked EXPIRED (410)."""
+    """The request is past its expiry or was marked EXPIRED (410); `expired_at` says when, if known."""
+
+    def __init__(self, message: str, *, expired_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.expired_at = expired_at
 
 
 class TaskTokenRejected(ApprovalExpired):
@@ -277,14 +297,33 @@ def _require_plausible_id(approval_id: str) -> None:
         raise ApprovalNotFound("no such approval")
 
 
+def already_decided(approval: Approval) -> ApprovalAlreadyDecided:
+    approved = approval.status is ApprovalStatus.APPROVED
+    return ApprovalAlreadyDecided(
+        f"approval {approval.log_id} is already {approval.status.lower()}",
+        outcome=approval.status,
+        decided_at=approval.decided_at,
+        visitor_name=approval.visitor_name if approved else None,
+    )
+
+
+def expired(approval: Approval) -> ApprovalExpired:
+    """The request has expired: when its time ran out, or when it was marked EXPIRED if that came first
+    (an execution that timed out before the record's own expiry)."""
+    ended = approval.expires_at
+    if approval.status is ApprovalStatus.EXPIRED and approval.expired_at is not None:
+        ended = min(ended, approval.expired_at)
+    return ApprovalExpired(f"approval {approval.log_id} has expired", expired_at=ended)
+
+
 def _refusal(current: Approval | None, now: datetime) -> ApprovalError | TransientError:
     """Why a conditional transition from PENDING did not happen."""
     if current is None:
         return ApprovalNotFound("no such approval")
     if current.status in DECIDED:
-        return ApprovalAlreadyDecided(f"approval {current.log_id} is already {current.status.lower()}")
+        return already_decided(current)
     if current.has_expired(now):
-        return ApprovalExpired(f"approval {current.log_id} has expired")
+        return expired(current)
     if current.task_token is None:
         return ApprovalNotReady(f"approval {current.log_id} is not waiting for a decision yet")
     # Pending, unexpired, with a token: it changed between the write and the read; try again.
@@ -537,9 +576,10 @@ def decide(
 
     try:
         task_tokens.send_success(approval.task_token, {"approvalId": approval_id, "decision": choice.value})
-    except TaskTokenRejected:
+    except TaskTokenRejected as rejected:
         logger.warning("Workflow no longer waits for this approval", extra={"approval": approval.log_id})
         _compensate(lambda: approvals.expire(approval_id, now, from_status=status, decided_at=decided_at))
+        rejected.expired_at = now  # the record says EXPIRED from now on
         raise
     except TransientError:
         logger.warning("Workflow unreachable; decision undone", extra={"approval": approval.log_id})
@@ -563,9 +603,9 @@ def _compensate(undo: Callable[[], object]) -> None:
 def view(approval_id: str, *, now: datetime, approvals: ApprovalRepository) -> ApprovalView:
     approval = _load(approvals, approval_id)
     if approval.status in DECIDED:
-        raise ApprovalAlreadyDecided(f"approval {approval.log_id} is already {approval.status.lower()}")
+        raise already_decided(approval)
     if approval.has_expired(now):
-        raise ApprovalExpired(f"approval {approval.log_id} has expired")
+        raise expired(approval)
     return ApprovalView(
         door_id=approval.door_id,
         status=approval.status,
@@ -587,9 +627,7 @@ def mark_expired(approval_id: str, *, now: datetime, approvals: ApprovalReposito
             raise ApprovalNotFound("no such approval") from None
         if current.status is ApprovalStatus.EXPIRED:
             return False
-        raise ApprovalAlreadyDecided(
-            f"approval {current.log_id} is already {current.status.lower()}"
-        ) from None
+        raise already_decided(current) from None
     logger.info("Approval expired", extra={"approval": approval.log_id})
     return True
 
