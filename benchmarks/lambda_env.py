@@ -1,8 +1,9 @@
 """The process environment a benchmark runs the Lambda code in: offline, and like Lambda's.
 
 Fake credentials and the local region (a real AWS profile is never used), `functions/` on the
-import path (as the asset's root is on Lambda), and Powertools' tracer off (no X-Ray daemon
-here; the import-time benchmark turns it on in its own child processes, as Lambda has it).
+import path (as the asset's root is on Lambda), and Powertools' tracer off (the functions
+create none: Lambda's active tracing records them; this keeps any Powertools utility that would
+trace from looking for an X-Ray daemon).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +179,36 @@ def _quiet_logs(verbose: bool = False) -> Iterator[None]:
             os.environ.pop("POWERTOOLS_LOG_LEVEL", None)
         else:
             os.environ["POWERTOOLS_LOG_LEVEL"] = saved_env
+
+
+# Where botocore looks for a profile, region and credentials besides its arguments.
+AWS_CONFIG_VARIABLES = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
+
+
+@contextmanager
+def _without_aws_config() -> Iterator[None]:
+    """While a local command runs (anything without --aws): no AWS profile, and empty AWS config
+    and credentials files, so that nothing in the developer's AWS configuration (a missing
+    profile, an SSO session, a default region or endpoint) can reach the local stack. The local
+    stack and targets set their own throwaway credentials and region."""
+    saved = {name: os.environ.get(name) for name in AWS_CONFIG_VARIABLES}
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.pop("AWS_DEFAULT_PROFILE", None)
+    os.environ["AWS_CONFIG_FILE"] = os.devnull
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 # ---------------------------------------------------------------------------- commands
@@ -354,8 +384,9 @@ def _run(args: argparse.Namespace) -> int:
         "visitors": cmd_visitors,
         "device": cmd_device,
     }
+    aws_config = nullcontext() if getattr(args, "aws", False) else _without_aws_config()
     try:
-        with _quiet_logs(verbose=getattr(args, "verbose", False)):
+        with aws_config, _quiet_logs(verbose=getattr(args, "verbose", False)):
             return handlers[args.command](args)
     except (EnrolmentRejected, InvalidImage, VisitorNotFound) as error:
         raise CommandError(str(error)) from None

@@ -209,6 +209,26 @@ def local_target(port: int) -> Iterator[VisitorAdmin]:
 # ---------------------------------------------------------------------------- AWS
 
 
+def aws_config_problem(error: Exception) -> str:
+    """One line for what is wrong with the AWS profile, region or credentials (--aws)."""
+    from botocore import exceptions
+
+    if isinstance(error, exceptions.NoRegionError):
+        return "no AWS region: pass --region or set AWS_REGION"
+    if isinstance(error, exceptions.InvalidRegionError):
+        return f"{error}: pass a region name such as eu-west-1 with --region"
+    if isinstance(error, exceptions.ProfileNotFound):
+        profile = error.kwargs.get("profile", "?")
+        return (
+            f"AWS profile {profile!r} is not in your AWS config: set AWS_PROFILE to one that is, or unset it"
+        )
+    if isinstance(error, exceptions.NoCredentialsError | exceptions.PartialCredentialsError):
+        return f"{error}: configure credentials (aws configure, aws sso login) or set AWS_PROFILE"
+    if isinstance(error, exceptions.SSOError | exceptions.TokenRetrievalError):
+        return f"{error} (try aws sso login)".replace("\n", " ")
+    return f"cannot reach AWS: {error}".replace("\n", " ")
+
+
 def stack_outputs(stack_name: str, region: str | None = None) -> dict[str, str]:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
@@ -220,7 +240,7 @@ def stack_outputs(stack_name: str, region: str | None = None) -> dict[str, str]:
         message = error.response.get("Error", {}).get("Message", str(error))
         raise TargetUnavailable(f"cannot read stack {stack_name}: {message}") from None
     except BotoCoreError as error:
-        raise TargetUnavailable(f"cannot reach AWS: {error}") from None
+        raise TargetUnavailable(aws_config_problem(error)) from None
     return {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
 
 

@@ -42,7 +42,7 @@ from smartdoor.adapters.task_tokens import StepFunctionsTaskTokens
 from smartdoor.adapters.visitor_store import DynamoVisitorStore
 from smartdoor.domain.approvals import ApprovalRepository, PhotoLinks, TaskTokens, log_id, utc_now
 from smartdoor.domain.otp import PasscodeService
-from smartdoor.observability import logger, metrics, tracer
+from smartdoor.observability import logger, metrics
 from smartdoor.settings import load_settings
 
 __all__ = ["MAX_BODY_BYTES", "Adapters", "ApiSettings", "create_app", "handler", "reset_adapters"]
@@ -95,10 +95,9 @@ def create_app(settings: ApiSettings) -> APIGatewayRestResolver:
 # ---------------------------------------------------------------------------- Lambda entry point
 
 
-# Neither the event (OTPs, phone numbers, approval ids) nor responses go to logs or traces.
+# Neither the event (OTPs, phone numbers, approval ids) nor responses go to logs.
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def handler(
     event: dict[str, Any],
     context: LambdaContext,

@@ -35,7 +35,7 @@ from smartdoor.domain.approvals import (
 )
 from smartdoor.domain.phones import is_e164
 from smartdoor.models import WireModel
-from smartdoor.observability import logger, metrics, tracer
+from smartdoor.observability import logger, metrics
 from smartdoor.settings import FunctionSettings, SmsOriginSettings, load_settings
 
 
@@ -63,10 +63,8 @@ class AskOwnerRequest(WireModel):
     execution_name: str = Field(min_length=1, max_length=256)
 
 
-# Traces keep neither the event (token) nor the response.
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
 def handler(
     event: dict[str, Any],
     context: LambdaContext,

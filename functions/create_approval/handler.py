@@ -21,7 +21,7 @@ from smartdoor.adapters.approval_store import DynamoApprovalStore
 from smartdoor.domain.approvals import ApprovalRepository, create_approval, iso_z, utc_now
 from smartdoor.domain.face_matching import visitor_id_for
 from smartdoor.models import WIRE_ID_PATTERN, VisitPhoto, WireModel
-from smartdoor.observability import logger, metrics, tracer
+from smartdoor.observability import logger, metrics
 from smartdoor.settings import FunctionSettings, load_settings
 
 
@@ -47,8 +47,6 @@ class CreateApprovalResponse(WireModel):
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-# The response holds the approvalId, a bearer secret: keep it out of traces.
-@tracer.capture_lambda_handler(capture_response=False)
 def handler(
     event: dict[str, Any],
     context: LambdaContext,

@@ -16,7 +16,7 @@ from pydantic import Field
 from smartdoor.adapters.face_engine import FaceEngine, rekognition_engine
 from smartdoor.domain.face_matching import enrol_face, require_photos_bucket
 from smartdoor.models import VisitPhoto, WireModel
-from smartdoor.observability import logger, metrics, tracer
+from smartdoor.observability import logger, metrics
 from smartdoor.settings import FunctionSettings, load_settings
 
 
@@ -34,7 +34,6 @@ class EnrolFaceInput(WireModel):
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(
     event: dict[str, Any], context: LambdaContext, engine: FaceEngine | None = None
 ) -> dict[str, Any]:

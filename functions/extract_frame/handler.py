@@ -19,7 +19,7 @@ from smartdoor.adapters.photo_store import PhotoStore, S3PhotoStore
 from smartdoor.adapters.video_frames import KvsVideoFrames, VideoFrames
 from smartdoor.domain.visit_photos import extract_visit_photos
 from smartdoor.models import BoundingBox, FrameLocation, WireModel
-from smartdoor.observability import logger, metrics, tracer
+from smartdoor.observability import logger, metrics
 from smartdoor.settings import FunctionSettings, load_settings
 
 
@@ -43,7 +43,6 @@ def _kvs_frames() -> VideoFrames:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(
     event: dict[str, Any],
     context: LambdaContext,

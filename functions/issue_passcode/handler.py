@@ -30,7 +30,7 @@ from smartdoor.domain.otp import (
     send_passcode,
 )
 from smartdoor.models import WIRE_ID_PATTERN, WireModel
-from smartdoor.observability import logger, metrics, tracer
+from smartdoor.observability import logger, metrics
 from smartdoor.settings import FunctionSettings, SmsOriginSettings, load_settings
 
 
@@ -89,10 +89,8 @@ def reset_adapters() -> None:
     _default_passcodes.cache_clear()
 
 
-# capture_lambda_handler records only the response, which never holds the code.
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(
     event: dict[str, Any],
     context: LambdaContext,

@@ -30,7 +30,7 @@ from smartdoor.domain.records import DOOR_ID_PATTERN
 from smartdoor.domain.visits import iso_utc
 from smartdoor.errors import SmartDoorError
 from smartdoor.models import DoorActivityDetail
-from smartdoor.observability import logger, metrics, tracer
+from smartdoor.observability import logger, metrics
 from smartdoor.settings import FunctionSettings, load_settings
 
 
@@ -68,7 +68,6 @@ def parse_event(event: Any) -> tuple[Trigger, DoorActivityDetail]:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(
     event: dict[str, Any],
     context: LambdaContext,

@@ -35,7 +35,7 @@ from smartdoor.domain.snapshots import (
     SnapshotWorld,
     process_snapshot,
 )
-from smartdoor.observability import logger, metrics, tracer
+from smartdoor.observability import logger, metrics
 from smartdoor.settings import FunctionSettings, load_settings
 
 
@@ -61,7 +61,6 @@ class ForeignBucket(ValueError):
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(
     event: dict[str, Any],
     context: LambdaContext,

@@ -35,7 +35,7 @@ from smartdoor.domain.doorbell import (
     watch,
 )
 from smartdoor.domain.records import DOOR_ID_PATTERN
-from smartdoor.observability import logger, metrics, tracer
+from smartdoor.observability import logger, metrics
 from smartdoor.settings import FunctionSettings, load_settings
 
 
@@ -83,7 +83,6 @@ def _camera() -> DoorCamera:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(
     event: dict[str, Any],
     context: LambdaContext,

@@ -25,7 +25,7 @@ from smartdoor.domain.approvals import (
     utc_now,
 )
 from smartdoor.models import WIRE_ID_PATTERN, VisitPhoto, WireModel
-from smartdoor.observability import logger, metrics, tracer
+from smartdoor.observability import logger, metrics
 from smartdoor.settings import FunctionSettings, load_settings
 
 
@@ -51,8 +51,6 @@ class SaveVisitorResponse(WireModel):
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-# The response names the visitor: keep personal data out of traces.
-@tracer.capture_lambda_handler(capture_response=False)
 def handler(
     event: dict[str, Any],
     context: LambdaContext,

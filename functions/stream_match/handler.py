@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.event_bus import EventBridgeBus, EventBus
 from smartdoor.adapters.visit_store import DynamoVisitStore, VisitStore
-from smartdoor.observability import logger, metrics, tracer
+from smartdoor.observability import logger, metrics
 from smartdoor.settings import load_settings
 from stream_match.consumer import FaceSearchConsumer
 from stream_match.service import BatchStats, VisitMatcher
@@ -21,7 +21,6 @@ from stream_match.settings import StreamMatchSettings
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(
     event: dict[str, Any],

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from smartdoor.adapters.stream_processor import RekognitionStreamProcessor, StreamProcessor
-from smartdoor.observability import logger, metrics, tracer
+from smartdoor.observability import logger, metrics
 from smartdoor.settings import FunctionSettings, load_settings
 
 
@@ -37,7 +37,6 @@ class ProcessorRequest(BaseModel):
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(
     event: dict[str, Any], context: LambdaContext, processor: StreamProcessor | None = None
 ) -> dict[str, Any]:
