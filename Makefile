@@ -1,6 +1,9 @@
 # The Makefile is the project's interface: CI and the README call these targets.
 SHELL := /bin/bash
-PYTHON ?= python3
+# Lambda runs Python 3.13: so do the virtualenvs. The first python3.13 that really is 3.13 (a
+# pyenv shim for a version that is not selected is not), else pyenv's own build of it.
+PYTHON ?= $(shell for candidate in python3.13 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3 2>/dev/null | sort -V -r); do \
+	"$$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { echo "$$candidate"; break; }; done)
 VENV ?= .venv
 BIN := $(VENV)/bin
 # checkov pins a boto3 the project's pin excludes, so it lives in a virtualenv of its own.
@@ -16,7 +19,7 @@ SYNTH_OWNER_EMAIL ?= owner@example.com
 # make demo serves the local stack here (127.0.0.1).
 PORT ?= 8080
 
-.PHONY: help install demo layers test lint format synth preflight deploy bench clean openapi
+.PHONY: help install demo layers test lint format synth preflight deploy bench clean clean-venv openapi
 
 help:
 	@echo "make demo    - create .venv if needed, install, run the whole system locally (PORT=8080)"
@@ -29,7 +32,10 @@ help:
 	@echo "make deploy OWNER_PHONE=+E164 OWNER_EMAIL=you@example.com - deploy to the current AWS account"
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
-	@echo "Installing Smart Door's Python packages into $(VENV): the first run takes a few minutes."
+	@test -n "$(PYTHON)" || { echo "Smart Door needs Python 3.13 (as Lambda runs it): install it (pyenv install 3.13) or pass PYTHON=/path/to/python3.13"; exit 2; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' || { echo "$(PYTHON) is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'); Smart Door needs 3.13 (as Lambda runs it)"; exit 2; }
+	@test ! -x $(BIN)/python || $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' || { echo "$(VENV) is not Python 3.13: make clean-venv, then make install"; exit 2; }
+	@echo "Installing Smart Door's Python packages into $(VENV) (Python 3.13): the first run takes a few minutes."
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar on -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
@@ -41,17 +47,18 @@ $(CHECKOV_VENV)/bin/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
-node_modules/.installed: package.json
-	npm install --no-audit --no-fund --silent
+# Node.js itself comes from npm (the node package), so node_modules/.bin/node is first on PATH.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
 	touch $@
 
 install: $(BIN)/.installed
 
 # The whole system on this machine: plays the scripted story, then serves until Ctrl-C.
-demo: $(BIN)/.installed
+demo: $(BIN)/.installed node_modules/.installed
 	$(BIN)/smartdoor local --port $(PORT)
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed node_modules/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed node_modules/.installed $(CHECKOV_VENV)/bin/.installed
@@ -96,6 +103,9 @@ deploy: $(BIN)/.installed node_modules/.installed layers
 
 clean:
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache tests/artifacts
+
+clean-venv:
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules
 
 # docs/openapi.json, generated from the API's routes and models (tests/unit/test_openapi.py checks it).
 openapi: $(BIN)/.installed

@@ -31,7 +31,7 @@ from cdk_app.constants import PILLOW_LAYER_BUILD, PILLOW_LAYER_DIR, REPO_ROOT, S
 
 Level = Literal["OK", "NOTE", "FIX"]
 
-MIN_PYTHON = (3, 11)
+LAMBDA_PYTHON = (3, 13)
 # jsii (the CDK's Python bridge) supports these Node majors; older ones print an end-of-life banner.
 SUPPORTED_NODE_MAJORS = (22, 24)
 BOOTSTRAP_STACK = "CDKToolkit"
@@ -72,11 +72,11 @@ def read_context(args: Sequence[str], cdk_json: Path = REPO_ROOT / "cdk.json") -
 
 def check_python(version: tuple[int, int, int]) -> Finding:
     shown = ".".join(map(str, version))
-    if version[:2] < MIN_PYTHON:
+    if version[:2] != LAMBDA_PYTHON:
         return Finding(
-            "FIX", "python", f"{shown} is too old; use Python 3.11+ (make install PYTHON=python3.13)"
+            "FIX", "python", f"{shown}: use Python 3.13, as Lambda runs it (make install PYTHON=python3.13)"
         )
-    return Finding("OK", "python", f"{shown} (Lambda runs 3.13)")
+    return Finding("OK", "python", f"{shown} (as Lambda runs it)")
 
 
 def node_version() -> str | None:
