@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from smartdoor.domain.phones import is_e164, is_sender_id
-
-SettingsT = TypeVar("SettingsT", bound="FunctionSettings")
 
 
 class FunctionSettings(BaseModel):
@@ -25,7 +22,7 @@ class FunctionSettings(BaseModel):
 
 
 @cache
-def load_settings(model: type[SettingsT]) -> SettingsT:
+def load_settings[SettingsT: FunctionSettings](model: type[SettingsT]) -> SettingsT:
     return model.model_validate(dict(os.environ))
 
 

@@ -36,7 +36,9 @@ def text_of(findings: list[Finding], topic: str) -> str:
 # ------------------------------------------------------------------------------------ offline
 
 
-@pytest.mark.parametrize(("version", "level"), [((3, 10, 12), "FIX"), ((3, 11, 0), "FIX"), ((3, 13, 0), "OK"), ((3, 14, 0), "FIX")])
+@pytest.mark.parametrize(
+    ("version", "level"), [((3, 10, 12), "FIX"), ((3, 11, 0), "FIX"), ((3, 13, 0), "OK"), ((3, 14, 0), "FIX")]
+)
 def test_python_versions(version: tuple[int, int, int], level: str) -> None:
     assert preflight.check_python(version).level == level
 
