@@ -114,6 +114,13 @@ class SmsDeliveryStatus(Construct):
             install_latest_aws_sdk=False,
             # One SDK call per deployment; the smallest size Lambda allows is plenty.
             memory_size=128,
+            # Its own log group, so its few lines expire (CDK's managed group keeps them 2 years).
+            log_group=logs.LogGroup(
+                self,
+                "AccountSettingLogs",
+                retention=FAILURE_LOG_RETENTION,
+                removal_policy=RemovalPolicy.DESTROY,
+            ),
             policy=cr.AwsCustomResourcePolicy.from_statements(
                 [
                     iam.PolicyStatement(
