@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
+import cdk_app  # noqa: F401 - before any test imports aws_cdk: jsii runs on the project's Node
 from tests.aws_models import install as install_model_checks
 
 # Fake credentials, forced (never setdefault): a developer's real AWS profile must never be used.

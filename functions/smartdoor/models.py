@@ -32,7 +32,7 @@ class DetailType(StrEnum):
 class WireModel(BaseModel):
     """camelCase on the wire, snake_case in Python, immutable."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
 
     def to_wire(self) -> dict:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -45,7 +45,7 @@ WIRE_ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,128}$"
 class BoundingBox(BaseModel):
     """Rekognition's bounding box: ratios of the frame, 0-1 (Rekognition's own capitalisation)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     Width: float = Field(ge=0, le=1)
     Height: float = Field(ge=0, le=1)

@@ -18,7 +18,7 @@ from smartdoor.domain.phones import is_e164, is_sender_id
 class FunctionSettings(BaseModel):
     """Base for per-function settings: immutable, aliases are environment variable names."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore", defer_build=True)
 
 
 @cache

@@ -117,7 +117,7 @@ else:
 
 
 class _RecordPart(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True, defer_build=True)
 
 
 class KinesisVideoInfo(_RecordPart):
