@@ -241,7 +241,23 @@ def test_the_stage_is_traced_with_metrics_and_error_logs_but_never_request_data(
 def test_access_logs_are_json_lines_in_the_apis_log_group(synthesized: Synthesized) -> None:
     api = synthesized.stack.api
     setting = _stage(synthesized)["AccessLogSetting"]
-    assert setting["DestinationArn"] == {"Fn::GetAtt": [synthesized.logical_id(api.access_logs), "Arn"]}
+    # The log group's own ARN, without GetAtt's trailing ":*" (feature flag
+    # @aws-cdk/aws-apigateway:logGroupDestinationArnWithoutWildcard)
+    assert setting["DestinationArn"] == {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":logs:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                ":log-group:",
+                {"Ref": synthesized.logical_id(api.access_logs)},
+            ],
+        ]
+    }
     assert synthesized.properties(api.access_logs)["RetentionInDays"] == 30
     fields = json.loads(setting["Format"])
     assert all(value.startswith("$context.") for value in fields.values())
