@@ -155,39 +155,26 @@ def _quiet_logs(verbose: bool = False) -> Iterator[None]:
     WARNING and up unless verbose; moto's internal error reports are silenced (the console shows
     each workflow's path instead). Everything is put back afterwards."""
     from smartdoor.observability import logger
+    from smartdoor_local.environment import patched_environ
 
     level = "INFO" if verbose else "WARNING"
-    saved_env = os.environ.get("POWERTOOLS_LOG_LEVEL")
     saved_level = logger.log_level
     moto_logger = logging.getLogger("moto")
     saved_moto_level = moto_logger.level
     streams = [h for h in logger.handlers if isinstance(h, logging.StreamHandler)]
     saved_streams = [h.stream for h in streams]
-    os.environ["POWERTOOLS_LOG_LEVEL"] = level
     logger.setLevel(level)
     for handler in streams:
         handler.setStream(sys.stderr)
     moto_logger.setLevel(logging.CRITICAL)
     try:
-        yield
+        with patched_environ({"POWERTOOLS_LOG_LEVEL": level}):
+            yield
     finally:
         for handler, stream in zip(streams, saved_streams, strict=True):
             handler.setStream(stream)
         moto_logger.setLevel(saved_moto_level)
         logger.setLevel(saved_level)
-        if saved_env is None:
-            os.environ.pop("POWERTOOLS_LOG_LEVEL", None)
-        else:
-            os.environ["POWERTOOLS_LOG_LEVEL"] = saved_env
-
-
-# Where botocore looks for a profile, region and credentials besides its arguments.
-AWS_CONFIG_VARIABLES = (
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_CONFIG_FILE",
-    "AWS_SHARED_CREDENTIALS_FILE",
-)
 
 
 @contextmanager
@@ -196,19 +183,11 @@ def _without_aws_config() -> Iterator[None]:
     and credentials files, so that nothing in the developer's AWS configuration (a missing
     profile, an SSO session, a default region or endpoint) can reach the local stack. The local
     stack and targets set their own throwaway credentials and region."""
-    saved = {name: os.environ.get(name) for name in AWS_CONFIG_VARIABLES}
-    os.environ.pop("AWS_PROFILE", None)
-    os.environ.pop("AWS_DEFAULT_PROFILE", None)
-    os.environ["AWS_CONFIG_FILE"] = os.devnull
-    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
-    try:
+    from smartdoor_local.environment import patched_environ
+
+    files = {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+    with patched_environ(files, removed=("AWS_PROFILE", "AWS_DEFAULT_PROFILE")):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 # ---------------------------------------------------------------------------- commands

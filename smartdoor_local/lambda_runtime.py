@@ -21,7 +21,6 @@ from __future__ import annotations
 import importlib
 import io
 import json
-import os
 import threading
 import time
 import traceback
@@ -33,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smartdoor_local import ensure_functions_importable
+from smartdoor_local.environment import patched_environ
 
 Handler = Callable[..., Any]
 
@@ -258,18 +258,12 @@ def _environment(variables: Mapping[str, str]) -> Iterator[None]:
     On AWS every function has its own process; here they share one, so what a process would
     start without is reset around each call: cached settings and the logger's appended keys.
     """
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    _reset_process_state()
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with patched_environ(variables):
         _reset_process_state()
+        try:
+            yield
+        finally:
+            _reset_process_state()
 
 
 def _reset_process_state() -> None:

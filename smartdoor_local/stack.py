@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 import threading
 from collections.abc import Iterator, Mapping
@@ -41,6 +40,7 @@ from typing import Any
 
 from smartdoor.observability import logger
 from smartdoor_local.door_camera import LocalCameraFeed
+from smartdoor_local.environment import patched_environ
 from smartdoor_local.event_rules import EventDelivery
 from smartdoor_local.face_engine import DynamoFaceStore, LocalFaceEngine, load_models
 from smartdoor_local.lambda_runtime import LambdaRuntime, LocalFunction, function_name_of
@@ -229,18 +229,8 @@ def offline_aws_environment() -> Iterator[None]:
         "AWS_SECURITY_TOKEN",
         "AWS_ENDPOINT_URL",
     )
-    saved = {name: os.environ.get(name) for name in (*changes, *removed)}
-    for name in removed:
-        os.environ.pop(name, None)
-    os.environ.update(changes)
-    try:
+    with patched_environ(changes, removed):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def reset_process_caches() -> None:
