@@ -2,8 +2,11 @@
 SHELL := /bin/bash
 # Lambda runs Python 3.13: so do the virtualenvs. The first python3.13 that really is 3.13 (a
 # pyenv shim for a version that is not selected is not), else pyenv's own build of it.
-PYTHON ?= $(shell for candidate in python3.13 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3 2>/dev/null | sort -V -r); do \
+# Looked up once per make run (an immediate assignment), and only when PYTHON is not given.
+ifndef PYTHON
+PYTHON := $(shell for candidate in python3.13 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3 2>/dev/null | sort -V -r); do \
 	"$$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { echo "$$candidate"; break; }; done)
+endif
 VENV ?= .venv
 BIN := $(VENV)/bin
 # checkov pins a boto3 the project's pin excludes, so it lives in a virtualenv of its own.
