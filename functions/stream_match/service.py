@@ -13,8 +13,9 @@ For each frame with at least one good face:
 A person the unknown-visitor workflow approved in this visit is decided there: their
 KnownFaceDetected is suppressed (the workflow took their known-visitor claim before enrolling
 the face). A stranger seen after the visit's unknown was decided is announced in a new visit
-only once the owner approved the first stranger (`split_for_stranger`); before that, and after
-a denial, the visit has had its one stranger decision.
+only once the owner approved the first stranger (`split_for_stranger`), on frames seen after
+the approval was recorded; before that, and after a denial, the visit has had its one stranger
+decision.
 
 The state is written only after the events went out: a record that failed halfway is retried
 from the same state and decides the same events again. Frames without a good face touch no
@@ -144,21 +145,27 @@ class VisitMatcher:
         raise VisitStateContended(f"visit state of door {frame.door_id} kept changing")
 
     def _stranger_after_decision(self, observation: Observation) -> Observation:
-        state, sighting = observation.state, observation.later_stranger
-        assert state is not None and sighting is not None  # observe sets both
+        state, count = observation.state, observation.later_stranger
+        assert state is not None and count is not None  # observe sets both
         approved = self._store.approved_visitor(state.visit_id)
+        where = {"door_id": state.door_id, "visit_id": state.visit_id}
         if approved is None:
             logger.info(
                 "Another unknown face in a visit whose stranger is pending or denied; not announced",
-                extra={"door_id": state.door_id, "visit_id": state.visit_id},
+                extra=where,
             )
             return observation
-        split = split_for_stranger(state, sighting, approved)
+        if approved.approved_at is not None and count.since < approved.approved_at:
+            # Frames from before the approval may show the first stranger, not yet enrolled: the
+            # count starts again (it already has, in the observed state) on frames after it.
+            logger.info("An unknown face counted partly before the approval; counting again", extra=where)
+            return observation
+        split = split_for_stranger(state, count.best, approved.visitor_id)
         assert split.state is not None
         self._store.carry_decided(split.state.visit_id, state.door_id, decided_visitors(split.state))
         logger.info(
             "A new stranger after the owner approved this visit's first one; announced in a new visit",
-            extra={"door_id": state.door_id, "visit_id": state.visit_id, "new_visit": split.state.visit_id},
+            extra={**where, "new_visit": split.state.visit_id},
         )
         return replace(
             observation,

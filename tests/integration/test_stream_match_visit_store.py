@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from smartdoor.adapters.visit_store import (
+    ApprovedStranger,
     ClaimOutcome,
     DynamoVisitStore,
     InMemoryVisitStore,
@@ -225,7 +226,14 @@ def test_dynamodb_store_reads_the_workflow_claims_and_carries_decided_people(aws
         UpdateExpression="SET approvedVisitorId = :v",
         ExpressionAttributeValues={":v": "vis-anna"},
     )
-    assert store.approved_visitor("visit-1") == "vis-anna"
+    assert store.approved_visitor("visit-1") == ApprovedStranger("vis-anna")
+    # AND with the time the workflow records ($$.State.EnteredTime, ISO 8601 with Z on AWS)
+    table.update_item(
+        Key={"pk": "VISIT#visit-1", "sk": "WORKFLOW#unknown"},
+        UpdateExpression="SET approvedAt = :at",
+        ExpressionAttributeValues={":at": "2023-11-14T22:13:20.500Z"},
+    )
+    assert store.approved_visitor("visit-1") == ApprovedStranger("vis-anna", 1_700_000_000.5)
 
     # WHEN people are carried into a new visit, one of whom already has a claim there
     table.put_item(Item={"pk": "VISIT#visit-2", "sk": "WORKFLOW#known#vis-bob", "executionName": "known-7"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -46,10 +47,15 @@ def events(bus: RecordingEventBus) -> list[tuple[str, dict[str, Any]]]:
     return [(event.detail_type, json.loads(event.detail)) for event in bus.published]
 
 
-def owner_approves(store: InMemoryVisitStore, visit_id: str, visitor_id: str) -> None:
-    """What the unknown-visitor workflow writes on approval, in its order."""
+def owner_approves(store: InMemoryVisitStore, visit_id: str, visitor_id: str, at: str | None = None) -> None:
+    """What the unknown-visitor workflow writes on approval, in its order (`at`: approvedAt)."""
     store.workflow_claims[(visit_id, known_workflow_sk(visitor_id))] = {"decidedBy": "approval"}
-    store.workflow_claims[(visit_id, UNKNOWN_WORKFLOW_SK)] = {"approvedVisitorId": visitor_id}
+    approved = {"approvedVisitorId": visitor_id} | ({"approvedAt": at} if at else {})
+    store.workflow_claims[(visit_id, UNKNOWN_WORKFLOW_SK)] = approved
+
+
+def iso(seconds_after_start: float) -> str:
+    return datetime.fromtimestamp(VISIT_START + seconds_after_start, UTC).isoformat().replace("+00:00", "Z")
 
 
 @pytest.fixture
@@ -165,6 +171,26 @@ def test_a_second_stranger_waits_while_the_first_approval_is_pending(
     owner_approves(store, FIRST_VISIT, ANNA)
     feed(matcher, frames(25, 2, [unknown_face()]))
     assert [t for t, _ in events(bus)] == ["UnknownFaceDetected", "UnknownFaceDetected"]
+
+
+def test_frames_from_before_the_approval_never_announce_a_newcomer(
+    store: InMemoryVisitStore, bus: RecordingEventBus
+) -> None:
+    # GIVEN the first stranger announced, and one more frame of her counted while the owner decides
+    matcher = VisitMatcher(RULES, store, bus)
+    feed(matcher, frames(0, 1.5, [unknown_face(width=0.4, height=0.5)]))
+    # WHEN the owner approves at +5 s, she is known from then on, and a smaller newcomer joins her
+    owner_approves(store, FIRST_VISIT, ANNA, at=iso(5))
+    feed(matcher, frames(6, 0.5, [known_face(ANNA, "face-anna", 99.5)]))
+    feed(matcher, frames(7, 0.5, [known_face(ANNA, "face-anna", 99.5), unknown_face()]))
+    assert [t for t, _ in events(bus)] == ["UnknownFaceDetected"]  # 1 old frame + 1 new: not yet
+    feed(matcher, frames(8, 1, [known_face(ANNA, "face-anna", 99.5), unknown_face()]))
+
+    # THEN the newcomer is announced on frames after the approval, never on her own old frame
+    announced = events(bus)
+    assert [t for t, _ in announced] == ["UnknownFaceDetected", "UnknownFaceDetected"]
+    assert announced[1][1]["frame"]["frameTime"] >= VISIT_START + 7
+    assert announced[1][1]["boundingBox"]["Width"] == 0.2
 
 
 def test_the_later_stranger_count_survives_the_stored_state() -> None:

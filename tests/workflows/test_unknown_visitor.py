@@ -461,7 +461,8 @@ def test_the_approved_visitor_counts_as_decided_in_that_visit(door: SmartDoorOnM
     store = DynamoVisitStore(door.names["visits"])
     # THEN the workflow took her known-visitor claim, and marked the visit's stranger approved
     assert store.known_visitor_handled(visit_id, visitor_id)
-    assert store.approved_visitor(visit_id) == visitor_id
+    approved = store.approved_visitor(visit_id)
+    assert approved is not None and approved.visitor_id == visitor_id and approved.approved_at is not None
     emails_before = len(door.emails())
 
     # WHEN she is still in front of the camera and a KnownFaceDetected for this visit arrives anyway

@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
@@ -65,6 +66,25 @@ class StoredVisit:
 UNKNOWN_WORKFLOW_SK = "WORKFLOW#unknown"
 
 
+@dataclass(frozen=True, slots=True)
+class ApprovedStranger:
+    """Whom the owner approved for a visit's stranger, and when the workflow recorded it (epoch
+    seconds; None if the record has no time): by then the face was enrolled."""
+
+    visitor_id: str
+    approved_at: float | None = None
+
+
+def _approved_stranger(item: dict[str, Any] | None) -> ApprovedStranger | None:
+    visitor_id = item.get("approvedVisitorId") if item else None
+    if not isinstance(visitor_id, str):
+        return None
+    at = item.get("approvedAt") if item else None
+    # $$.State.EnteredTime: ISO 8601 ("...Z" on AWS, "+00:00" from moto).
+    approved_at = datetime.fromisoformat(at).timestamp() if isinstance(at, str) else None
+    return ApprovedStranger(visitor_id, approved_at)
+
+
 def known_workflow_sk(visitor_id: str) -> str:
     return f"WORKFLOW#known#{visitor_id}"
 
@@ -93,7 +113,7 @@ class VisitStore(Protocol):
         """True if this person was already decided in this visit (known-visitor claim taken)."""
         ...
 
-    def approved_visitor(self, visit_id: str) -> str | None:
+    def approved_visitor(self, visit_id: str) -> ApprovedStranger | None:
         """The visitor the owner approved (and who is saved) for this visit's stranger, if any."""
         ...
 
@@ -232,10 +252,8 @@ class DynamoVisitStore:
     def known_visitor_handled(self, visit_id: str, visitor_id: str) -> bool:
         return self._get(visit_id, known_workflow_sk(visitor_id)) is not None
 
-    def approved_visitor(self, visit_id: str) -> str | None:
-        item = self._get(visit_id, UNKNOWN_WORKFLOW_SK)
-        approved = item.get("approvedVisitorId") if item else None
-        return approved if isinstance(approved, str) else None
+    def approved_visitor(self, visit_id: str) -> ApprovedStranger | None:
+        return _approved_stranger(self._get(visit_id, UNKNOWN_WORKFLOW_SK))
 
     def carry_decided(self, visit_id: str, door_id: str, visitor_ids: list[str]) -> None:
         now = iso_utc(self._clock())
@@ -336,8 +354,8 @@ class InMemoryVisitStore:
     def known_visitor_handled(self, visit_id: str, visitor_id: str) -> bool:
         return (visit_id, known_workflow_sk(visitor_id)) in self.workflow_claims
 
-    def approved_visitor(self, visit_id: str) -> str | None:
-        return self.workflow_claims.get((visit_id, UNKNOWN_WORKFLOW_SK), {}).get("approvedVisitorId")
+    def approved_visitor(self, visit_id: str) -> ApprovedStranger | None:
+        return _approved_stranger(self.workflow_claims.get((visit_id, UNKNOWN_WORKFLOW_SK)))
 
     def carry_decided(self, visit_id: str, door_id: str, visitor_ids: list[str]) -> None:
         with self._lock:

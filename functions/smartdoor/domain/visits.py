@@ -22,10 +22,12 @@ state (with optimistic locking) and publishes the events (claiming each one firs
 - Decided people (and the unknown) get nothing more in that visit; a later visit starts over.
 - A stranger after the unknown was decided: good unknown faces keep being counted (apart from
   the tallies, so a doorbell session still settles). When they reach the decision count,
-  `Observation.later_stranger` carries the best of them and the count starts again; the caller
-  asks whether the owner approved the visit's first stranger (who is then enrolled, so an
-  unknown face now is somebody else) and, if so, `split_for_stranger` starts a new visit for
-  the newcomer that keeps everyone already decided, the approved person included.
+  `Observation.later_stranger` carries that count (best sighting, first frame) and the count
+  starts again; the caller asks whether the owner approved the visit's first stranger (who is
+  then enrolled, so an unknown face now is somebody else) and, if so and the count began after
+  the approval (frames before it may show the first stranger, not yet enrolled),
+  `split_for_stranger` starts a new visit for the newcomer that keeps everyone already decided,
+  the approved person included.
 """
 
 from __future__ import annotations
@@ -155,10 +157,12 @@ class Sighting:
 
 @dataclass(frozen=True, slots=True)
 class Tally:
-    """Frames counted so far for one undecided person (or the unknown) and their best sighting."""
+    """Frames counted so far for one undecided person (or the unknown), their best sighting, and
+    the frame time of the first frame counted."""
 
     frames: int
     best: Sighting
+    since: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,11 +207,13 @@ class VisitState:
 
 
 def _tally_to_dict(tally: Tally) -> dict[str, Any]:
-    return {"frames": tally.frames, "best": tally.best.to_dict()}
+    return {"frames": tally.frames, "best": tally.best.to_dict(), "since": tally.since}
 
 
 def _tally_from_dict(data: Mapping[str, Any]) -> Tally:
-    return Tally(frames=int(data["frames"]), best=Sighting.from_dict(data["best"]))
+    best = Sighting.from_dict(data["best"])
+    # States stored before `since` existed: the best sighting's frame is the earliest one known.
+    return Tally(frames=int(data["frames"]), best=best, since=float(data.get("since", best.frame_time)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,8 +234,8 @@ class Observation:
     """The outcome of one frame.
 
     `state` is what to store when `changed` (else the input state, untouched); `emissions` are
-    the events to publish before storing it. `later_stranger`: a stranger seen often enough
-    after the visit's unknown was decided (see `split_for_stranger`).
+    the events to publish before storing it. `later_stranger`: the count of a stranger seen
+    often enough after the visit's unknown was decided (see `split_for_stranger`).
     """
 
     state: VisitState | None
@@ -239,7 +245,7 @@ class Observation:
     skipped: Mapping[SkipReason, int] = field(default_factory=dict)
     opened_visit: bool = False
     duplicate_frame: bool = False
-    later_stranger: Sighting | None = None
+    later_stranger: Tally | None = None
 
     @property
     def good_faces(self) -> int:
@@ -393,7 +399,9 @@ def _advance(previous: Tally | None, frame: Frame, seen: Seen, rules: MatchRules
         best = previous.best
     # A single image sent on purpose (a snapshot) has no next frame to confirm it.
     weight = rules.min_frames_for_decision if frame.single_image else 1
-    return Tally(frames=weight if previous is None else previous.frames + weight, best=best)
+    if previous is None:
+        return Tally(frames=weight, best=best, since=frame.frame_time)
+    return Tally(frames=previous.frames + weight, best=best, since=previous.since)
 
 
 def _count(
@@ -416,13 +424,13 @@ def _count(
 
 def _count_later_stranger(
     visit: VisitState, seen: Seen | None, frame: Frame, rules: MatchRules
-) -> tuple[Tally | None, Sighting | None]:
-    """Unknown faces after the unknown was decided: (the count to keep, a sighting to ask about)."""
+) -> tuple[Tally | None, Tally | None]:
+    """Unknown faces after the unknown was decided: (the count to keep, a full count to ask about)."""
     if seen is None or UNKNOWN_KEY not in visit.decided:
         return visit.later_stranger, None
     tally = _advance(visit.later_stranger, frame, seen, rules)
     if tally.frames >= rules.min_frames_for_decision:
-        return None, tally.best
+        return None, tally
     return tally, None
 
 
