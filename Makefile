@@ -80,9 +80,11 @@ format: $(BIN)/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# extract_frame's Pillow layer, unpacked from PyPI's prebuilt wheel (no Docker).
+# The Lambda layers, unpacked from PyPI's prebuilt wheels (no Docker): msgspec for every
+# function, Pillow for extract_frame.
 layers: $(BIN)/.installed
-	scripts/build_pillow_layer.sh arm64
+	scripts/build_layer.sh msgspec arm64
+	scripts/build_layer.sh pillow arm64
 
 # Measurements, not tests (docs/performance.md): prints every figure beside its target and
 # writes benchmarks/RESULTS.md and the charts. Offline; synthesizes the app in-process.

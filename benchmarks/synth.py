@@ -9,7 +9,6 @@ measures. Needs extract_frame's Pillow layer: built here when missing (`make lay
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
@@ -22,10 +21,9 @@ def synthesize(outdir: Path) -> Path:
     from aws_cdk import App
 
     from cdk_app.app import build_app
-    from cdk_app.constants import PILLOW_LAYER_BUILD, PILLOW_LAYER_DIR
+    from cdk_app.layers import ensure_layers
 
-    if not (PILLOW_LAYER_DIR / "python" / "PIL").is_dir():
-        subprocess.run(PILLOW_LAYER_BUILD.split(), cwd=REPO_ROOT, check=True, timeout=600)  # noqa: S603
+    ensure_layers()
     app, stack = build_app(App(outdir=str(outdir), context=dict(CONTEXT)))
     app.synth()
     return outdir / f"{stack.artifact_id}.template.json"

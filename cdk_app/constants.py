@@ -59,9 +59,16 @@ TASK_FUNCTIONS = (
 VISIT_PHOTOS_PREFIX = "visits/"
 SNAPSHOTS_PREFIX = "snapshots/"
 
-# Lambda layers built in the repository (not on PyPI's Lambda layer): extract_frame needs Pillow.
+# Lambda layers built in the repository from PyPI's wheels (scripts/build_layer.sh): every
+# function validates with msgspec; extract_frame also needs Pillow.
+MSGSPEC_LAYER_DIR = REPO_ROOT / "build" / "layers" / "msgspec-arm64"
+MSGSPEC_LAYER_BUILD = "scripts/build_layer.sh msgspec arm64"
 PILLOW_LAYER_DIR = REPO_ROOT / "build" / "layers" / "pillow-arm64"
-PILLOW_LAYER_BUILD = "scripts/build_pillow_layer.sh arm64"
+PILLOW_LAYER_BUILD = "scripts/build_layer.sh pillow arm64"
+LAYER_BUILDS = (
+    (MSGSPEC_LAYER_DIR, "msgspec", MSGSPEC_LAYER_BUILD),
+    (PILLOW_LAYER_DIR, "PIL", PILLOW_LAYER_BUILD),
+)
 
 # DynamoDB: every table expires items through this attribute (epoch seconds).
 TTL_ATTRIBUTE = "expiresAt"

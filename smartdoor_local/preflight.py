@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cdk_app.config import ConfigError, SmartDoorConfig, load_config
-from cdk_app.constants import PILLOW_LAYER_BUILD, PILLOW_LAYER_DIR, REPO_ROOT, STACK_NAME
+from cdk_app.constants import LAYER_BUILDS, REPO_ROOT, STACK_NAME
 
 Level = Literal["OK", "NOTE", "FIX"]
 
@@ -114,12 +114,11 @@ def check_cdk_cli(root: Path = REPO_ROOT) -> Finding:
     return Finding("FIX", "cdk cli", "not installed: run npm install (make deploy does it too)")
 
 
-def check_pillow_layer(layer_dir: Path = PILLOW_LAYER_DIR) -> Finding:
-    if (layer_dir / "python" / "PIL").is_dir():
-        return Finding("OK", "pillow layer", f"built ({layer_dir.name})")
-    return Finding(
-        "FIX", "pillow layer", f"not built: run make layers ({PILLOW_LAYER_BUILD}; make deploy does it too)"
-    )
+def check_layer(layer_dir: Path, module: str, build: str) -> Finding:
+    name = f"{layer_dir.name.split('-')[0]} layer"
+    if (layer_dir / "python" / module).is_dir():
+        return Finding("OK", name, f"built ({layer_dir.name})")
+    return Finding("FIX", name, f"not built: run make layers ({build}; make deploy does it too)")
 
 
 def check_config(context: dict[str, Any]) -> tuple[SmartDoorConfig | None, list[Finding]]:
@@ -177,7 +176,7 @@ def offline_findings(context: dict[str, Any]) -> tuple[SmartDoorConfig | None, l
         check_python(sys.version_info[:3]),
         check_node(node_version()),
         check_cdk_cli(),
-        check_pillow_layer(),
+        *(check_layer(*layer) for layer in LAYER_BUILDS),
     ]
     config, config_findings = check_config(context)
     findings += config_findings

@@ -70,7 +70,7 @@ class DynamoVisitorDirectory:
                 if "LastEvaluatedKey" not in page:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return [Visitor.model_validate(item) for item in items]
+        return [Visitor.parse(item) for item in items]
 
 
 class S3PhotoBucket:

@@ -1,8 +1,9 @@
 """Functions: how every Smart Door Lambda is packaged, and the stream match consumer.
 
 One asset (the functions/ folder, tests and caches excluded) serves every function; AWS's
-public Powertools v3 layer brings aws-lambda-powertools and pydantic, so nothing is bundled
-and synth needs no Docker. Each function gets its own log group (with retention) and its own
+public Powertools v3 layer brings aws-lambda-powertools, a layer unpacked from PyPI's wheel
+brings msgspec (and another Pillow, for extract_frame), so nothing is bundled and synth needs
+no Docker. Each function gets its own log group (with retention) and its own
 role that starts with nothing but writing to that log group.
 """
 
@@ -28,6 +29,8 @@ from cdk_app.constants import (
     FUNCTION_ASSET_EXCLUDES,
     FUNCTIONS_DIR,
     METRICS_NAMESPACE,
+    MSGSPEC_LAYER_BUILD,
+    MSGSPEC_LAYER_DIR,
     PILLOW_LAYER_BUILD,
     PILLOW_LAYER_DIR,
     POWERTOOLS_LAYER_ACCOUNT,
@@ -49,7 +52,7 @@ SMS_REASON = (
 
 RUNTIME_REASON = (
     "Python 3.13 is pinned on purpose: the public Powertools v3 layer is built per Python version "
-    "(python313-arm64, with compiled pydantic-core); runtime and layer move together, deliberately."
+    "(python313-arm64); runtime and layer move together, deliberately."
 )
 
 
@@ -75,26 +78,30 @@ class FunctionPackaging(Construct):
         *,
         powertools_layer_version: int,
         pillow_layer_dir: Path = PILLOW_LAYER_DIR,
+        msgspec_layer_dir: Path = MSGSPEC_LAYER_DIR,
     ) -> None:
         super().__init__(scope, construct_id)
         self.code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=FUNCTION_ASSET_EXCLUDES)
         self.powertools = lambda_.LayerVersion.from_layer_version_arn(
             self, "Powertools", powertools_layer_arn(powertools_layer_version)
         )
-        self.pillow = self._pillow_layer(pillow_layer_dir)
+        self.msgspec = self._built_layer("Msgspec", msgspec_layer_dir, "msgspec", MSGSPEC_LAYER_BUILD)
+        self.pillow = self._built_layer("Pillow", pillow_layer_dir, "PIL", PILLOW_LAYER_BUILD)
 
-    def _pillow_layer(self, layer_dir: Path) -> lambda_.LayerVersion:
-        """Pillow for extract_frame, unpacked from PyPI's manylinux wheel by a script (no Docker)."""
+    def _built_layer(
+        self, construct_id: str, layer_dir: Path, module: str, build: str
+    ) -> lambda_.LayerVersion:
+        """A layer scripts/build_layer.sh unpacked from PyPI's manylinux wheel (no Docker)."""
         stamp = layer_dir.with_name(layer_dir.name + ".stamp")
-        if not (layer_dir / "python" / "PIL").is_dir() or not stamp.is_file():
+        if not (layer_dir / "python" / module).is_dir() or not stamp.is_file():
             raise MissingBuildArtifact(
-                f"The Pillow Lambda layer is not built ({layer_dir} is missing).\n"
-                f"  Build it once with: {PILLOW_LAYER_BUILD}"
+                f"The {construct_id} Lambda layer is not built ({layer_dir} is missing).\n"
+                f"  Build it once with: {build}"
             )
         built = stamp.read_text(encoding="utf-8").strip()  # e.g. "pillow==13.0.0 arm64 python3.13"
         return lambda_.LayerVersion(
             self,
-            "Pillow",
+            construct_id,
             code=lambda_.Code.from_asset(str(layer_dir)),
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_13],
             compatible_architectures=[lambda_.Architecture.ARM_64],
@@ -149,7 +156,7 @@ class SmartDoorFunction(Construct):
             architecture=lambda_.Architecture.ARM_64,
             handler=f"{name}.handler.handler",
             code=packaging.code,
-            layers=[packaging.powertools, *extra_layers],
+            layers=[packaging.powertools, packaging.msgspec, *extra_layers],
             role=self.role,
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,

@@ -1,66 +1,71 @@
-"""The HTTP API's request and answer shapes, as pydantic models.
+"""The HTTP API's request and answer shapes.
 
-Request models are what Powertools validates a body against (`enable_validation=True`) before
-a route runs; answer models only document (the routes build their answers). Together they are
-the OpenAPI document `docs/openapi.json` (`python -m api.openapi`). Field rules that need more
-than one field (a name and phone to approve) stay in the domain, which names the field.
+Request models are what the router validates a body against before a route runs (api.router);
+answer models only document (the routes build their answers). Together they are the OpenAPI
+document `docs/openapi.json` (`python -m api.openapi`). Field rules that need more than one
+field (a name and phone to approve) stay in the domain, which names the field.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import BaseModel, ConfigDict, Field
-
+from api.router import Documented
 from smartdoor.domain.approvals import MAX_NAME_LENGTH
+from smartdoor.schema import Meta, Model
 
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 OTP_PATTERN = r"^[0-9]{6}$"
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-class _Wire(BaseModel):
-    model_config = ConfigDict(alias_generator=_camel, populate_by_name=True)
+class _Wire(Model, rename="camel"):
+    """An answer whose fields are camelCase on the wire."""
 
 
 # ---------------------------------------------------------------------------- requests
 
 
-class DecisionRequest(BaseModel):
+class DecisionRequest(Model):
     """The owner's decision. To approve, `name` and `phone` are required (checked by the domain)."""
 
     decision: Literal["approve", "deny"]
-    name: str | None = Field(
-        None,
-        description=(
-            f"the visitor's name, 1-{MAX_NAME_LENGTH} printable characters (surrounding spaces dropped)"
-        ),
-        examples=["Ada Lovelace"],
-    )
-    phone: str | None = Field(
-        None,
-        description="the visitor's mobile number, E.164 (+, country code, number, no spaces)",
-        examples=["+447700900123"],
-    )
+    name: (
+        Annotated[
+            str,
+            Meta(
+                description=(
+                    f"the visitor's name, 1-{MAX_NAME_LENGTH} printable characters "
+                    "(surrounding spaces dropped)"
+                ),
+                examples=["Ada Lovelace"],
+            ),
+        ]
+        | None
+    ) = None
+    phone: (
+        Annotated[
+            str,
+            Meta(
+                description="the visitor's mobile number, E.164 (+, country code, number, no spaces)",
+                examples=["+447700900123"],
+            ),
+        ]
+        | None
+    ) = None
 
 
-class UnlockRequest(BaseModel):
-    otp: str = Field(
-        pattern=OTP_PATTERN, description="the 6-digit passcode from the SMS", examples=["123456"]
-    )
+class UnlockRequest(Model):
+    otp: Annotated[
+        str, Meta(pattern=OTP_PATTERN, description="the 6-digit passcode from the SMS", examples=["123456"])
+    ]
 
 
 # ---------------------------------------------------------------------------- answers
 
 
-class ErrorAnswer(BaseModel):
+class ErrorAnswer(Model):
     error: str
-    field: str | None = Field(None, description="the field that is wrong (400 only)")
+    field: Annotated[str, Meta(description="the field that is wrong (400 only)")] | None = None
 
 
 class ApprovalShown(_Wire):
@@ -69,9 +74,9 @@ class ApprovalShown(_Wire):
     door_id: str
     seen_at: str
     expires_at: str
-    now: str = Field(description="the server's clock, for the page's countdown")
-    photo_url: str = Field(description="presigned GET of the face crop, valid at most 5 minutes")
-    frame_url: str = Field(description="presigned GET of the whole frame, valid at most 5 minutes")
+    now: Annotated[str, Meta(description="the server's clock, for the page's countdown")]
+    photo_url: Annotated[str, Meta(description="presigned GET of the face crop, valid at most 5 minutes")]
+    frame_url: Annotated[str, Meta(description="presigned GET of the whole frame, valid at most 5 minutes")]
     photo_url_expires_at: str
 
 
@@ -87,25 +92,31 @@ class ApprovalRefused(_Wire):
 
     error: str
     status: Literal["DECIDED", "EXPIRED", "PENDING"]
-    outcome: Literal["approved", "denied", "expired"] | None = Field(
-        None, description="how the request ended (absent while it is PENDING)"
-    )
-    decided_at: str | None = Field(None, description="when it was approved or denied")
-    expired_at: str | None = Field(None, description="when it expired")
-    visitor: str | None = Field(None, description="an approval: the visitor's name, as the owner typed it")
+    outcome: (
+        Annotated[
+            Literal["approved", "denied", "expired"],
+            Meta(description="how the request ended (absent while it is PENDING)"),
+        ]
+        | None
+    ) = None
+    decided_at: Annotated[str, Meta(description="when it was approved or denied")] | None = None
+    expired_at: Annotated[str, Meta(description="when it expired")] | None = None
+    visitor: (
+        Annotated[str, Meta(description="an approval: the visitor's name, as the owner typed it")] | None
+    ) = None
 
 
-class Unlocked(BaseModel):
+class Unlocked(Model):
     granted: Literal[True]
     visitor: str | None
 
 
-class UnlockRefused(BaseModel):
+class UnlockRefused(_Wire):
     granted: Literal[False]
     error: str
     field: str | None = None
-    retry_at: str | None = Field(None, alias="retryAt")
-    retry_after_seconds: int | None = Field(None, alias="retryAfterSeconds")
+    retry_at: str | None = None
+    retry_after_seconds: int | None = None
 
 
 class Rang(_Wire):
@@ -130,6 +141,6 @@ class SnapshotUploadForm(_Wire):
     expires_at: str
 
 
-def answer(description: str, model: type[BaseModel] = ErrorAnswer) -> OpenAPIResponse:
+def answer(description: str, model: type = ErrorAnswer) -> Documented:
     """One entry of a route's `responses`: a description and a JSON body model."""
-    return {"description": description, "content": {"application/json": {"model": model}}}
+    return Documented(description, model)

@@ -1,8 +1,9 @@
 """The one place where failures become HTTP answers (docs/api.md is the contract).
 
-Every refusal is a typed exception: the domain's, the request guards' below, or Powertools'
-RequestValidationError when a body does not fit its request model. Bodies are `{"error": ...}`,
-a 400 names the field, and no answer echoes what the caller sent.
+Every refusal is a typed exception: the domain's, the request guards' below, or a
+ValidationError when a body does not fit its request model. `answer_error` picks the answer of
+the error's most specific class in `ANSWERS`. Bodies are `{"error": ...}`, a 400 names the
+field, and no answer echoes what the caller sent.
 """
 
 from __future__ import annotations
@@ -10,17 +11,15 @@ from __future__ import annotations
 import binascii
 import json
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.metrics import MetricUnit
 
-from api.adapters import adapters_of
 from api.doorbell import RingNotDelivered
+from api.router import Answer, Call, InvalidBody, NotFound, body_text, json_answer
 from api.unlock import DoorLockedOut, UnknownDoor, WrongPasscode, iso_utc
 from smartdoor.domain.approvals import (
     ApprovalAlreadyDecided,
@@ -31,12 +30,13 @@ from smartdoor.domain.approvals import (
 )
 from smartdoor.errors import MalformedPasscode, SmartDoorError, TransientError
 from smartdoor.observability import logger, metrics
+from smartdoor.schema import ValidationError, where
 
 # Every body this API accepts is a few dozen bytes; anything near this is not a real client.
 MAX_BODY_BYTES = 4096
 RETRY_AFTER_TRANSIENT_SECONDS = 5
 
-# What a 400 says about a body field, by the field and pydantic's error type ("*": any type).
+# What a 400 says about a body field, by the field and the kind of error ("*": any other).
 _FIELD_MESSAGES: dict[tuple[str, str], str] = {
     ("decision", "missing"): "is required: 'approve' or 'deny'",
     ("decision", "*"): "must be 'approve' or 'deny'",
@@ -58,8 +58,9 @@ class PayloadTooLarge(SmartDoorError):
     """The body is over MAX_BODY_BYTES (413)."""
 
 
-def read_json_object(text: str) -> Any:
-    """The resolver's JSON body reader: refuses anything large or malformed before parsing it."""
+def read_json_object(event: Mapping[str, Any]) -> Any:
+    """The router's JSON body reader: refuses anything large or malformed before parsing it."""
+    text = body_text(event)
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"request body over {MAX_BODY_BYTES} bytes")
     if not text.strip():
@@ -73,34 +74,20 @@ def read_json_object(text: str) -> Any:
     return parsed
 
 
-def json_answer(status: HTTPStatus, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    """A JSON answer that is never cached (every route answers this way)."""
-    return Response(
-        status_code=status.value,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body),
-        headers={"Cache-Control": "no-store", **(headers or {})},
-    )
+_MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`")
 
 
-def _first_problem(errors: Sequence[Any]) -> tuple[str, str]:
-    """(field, message) for the first validation error: a body field, or the body itself."""
-    for error in errors:
-        location = [part for part in error.get("loc", ()) if isinstance(part, str)]
-        kind = str(error.get("type", ""))
-        if location[:1] == ["body"] and len(location) >= 2:
-            field_name = location[1]
-            message = _FIELD_MESSAGES.get((field_name, kind)) or _FIELD_MESSAGES.get((field_name, "*"))
-            if message is None:
-                message = "is required" if kind == "missing" else "is not valid"
-            return field_name, message
-        if location[:1] == ["body"]:
-            if kind == "missing":
-                return "body", "is required: send a JSON object"
-            if kind == "json_invalid":
-                return "body", "is not valid JSON"
-            return "body", "must be a JSON object"
-    return "request", "is not valid"
+def _first_problem(error: ValidationError) -> tuple[str, str]:
+    """(field, message) for a body that does not fit its model: a body field, or the body itself."""
+    missing = _MISSING.match(str(error))
+    field_name = missing.group("field") if missing else where(error).split(".")[0].split("[")[0]
+    if not field_name:
+        return "body", "must be a JSON object"
+    kind = "missing" if missing else "*"
+    message = _FIELD_MESSAGES.get((field_name, kind)) or _FIELD_MESSAGES.get((field_name, "*"))
+    if message is None:
+        message = "is required" if missing else "is not valid"
+    return field_name, message
 
 
 def _refusal_body(error: ApprovalAlreadyDecided | ApprovalExpired) -> dict[str, Any]:
@@ -120,112 +107,140 @@ def _refusal_body(error: ApprovalAlreadyDecided | ApprovalExpired) -> dict[str, 
     return body
 
 
-def map_errors(app: APIGatewayRestResolver) -> None:
-    @app.exception_handler(BadRequest)
-    def bad_request(error: BadRequest) -> Response:
-        return json_answer(
-            HTTPStatus.BAD_REQUEST, {"error": f"{error.field} {error.message}", "field": error.field}
-        )
+def answer_error(error: Exception, call: Call) -> Answer:
+    """The answer for `error`: the entry of its most specific class in ANSWERS."""
+    for kind in type(error).__mro__:
+        answer = ANSWERS.get(kind)
+        if answer is not None:
+            return answer(error, call)
+    raise error  # BaseException only: ANSWERS has Exception
 
-    @app.exception_handler(RequestValidationError)
-    def invalid_request(error: RequestValidationError) -> Response:
-        field_name, message = _first_problem(error.errors())
-        if field_name == "otp":
-            return malformed_passcode(MalformedPasscode(message))
-        return json_answer(HTTPStatus.BAD_REQUEST, {"error": f"{field_name} {message}", "field": field_name})
 
-    # API Gateway base64-encodes binary media types; Powertools decodes before the body reader.
-    @app.exception_handler(binascii.Error)
-    def not_base64(error: binascii.Error) -> Response:
-        return bad_request(BadRequest("body", "is not valid base64"))
+def _field_error(field_name: str, message: str) -> Answer:
+    return json_answer(HTTPStatus.BAD_REQUEST, {"error": f"{field_name} {message}", "field": field_name})
 
-    @app.exception_handler(UnicodeDecodeError)
-    def not_utf8(error: UnicodeDecodeError) -> Response:
-        return bad_request(BadRequest("body", "is not valid JSON"))
 
-    @app.exception_handler(InvalidApprovalInput)
-    def invalid_approval_input(error: InvalidApprovalInput) -> Response:
-        return json_answer(
-            HTTPStatus.BAD_REQUEST, {"error": f"{error.field} {error.message}", "field": error.field}
-        )
+def _bad_request(error: BadRequest, call: Call) -> Answer:
+    return _field_error(error.field, error.message)
 
-    @app.exception_handler(MalformedPasscode)
-    def malformed_passcode(error: MalformedPasscode) -> Response:
-        return json_answer(
-            HTTPStatus.BAD_REQUEST,
-            {"granted": False, "error": "otp must be exactly 6 digits", "field": "otp"},
-        )
 
-    @app.exception_handler(PayloadTooLarge)
-    def payload_too_large(error: PayloadTooLarge) -> Response:
-        return json_answer(
-            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-            {"error": f"request body must be at most {MAX_BODY_BYTES} bytes"},
-        )
+def _invalid_body(error: InvalidBody, call: Call) -> Answer:
+    field_name, message = _first_problem(error.problem)
+    if field_name == "otp":
+        return _malformed_passcode(MalformedPasscode(message), call)
+    return _field_error(field_name, message)
 
-    @app.exception_handler([ApprovalNotFound, UnknownDoor, NotFoundError])
-    def not_found(error: Exception) -> Response:
-        return json_answer(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
-    @app.exception_handler(ApprovalAlreadyDecided)
-    def already_decided(error: ApprovalAlreadyDecided) -> Response:
-        # Showing a decided request: it is gone (410). Deciding it again: a conflict (409).
-        status = HTTPStatus.GONE if app.current_event.http_method == "GET" else HTTPStatus.CONFLICT
-        return json_answer(status, _refusal_body(error))
+def _not_base64(error: binascii.Error, call: Call) -> Answer:
+    return _field_error("body", "is not valid base64")
 
-    @app.exception_handler(ApprovalExpired)  # includes TaskTokenRejected: the workflow stopped waiting
-    def expired(error: ApprovalExpired) -> Response:
-        return json_answer(HTTPStatus.GONE, _refusal_body(error))
 
-    @app.exception_handler(ApprovalNotReady)
-    def not_ready(error: ApprovalNotReady) -> Response:
-        return json_answer(
-            HTTPStatus.CONFLICT,
-            {"error": "this request is not waiting for a decision yet", "status": "PENDING"},
-            headers={"Retry-After": str(RETRY_AFTER_TRANSIENT_SECONDS)},
-        )
+def _not_utf8(error: UnicodeDecodeError, call: Call) -> Answer:
+    return _field_error("body", "is not valid JSON")
 
-    @app.exception_handler(WrongPasscode)
-    def wrong_passcode(error: WrongPasscode) -> Response:
-        metrics.add_metric(name="WrongPasscodes", unit=MetricUnit.Count, value=1)
-        return json_answer(
-            HTTPStatus.FORBIDDEN, {"granted": False, "error": "wrong, expired or already used code"}
-        )
 
-    @app.exception_handler(DoorLockedOut)
-    def locked_out(error: DoorLockedOut) -> Response:
-        metrics.add_metric(name="LockedOutTries", unit=MetricUnit.Count, value=1)
-        wait = max(1, math.ceil((error.retry_at - adapters_of(app).now).total_seconds()))
-        return json_answer(
-            HTTPStatus.TOO_MANY_REQUESTS,
-            {
-                "granted": False,
-                "error": "too many wrong codes at this door",
-                "retryAt": iso_utc(error.retry_at),
-                "retryAfterSeconds": wait,
-            },
-            headers={"Retry-After": str(wait)},
-        )
+def _invalid_approval_input(error: InvalidApprovalInput, call: Call) -> Answer:
+    return _field_error(error.field, error.message)
 
-    @app.exception_handler(RingNotDelivered)
-    def ring_not_delivered(error: RingNotDelivered) -> Response:
-        logger.warning("Doorbell event refused by EventBridge")
-        return json_answer(
-            HTTPStatus.SERVICE_UNAVAILABLE,
-            {"error": "the doorbell could not be rung, try again"},
-            headers={"Retry-After": str(RETRY_AFTER_TRANSIENT_SECONDS)},
-        )
 
-    @app.exception_handler(TransientError)
-    def transient(error: TransientError) -> Response:
-        logger.warning("Transient failure", extra={"error": type(error).__name__})
-        return json_answer(
-            HTTPStatus.SERVICE_UNAVAILABLE,
-            {"error": "temporarily unavailable, try again"},
-            headers={"Retry-After": str(RETRY_AFTER_TRANSIENT_SECONDS)},
-        )
+def _malformed_passcode(error: MalformedPasscode, call: Call) -> Answer:
+    return json_answer(
+        HTTPStatus.BAD_REQUEST, {"granted": False, "error": "otp must be exactly 6 digits", "field": "otp"}
+    )
 
-    @app.exception_handler(Exception)
-    def unexpected(error: Exception) -> Response:
-        logger.exception("Unhandled error")
-        return json_answer(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"})
+
+def _payload_too_large(error: PayloadTooLarge, call: Call) -> Answer:
+    return json_answer(
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": f"request body must be at most {MAX_BODY_BYTES} bytes"}
+    )
+
+
+def _not_found(error: Exception, call: Call) -> Answer:
+    return json_answer(HTTPStatus.NOT_FOUND, {"error": "not found"})
+
+
+def _already_decided(error: ApprovalAlreadyDecided, call: Call) -> Answer:
+    # Showing a decided request: it is gone (410). Deciding it again: a conflict (409).
+    status = HTTPStatus.GONE if call.method == "GET" else HTTPStatus.CONFLICT
+    return json_answer(status, _refusal_body(error))
+
+
+def _expired(
+    error: ApprovalExpired, call: Call
+) -> Answer:  # TaskTokenRejected too: the workflow stopped waiting
+    return json_answer(HTTPStatus.GONE, _refusal_body(error))
+
+
+def _not_ready(error: ApprovalNotReady, call: Call) -> Answer:
+    return json_answer(
+        HTTPStatus.CONFLICT,
+        {"error": "this request is not waiting for a decision yet", "status": "PENDING"},
+        headers={"Retry-After": str(RETRY_AFTER_TRANSIENT_SECONDS)},
+    )
+
+
+def _wrong_passcode(error: WrongPasscode, call: Call) -> Answer:
+    metrics.add_metric(name="WrongPasscodes", unit=MetricUnit.Count, value=1)
+    return json_answer(
+        HTTPStatus.FORBIDDEN, {"granted": False, "error": "wrong, expired or already used code"}
+    )
+
+
+def _locked_out(error: DoorLockedOut, call: Call) -> Answer:
+    metrics.add_metric(name="LockedOutTries", unit=MetricUnit.Count, value=1)
+    wait = max(1, math.ceil((error.retry_at - call.adapters.now).total_seconds()))
+    return json_answer(
+        HTTPStatus.TOO_MANY_REQUESTS,
+        {
+            "granted": False,
+            "error": "too many wrong codes at this door",
+            "retryAt": iso_utc(error.retry_at),
+            "retryAfterSeconds": wait,
+        },
+        headers={"Retry-After": str(wait)},
+    )
+
+
+def _ring_not_delivered(error: RingNotDelivered, call: Call) -> Answer:
+    logger.warning("Doorbell event refused by EventBridge")
+    return json_answer(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        {"error": "the doorbell could not be rung, try again"},
+        headers={"Retry-After": str(RETRY_AFTER_TRANSIENT_SECONDS)},
+    )
+
+
+def _transient(error: TransientError, call: Call) -> Answer:
+    logger.warning("Transient failure", extra={"error": type(error).__name__})
+    return json_answer(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        {"error": "temporarily unavailable, try again"},
+        headers={"Retry-After": str(RETRY_AFTER_TRANSIENT_SECONDS)},
+    )
+
+
+def _unexpected(error: Exception, call: Call) -> Answer:
+    logger.exception("Unhandled error")
+    return json_answer(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"})
+
+
+ANSWERS: dict[type, Callable[[Any, Call], Answer]] = {
+    BadRequest: _bad_request,
+    InvalidBody: _invalid_body,
+    binascii.Error: _not_base64,
+    UnicodeDecodeError: _not_utf8,
+    InvalidApprovalInput: _invalid_approval_input,
+    MalformedPasscode: _malformed_passcode,
+    PayloadTooLarge: _payload_too_large,
+    ApprovalNotFound: _not_found,
+    UnknownDoor: _not_found,
+    NotFound: _not_found,
+    ApprovalAlreadyDecided: _already_decided,
+    ApprovalExpired: _expired,
+    ApprovalNotReady: _not_ready,
+    WrongPasscode: _wrong_passcode,
+    DoorLockedOut: _locked_out,
+    RingNotDelivered: _ring_not_delivered,
+    TransientError: _transient,
+    Exception: _unexpected,
+}

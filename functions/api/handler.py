@@ -7,29 +7,25 @@
     POST /doors/{doorId}/snapshots a door device: a presigned S3 POST for one JPEG (201)
 
 Routes live in `api.routes` (one module per group) and parse, call one domain function and
-return. Bodies are validated against the request models in `api.contract` before a route runs;
-every failure is a typed exception mapped to a status code in `api.errors`, the one place that
-knows HTTP codes for errors (docs/api.md is the contract; docs/openapi.json is generated from
-these routes by `python -m api.openapi`).
+return; `api.router` matches them. Bodies are validated against the request models in
+`api.contract` before a route runs; every failure is a typed exception mapped to a status code
+in `api.errors`, the one place that knows HTTP codes for errors (docs/api.md is the contract;
+docs/openapi.json is generated from these routes by `python -m api.openapi`).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig
-from aws_lambda_powertools.event_handler.content_types import APPLICATION_JSON as JSON_CONTENT_TYPE
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from api.adapters import Adapters
 from api.doorbell import SnapshotForms
-from api.errors import MAX_BODY_BYTES, map_errors, read_json_object
+from api.errors import MAX_BODY_BYTES, answer_error, read_json_object
+from api.router import Route, Router
 from api.routes import approvals, doors
 from api.settings import ApiSettings
 from api.unlock import Bus, OwnerEmail, PasscodeVerifier, VisitorNames
@@ -45,7 +41,7 @@ from smartdoor.domain.otp import PasscodeService
 from smartdoor.observability import logger, metrics
 from smartdoor.settings import load_settings
 
-__all__ = ["MAX_BODY_BYTES", "Adapters", "ApiSettings", "create_app", "handler", "reset_adapters"]
+__all__ = ["MAX_BODY_BYTES", "Adapters", "ApiSettings", "create_router", "handler", "reset_adapters"]
 
 
 # One per warm container: the key source keeps the cached secret between invocations.
@@ -59,37 +55,15 @@ def reset_adapters() -> None:
     _default_passcodes.cache_clear()
 
 
-class _PerThreadEventResolver(APIGatewayRestResolver):
-    """Powertools stores the event being resolved on its BaseRouter class, shared by every resolver
-    in the process, so two requests resolved at once in one process (the local stack's threads,
-    the race tests) would read each other's method and body. This resolver keeps its own event
-    per thread; on Lambda, which serves one request at a time, it changes nothing."""
-
-    _events = threading.local()
-
-    @property  # type: ignore[override]
-    def current_event(self) -> APIGatewayProxyEvent:
-        event: APIGatewayProxyEvent = self._events.current
-        return event
-
-    @current_event.setter
-    def current_event(self, value: APIGatewayProxyEvent) -> None:
-        self._events.current = value
-
-    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
-        self._events.current = APIGatewayProxyEvent(dict(event), self._json_body_deserializer)
-        return super().resolve(event, context)
+def api_routes(settings: ApiSettings) -> list[Route]:
+    """Every route the function serves (API Gateway has a resource for each; docs/openapi.json)."""
+    return [*approvals.ROUTES, *doors.routes(settings)]
 
 
-def create_app(settings: ApiSettings) -> APIGatewayRestResolver:
-    """The resolver with every route and the error mapping; the adapters come per invocation."""
-    # No SITE_ORIGIN: no CORS headers at all (a CORSConfig without an origin would mean "*").
-    cors = CORSConfig(allow_origin=settings.site_origin, max_age=600) if settings.site_origin else None
-    app = _PerThreadEventResolver(cors=cors, enable_validation=True, json_body_deserializer=read_json_object)
-    approvals.register(app)
-    doors.register(app, settings)
-    map_errors(app)
-    return app
+def create_router(settings: ApiSettings) -> Router:
+    """The routes and the error mapping; the adapters come per invocation."""
+    # No SITE_ORIGIN: no CORS headers at all.
+    return Router(api_routes(settings), answer_error, read_json_object, cors_origin=settings.site_origin)
 
 
 # ---------------------------------------------------------------------------- Lambda entry point
@@ -126,24 +100,4 @@ def handler(
     approval_id = (event.get("pathParameters") or {}).get("approvalId")
     if approval_id:
         logger.append_keys(approval=log_id(str(approval_id)))
-    app = create_app(settings)
-    app.append_context(adapters=adapters)
-    return app.resolve(read_body_as_json(event), context)
-
-
-def read_body_as_json(event: dict[str, Any]) -> dict[str, Any]:
-    """The event with its Content-Type set to JSON: every body this API takes is JSON, whatever the
-    client labelled it (urllib and `curl -d` say form-urlencoded), as docs/api.md promises; the
-    validation would otherwise parse a form, or refuse a type it does not know."""
-
-    def relabelled(headers: dict[str, Any] | None, value: Any) -> dict[str, Any] | None:
-        if headers is None:
-            return None
-        kept = {name: v for name, v in headers.items() if name.lower() != "content-type"}
-        return {**kept, "Content-Type": value}
-
-    return {
-        **event,
-        "headers": relabelled(event.get("headers"), JSON_CONTENT_TYPE),
-        "multiValueHeaders": relabelled(event.get("multiValueHeaders"), [JSON_CONTENT_TYPE]),
-    }
+    return create_router(settings).resolve(event, adapters)

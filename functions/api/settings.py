@@ -2,38 +2,37 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
-
 from smartdoor.domain.otp import OtpPolicy
+from smartdoor.schema import Meta, field
 from smartdoor.settings import FunctionSettings
 
 
 class ApiSettings(FunctionSettings):
-    approvals_table: str = Field(alias="APPROVALS_TABLE", min_length=1)
-    visitors_table: str = Field(alias="VISITORS_TABLE", min_length=1)
-    passcodes_table: str = Field(alias="PASSCODES_TABLE", min_length=1)
-    photos_bucket: str = Field(alias="PHOTOS_BUCKET", min_length=1)
-    event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
-    alerts_topic_arn: str = Field(alias="ALERTS_TOPIC_ARN", min_length=1)
-    otp_secret_arn: str = Field(alias="OTP_SECRET_ARN", min_length=1)
-    door_id: str = Field(alias="DOOR_ID", pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    approvals_table: Annotated[str, Meta(min_length=1)] = field(name="APPROVALS_TABLE")
+    visitors_table: Annotated[str, Meta(min_length=1)] = field(name="VISITORS_TABLE")
+    passcodes_table: Annotated[str, Meta(min_length=1)] = field(name="PASSCODES_TABLE")
+    photos_bucket: Annotated[str, Meta(min_length=1)] = field(name="PHOTOS_BUCKET")
+    event_bus_name: Annotated[str, Meta(min_length=1)] = field(name="EVENT_BUS_NAME")
+    alerts_topic_arn: Annotated[str, Meta(min_length=1)] = field(name="ALERTS_TOPIC_ARN")
+    otp_secret_arn: Annotated[str, Meta(min_length=1)] = field(name="OTP_SECRET_ARN")
+    door_id: Annotated[str, Meta(pattern="^[a-z0-9][a-z0-9-]{0,31}$")] = field(name="DOOR_ID")
     # The pages' origin (scheme://host[:port]); other origins get no CORS headers, and with no
     # SITE_ORIGIN no origin does (the pages then need the API on their own origin).
-    site_origin: str | None = Field(None, alias="SITE_ORIGIN")
-    otp_max_failures: int = Field(5, alias="OTP_MAX_FAILURES", ge=1)
-    otp_failure_window_seconds: int = Field(900, alias="OTP_FAILURE_WINDOW_SECONDS", ge=1)
-    otp_lockout_seconds: int = Field(900, alias="OTP_LOCKOUT_SECONDS", ge=1)
+    site_origin: str | None = field(default=None, name="SITE_ORIGIN")
+    otp_max_failures: Annotated[int, Meta(ge=1)] = field(default=5, name="OTP_MAX_FAILURES")
+    otp_failure_window_seconds: Annotated[int, Meta(ge=1)] = field(
+        default=900, name="OTP_FAILURE_WINDOW_SECONDS"
+    )
+    otp_lockout_seconds: Annotated[int, Meta(ge=1)] = field(default=900, name="OTP_LOCKOUT_SECONDS")
 
-    @field_validator("site_origin")
-    @classmethod
-    def _origin_has_no_path(cls, value: str | None) -> str | None:
-        if value is not None and origin_of(value) != value:
+    def __post_init__(self) -> None:
+        if self.site_origin is not None and origin_of(self.site_origin) != self.site_origin:
             raise ValueError(
                 "SITE_ORIGIN must be scheme://host[:port] with no path, e.g. https://door.example.com"
             )
-        return value
 
     def policy(self) -> OtpPolicy:
         # Verifying never reads the code lifetime (each stored code carries its own expiry).

@@ -16,11 +16,10 @@ link never reach the logs.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ConfigDict, Field, field_validator
 
 from smartdoor.adapters.approval_store import DynamoApprovalStore
 from smartdoor.adapters.notifications import SmsOrigin, SnsNotifier
@@ -36,31 +35,32 @@ from smartdoor.domain.approvals import (
 from smartdoor.domain.phones import is_e164
 from smartdoor.models import WireModel
 from smartdoor.observability import logger, metrics
-from smartdoor.settings import FunctionSettings, SmsOriginSettings, load_settings
+from smartdoor.schema import Meta, field
+from smartdoor.settings import SmsOriginSettings, load_settings
 
 
-class AskOwnerSettings(FunctionSettings, SmsOriginSettings):
-    approvals_table: str = Field(alias="APPROVALS_TABLE", min_length=1)
-    photos_bucket: str = Field(alias="PHOTOS_BUCKET", min_length=1)
-    alerts_topic_arn: str = Field(alias="ALERTS_TOPIC_ARN", min_length=1)
-    owner_phone: str = Field(alias="OWNER_PHONE", repr=False)
-    site_url: str = Field(alias="SITE_URL", pattern=r"^https?://[^\s?#]+$")
+class AskOwnerSettings(SmsOriginSettings):
+    approvals_table: Annotated[str, Meta(min_length=1)] = field(name="APPROVALS_TABLE")
+    photos_bucket: Annotated[str, Meta(min_length=1)] = field(name="PHOTOS_BUCKET")
+    alerts_topic_arn: Annotated[str, Meta(min_length=1)] = field(name="ALERTS_TOPIC_ARN")
+    __hidden__ = frozenset({"owner_phone"})
 
-    @field_validator("owner_phone")
-    @classmethod
-    def _owner_phone_is_e164(cls, value: str) -> str:
-        if not is_e164(value):
+    owner_phone: str = field(name="OWNER_PHONE")
+    site_url: Annotated[str, Meta(pattern="^https?://[^\\s?#]+$")] = field(name="SITE_URL")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not is_e164(self.owner_phone):
             raise ValueError("OWNER_PHONE must be an E.164 number such as +15551234567")
-        return value
 
 
 class AskOwnerRequest(WireModel):
-    # Validation errors must not echo the token back into logs.
-    model_config = ConfigDict(hide_input_in_errors=True)
+    # Validation errors never echo values; repr leaves the token and the approval link out.
+    __hidden__ = frozenset({"task_token", "approval_id"})
 
-    task_token: str = Field(min_length=1, max_length=2048, repr=False)
-    approval_id: str = Field(min_length=1, max_length=128, repr=False)
-    execution_name: str = Field(min_length=1, max_length=256)
+    task_token: Annotated[str, Meta(min_length=1, max_length=2048)]
+    approval_id: Annotated[str, Meta(min_length=1, max_length=128)]
+    execution_name: Annotated[str, Meta(min_length=1, max_length=256)]
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -73,7 +73,7 @@ def handler(
     photo_links: PhotoLinks | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    request = AskOwnerRequest.model_validate(event)
+    request = AskOwnerRequest.parse(event)
     settings = load_settings(AskOwnerSettings)
     logger.append_keys(approval=log_id(request.approval_id), execution=request.execution_name)
     asked = ask_owner(

@@ -7,27 +7,29 @@ Raises NoFaceInPhoto when neither picture has a face.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field
 
 from smartdoor.adapters.face_engine import FaceEngine, rekognition_engine
 from smartdoor.domain.face_matching import require_photos_bucket, search_collection
 from smartdoor.models import VisitPhoto, WireModel
 from smartdoor.observability import logger, metrics
+from smartdoor.schema import Meta, field
 from smartdoor.settings import FunctionSettings, load_settings
 
 
 class Settings(FunctionSettings):
-    collection_id: str = Field(alias="COLLECTION_ID", min_length=1)
-    face_match_threshold: float = Field(90.0, alias="FACE_MATCH_THRESHOLD", ge=0, le=100)
-    photos_bucket: str = Field(alias="PHOTOS_BUCKET", min_length=3)
+    collection_id: Annotated[str, Meta(min_length=1)] = field(name="COLLECTION_ID")
+    face_match_threshold: Annotated[float, Meta(ge=0, le=100)] = field(
+        default=90.0, name="FACE_MATCH_THRESHOLD"
+    )
+    photos_bucket: Annotated[str, Meta(min_length=3)] = field(name="PHOTOS_BUCKET")
 
 
 class CheckCollectionInput(WireModel):
-    visit_id: str = Field(min_length=1)
+    visit_id: Annotated[str, Meta(min_length=1)]
     photo: VisitPhoto
 
 
@@ -37,7 +39,7 @@ def handler(
     event: dict[str, Any], context: LambdaContext, engine: FaceEngine | None = None
 ) -> dict[str, Any]:
     settings = load_settings(Settings)
-    request = CheckCollectionInput.model_validate(event)
+    request = CheckCollectionInput.parse(event)
     logger.append_keys(visit_id=request.visit_id)
     require_photos_bucket(request.photo, settings.photos_bucket)
     match = search_collection(

@@ -11,31 +11,31 @@ Errors: `TransientError` (retried by the ASL); a malformed input fails the task.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import AwareDatetime, Field
 
 from smartdoor.adapters.approval_store import DynamoApprovalStore
 from smartdoor.domain.approvals import ApprovalRepository, create_approval, iso_z, utc_now
 from smartdoor.domain.face_matching import visitor_id_for
 from smartdoor.models import WIRE_ID_PATTERN, VisitPhoto, WireModel
 from smartdoor.observability import logger, metrics
+from smartdoor.schema import Meta, field
 from smartdoor.settings import FunctionSettings, load_settings
 
 
 class CreateApprovalSettings(FunctionSettings):
-    approvals_table: str = Field(alias="APPROVALS_TABLE", min_length=1)
-    photos_bucket: str = Field(alias="PHOTOS_BUCKET", min_length=1)
-    approval_timeout_seconds: int = Field(alias="APPROVAL_TIMEOUT_SECONDS", ge=10, le=86400)
+    approvals_table: Annotated[str, Meta(min_length=1)] = field(name="APPROVALS_TABLE")
+    photos_bucket: Annotated[str, Meta(min_length=1)] = field(name="PHOTOS_BUCKET")
+    approval_timeout_seconds: Annotated[int, Meta(ge=10, le=86400)] = field(name="APPROVAL_TIMEOUT_SECONDS")
 
 
 class CreateApprovalRequest(WireModel):
-    visit_id: str = Field(pattern=WIRE_ID_PATTERN)
-    door_id: str = Field(pattern=WIRE_ID_PATTERN)
+    visit_id: Annotated[str, Meta(pattern=WIRE_ID_PATTERN)]
+    door_id: Annotated[str, Meta(pattern=WIRE_ID_PATTERN)]
     photo: VisitPhoto
-    detected_at: AwareDatetime
+    detected_at: Annotated[datetime, Meta(tz=True)]
 
 
 class CreateApprovalResponse(WireModel):
@@ -53,7 +53,7 @@ def handler(
     approvals: ApprovalRepository | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    request = CreateApprovalRequest.model_validate(event)
+    request = CreateApprovalRequest.parse(event)
     settings = load_settings(CreateApprovalSettings)
     approval = create_approval(
         visit_id=request.visit_id,

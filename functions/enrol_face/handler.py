@@ -7,28 +7,28 @@ Raises NoUsableFace when the frame has no face good enough to enrol.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field
 
 from smartdoor.adapters.face_engine import FaceEngine, rekognition_engine
 from smartdoor.domain.face_matching import enrol_face, require_photos_bucket
 from smartdoor.models import VisitPhoto, WireModel
 from smartdoor.observability import logger, metrics
+from smartdoor.schema import Meta, field
 from smartdoor.settings import FunctionSettings, load_settings
 
 
 class Settings(FunctionSettings):
-    collection_id: str = Field(alias="COLLECTION_ID", min_length=1)
-    photos_bucket: str = Field(alias="PHOTOS_BUCKET", min_length=3)
+    collection_id: Annotated[str, Meta(min_length=1)] = field(name="COLLECTION_ID")
+    photos_bucket: Annotated[str, Meta(min_length=3)] = field(name="PHOTOS_BUCKET")
 
 
 class EnrolFaceInput(WireModel):
-    approval_id: str = Field(min_length=1)
-    visit_id: str = Field(min_length=1)
-    door_id: str = Field(min_length=1)
+    approval_id: Annotated[str, Meta(min_length=1)]
+    visit_id: Annotated[str, Meta(min_length=1)]
+    door_id: Annotated[str, Meta(min_length=1)]
     photo: VisitPhoto
 
 
@@ -38,7 +38,7 @@ def handler(
     event: dict[str, Any], context: LambdaContext, engine: FaceEngine | None = None
 ) -> dict[str, Any]:
     settings = load_settings(Settings)
-    request = EnrolFaceInput.model_validate(event)
+    request = EnrolFaceInput.parse(event)
     # The approvalId is a capability (it decides the visit); never log it.
     logger.append_keys(visit_id=request.visit_id, door_id=request.door_id)
     require_photos_bucket(request.photo, settings.photos_bucket)

@@ -9,28 +9,28 @@ Needs Pillow: deployed with the Pillow layer (scripts/build_pillow_layer.sh).
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field
 
 from smartdoor.adapters.photo_store import PhotoStore, S3PhotoStore
 from smartdoor.adapters.video_frames import KvsVideoFrames, VideoFrames
 from smartdoor.domain.visit_photos import extract_visit_photos
 from smartdoor.models import BoundingBox, FrameLocation, WireModel
 from smartdoor.observability import logger, metrics
+from smartdoor.schema import Meta, field
 from smartdoor.settings import FunctionSettings, load_settings
 
 
 class Settings(FunctionSettings):
-    photos_bucket: str = Field(alias="PHOTOS_BUCKET", min_length=3)
-    video_stream_arn: str | None = Field(None, alias="VIDEO_STREAM_ARN")
+    photos_bucket: Annotated[str, Meta(min_length=3)] = field(name="PHOTOS_BUCKET")
+    video_stream_arn: str | None = field(default=None, name="VIDEO_STREAM_ARN")
 
 
 class ExtractFrameInput(WireModel):
-    visit_id: str = Field(min_length=1)
-    door_id: str = Field(min_length=1)
+    visit_id: Annotated[str, Meta(min_length=1)]
+    door_id: Annotated[str, Meta(min_length=1)]
     frame: FrameLocation
     bounding_box: BoundingBox
 
@@ -50,7 +50,7 @@ def handler(
     photos: PhotoStore | None = None,
 ) -> dict[str, Any]:
     settings = load_settings(Settings)
-    request = ExtractFrameInput.model_validate(event)
+    request = ExtractFrameInput.parse(event)
     logger.append_keys(visit_id=request.visit_id, door_id=request.door_id)
     photo = extract_visit_photos(
         request.visit_id,

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field
 
 from smartdoor.adapters.notifications import SmsOrigin, SnsNotifier
 from smartdoor.adapters.passcode_store import passcode_service
@@ -31,18 +30,21 @@ from smartdoor.domain.otp import (
 )
 from smartdoor.models import WIRE_ID_PATTERN, WireModel
 from smartdoor.observability import logger, metrics
-from smartdoor.settings import FunctionSettings, SmsOriginSettings, load_settings
+from smartdoor.schema import Meta, field
+from smartdoor.settings import SmsOriginSettings, load_settings
 
 
-class IssuePasscodeSettings(FunctionSettings, SmsOriginSettings):
-    passcodes_table: str = Field(alias="PASSCODES_TABLE", min_length=1)
-    visitors_table: str = Field(alias="VISITORS_TABLE", min_length=1)
-    otp_secret_arn: str = Field(alias="OTP_SECRET_ARN", min_length=1)
-    alerts_topic_arn: str = Field(alias="ALERTS_TOPIC_ARN", min_length=1)
-    otp_ttl_seconds: int = Field(300, alias="OTP_TTL_SECONDS", ge=30, le=3600)
-    otp_max_failures: int = Field(5, alias="OTP_MAX_FAILURES", ge=1)
-    otp_failure_window_seconds: int = Field(900, alias="OTP_FAILURE_WINDOW_SECONDS", ge=1)
-    otp_lockout_seconds: int = Field(900, alias="OTP_LOCKOUT_SECONDS", ge=1)
+class IssuePasscodeSettings(SmsOriginSettings):
+    passcodes_table: Annotated[str, Meta(min_length=1)] = field(name="PASSCODES_TABLE")
+    visitors_table: Annotated[str, Meta(min_length=1)] = field(name="VISITORS_TABLE")
+    otp_secret_arn: Annotated[str, Meta(min_length=1)] = field(name="OTP_SECRET_ARN")
+    alerts_topic_arn: Annotated[str, Meta(min_length=1)] = field(name="ALERTS_TOPIC_ARN")
+    otp_ttl_seconds: Annotated[int, Meta(ge=30, le=3600)] = field(default=300, name="OTP_TTL_SECONDS")
+    otp_max_failures: Annotated[int, Meta(ge=1)] = field(default=5, name="OTP_MAX_FAILURES")
+    otp_failure_window_seconds: Annotated[int, Meta(ge=1)] = field(
+        default=900, name="OTP_FAILURE_WINDOW_SECONDS"
+    )
+    otp_lockout_seconds: Annotated[int, Meta(ge=1)] = field(default=900, name="OTP_LOCKOUT_SECONDS")
 
     def policy(self) -> OtpPolicy:
         return OtpPolicy(
@@ -54,9 +56,9 @@ class IssuePasscodeSettings(FunctionSettings, SmsOriginSettings):
 
 
 class IssuePasscodeRequest(WireModel):
-    visitor_id: str = Field(pattern=WIRE_ID_PATTERN)
-    door_id: str = Field(pattern=WIRE_ID_PATTERN)
-    visit_id: str = Field(pattern=WIRE_ID_PATTERN)
+    visitor_id: Annotated[str, Meta(pattern=WIRE_ID_PATTERN)]
+    door_id: Annotated[str, Meta(pattern=WIRE_ID_PATTERN)]
+    visit_id: Annotated[str, Meta(pattern=WIRE_ID_PATTERN)]
 
 
 class IssuePasscodeResponse(WireModel):
@@ -98,7 +100,7 @@ def handler(
     visitors: VisitorLookup | None = None,
     notifier: SmsSender | None = None,
 ) -> dict[str, Any]:
-    request = IssuePasscodeRequest.model_validate(event)
+    request = IssuePasscodeRequest.parse(event)
     settings = load_settings(IssuePasscodeSettings)
     sent = send_passcode(
         request.visitor_id,

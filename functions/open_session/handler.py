@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field, ValidationError
 
 from smartdoor.adapters.session_store import DynamoSessionStore
 from smartdoor.domain.doorbell import (
@@ -31,6 +30,7 @@ from smartdoor.domain.visits import iso_utc
 from smartdoor.errors import SmartDoorError
 from smartdoor.models import DoorActivityDetail
 from smartdoor.observability import logger, metrics
+from smartdoor.schema import Meta, ValidationError, field, where
 from smartdoor.settings import FunctionSettings, load_settings
 
 
@@ -39,11 +39,13 @@ class InvalidDoorEvent(SmartDoorError):
 
 
 class OpenSessionSettings(FunctionSettings):
-    visits_table: str = Field(alias="VISITS_TABLE", min_length=1)
-    door_id: str = Field(alias="DOOR_ID", pattern=DOOR_ID_PATTERN.pattern)
-    face_source: FaceSource = Field(FaceSource.IMAGES, alias="FACE_SOURCE")
-    session_seconds: int = Field(30, alias="SESSION_SECONDS", ge=1, le=240)
-    sampling_interval_seconds: int = Field(1, alias="SAMPLING_INTERVAL_SECONDS", ge=0, le=60)
+    visits_table: Annotated[str, Meta(min_length=1)] = field(name="VISITS_TABLE")
+    door_id: Annotated[str, Meta(pattern=DOOR_ID_PATTERN.pattern)] = field(name="DOOR_ID")
+    face_source: FaceSource = field(default=FaceSource.IMAGES, name="FACE_SOURCE")
+    session_seconds: Annotated[int, Meta(ge=1, le=240)] = field(default=30, name="SESSION_SECONDS")
+    sampling_interval_seconds: Annotated[int, Meta(ge=0, le=60)] = field(
+        default=1, name="SAMPLING_INTERVAL_SECONDS"
+    )
 
     def policy(self) -> SessionPolicy:
         return SessionPolicy(
@@ -59,10 +61,9 @@ def parse_event(event: Any) -> tuple[Trigger, DoorActivityDetail]:
     except ValueError:
         raise InvalidDoorEvent("detail-type must be DoorbellPressed or MotionDetected") from None
     try:
-        detail = DoorActivityDetail.model_validate(event.get("detail"))
+        detail = DoorActivityDetail.parse(event.get("detail"))
     except ValidationError as error:
-        fields = sorted({".".join(str(p) for p in issue["loc"]) or "detail" for issue in error.errors()})
-        raise InvalidDoorEvent(f"the event detail is not valid: {', '.join(fields)}") from None
+        raise InvalidDoorEvent(f"the event detail is not valid: {where(error) or 'detail'}") from None
     return trigger, detail
 
 

@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field
 
 from smartdoor.adapters.face_engine import FaceEngine, RekognitionFaceEngine
 from smartdoor.adapters.notifications import SnsNotifier
@@ -36,23 +33,48 @@ from smartdoor.domain.snapshots import (
     process_snapshot,
 )
 from smartdoor.observability import logger, metrics
+from smartdoor.schema import Meta, Model, field
 from smartdoor.settings import FunctionSettings, load_settings
 
 
 class ProcessSnapshotSettings(FunctionSettings):
-    visits_table: str = Field(alias="VISITS_TABLE", min_length=1)
-    door_id: str = Field(alias="DOOR_ID", pattern=DOOR_ID_PATTERN.pattern)
-    photos_bucket: str = Field(alias="PHOTOS_BUCKET", min_length=3)
-    face_search_stream_name: str = Field(alias="FACE_SEARCH_STREAM_NAME", min_length=1)
-    collection_id: str = Field(alias="COLLECTION_ID", min_length=1)
-    alerts_topic_arn: str = Field(alias="ALERTS_TOPIC_ARN", min_length=1)
-    face_match_threshold: float = Field(90.0, alias="FACE_MATCH_THRESHOLD", ge=0, le=100)
-    max_frames_per_day: int = Field(1000, alias="MAX_FRAMES_PER_DAY", ge=1, le=1_000_000)
+    visits_table: Annotated[str, Meta(min_length=1)] = field(name="VISITS_TABLE")
+    door_id: Annotated[str, Meta(pattern=DOOR_ID_PATTERN.pattern)] = field(name="DOOR_ID")
+    photos_bucket: Annotated[str, Meta(min_length=3)] = field(name="PHOTOS_BUCKET")
+    face_search_stream_name: Annotated[str, Meta(min_length=1)] = field(name="FACE_SEARCH_STREAM_NAME")
+    collection_id: Annotated[str, Meta(min_length=1)] = field(name="COLLECTION_ID")
+    alerts_topic_arn: Annotated[str, Meta(min_length=1)] = field(name="ALERTS_TOPIC_ARN")
+    face_match_threshold: Annotated[float, Meta(ge=0, le=100)] = field(
+        default=90.0, name="FACE_MATCH_THRESHOLD"
+    )
+    max_frames_per_day: Annotated[int, Meta(ge=1, le=1000000)] = field(
+        default=1000, name="MAX_FRAMES_PER_DAY"
+    )
 
     def policy(self) -> SessionPolicy:
         return SessionPolicy(
             max_frames_per_day=self.max_frames_per_day, face_match_threshold=self.face_match_threshold
         )
+
+
+class S3Bucket(Model):
+    name: Annotated[str, Meta(min_length=3, max_length=63)]
+
+
+class S3Object(Model):
+    key: Annotated[str, Meta(min_length=1, max_length=1024)]
+
+
+class ObjectCreatedDetail(Model):
+    bucket: S3Bucket
+    object: S3Object
+
+
+class ObjectCreated(Model):
+    """The part of S3's EventBridge "Object Created" event this function reads (S3 User Guide,
+    "EventBridge event message structure": detail.bucket.name, detail.object.key)."""
+
+    detail: ObjectCreatedDetail
 
 
 class ForeignBucket(ValueError):
@@ -73,7 +95,7 @@ def handler(
     clock: Callable[[], float] = time.time,
 ) -> dict[str, Any]:
     settings = load_settings(ProcessSnapshotSettings)
-    created = parse(event=event, model=S3EventNotificationEventBridgeModel)
+    created = ObjectCreated.parse(event)
     bucket, key = created.detail.bucket.name, created.detail.object.key
     if bucket != settings.photos_bucket:
         raise ForeignBucket(f"snapshots are read from {settings.photos_bucket} only")

@@ -12,11 +12,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from functools import cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
 
 from smartdoor.adapters.door_camera import DoorCamera, KvsDoorCamera
 from smartdoor.adapters.face_engine import FaceEngine, RekognitionFaceEngine
@@ -36,22 +35,31 @@ from smartdoor.domain.doorbell import (
 )
 from smartdoor.domain.records import DOOR_ID_PATTERN
 from smartdoor.observability import logger, metrics
+from smartdoor.schema import Meta, Model, field
 from smartdoor.settings import FunctionSettings, load_settings
 
 
 class SampleDoorSettings(FunctionSettings):
-    visits_table: str = Field(alias="VISITS_TABLE", min_length=1)
-    door_id: str = Field(alias="DOOR_ID", pattern=DOOR_ID_PATTERN.pattern)
-    alerts_topic_arn: str = Field(alias="ALERTS_TOPIC_ARN", min_length=1)
+    visits_table: Annotated[str, Meta(min_length=1)] = field(name="VISITS_TABLE")
+    door_id: Annotated[str, Meta(pattern=DOOR_ID_PATTERN.pattern)] = field(name="DOOR_ID")
+    alerts_topic_arn: Annotated[str, Meta(min_length=1)] = field(name="ALERTS_TOPIC_ARN")
     # Needed to sample (faceSource=images); a streamProcessor deployment only watches.
-    video_stream_arn: str | None = Field(None, alias="VIDEO_STREAM_ARN")
-    face_search_stream_name: str | None = Field(None, alias="FACE_SEARCH_STREAM_NAME")
-    collection_id: str | None = Field(None, alias="COLLECTION_ID")
-    face_match_threshold: float = Field(90.0, alias="FACE_MATCH_THRESHOLD", ge=0, le=100)
-    sampling_interval_seconds: int = Field(1, alias="SAMPLING_INTERVAL_SECONDS", ge=0, le=60)
-    max_frames_per_session: int = Field(15, alias="MAX_FRAMES_PER_SESSION", ge=1, le=1000)
-    max_frames_per_day: int = Field(1000, alias="MAX_FRAMES_PER_DAY", ge=1, le=1_000_000)
-    max_empty_samples: int = Field(5, alias="MAX_EMPTY_SAMPLES", ge=1, le=1000)
+    video_stream_arn: str | None = field(default=None, name="VIDEO_STREAM_ARN")
+    face_search_stream_name: str | None = field(default=None, name="FACE_SEARCH_STREAM_NAME")
+    collection_id: str | None = field(default=None, name="COLLECTION_ID")
+    face_match_threshold: Annotated[float, Meta(ge=0, le=100)] = field(
+        default=90.0, name="FACE_MATCH_THRESHOLD"
+    )
+    sampling_interval_seconds: Annotated[int, Meta(ge=0, le=60)] = field(
+        default=1, name="SAMPLING_INTERVAL_SECONDS"
+    )
+    max_frames_per_session: Annotated[int, Meta(ge=1, le=1000)] = field(
+        default=15, name="MAX_FRAMES_PER_SESSION"
+    )
+    max_frames_per_day: Annotated[int, Meta(ge=1, le=1000000)] = field(
+        default=1000, name="MAX_FRAMES_PER_DAY"
+    )
+    max_empty_samples: Annotated[int, Meta(ge=1, le=1000)] = field(default=5, name="MAX_EMPTY_SAMPLES")
 
     def policy(self) -> SessionPolicy:
         return SessionPolicy(
@@ -63,11 +71,9 @@ class SampleDoorSettings(FunctionSettings):
         )
 
 
-class SampleRequest(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    doorId: str = Field(pattern=DOOR_ID_PATTERN.pattern)
-    sessionId: str = Field(min_length=1, max_length=128)
+class SampleRequest(Model):
+    doorId: Annotated[str, Meta(pattern=DOOR_ID_PATTERN.pattern)]
+    sessionId: Annotated[str, Meta(min_length=1, max_length=128)]
     mode: Literal["sample", "watch"] = "sample"
 
 
@@ -96,7 +102,7 @@ def handler(
     clock: Callable[[], float] = time.time,
 ) -> dict[str, Any]:
     settings = load_settings(SampleDoorSettings)
-    request = SampleRequest.model_validate(event)
+    request = SampleRequest.parse(event)
     logger.append_keys(door_id=request.doorId, session_id=request.sessionId)
     common: dict[str, Any] = {
         "sessions": sessions or DynamoSessionStore(settings.visits_table),

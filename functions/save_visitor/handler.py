@@ -9,11 +9,10 @@ them; the state machine never carries them. Errors: `ApprovalNotApproved`, `Appr
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ConfigDict, Field
 
 from smartdoor.adapters.approval_store import DynamoApprovalStore
 from smartdoor.adapters.visitor_store import DynamoVisitorStore
@@ -26,22 +25,23 @@ from smartdoor.domain.approvals import (
 )
 from smartdoor.models import WIRE_ID_PATTERN, VisitPhoto, WireModel
 from smartdoor.observability import logger, metrics
+from smartdoor.schema import Meta, field
 from smartdoor.settings import FunctionSettings, load_settings
 
 
 class SaveVisitorSettings(FunctionSettings):
-    approvals_table: str = Field(alias="APPROVALS_TABLE", min_length=1)
-    visitors_table: str = Field(alias="VISITORS_TABLE", min_length=1)
+    approvals_table: Annotated[str, Meta(min_length=1)] = field(name="APPROVALS_TABLE")
+    visitors_table: Annotated[str, Meta(min_length=1)] = field(name="VISITORS_TABLE")
 
 
 class SaveVisitorRequest(WireModel):
-    model_config = ConfigDict(hide_input_in_errors=True)
+    __hidden__ = frozenset({"approval_id"})
 
-    approval_id: str = Field(min_length=1, max_length=128, repr=False)
-    visitor_id: str = Field(pattern=WIRE_ID_PATTERN)
-    face_ids: list[str] = Field(min_length=1, max_length=100)
+    approval_id: Annotated[str, Meta(min_length=1, max_length=128)]
+    visitor_id: Annotated[str, Meta(pattern=WIRE_ID_PATTERN)]
+    face_ids: Annotated[list[str], Meta(min_length=1, max_length=100)]
     photo: VisitPhoto
-    door_id: str = Field(pattern=WIRE_ID_PATTERN)
+    door_id: Annotated[str, Meta(pattern=WIRE_ID_PATTERN)]
 
 
 class SaveVisitorResponse(WireModel):
@@ -58,7 +58,7 @@ def handler(
     visitors: VisitorWriter | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    request = SaveVisitorRequest.model_validate(event)
+    request = SaveVisitorRequest.parse(event)
     settings = load_settings(SaveVisitorSettings)
     logger.append_keys(approval=log_id(request.approval_id))
     visitor = save_approved_visitor(

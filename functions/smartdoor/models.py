@@ -9,10 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from smartdoor.schema import Meta, Model, WireModel
 
 EVENT_SOURCE = "smartdoor"
 EVENT_VERSION = "1"
@@ -29,26 +28,15 @@ class DetailType(StrEnum):
     MOTION_DETECTED = "MotionDetected"
 
 
-class WireModel(BaseModel):
-    """camelCase on the wire, snake_case in Python, immutable."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
-
-    def to_wire(self) -> dict:
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
 # The ids task inputs carry (visitId, visitorId, doorId): letters, digits and _ . : - only, 1-128.
 WIRE_ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,128}$"
 
 
-class BoundingBox(BaseModel):
+class BoundingBox(Model):
     """Rekognition's bounding box: ratios of the frame, 0-1 (Rekognition's own capitalisation)."""
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
-    Width: float = Field(ge=0, le=1)
-    Height: float = Field(ge=0, le=1)
+    Width: Annotated[float, Meta(ge=0, le=1)]
+    Height: Annotated[float, Meta(ge=0, le=1)]
     Left: float
     Top: float
 
@@ -146,6 +134,6 @@ class DoorActivityDetail(WireModel):
     """
 
     version: str = EVENT_VERSION
-    door_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    door_id: Annotated[str, Meta(pattern="^[A-Za-z0-9_-]{1,64}$")]
     occurred_at: str | None = None  # ISO-8601 UTC
-    reported_by: str | None = Field(None, max_length=64)  # "api", a device name
+    reported_by: Annotated[str, Meta(max_length=64)] | None = None  # "api", a device name

@@ -1,29 +1,37 @@
 """Typed function configuration, read from the environment once per cold start.
 
-Each function declares a pydantic model whose field aliases are its environment variables;
-`load_settings` validates it and caches the result, so a bad deployment fails loudly at the
-first invocation and domain code never reads os.environ.
+Each function declares a `FunctionSettings` whose field names (`field(name=...)`) are its
+environment variables; `load_settings` validates it and caches the result, so a bad deployment
+fails loudly at the first invocation (a ValidationError naming the variable) and domain code
+never reads os.environ.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import cache
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import msgspec
 
 from smartdoor.domain.phones import is_e164, is_sender_id
+from smartdoor.schema import Model, field, parse
 
 
-class FunctionSettings(BaseModel):
-    """Base for per-function settings: immutable, aliases are environment variable names."""
-
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore", defer_build=True)
+class FunctionSettings(Model):
+    """Base for per-function settings: immutable, field names are environment variable names."""
 
 
 @cache
 def load_settings[SettingsT: FunctionSettings](model: type[SettingsT]) -> SettingsT:
-    return model.model_validate(dict(os.environ))
+    return read_settings(model, os.environ)
+
+
+def read_settings[SettingsT: FunctionSettings](
+    model: type[SettingsT], environ: Mapping[str, str]
+) -> SettingsT:
+    """`model` from `environ` (numbers and booleans as their text); ValidationError names the variable."""
+    return parse(model, dict(environ), strict=False)
 
 
 def reset_settings_cache() -> None:
@@ -31,23 +39,24 @@ def reset_settings_cache() -> None:
     load_settings.cache_clear()
 
 
-class SmsOriginSettings(BaseModel):
-    """Mixin for functions that text someone: the optional sender ID and origination number
+class SmsOriginSettings(FunctionSettings):
+    """Base for functions that text someone: the optional sender ID and origination number
     (CDK context smsSenderId / originationNumber, docs/sms.md) put on every SMS."""
 
-    sms_sender_id: str | None = Field(None, alias="SMS_SENDER_ID")
-    sms_origination_number: str | None = Field(None, alias="SMS_ORIGINATION_NUMBER")
+    sms_sender_id: str | None = field(default=None, name="SMS_SENDER_ID")
+    sms_origination_number: str | None = field(default=None, name="SMS_ORIGINATION_NUMBER")
 
-    @field_validator("sms_sender_id")
-    @classmethod
-    def _sender_id_is_valid(cls, value: str | None) -> str | None:
-        if value is not None and not is_sender_id(value):
+    def __post_init__(self) -> None:
+        if self.sms_sender_id is not None and not is_sender_id(self.sms_sender_id):
             raise ValueError("SMS_SENDER_ID must be 3-11 letters and digits with at least one letter")
-        return value
-
-    @field_validator("sms_origination_number")
-    @classmethod
-    def _origination_number_is_e164(cls, value: str | None) -> str | None:
-        if value is not None and not is_e164(value):
+        if self.sms_origination_number is not None and not is_e164(self.sms_origination_number):
             raise ValueError("SMS_ORIGINATION_NUMBER must be an E.164 number such as +18005550100")
-        return value
+
+
+def variables(model: type[FunctionSettings], *, required_only: bool = False) -> set[str]:
+    """The environment variables `model` reads (only those without a default, if asked)."""
+    return {
+        field_info.encode_name
+        for field_info in msgspec.structs.fields(model)
+        if field_info.required or not required_only
+    }

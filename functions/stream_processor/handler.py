@@ -7,21 +7,21 @@ Input `{action: "start" | "stop"}`; output `{processor: "started" | "already-run
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
 
 from smartdoor.adapters.stream_processor import RekognitionStreamProcessor, StreamProcessor
 from smartdoor.observability import logger, metrics
+from smartdoor.schema import Meta, Model, field
 from smartdoor.settings import FunctionSettings, load_settings
 
 
 class StreamProcessorSettings(FunctionSettings):
     # Set only with faceSource=streamProcessor; the session workflow never calls this function otherwise.
-    stream_processor_name: str | None = Field(
-        None, alias="STREAM_PROCESSOR_NAME", min_length=1, max_length=128
+    stream_processor_name: Annotated[str, Meta(min_length=1, max_length=128)] | None = field(
+        default=None, name="STREAM_PROCESSOR_NAME"
     )
 
 
@@ -29,9 +29,7 @@ class NoStreamProcessor(ValueError):
     """This deployment has no stream processor (faceSource=images)."""
 
 
-class ProcessorRequest(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class ProcessorRequest(Model):
     action: Literal["start", "stop"]
 
 
@@ -41,7 +39,7 @@ def handler(
     event: dict[str, Any], context: LambdaContext, processor: StreamProcessor | None = None
 ) -> dict[str, Any]:
     settings = load_settings(StreamProcessorSettings)
-    request = ProcessorRequest.model_validate(event)
+    request = ProcessorRequest.parse(event)
     if processor is None:
         if not settings.stream_processor_name:
             raise NoStreamProcessor("this deployment has no stream processor (faceSource=images)")

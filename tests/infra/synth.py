@@ -6,7 +6,6 @@ import hashlib
 import importlib
 import json
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from aws_cdk.assertions import Template
 from constructs import IConstruct
 
 from cdk_app.app import build_app
-from cdk_app.constants import PILLOW_LAYER_BUILD, PILLOW_LAYER_DIR, REPO_ROOT
+from cdk_app.layers import ensure_layers
 from cdk_app.stack import SmartDoorStack
 from smartdoor.settings import FunctionSettings
 
@@ -62,15 +61,8 @@ class Synthesized:
         return json.loads((self.outdir / "validation-report.json").read_text())
 
 
-def ensure_pillow_layer() -> None:
-    """Build extract_frame's Pillow layer if it is not built (the script is a no-op when it is)."""
-    if (PILLOW_LAYER_DIR / "python" / "PIL").is_dir():
-        return
-    subprocess.run(PILLOW_LAYER_BUILD.split(), cwd=REPO_ROOT, check=True, timeout=600)  # noqa: S603
-
-
 def synthesize(outdir: Path, **context: Any) -> Synthesized:
-    ensure_pillow_layer()
+    ensure_layers()
     app, stack = build_app(App(outdir=str(outdir), context={**TEST_CONTEXT, **context}))
     app.synth()
     template_path = outdir / f"{stack.artifact_id}.template.json"

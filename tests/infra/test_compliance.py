@@ -12,7 +12,8 @@ from cfnlint.api import lint_file
 
 from cdk_app.app import build_app
 from cdk_app.constants import REPO_ROOT
-from tests.infra.synth import TEST_CONTEXT, Synthesized, ensure_pillow_layer
+from cdk_app.layers import ensure_layers
+from tests.infra.synth import TEST_CONTEXT, Synthesized
 
 pytestmark = pytest.mark.infra
 
@@ -84,7 +85,7 @@ def test_cdk_nag_passes_when_the_cli_knows_the_target_account_and_region(
     # which turns pseudo parameters in ARNs (partition, account, region) into literals
     monkeypatch.setenv("CDK_DEFAULT_ACCOUNT", "123456789012")
     monkeypatch.setenv("CDK_DEFAULT_REGION", "eu-west-1")
-    ensure_pillow_layer()
+    ensure_layers()
     app, stack = build_app(App(outdir=str(tmp_path), context=TEST_CONTEXT))
     # WHEN it synthesizes (cdk-nag raises on any unacknowledged finding)
     app.synth()

@@ -24,6 +24,7 @@ from cdk_app.components.doorbell import (
 )
 from cdk_app.components.functions import SmartDoorFunction
 from cdk_app.components.workflows import dynamodb_calls, placeholders_in, workflow_file
+from smartdoor.settings import read_settings, variables
 from smartdoor_local.workflows import render_definition
 from tests.infra.synth import (
     LOGS,
@@ -91,12 +92,12 @@ def test_each_function_gets_exactly_what_its_settings_read_and_valid_values(
     assert properties["TracingConfig"] == {"Mode": "Active"}
     env = {key: deployed_value(synthesized, value) for key, value in _variables(synthesized, name).items()}
     [model] = settings_models(name)
-    read = {field.alias for field in model.model_fields.values() if field.alias}
+    read = variables(model)
     unread = set(env) - read - {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
     assert unread == set(), f"{name} gets {sorted(unread)} it never reads"
-    required = {field.alias for field in model.model_fields.values() if field.is_required() and field.alias}
+    required = variables(model, required_only=True)
     assert required <= set(env)
-    model.model_validate(env)
+    read_settings(model, env)
 
 
 def test_session_settings_follow_the_configuration(synthesized_doorbell: Synthesized) -> None:

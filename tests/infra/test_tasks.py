@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from cdk_app.constants import TASK_FUNCTIONS
+from smartdoor.settings import read_settings
 from tests.infra.synth import (
     LOGS,
     OWNER_PHONE,
@@ -78,14 +79,14 @@ def test_the_environment_is_exactly_what_the_handler_settings_read(
         "Variables"
     ]
     env = {key: deployed_value(synthesized_custom, value) for key, value in variables.items()}
-    read = {field.alias for field in model.model_fields.values() if field.alias}
+    read = variables(model)
     # THEN every setting it reads is deployed (except tuning knobs left at their code default)
     assert read - CODE_DEFAULTS <= set(env), f"{name} misses {sorted(read - CODE_DEFAULTS - set(env))}"
     # AND nothing is deployed that it does not read (DOOR_ID and Powertools' own are universal)
     unread = set(env) - read - {"DOOR_ID", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
     assert unread == set(), f"{name} gets {sorted(unread)} it never reads"
     # AND the deployed values pass the model's own validation (as at cold start)
-    model.model_validate(env)
+    read_settings(model, env)
 
 
 def test_ask_owner_links_to_the_cloudfront_site_unless_configured(synthesized: Synthesized) -> None:

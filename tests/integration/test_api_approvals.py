@@ -12,12 +12,12 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 from botocore.stub import Stubber
-from pydantic import ValidationError
+from msgspec import ValidationError
 
 from api.handler import MAX_BODY_BYTES, ApiSettings, reset_adapters
 from smartdoor.adapters.task_tokens import StepFunctionsTaskTokens
 from smartdoor.domain.approvals import ApprovalStatus, utc_now
-from smartdoor.settings import reset_settings_cache
+from smartdoor.settings import read_settings, reset_settings_cache
 from tests.e2e.api_world import DOOR_ID, SITE_ORIGIN, ApiWorld, use_world_environment
 
 
@@ -438,7 +438,8 @@ def test_without_a_site_origin_no_origin_gets_cors_headers(
 )
 def test_site_origin_must_be_scheme_and_host(origin: str) -> None:
     with pytest.raises(ValidationError, match="SITE_ORIGIN"):
-        ApiSettings.model_validate(
+        read_settings(
+            ApiSettings,
             {
                 "APPROVALS_TABLE": "a",
                 "VISITORS_TABLE": "v",
@@ -449,5 +450,5 @@ def test_site_origin_must_be_scheme_and_host(origin: str) -> None:
                 "OTP_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:otp",
                 "DOOR_ID": "front-door",
                 "SITE_ORIGIN": origin,
-            }
+            },
         )

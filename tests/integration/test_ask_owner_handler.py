@@ -16,7 +16,7 @@ import requests
 from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
-from pydantic import ValidationError
+from msgspec import ValidationError
 
 from ask_owner.handler import handler
 from smartdoor.adapters.approval_store import DynamoApprovalStore

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from msgspec import ValidationError
 
 from check_collection.handler import handler
 from smartdoor.domain.face_matching import best_match

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from msgspec import ValidationError
 
 from create_approval.handler import handler
 from smartdoor.domain.approvals import InvalidApprovalInput

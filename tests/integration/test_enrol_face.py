@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from msgspec import ValidationError
 
 from enrol_face.handler import handler
 from smartdoor.domain.face_matching import visitor_id_for

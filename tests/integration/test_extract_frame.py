@@ -6,8 +6,8 @@ from typing import Any
 
 import boto3
 import pytest
+from msgspec import ValidationError
 from PIL import Image
-from pydantic import ValidationError
 
 from extract_frame.handler import handler
 from smartdoor.adapters.photo_store import S3PhotoStore

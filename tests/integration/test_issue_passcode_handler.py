@@ -17,7 +17,7 @@ import pytest
 from botocore.stub import Stubber
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
-from pydantic import ValidationError
+from msgspec import ValidationError
 
 from issue_passcode.handler import handler, reset_adapters
 from smartdoor.adapters.notifications import SnsNotifier

@@ -51,12 +51,12 @@ def test_node_versions_the_cdk_supports(version: str | None, level: str) -> None
     assert preflight.check_node(version).level == level
 
 
-def test_the_pillow_layer_and_the_cdk_cli_are_looked_for_where_the_build_puts_them(tmp_path: Path) -> None:
+def test_the_layers_and_the_cdk_cli_are_looked_for_where_the_build_puts_them(tmp_path: Path) -> None:
     layer = tmp_path / "pillow-arm64"
-    missing = preflight.check_pillow_layer(layer)
-    assert missing.level == "FIX" and "make layers" in missing.detail
+    missing = preflight.check_layer(layer, "PIL", "scripts/build_layer.sh pillow arm64")
+    assert missing.level == "FIX" and "make layers" in missing.detail and missing.topic == "pillow layer"
     (layer / "python" / "PIL").mkdir(parents=True)
-    assert preflight.check_pillow_layer(layer).level == "OK"
+    assert preflight.check_layer(layer, "PIL", "scripts/build_layer.sh pillow arm64").level == "OK"
 
     assert preflight.check_cdk_cli(tmp_path).level == "FIX"
     (tmp_path / "node_modules" / ".bin").mkdir(parents=True)

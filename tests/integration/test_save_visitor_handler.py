@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
-from pydantic import ValidationError
+from msgspec import ValidationError
 
 from save_visitor.handler import handler
 from smartdoor.adapters.approval_store import DynamoApprovalStore

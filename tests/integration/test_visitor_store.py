@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from pydantic import ValidationError
+from msgspec import ValidationError
 
 from smartdoor.adapters.visitor_store import DynamoVisitorStore, Visitor
 from smartdoor.errors import TransientError
@@ -36,7 +36,7 @@ def a_visitor(**changes: Any) -> Visitor:
         "approvalId": "appr-1",
         "doorId": "front-door",
     }
-    return Visitor.model_validate(fields | changes)
+    return Visitor.parse(fields | changes)
 
 
 def test_a_visitor_round_trips_as_a_camel_case_item(table: Any) -> None:

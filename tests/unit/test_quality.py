@@ -12,7 +12,7 @@ from tests.fixtures.face_search import face
 
 
 def detected(**overrides: Any) -> FaceDetail:
-    return FaceDetail.model_validate(face(**overrides)["DetectedFace"])
+    return FaceDetail.parse(face(**overrides)["DetectedFace"])
 
 
 DEFAULT_GATE = QualityGate()

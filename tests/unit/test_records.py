@@ -194,7 +194,7 @@ def test_malformed_detail_names_the_field_but_never_echoes_the_value(value: str)
         (True, "valid number"),
         ("NaN", "finite"),
         ("Infinity", "finite"),
-        (150, "less than or equal to 100"),
+        (150, "percentage"),
         ("1.5E2", "percentage"),
     ],
 )

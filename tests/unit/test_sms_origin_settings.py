@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
+from msgspec import ValidationError
 
 from ask_owner.handler import AskOwnerSettings
 from issue_passcode.handler import IssuePasscodeSettings
 from smartdoor.domain.phones import is_sender_id
+from smartdoor.settings import read_settings
 
 ASK_OWNER = {
     "APPROVALS_TABLE": "approvals",
@@ -39,10 +40,10 @@ def test_sender_ids_sns_refuses(sender_id: str) -> None:
     ("model", "env"), [(AskOwnerSettings, ASK_OWNER), (IssuePasscodeSettings, ISSUE_PASSCODE)]
 )
 def test_both_sms_senders_read_the_origin_and_default_to_none(model: type, env: dict[str, str]) -> None:
-    unset = model.model_validate(env)
+    unset = read_settings(model, env)
     assert (unset.sms_sender_id, unset.sms_origination_number) == (None, None)
-    origin = model.model_validate(
-        env | {"SMS_SENDER_ID": "SmartDoor", "SMS_ORIGINATION_NUMBER": "+18005550100"}
+    origin = read_settings(
+        model, env | {"SMS_SENDER_ID": "SmartDoor", "SMS_ORIGINATION_NUMBER": "+18005550100"}
     )
     assert (origin.sms_sender_id, origin.sms_origination_number) == ("SmartDoor", "+18005550100")
 
@@ -52,4 +53,4 @@ def test_both_sms_senders_read_the_origin_and_default_to_none(model: type, env: 
 )
 def test_a_malformed_origin_fails_at_cold_start(key: str, value: str) -> None:
     with pytest.raises(ValidationError, match=key):
-        AskOwnerSettings.model_validate(ASK_OWNER | {key: value})
+        read_settings(AskOwnerSettings, ASK_OWNER | {key: value})

@@ -106,7 +106,7 @@ def face_event_detail(visit_id: str | None = None, **changes: Any) -> dict[str, 
 
 def known_face_detail(visitor_id: str, visit_id: str | None = None) -> dict[str, Any]:
     base = face_event_detail(visit_id)
-    return KnownFaceDetail.model_validate(
+    return KnownFaceDetail.parse(
         base | {"faceId": str(uuid.uuid4()), "visitorId": visitor_id, "similarity": 99.1}
     ).to_wire()
 

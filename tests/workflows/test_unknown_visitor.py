@@ -224,7 +224,7 @@ def test_a_face_enrolled_meanwhile_is_handed_to_the_known_visitor_workflow(door:
     ]
     assert door.items("approvals") == [] and door.sms() == []
     (announced,) = door.bus_events(DetailType.KNOWN_FACE_DETECTED)
-    known = KnownFaceDetail.model_validate(announced["detail"])
+    known = KnownFaceDetail.parse(announced["detail"])
     assert (known.visit_id, known.visitor_id, known.similarity) == (detail["visitId"], "vis-anna", 98.5)
     assert known.face_id in door.engine.faces_of("vis-anna")
     assert announced["detail"] | {} == known.to_wire()  # nothing but the contract's fields

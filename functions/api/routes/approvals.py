@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 from http import HTTPStatus
-from typing import Annotated
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.metrics import MetricUnit
 
-from api.adapters import adapters_of
 from api.contract import ApprovalDecided, ApprovalRefused, ApprovalShown, DecisionRequest, answer
-from api.errors import json_answer
+from api.router import Answer, Call, Doc, Route, json_answer
 from api.unlock import iso_utc
 from smartdoor.domain.approvals import decide, view
 from smartdoor.observability import metrics
@@ -20,9 +16,7 @@ from smartdoor.observability import metrics
 # The owner page's photo links: short-lived, and never longer than the request itself lives.
 MAX_PHOTO_URL_SECONDS = 300
 
-ApprovalId = Annotated[
-    str, Path(alias="approvalId", description="the id from the approval link (a bearer secret)")
-]
+APPROVAL_ID = {"approvalId": "the id from the approval link (a bearer secret)"}
 
 _NOT_FOUND = answer("no such approval (or not a possible approval id)")
 _GONE = answer(
@@ -31,70 +25,78 @@ _GONE = answer(
 )
 
 
-def register(app: APIGatewayRestResolver) -> None:
-    @app.get(
-        "/approvals/<approvalId>",
-        summary="What the owner page shows (never decides anything)",
-        tags=["approvals"],
-        responses={200: answer("a pending request", ApprovalShown), 404: _NOT_FOUND, 410: _GONE},
-    )
-    def show_approval(approval_id: ApprovalId) -> Response[str]:
-        adapters = adapters_of(app)
-        shown = view(approval_id, now=adapters.now, approvals=adapters.approvals)
-        remaining = int((shown.expires_at - adapters.now).total_seconds())
-        link_seconds = max(1, min(MAX_PHOTO_URL_SECONDS, remaining))
-        metrics.add_metric(name="ApprovalsShown", unit=MetricUnit.Count, value=1)
-        return json_answer(
-            HTTPStatus.OK,
-            {
-                "approvalId": approval_id,
-                "status": shown.status.value,
-                "doorId": shown.door_id,
-                "seenAt": iso_utc(shown.seen_at),
-                "expiresAt": iso_utc(shown.expires_at),
-                "now": iso_utc(adapters.now),
-                "photoUrl": adapters.photo_links.presigned_get_url(shown.photo.face_key, link_seconds),
-                "frameUrl": adapters.photo_links.presigned_get_url(shown.photo.frame_key, link_seconds),
-                "photoUrlExpiresAt": iso_utc(adapters.now + timedelta(seconds=link_seconds)),
-            },
-        )
-
-    @app.post(
-        "/approvals/<approvalId>",
-        summary="The owner's decision",
-        tags=["approvals"],
-        responses={
-            200: answer("decided now; the waiting workflow moves on", ApprovalDecided),
-            400: answer("the body or a field is wrong (`field` names it); nothing changed"),
-            404: _NOT_FOUND,
-            409: answer(
-                "already decided (status DECIDED: how and when), or the owner was not asked yet "
-                "(status PENDING, Retry-After)",
-                ApprovalRefused,
-            ),
-            410: answer("expired (status EXPIRED)", ApprovalRefused),
-            413: answer("body over 4096 bytes"),
-            503: answer("Step Functions throttled or unreachable: the decision was undone (Retry-After)"),
+def show_approval(call: Call) -> Answer:
+    approval_id = call.params["approvalId"]
+    adapters = call.adapters
+    shown = view(approval_id, now=adapters.now, approvals=adapters.approvals)
+    remaining = int((shown.expires_at - adapters.now).total_seconds())
+    link_seconds = max(1, min(MAX_PHOTO_URL_SECONDS, remaining))
+    metrics.add_metric(name="ApprovalsShown", unit=MetricUnit.Count, value=1)
+    return json_answer(
+        HTTPStatus.OK,
+        {
+            "approvalId": approval_id,
+            "status": shown.status.value,
+            "doorId": shown.door_id,
+            "seenAt": iso_utc(shown.seen_at),
+            "expiresAt": iso_utc(shown.expires_at),
+            "now": iso_utc(adapters.now),
+            "photoUrl": adapters.photo_links.presigned_get_url(shown.photo.face_key, link_seconds),
+            "frameUrl": adapters.photo_links.presigned_get_url(shown.photo.frame_key, link_seconds),
+            "photoUrlExpiresAt": iso_utc(adapters.now + timedelta(seconds=link_seconds)),
         },
     )
-    def decide_approval(approval_id: ApprovalId, body: DecisionRequest) -> Response[str]:
-        adapters = adapters_of(app)
-        result = decide(
-            approval_id,
-            body.decision,
-            body.name,
-            body.phone,
-            now=adapters.now,
-            approvals=adapters.approvals,
-            task_tokens=adapters.task_tokens,
-        )
-        metrics.add_metric(name=f"Approvals{result.status.value.title()}", unit=MetricUnit.Count, value=1)
-        return json_answer(
-            HTTPStatus.OK,
-            {
-                "approvalId": approval_id,
-                "decision": result.decision.value,
-                "status": result.status.value,
-                "decidedAt": iso_utc(result.decided_at),
-            },
-        )
+
+
+def decide_approval(call: Call) -> Answer:
+    approval_id, body = call.params["approvalId"], call.body
+    adapters = call.adapters
+    result = decide(
+        approval_id,
+        body.decision,
+        body.name,
+        body.phone,
+        now=adapters.now,
+        approvals=adapters.approvals,
+        task_tokens=adapters.task_tokens,
+    )
+    metrics.add_metric(name=f"Approvals{result.status.value.title()}", unit=MetricUnit.Count, value=1)
+    return json_answer(
+        HTTPStatus.OK,
+        {
+            "approvalId": approval_id,
+            "decision": result.decision.value,
+            "status": result.status.value,
+            "decidedAt": iso_utc(result.decided_at),
+        },
+    )
+
+
+SHOW = Doc(
+    summary="What the owner page shows (never decides anything)",
+    tags=("approvals",),
+    params=APPROVAL_ID,
+    responses={200: answer("a pending request", ApprovalShown), 404: _NOT_FOUND, 410: _GONE},
+)
+DECIDE = Doc(
+    summary="The owner's decision",
+    tags=("approvals",),
+    params=APPROVAL_ID,
+    responses={
+        200: answer("decided now; the waiting workflow moves on", ApprovalDecided),
+        400: answer("the body or a field is wrong (`field` names it); nothing changed"),
+        404: _NOT_FOUND,
+        409: answer(
+            "already decided (status DECIDED: how and when), or the owner was not asked yet "
+            "(status PENDING, Retry-After)",
+            ApprovalRefused,
+        ),
+        410: answer("expired (status EXPIRED)", ApprovalRefused),
+        413: answer("body over 4096 bytes"),
+        503: answer("Step Functions throttled or unreachable: the decision was undone (Retry-After)"),
+    },
+)
+ROUTES = [
+    Route("GET", "/approvals/{approvalId}", show_approval, SHOW),
+    Route("POST", "/approvals/{approvalId}", decide_approval, DECIDE, body=DecisionRequest),
+]

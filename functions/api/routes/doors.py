@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Annotated
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.metrics import MetricUnit
 
-from api.adapters import adapters_of
 from api.contract import Rang, SnapshotUploadForm, Unlocked, UnlockRefused, UnlockRequest, answer
 from api.doorbell import ring_door, snapshot_upload
-from api.errors import json_answer
+from api.router import Answer, Call, Doc, Route, json_answer
 from api.settings import ApiSettings
 from api.unlock import iso_utc, unlock_door
 from smartdoor.adapters.snapshot_store import S3SnapshotUploads
 from smartdoor.observability import metrics
 
-DoorId = Annotated[str, Path(alias="doorId", description="the door's id, e.g. front-door")]
+DOOR_ID = {"doorId": "the door's id, e.g. front-door"}
 
 _UNKNOWN_DOOR = answer("not a door this deployment serves; counts nothing")
 # On AWS, API Gateway checks the devices' key (deviceAuth=apiKey) before the function runs.
@@ -26,29 +22,14 @@ DEVICE_SECURITY: list[dict[str, list[str]]] = [{"deviceApiKey": []}]
 _NO_KEY = answer("API Gateway (not the local stack): no or a wrong x-api-key / SigV4 signature")
 
 
-def register(app: APIGatewayRestResolver, settings: ApiSettings) -> None:
+def routes(settings: ApiSettings) -> list[Route]:
     served = {settings.door_id}
 
-    @app.post(
-        "/doors/<doorId>/unlock",
-        summary="A visitor's passcode, typed on the door's keypad",
-        tags=["door"],
-        responses={
-            200: answer("the door opens; DoorUnlocked is on the bus", Unlocked),
-            400: answer("not exactly 6 ASCII digits (`field: otp`, counts no try) or not a JSON object"),
-            403: answer("wrong, expired or already used code; counts a failed try", UnlockRefused),
-            404: _UNKNOWN_DOOR,
-            413: answer("body over 4096 bytes"),
-            429: answer(
-                "too many wrong codes at this door: locked until retryAt (Retry-After)", UnlockRefused
-            ),
-            503: answer("AWS throttled or failed, or the lock could not be told (Retry-After)"),
-        },
-    )
-    def unlock(door_id: DoorId, body: UnlockRequest) -> Response[str]:
-        adapters = adapters_of(app)
+    def unlock(call: Call) -> Answer:
+        body: UnlockRequest = call.body
+        adapters = call.adapters
         opened = unlock_door(
-            door_id,
+            call.params["doorId"],
             body.otp,
             served_doors=served,
             passcodes=adapters.passcodes,
@@ -60,40 +41,62 @@ def register(app: APIGatewayRestResolver, settings: ApiSettings) -> None:
         metrics.add_metric(name="DoorUnlocked", unit=MetricUnit.Count, value=1)
         return json_answer(HTTPStatus.OK, {"granted": True, "visitor": opened.visitor_name})
 
-    @app.post(
-        "/doors/<doorId>/ring",
-        summary="A door device: start (or extend) the doorbell session",
-        tags=["devices"],
-        security=DEVICE_SECURITY,
-        responses={
-            202: answer("DoorbellPressed is on the bus", Rang),
-            403: _NO_KEY,
-            404: _UNKNOWN_DOOR,
-            503: answer("EventBridge refused the event: nothing started, ring again (Retry-After)"),
-        },
-    )
-    def ring(door_id: DoorId) -> Response[str]:
-        adapters = adapters_of(app)
-        rang = ring_door(door_id, served_doors=served, bus=adapters.bus, now=adapters.now)
+    def ring(call: Call) -> Answer:
+        adapters = call.adapters
+        rang = ring_door(call.params["doorId"], served_doors=served, bus=adapters.bus, now=adapters.now)
         metrics.add_metric(name="DoorbellRings", unit=MetricUnit.Count, value=1)
         return json_answer(
             HTTPStatus.ACCEPTED, {"doorId": rang.door_id, "accepted": True, "ringAt": iso_utc(rang.rang_at)}
         )
 
-    @app.post(
-        "/doors/<doorId>/snapshots",
-        summary="A door device: a presigned S3 POST for one JPEG",
-        tags=["devices"],
-        security=DEVICE_SECURITY,
-        responses={
-            201: answer("a form for one new key, valid 60 s", SnapshotUploadForm),
-            403: _NO_KEY,
-            404: _UNKNOWN_DOOR,
-        },
-    )
-    def snapshots(door_id: DoorId) -> Response[str]:
-        adapters = adapters_of(app)
+    def snapshots(call: Call) -> Answer:
+        adapters = call.adapters
         forms = adapters.snapshot_forms or S3SnapshotUploads(settings.photos_bucket)
-        upload = snapshot_upload(door_id, served_doors=served, forms=forms, now=adapters.now)
+        upload = snapshot_upload(call.params["doorId"], served_doors=served, forms=forms, now=adapters.now)
         metrics.add_metric(name="SnapshotUploadsIssued", unit=MetricUnit.Count, value=1)
         return json_answer(HTTPStatus.CREATED, upload.to_body())
+
+    return [
+        Route("POST", "/doors/{doorId}/unlock", unlock, UNLOCK, body=UnlockRequest),
+        Route("POST", "/doors/{doorId}/ring", ring, RING),
+        Route("POST", "/doors/{doorId}/snapshots", snapshots, SNAPSHOTS),
+    ]
+
+
+UNLOCK = Doc(
+    summary="A visitor's passcode, typed on the door's keypad",
+    tags=("door",),
+    params=DOOR_ID,
+    responses={
+        200: answer("the door opens; DoorUnlocked is on the bus", Unlocked),
+        400: answer("not exactly 6 ASCII digits (`field: otp`, counts no try) or not a JSON object"),
+        403: answer("wrong, expired or already used code; counts a failed try", UnlockRefused),
+        404: _UNKNOWN_DOOR,
+        413: answer("body over 4096 bytes"),
+        429: answer("too many wrong codes at this door: locked until retryAt (Retry-After)", UnlockRefused),
+        503: answer("AWS throttled or failed, or the lock could not be told (Retry-After)"),
+    },
+)
+RING = Doc(
+    summary="A door device: start (or extend) the doorbell session",
+    tags=("devices",),
+    params=DOOR_ID,
+    security=DEVICE_SECURITY,
+    responses={
+        202: answer("DoorbellPressed is on the bus", Rang),
+        403: _NO_KEY,
+        404: _UNKNOWN_DOOR,
+        503: answer("EventBridge refused the event: nothing started, ring again (Retry-After)"),
+    },
+)
+SNAPSHOTS = Doc(
+    summary="A door device: a presigned S3 POST for one JPEG",
+    tags=("devices",),
+    params=DOOR_ID,
+    security=DEVICE_SECURITY,
+    responses={
+        201: answer("a form for one new key, valid 60 s", SnapshotUploadForm),
+        403: _NO_KEY,
+        404: _UNKNOWN_DOOR,
+    },
+)

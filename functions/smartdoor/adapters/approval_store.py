@@ -71,7 +71,7 @@ def from_item(item: dict[str, Any]) -> Approval:
         status=ApprovalStatus(item["status"]),
         visit_id=str(item["visitId"]),
         door_id=str(item["doorId"]),
-        photo=VisitPhoto.model_validate(item["photo"]),
+        photo=VisitPhoto.parse(item["photo"]),
         seen_at=datetime.fromisoformat(str(item["seenAt"])),
         created_at=datetime.fromisoformat(str(item["createdAt"])),
         expires_at=expires_at,

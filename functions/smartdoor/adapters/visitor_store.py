@@ -33,7 +33,7 @@ class DynamoVisitorStore:
     def get(self, visitor_id: str) -> Visitor | None:
         with transient_errors_as(TransientError):
             item = self._table.get_item(Key={"visitorId": visitor_id}, ConsistentRead=True).get("Item")
-        return Visitor.model_validate(item) if item else None
+        return Visitor.parse(item) if item else None
 
     def put(self, visitor: Visitor) -> None:
         """Create or overwrite (idempotent, so a retried workflow step writes the same item)."""

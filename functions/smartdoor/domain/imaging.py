@@ -67,7 +67,7 @@ def face_crop_box(width: int, height: int, box: BoundingBox, margin: float = FAC
         bottom=min(height, round(bottom)),
     )
     if crop.width < 1 or crop.height < 1:
-        raise InvalidImage(f"face box {box.model_dump()} lies outside the {width}x{height} frame")
+        raise InvalidImage(f"face box {box.to_dict()} lies outside the {width}x{height} frame")
     return crop
 
 

@@ -52,21 +52,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any, Self
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictFloat,
-    ValidationError,
-    model_validator,
-)
+import msgspec
+from msgspec.structs import force_setattr
 
 from smartdoor import models
 from smartdoor.models import FrameLocation
+from smartdoor.schema import Meta, Model, ValidationError, what, where
 
 DOOR_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -80,52 +73,71 @@ class MalformedRecord(ValueError):
         self.detail = detail
 
 
-def _finite_float(text: str) -> float:
+class Number(float):
+    """A Rekognition number: a JSON number or a numeric string ("1.510552593455E9"), finite,
+    never a boolean. Decoded by `_decode_number` (msgspec calls it for these fields)."""
+
+
+class Score(Number):
+    """Confidence, similarity and image quality: a Number that is a percentage (0-100)."""
+
+
+def _decode_number(kind: type, value: object) -> Number:
+    if kind not in (Number, Score):
+        raise NotImplementedError(f"no decoder for {kind.__name__}")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("a valid number is required")
     try:
-        value = float(text)  # accepts "1.510552593455E9"
+        number = float(value)
     except ValueError:
-        raise ValueError("a number is required") from None  # float()'s message would echo the input
-    if not math.isfinite(value):
+        raise ValueError("a valid number is required") from None  # float()'s message would echo the input
+    if not math.isfinite(number):
         raise ValueError("a finite number is required")
-    return value
-
-
-def _score(text: str) -> float:
-    value = _finite_float(text)
-    if not 0 <= value <= 100:
+    if kind is Score and not 0 <= number <= 100:
         raise ValueError("a percentage (0-100) is required")
-    return value
+    return kind(number)
 
 
-# Rekognition numbers arrive as JSON numbers or as numeric strings ("1.510552593455E9").
-# Numbers are checked strictly (true is not 1.0) in pydantic-core, without a Python call;
-# only strings go through a Python conversion. mypy sees plain floats.
-if TYPE_CHECKING:
-    Number = float
-    Score = float
-else:
-    Number = Annotated[
-        Annotated[StrictFloat, Field(allow_inf_nan=False)] | Annotated[str, AfterValidator(_finite_float)],
-        Field(union_mode="left_to_right"),
-    ]
-    # Confidence, similarity and image quality are percentages.
-    Score = Annotated[
-        Annotated[StrictFloat, Field(ge=0, le=100, allow_inf_nan=False)]
-        | Annotated[str, AfterValidator(_score)],
-        Field(union_mode="left_to_right"),
-    ]
+class _RecordPart(Model):
+    """Part of a record. After decoding, numbers are plain floats and ids plain strings (the
+    record reaches events and tables, which take neither Number nor a numeric id)."""
+
+    @classmethod
+    def parse(cls, data: Any) -> Self:
+        return msgspec.convert(data, cls, dec_hook=_decode_number)
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if isinstance(value, Number):
+                force_setattr(self, name, float(value))
+            elif isinstance(value, int) and not isinstance(value, bool):
+                force_setattr(self, name, str(value))  # an id sent as a JSON number
 
 
-class _RecordPart(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True, defer_build=True)
+class RecordBox(_RecordPart):
+    """The face's box in the record: ratios of the frame (numbers or numeric strings)."""
+
+    Width: Number
+    Height: Number
+    Left: Number
+    Top: Number
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (0 <= self.Width <= 1 and 0 <= self.Height <= 1):
+            raise ValueError("BoundingBox Width and Height must be ratios (0-1)")
+
+    def box(self) -> models.BoundingBox:
+        return models.BoundingBox(Width=self.Width, Height=self.Height, Left=self.Left, Top=self.Top)
 
 
 class KinesisVideoInfo(_RecordPart):
-    StreamArn: str = Field(min_length=1)
-    FragmentNumber: str = Field(min_length=1)
+    StreamArn: Annotated[str, Meta(min_length=1)]
+    FragmentNumber: Annotated[str, Meta(min_length=1)] | int
     ProducerTimestamp: Number
     ServerTimestamp: Number | None = None
-    FrameOffsetInSeconds: Number = 0.0
+    FrameOffsetInSeconds: Number = Number(0.0)
 
 
 class InputInfo(_RecordPart):
@@ -138,14 +150,14 @@ class FaceQuality(_RecordPart):
 
 
 class FaceDetail(_RecordPart):
-    BoundingBox: models.BoundingBox
+    BoundingBox: RecordBox
     Confidence: Score
     Quality: FaceQuality | None = None
 
 
 class CollectionFace(_RecordPart):
-    FaceId: str = Field(min_length=1)
-    ExternalImageId: str | None = None
+    FaceId: Annotated[str, Meta(min_length=1)] | int
+    ExternalImageId: str | int | None = None
 
 
 class FaceMatch(_RecordPart):
@@ -161,23 +173,25 @@ class FaceSearchResult(_RecordPart):
 class FaceSearchRecord(_RecordPart):
     InputInformation: InputInfo | None = None
     FaceSearchResponse: tuple[FaceSearchResult, ...]
-    doorId: str | None = Field(None, pattern=DOOR_ID_PATTERN.pattern)
-    s3Bucket: str | None = Field(None, min_length=1)
-    s3Key: str | None = Field(None, min_length=1)
+    doorId: Annotated[str, Meta(pattern=DOOR_ID_PATTERN.pattern)] | None = None
+    s3Bucket: Annotated[str, Meta(min_length=1)] | None = None
+    s3Key: Annotated[str, Meta(min_length=1)] | None = None
     frameTime: Number | None = None
-    singleImage: StrictBool = False
+    singleImage: bool = False
 
     @property
     def kinesis_video(self) -> KinesisVideoInfo | None:
         return self.InputInformation.KinesisVideo if self.InputInformation else None
 
-    @model_validator(mode="after")
-    def _frame_is_locatable(self) -> FaceSearchRecord:
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if self.kinesis_video is None and not (self.doorId and self.s3Key and self.frameTime is not None):
             raise ValueError(
                 "InputInformation.KinesisVideo is required unless doorId, s3Key and frameTime are set"
             )
-        return self
+
+
+_RECORDS = msgspec.json.Decoder(FaceSearchRecord, dec_hook=_decode_number)
 
 
 class Frame:
@@ -217,35 +231,18 @@ def parse_record(data: bytes | str, door_streams: Mapping[str, str]) -> Frame:
     `door_streams` maps a KVS stream ARN to its door id. Raises MalformedRecord.
     """
     try:
-        record = FaceSearchRecord.model_validate_json(data)
+        record = _RECORDS.decode(data)
     except ValidationError as error:
-        first = error.errors(include_url=False, include_input=False, include_context=False)[0]
-        if first["type"] == "json_invalid":
-            raise MalformedRecord("not-json") from None
         raise MalformedRecord("bad-shape", describe_validation_error(error)) from None
+    except msgspec.DecodeError:
+        raise MalformedRecord("not-json") from None
     return to_frame(record, door_streams)
 
 
 def describe_validation_error(error: ValidationError) -> str:
     """Where and what, never the offending values (they may be large or personal)."""
-    problems: dict[str, str] = {}
-    for issue in error.errors(include_url=False, include_context=False):
-        loc = issue["loc"]
-        path = ".".join(str(part) for part in loc if not _is_union_branch(part)) or "<record>"
-        string_branch = any(isinstance(part, str) and part.startswith("function-after[") for part in loc)
-        if len(loc) and _is_union_branch(loc[-1]) and string_branch != isinstance(issue["input"], str):
-            continue  # a number/numeric-string union: only the branch matching the input's type explains it
-        problems.setdefault(path, issue["msg"])
-    described = [f"{path}: {message}" for path, message in list(problems.items())[:5]]
-    if len(problems) > 5:
-        described.append(f"... {len(problems) - 5} more")
-    return "; ".join(described)
-
-
-def _is_union_branch(part: str | int) -> bool:
-    return isinstance(part, str) and (
-        part in {"float", "constrained-float"} or part.startswith("function-after[")
-    )
+    path = re.sub(r"\[(\d+)\]", r".\1", where(error))  # FaceSearchResponse.0.DetectedFace
+    return f"{path or '<record>'}: {what(error)}"
 
 
 def to_frame(record: FaceSearchRecord, door_streams: Mapping[str, str]) -> Frame:
@@ -258,10 +255,10 @@ def to_frame(record: FaceSearchRecord, door_streams: Mapping[str, str]) -> Frame
         raise MalformedRecord("unmapped-stream", "no doorId and the stream ARN belongs to no door")
 
     if video is not None:
-        frame_time = video.ProducerTimestamp + video.FrameOffsetInSeconds
+        frame_time = float(video.ProducerTimestamp + video.FrameOffsetInSeconds)
     else:
         assert record.frameTime is not None  # guaranteed by FaceSearchRecord's validator
-        frame_time = record.frameTime
+        frame_time = float(record.frameTime)
 
     return Frame(door_id=door_id, frame_time=frame_time, record=record)
 
@@ -273,9 +270,13 @@ def _locate(record: FaceSearchRecord, frame_time: float) -> FrameLocation:
         frame_time=frame_time,
         stream_arn=video.StreamArn if video else None,
         fragment_number=video.FragmentNumber if video else None,
-        producer_timestamp=video.ProducerTimestamp if video else None,
-        server_timestamp=video.ServerTimestamp if video else None,
-        frame_offset_in_seconds=video.FrameOffsetInSeconds if video else None,
+        producer_timestamp=float(video.ProducerTimestamp) if video else None,
+        server_timestamp=_plain(video.ServerTimestamp) if video else None,
+        frame_offset_in_seconds=float(video.FrameOffsetInSeconds) if video else None,
         s3_bucket=record.s3Bucket,
         s3_key=record.s3Key,
     )
+
+
+def _plain(number: Number | None) -> float | None:
+    return None if number is None else float(number)

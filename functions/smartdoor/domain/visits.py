@@ -135,7 +135,7 @@ class Sighting:
         data: dict[str, Any] = {
             "frameTime": self.frame_time,
             "location": self.location.to_wire(),
-            "boundingBox": self.bounding_box.model_dump(),
+            "boundingBox": self.bounding_box.to_dict(),
             "confidence": self.confidence,
         }
         if self.visitor_id is not None:
@@ -146,8 +146,8 @@ class Sighting:
     def from_dict(cls, data: Mapping[str, Any]) -> Sighting:
         return cls(
             frame_time=float(data["frameTime"]),
-            location=FrameLocation.model_validate(data["location"]),
-            bounding_box=BoundingBox.model_validate(data["boundingBox"]),
+            location=FrameLocation.parse(data["location"]),
+            bounding_box=BoundingBox.parse(data["boundingBox"]),
             confidence=float(data["confidence"]),
             face_id=data.get("faceId"),
             visitor_id=data.get("visitorId"),
@@ -302,14 +302,14 @@ def _frame_people(good: list[FaceSearchResult], threshold: float) -> dict[str, S
 
 def _sighting(frame: Frame, face: FaceDetail, match: FaceMatch | None) -> Sighting:
     if match is None:
-        return Sighting(frame.frame_time, frame.location, face.BoundingBox, face.Confidence)
+        return Sighting(frame.frame_time, frame.location, face.BoundingBox.box(), face.Confidence)
     return Sighting(
         frame.frame_time,
         frame.location,
-        face.BoundingBox,
+        face.BoundingBox.box(),
         face.Confidence,
-        face_id=match.Face.FaceId,
-        visitor_id=match.Face.ExternalImageId,
+        face_id=str(match.Face.FaceId),
+        visitor_id=None if match.Face.ExternalImageId is None else str(match.Face.ExternalImageId),
         similarity=match.Similarity,
     )
 

@@ -1,0 +1,108 @@
+"""Typed shapes for what crosses a boundary (events, task inputs, records, settings), on msgspec.
+
+msgspec validates in C and imports in a few milliseconds; pydantic, which this code used
+before, cost every handler 80-100 ms of its cold start (docs/performance.md, figure 3). A shape
+is a frozen, keyword-only `Model`; `Model.parse` validates a decoded object (a Lambda event, a
+DynamoDB item) and raises `msgspec.ValidationError` (a ValueError: Step Functions sees the error
+name `ValidationError`) saying where and what, never the value. `WireModel` is camelCase on the
+wire and snake_case in Python. Field rules are `Annotated[T, Meta(...)]`; a rule that needs
+code is `__post_init__` raising ValueError, which msgspec reports as a ValidationError.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar, Self
+
+import msgspec
+from msgspec import Meta, ValidationError, field
+
+__all__ = [
+    "Meta",
+    "Model",
+    "ValidationError",
+    "WireModel",
+    "field",
+    "parse",
+    "replace",
+    "what",
+    "where",
+    "without_none",
+]
+
+
+def parse[ModelT](model: type[ModelT], data: Any, *, strict: bool = True) -> ModelT:
+    """`data` (decoded JSON, a DynamoDB item, the environment) as a `model`; ValidationError if it is not one.
+
+    `strict=False` also reads numbers and booleans written as strings (environment variables)."""
+    return msgspec.convert(data, model, strict=strict)
+
+
+class _KeywordOnly(msgspec.StructMeta):
+    """Fields are keyword-only in every subclass (msgspec does not inherit `kw_only`), so a subclass
+    may add required fields after its base's defaults."""
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **options: Any) -> Any:
+        options.setdefault("kw_only", True)
+        return super().__new__(mcs, name, bases, namespace, **options)
+
+
+class Model(msgspec.Struct, metaclass=_KeywordOnly, frozen=True):
+    """An immutable shape, validated by `parse`; constructing one in Python checks nothing."""
+
+    # Fields kept out of repr and str (phone numbers, task tokens, approval ids), so a logged
+    # model or a traceback cannot leak them.
+    __hidden__: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def parse(cls, data: Any) -> Self:
+        return parse(cls, data)
+
+    def __repr__(self) -> str:
+        shown = (
+            f"{name}={getattr(self, name)!r}"
+            for name in self.__struct_fields__
+            if name not in self.__hidden__
+        )
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (its wire names, enums as values, datetimes ISO-8601), without unset fields."""
+        value: dict[str, Any] = without_none(msgspec.to_builtins(self))
+        return value
+
+
+class WireModel(Model, rename="camel"):
+    """camelCase on the wire, snake_case in Python, immutable."""
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.to_dict()
+
+
+_AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+
+
+def where(error: ValidationError) -> str:
+    """The dotted path of the field a ValidationError is about (`detail.doorId`, `items[0].id`),
+    or "" when it is about the whole object (a missing field, a rule across fields)."""
+    match = _AT.search(str(error))
+    return match.group("path").removeprefix(".") if match else ""
+
+
+def what(error: ValidationError) -> str:
+    """The ValidationError's message without its path: what is wrong, never the value."""
+    return _AT.sub("", str(error))
+
+
+def without_none(value: Any) -> Any:
+    """`value` with every None-valued key of its mappings dropped, at every depth."""
+    if isinstance(value, dict):
+        return {key: without_none(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_none(item) for item in value]
+    return value
+
+
+def replace[ModelT: msgspec.Struct](model: ModelT, **changes: Any) -> ModelT:
+    """A copy of `model` with `changes` (not validated, like the constructor)."""
+    return msgspec.structs.replace(model, **changes)
