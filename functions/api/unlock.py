@@ -7,6 +7,7 @@ typed exception, mapped to an HTTP status in `api.errors`, the API's one excepti
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -143,7 +144,7 @@ def _open(granted: Granted, *, visitors: VisitorNames, bus: Bus, now: datetime) 
         visitor_id=granted.visitor_id,
         unlocked_at=iso_utc(now),
     )
-    event = BusEvent(detail_type=DetailType.DOOR_UNLOCKED.value, detail=detail.model_dump_json(by_alias=True))
+    event = BusEvent(detail_type=DetailType.DOOR_UNLOCKED.value, detail=json.dumps(detail.to_wire()))
     (event_id,) = bus.publish([event])
     if event_id is None:
         # The code is spent but the lock never heard: say so instead of welcoming someone to a shut door.

@@ -39,7 +39,7 @@ from smartdoor.schema import Meta, field
 from smartdoor.settings import SmsOriginSettings, load_settings
 
 
-class AskOwnerSettings(SmsOriginSettings):
+class AskOwnerSettings(SmsOriginSettings, kw_only=True):
     approvals_table: Annotated[str, Meta(min_length=1)] = field(name="APPROVALS_TABLE")
     photos_bucket: Annotated[str, Meta(min_length=1)] = field(name="PHOTOS_BUCKET")
     alerts_topic_arn: Annotated[str, Meta(min_length=1)] = field(name="ALERTS_TOPIC_ARN")

@@ -20,7 +20,7 @@ from smartdoor.schema import Meta, field
 from smartdoor.settings import FunctionSettings, load_settings
 
 
-class Settings(FunctionSettings):
+class Settings(FunctionSettings, kw_only=True):
     collection_id: Annotated[str, Meta(min_length=1)] = field(name="COLLECTION_ID")
     face_match_threshold: Annotated[float, Meta(ge=0, le=100)] = field(
         default=90.0, name="FACE_MATCH_THRESHOLD"

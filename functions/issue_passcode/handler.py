@@ -34,7 +34,7 @@ from smartdoor.schema import Meta, field
 from smartdoor.settings import SmsOriginSettings, load_settings
 
 
-class IssuePasscodeSettings(SmsOriginSettings):
+class IssuePasscodeSettings(SmsOriginSettings, kw_only=True):
     passcodes_table: Annotated[str, Meta(min_length=1)] = field(name="PASSCODES_TABLE")
     visitors_table: Annotated[str, Meta(min_length=1)] = field(name="VISITORS_TABLE")
     otp_secret_arn: Annotated[str, Meta(min_length=1)] = field(name="OTP_SECRET_ARN")

@@ -55,7 +55,7 @@ class FrameLocation(WireModel):
     s3_key: str | None = None
 
 
-class FaceEventDetail(WireModel):
+class FaceEventDetail(WireModel, kw_only=True):
     """Detail of UnknownFaceDetected (and the common part of KnownFaceDetected)."""
 
     version: str = EVENT_VERSION
@@ -67,7 +67,7 @@ class FaceEventDetail(WireModel):
     confidence: float  # Rekognition's confidence that the box holds a face
 
 
-class KnownFaceDetail(FaceEventDetail):
+class KnownFaceDetail(FaceEventDetail, kw_only=True):
     face_id: str
     visitor_id: str  # the collection's ExternalImageId
     similarity: float
@@ -112,7 +112,7 @@ class S3Image:
 ImageRef = bytes | S3Image
 
 
-class DoorUnlockedDetail(WireModel):
+class DoorUnlockedDetail(WireModel, kw_only=True):
     """Detail of DoorUnlocked: a visitor typed a valid passcode at the door (the lock listens).
 
     `visit_id` is the visit the passcode was issued for (the code item keeps it), which may have
@@ -126,7 +126,7 @@ class DoorUnlockedDetail(WireModel):
     unlocked_at: str  # ISO-8601 UTC
 
 
-class DoorActivityDetail(WireModel):
+class DoorActivityDetail(WireModel, kw_only=True):
     """Detail of DoorbellPressed and MotionDetected: someone is at the door.
 
     Published by the ring API (`reportedBy: "api"`) or by a door device or integration on the

@@ -12,7 +12,7 @@ code is `__post_init__` raising ValueError, which msgspec reports as a Validatio
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, dataclass_transform
 
 import msgspec
 from msgspec import Meta, ValidationError, field
@@ -38,9 +38,12 @@ def parse[ModelT](model: type[ModelT], data: Any, *, strict: bool = True) -> Mod
     return msgspec.convert(data, model, strict=strict)
 
 
+@dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(msgspec.field,))
 class _KeywordOnly(msgspec.StructMeta):
-    """Fields are keyword-only in every subclass (msgspec does not inherit `kw_only`), so a subclass
-    may add required fields after its base's defaults."""
+    """Fields are keyword-only and the model frozen in every subclass (msgspec does not inherit
+    `kw_only`), so a subclass may add required fields after its base's defaults. Type checkers
+    read `kw_only` from the class statement only: a class whose required fields follow defaults
+    says `kw_only=True` too."""
 
     def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **options: Any) -> Any:
         options.setdefault("kw_only", True)

@@ -52,7 +52,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import msgspec
 from msgspec.structs import force_setattr
@@ -98,6 +98,13 @@ def _decode_number(kind: type, value: object) -> Number:
     return kind(number)
 
 
+# An id: a string, or a JSON number read as its digits (after decoding, always a str).
+if TYPE_CHECKING:
+    Id = str
+else:
+    Id = Annotated[str, Meta(min_length=1)] | int
+
+
 class _RecordPart(Model):
     """Part of a record. After decoding, numbers are plain floats and ids plain strings (the
     record reaches events and tables, which take neither Number nor a numeric id)."""
@@ -134,7 +141,7 @@ class RecordBox(_RecordPart):
 
 class KinesisVideoInfo(_RecordPart):
     StreamArn: Annotated[str, Meta(min_length=1)]
-    FragmentNumber: Annotated[str, Meta(min_length=1)] | int
+    FragmentNumber: Id
     ProducerTimestamp: Number
     ServerTimestamp: Number | None = None
     FrameOffsetInSeconds: Number = Number(0.0)
@@ -156,8 +163,8 @@ class FaceDetail(_RecordPart):
 
 
 class CollectionFace(_RecordPart):
-    FaceId: Annotated[str, Meta(min_length=1)] | int
-    ExternalImageId: str | int | None = None
+    FaceId: Id
+    ExternalImageId: Id | None = None
 
 
 class FaceMatch(_RecordPart):
@@ -170,7 +177,7 @@ class FaceSearchResult(_RecordPart):
     MatchedFaces: tuple[FaceMatch, ...] = ()
 
 
-class FaceSearchRecord(_RecordPart):
+class FaceSearchRecord(_RecordPart, kw_only=True):
     InputInformation: InputInfo | None = None
     FaceSearchResponse: tuple[FaceSearchResult, ...]
     doorId: Annotated[str, Meta(pattern=DOOR_ID_PATTERN.pattern)] | None = None

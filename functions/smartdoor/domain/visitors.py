@@ -9,7 +9,7 @@ from smartdoor.models import WireModel
 from smartdoor.schema import Meta
 
 
-class Visitor(WireModel):
+class Visitor(WireModel, kw_only=True):
     """A known visitor. Stored camelCase, exactly as `to_wire()` renders it.
 
     The phone number is left out of repr/str so a logged model cannot leak it.

@@ -308,8 +308,8 @@ def _sighting(frame: Frame, face: FaceDetail, match: FaceMatch | None) -> Sighti
         frame.location,
         face.BoundingBox.box(),
         face.Confidence,
-        face_id=str(match.Face.FaceId),
-        visitor_id=None if match.Face.ExternalImageId is None else str(match.Face.ExternalImageId),
+        face_id=match.Face.FaceId,
+        visitor_id=match.Face.ExternalImageId,
         similarity=match.Similarity,
     )
 
