@@ -138,12 +138,14 @@ def deployment_names(synthesized: Synthesized) -> dict[str, str]:
 
 
 def settings_models(name: str) -> list[type[FunctionSettings]]:
-    """The settings model(s) a function's handler module defines."""
+    """The settings model(s) a function's package defines (not the shared bases it builds on)."""
     module = importlib.import_module(f"{name}.handler")
     return [
         value
         for value in vars(module).values()
-        if isinstance(value, type) and issubclass(value, FunctionSettings) and value is not FunctionSettings
+        if isinstance(value, type)
+        and issubclass(value, FunctionSettings)
+        and value.__module__.startswith(f"{name}.")
     ]
 
 

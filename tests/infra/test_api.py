@@ -11,6 +11,7 @@ from jsonschema import Draft4Validator
 
 from api.handler import MAX_BODY_BYTES, ApiSettings
 from smartdoor.settings import read_settings
+from smartdoor.settings import variables as settings_variables
 from tests.infra.synth import (
     DISTRIBUTION_DOMAIN,
     LOGS,
@@ -381,7 +382,7 @@ def test_the_environment_is_exactly_what_api_settings_read(
         key: value if isinstance(value, str) else render(value, _ResolvedNames(names))
         for key, value in variables.items()
     }
-    read = variables(ApiSettings)
+    read = settings_variables(ApiSettings)
     assert set(env) - {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} == read
     settings = read_settings(ApiSettings, env)  # as at cold start
     assert settings.door_id == "front-door"

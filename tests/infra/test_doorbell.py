@@ -24,7 +24,8 @@ from cdk_app.components.doorbell import (
 )
 from cdk_app.components.functions import SmartDoorFunction
 from cdk_app.components.workflows import dynamodb_calls, placeholders_in, workflow_file
-from smartdoor.settings import read_settings, variables
+from smartdoor.settings import read_settings
+from smartdoor.settings import variables as settings_variables
 from smartdoor_local.workflows import render_definition
 from tests.infra.synth import (
     LOGS,
@@ -92,10 +93,10 @@ def test_each_function_gets_exactly_what_its_settings_read_and_valid_values(
     assert properties["TracingConfig"] == {"Mode": "Active"}
     env = {key: deployed_value(synthesized, value) for key, value in _variables(synthesized, name).items()}
     [model] = settings_models(name)
-    read = variables(model)
+    read = settings_variables(model)
     unread = set(env) - read - {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
     assert unread == set(), f"{name} gets {sorted(unread)} it never reads"
-    required = variables(model, required_only=True)
+    required = settings_variables(model, required_only=True)
     assert required <= set(env)
     read_settings(model, env)
 

@@ -93,10 +93,11 @@ def test_the_match_lambda_is_packaged_like_every_function(synthesized: Synthesiz
     assert function["Architectures"] == ["arm64"]
     assert function["TracingConfig"] == {"Mode": "Active"}
     assert function["Layers"] == [
+        {"Ref": synthesized.logical_id(synthesized.stack.node.find_child("Packaging").msgspec)},
         {
             "Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:"
             "AWSLambdaPowertoolsPythonV3-python313-arm64:27"
-        }
+        },
     ]
     log_group = synthesized.stack.stream_match.handler.log_group
     assert function["LoggingConfig"] == {"LogGroup": {"Ref": synthesized.logical_id(log_group)}}

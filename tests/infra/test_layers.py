@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import re
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cdk_app.config import SmartDoorConfig
-from cdk_app.constants import PILLOW_LAYER_DIR, POWERTOOLS_LAYER_NAME, POWERTOOLS_LAYER_VERSIONS, REPO_ROOT
+from cdk_app.constants import (
+    MSGSPEC_LAYER_DIR,
+    PILLOW_LAYER_DIR,
+    POWERTOOLS_LAYER_NAME,
+    POWERTOOLS_LAYER_VERSIONS,
+    REPO_ROOT,
+)
 from tests.infra.synth import Synthesized
 
 pytestmark = pytest.mark.infra
@@ -67,24 +74,38 @@ def test_the_powertools_layer_is_built_for_the_functions_runtime_and_architectur
     assert POWERTOOLS_LAYER_NAME.endswith(f"-{runtime.replace('.', '')}-{architecture}")
 
 
-def test_the_pillow_layer_is_built_for_the_functions_runtime_and_architecture(
-    synthesized: Synthesized,
+def test_every_function_carries_the_msgspec_layer_its_models_need(synthesized: Synthesized) -> None:
+    msgspec_layer = {"Ref": synthesized.logical_id(synthesized.stack.node.find_child("Packaging").msgspec)}
+    for logical_id, properties in smartdoor_functions(synthesized).items():
+        assert msgspec_layer in properties["Layers"], f"{logical_id} cannot import msgspec"
+
+
+@pytest.mark.parametrize(
+    ("package", "requirements", "layer_dir", "module", "extension"),
+    [
+        ("pillow", "requirements-dev.txt", PILLOW_LAYER_DIR, "PIL", "_imaging"),
+        ("msgspec", "requirements.txt", MSGSPEC_LAYER_DIR, "msgspec", "_core"),
+    ],
+)
+def test_each_built_layer_is_for_the_functions_runtime_and_architecture(
+    synthesized: Synthesized, package: str, requirements: str, layer_dir: Path, module: str, extension: str
 ) -> None:
     runtime, architecture = runtime_and_architecture(synthesized)
-    pinned = pin("requirements-dev.txt", "pillow")
-    assert version("pillow") == pinned
+    pinned = pin(requirements, package)
+    assert version(package) == pinned  # tests run the release Lambda runs
     # the build's stamp, the layer's description and its compatibility all name pin, arch, runtime
-    stamp = PILLOW_LAYER_DIR.with_name(PILLOW_LAYER_DIR.name + ".stamp").read_text(encoding="utf-8").strip()
-    assert stamp == f"pillow=={pinned} {architecture} {runtime}"
+    stamp = layer_dir.with_name(layer_dir.name + ".stamp").read_text(encoding="utf-8").strip()
+    assert stamp == f"{package}=={pinned} {architecture} {runtime}"
     (layer,) = [
         r["Properties"]
         for r in synthesized.resources.values()
-        if r["Type"] == "AWS::Lambda::LayerVersion" and "pillow" in r["Properties"].get("Description", "")
+        if r["Type"] == "AWS::Lambda::LayerVersion"
+        and f"{package}==" in r["Properties"].get("Description", "")
     ]
     assert layer["Description"].endswith(stamp)
     assert layer["CompatibleRuntimes"] == [runtime]
     assert layer["CompatibleArchitectures"] == [architecture]
     # and the compiled modules are that CPython on that machine
     tag = f"cpython-{runtime.removeprefix('python').replace('.', '')}-{MACHINES[architecture]}-linux-gnu.so"
-    compiled = sorted(p.name for p in (PILLOW_LAYER_DIR / "python" / "PIL").glob("_imaging*.so"))
+    compiled = sorted(p.name for p in (layer_dir / "python" / module).glob(f"{extension}*.so"))
     assert compiled and all(name.endswith(tag) for name in compiled), compiled

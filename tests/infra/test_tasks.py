@@ -8,6 +8,7 @@ import pytest
 
 from cdk_app.constants import TASK_FUNCTIONS
 from smartdoor.settings import read_settings
+from smartdoor.settings import variables as settings_variables
 from tests.infra.synth import (
     LOGS,
     OWNER_PHONE,
@@ -79,7 +80,7 @@ def test_the_environment_is_exactly_what_the_handler_settings_read(
         "Variables"
     ]
     env = {key: deployed_value(synthesized_custom, value) for key, value in variables.items()}
-    read = variables(model)
+    read = settings_variables(model)
     # THEN every setting it reads is deployed (except tuning knobs left at their code default)
     assert read - CODE_DEFAULTS <= set(env), f"{name} misses {sorted(read - CODE_DEFAULTS - set(env))}"
     # AND nothing is deployed that it does not read (DOOR_ID and Powertools' own are universal)
