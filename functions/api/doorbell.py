@@ -20,7 +20,12 @@ from typing import Any, Protocol
 
 from api.unlock import Bus, UnknownDoor, iso_utc
 from smartdoor.adapters.event_bus import BusEvent
-from smartdoor.domain.snapshots import JPEG_CONTENT_TYPE, MAX_SNAPSHOT_BYTES, UPLOAD_URL_SECONDS, snapshot_key
+from smartdoor.domain.snapshot_keys import (
+    JPEG_CONTENT_TYPE,
+    MAX_SNAPSHOT_BYTES,
+    UPLOAD_URL_SECONDS,
+    snapshot_key,
+)
 from smartdoor.errors import TransientError
 from smartdoor.models import DetailType, DoorActivityDetail
 

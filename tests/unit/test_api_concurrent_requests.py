@@ -1,5 +1,5 @@
 """Two requests resolved at the same moment in one process (the local stack's threads) each see
-their own event: Powertools keeps `current_event` on a class, so the API keeps its own per thread."""
+their own event: the router keeps no per-request state (the method decides 409 against 410)."""
 
 from __future__ import annotations
 

@@ -21,8 +21,16 @@ Contract (docs/doorbell.md):
 
 from __future__ import annotations
 
-import re
-import secrets
+__all__ = [
+    "JPEG_CONTENT_TYPE",
+    "MAX_SNAPSHOT_BYTES",
+    "SNAPSHOTS_PREFIX",
+    "UPLOAD_URL_SECONDS",
+    "SnapshotKey",
+    "parse_snapshot_key",
+    "snapshot_key",
+]
+
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
@@ -38,15 +46,19 @@ from smartdoor.domain.doorbell import (
     reserve_frame,
 )
 from smartdoor.domain.face_search_records import OutgoingRecord, StoredImageSource, face_search_record
+from smartdoor.domain.snapshot_keys import (
+    JPEG_CONTENT_TYPE,
+    MAX_SNAPSHOT_BYTES,
+    SNAPSHOTS_PREFIX,
+    UPLOAD_URL_SECONDS,
+    SnapshotKey,
+    parse_snapshot_key,
+    snapshot_key,
+)
 from smartdoor.errors import InvalidImage, NoFaceInPhoto
 from smartdoor.models import S3Image
 
-SNAPSHOTS_PREFIX = "snapshots/"
-MAX_SNAPSHOT_BYTES = 5 * 1024 * 1024
-UPLOAD_URL_SECONDS = 60
-JPEG_CONTENT_TYPE = "image/jpeg"
 JPEG_MAGIC = b"\xff\xd8\xff"
-_KEY = re.compile(r"^snapshots/(?P<door>[A-Za-z0-9_-]{1,64})/(?P<ms>[0-9]{13})-[0-9a-f]{16}\.jpg$")
 
 
 class Rejection(StrEnum):
@@ -64,26 +76,6 @@ class SnapshotStatus(StrEnum):
     SEARCHED = "SEARCHED"
     REJECTED = "REJECTED"
     DUPLICATE = "DUPLICATE"  # already processed (a repeated delivery): nothing done
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotKey:
-    door_id: str
-    taken_at: float  # epoch seconds (the upload URL's issue time)
-
-
-def snapshot_key(door_id: str, now: float, nonce: str | None = None) -> str:
-    key = f"{SNAPSHOTS_PREFIX}{door_id}/{round(now * 1000):013d}-{nonce or secrets.token_hex(8)}.jpg"
-    if not _KEY.match(key):
-        raise ValueError("door_id must be 1-64 of A-Z a-z 0-9 _ - and the nonce 16 lowercase hex digits")
-    return key
-
-
-def parse_snapshot_key(key: str) -> SnapshotKey | None:
-    match = _KEY.match(key)
-    if match is None:
-        return None
-    return SnapshotKey(door_id=match.group("door"), taken_at=int(match.group("ms")) / 1000)
 
 
 @dataclass(frozen=True, slots=True)
