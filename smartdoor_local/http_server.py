@@ -456,7 +456,7 @@ class LocalServer:
                 return LocalResponse.json(HTTPStatus.BAD_GATEWAY, {"message": "Internal server error"})
         if self._under_api_resource(request.raw_path):
             return missing_authentication_token()
-        if request.path == "/config.json":
+        if request.path == "/config.json" and request.method in ("GET", "HEAD"):
             return self._static_answer(
                 HTTPStatus.OK, "application/json", json.dumps(self.site_config_json()).encode(), request
             )

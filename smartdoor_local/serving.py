@@ -82,6 +82,9 @@ def answer_json(
 class LimitedRequestHandler(WSGIRequestHandler):
     """werkzeug's handler with request-line and header limits, answered in JSON."""
 
+    server_version = "SmartDoorLocal"  # no versions of werkzeug and Python in every answer
+    sys_version = ""
+
     def parse_request(self) -> bool:
         if len(self.raw_requestline) > MAX_REQUEST_LINE_BYTES:
             self.requestline, self.request_version, self.command = "", "", ""
@@ -102,6 +105,8 @@ class LimitedRequestHandler(WSGIRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own errors (400, 414, 431) as JSON; then the connection closes."""
         self.close_connection = True
+        if getattr(self, "request_version", "") == "HTTP/0.9":  # unparsable line: answer with a status line
+            self.request_version = "HTTP/1.0"
         body = json_error(code, message or HTTPStatus(code).phrase)
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
