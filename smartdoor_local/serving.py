@@ -165,6 +165,18 @@ def loopback_only(app: WsgiApp, port: int) -> WsgiApp:
     return guarded
 
 
+def refuse_browsers(app: WsgiApp) -> WsgiApp:
+    """403 for a request a web page sent (browsers add `Origin` or `Sec-Fetch-Site`; SDKs don't):
+    a page on any site could otherwise post to 127.0.0.1 without reading the answer."""
+
+    def guarded(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if "HTTP_ORIGIN" in environ or "HTTP_SEC_FETCH_SITE" in environ:
+            return answer_json(start_response, HTTPStatus.FORBIDDEN, "this endpoint is not for web pages")
+        return app(environ, start_response)
+
+    return guarded
+
+
 # ---------------------------------------------------------------------------- serving in a thread
 
 
