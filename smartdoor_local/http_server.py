@@ -38,6 +38,8 @@ from smartdoor_local.lambda_runtime import LambdaContext, LambdaRuntime
 from smartdoor_local.serving import (
     RAW_HEADERS_KEY,
     READ_TIMEOUT_SECONDS,
+    REQUEST_DEADLINE_SECONDS,
+    REQUEST_READ_KEY,
     RunningServer,
     StartResponse,
     loopback_only,
@@ -324,6 +326,7 @@ class LocalServer:
         site_config: Mapping[str, Any] | None = None,
         starting: bool = False,
         read_timeout: float = READ_TIMEOUT_SECONDS,
+        request_deadline: float = REQUEST_DEADLINE_SECONDS,
     ) -> None:
         self.web_root = web_root.resolve()
         self._state = STARTING if starting else READY
@@ -334,6 +337,7 @@ class LocalServer:
         self._host = host
         self._port = port
         self._read_timeout = read_timeout
+        self._request_deadline = request_deadline
         self._body_limits: list[tuple[re.Pattern[str], int]] = []
         self._running: RunningServer | None = None
 
@@ -392,6 +396,7 @@ class LocalServer:
             host=self._host,
             port=self._port,
             read_timeout=self._read_timeout,
+            request_deadline=self._request_deadline,
         )
         _log.info("Serving %s on %s", self.web_root, self.url)
         return self
@@ -581,6 +586,7 @@ def read_body(environ: dict[str, Any], limit: int) -> bytes | LocalResponse:
     body = bytes(environ["wsgi.input"].read(length)) if length else b""
     if len(body) != length:
         return _error(HTTPStatus.BAD_REQUEST, "the body is shorter than its Content-Length")
+    environ.get(REQUEST_READ_KEY, lambda: None)()
     return body
 
 

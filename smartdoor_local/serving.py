@@ -10,7 +10,10 @@ server's limits"):
 - a request line over MAX_REQUEST_LINE_BYTES is 414, headers over MAX_HEADER_BYTES (or a header
   line over 64 KiB, or over 100 headers) are 431, a malformed request line is 400: all JSON
   `{"error": ...}`, never http.server's HTML page;
-- a client that sends nothing for `read_timeout` seconds in the middle of a request is dropped;
+- a client that sends nothing for `read_timeout` seconds in the middle of a request is dropped,
+  and so is one that has not sent its whole request within `request_deadline` seconds (a
+  client that drips a byte at a time); the deadline covers the request line and headers, and
+  the body where the app says when it has read it (`REQUEST_READ_KEY`);
 - one thread per connection and a listen backlog of 128, so a burst of connections queues
   instead of being reset;
 - `loopback_only`: a `Host` other than 127.0.0.1, localhost or [::1] with the server's own port
@@ -19,6 +22,7 @@ server's limits"):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -34,6 +38,8 @@ MAX_REQUEST_LINE_BYTES = 8 * 1024
 MAX_HEADER_BYTES = 16 * 1024
 # Seconds a client may stay silent in the middle of a request (within the 30 s of the contract).
 READ_TIMEOUT_SECONDS = 10.0
+# Seconds for a whole request to arrive (a client dripping bytes never goes silent).
+REQUEST_DEADLINE_SECONDS = 30.0
 LISTEN_BACKLOG = 128
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 # After an error answered before the request was read: what is left of it is read (at most this
@@ -42,6 +48,8 @@ _DRAIN_BYTES = 1024 * 1024
 _DRAIN_SECONDS = 1.0
 # The request's headers as sent (names' case, repeats, underscores), for API Gateway's events.
 RAW_HEADERS_KEY = "smartdoor.raw_headers"
+# A callable in the environ: the app calls it once it has read the body (the deadline stops).
+REQUEST_READ_KEY = "smartdoor.request_read"
 
 _log = logging.getLogger(__name__)
 
@@ -84,6 +92,26 @@ class LimitedRequestHandler(WSGIRequestHandler):
 
     server_version = "SmartDoorLocal"  # no versions of werkzeug and Python in every answer
     sys_version = ""
+    request_deadline = REQUEST_DEADLINE_SECONDS
+    _deadline: threading.Timer | None = None
+
+    def handle_one_request(self) -> None:
+        self._deadline = threading.Timer(self.request_deadline, self._cut_off)
+        self._deadline.daemon = True
+        self._deadline.start()
+        try:
+            super().handle_one_request()
+        finally:
+            self.request_read()
+
+    def request_read(self) -> None:
+        """The whole request has arrived: no deadline for what the app does with it."""
+        if self._deadline is not None:
+            self._deadline.cancel()
+
+    def _cut_off(self) -> None:
+        with contextlib.suppress(OSError):  # already closed
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def parse_request(self) -> bool:
         if len(self.raw_requestline) > MAX_REQUEST_LINE_BYTES:
@@ -100,6 +128,7 @@ class LimitedRequestHandler(WSGIRequestHandler):
     def make_environ(self) -> Any:
         environ = super().make_environ()
         environ[RAW_HEADERS_KEY] = list(self.headers.items())
+        environ[REQUEST_READ_KEY] = self.request_read
         return environ
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
@@ -137,9 +166,17 @@ class LimitedRequestHandler(WSGIRequestHandler):
         _log.debug("local server: " + format, *args)
 
 
-def handler_with_timeout(base: type[WSGIRequestHandler], read_timeout: float) -> type[WSGIRequestHandler]:
-    """`base` whose connections time out after `read_timeout` seconds without a byte."""
-    return type(base.__name__, (base,), {"timeout": read_timeout, "protocol_version": "HTTP/1.1"})
+def handler_with_timeouts(
+    base: type[LimitedRequestHandler], read_timeout: float, request_deadline: float
+) -> type[LimitedRequestHandler]:
+    """`base` whose connections time out after `read_timeout` seconds without a byte, and whose
+    requests must have arrived within `request_deadline` seconds."""
+    attributes = {
+        "timeout": read_timeout,
+        "request_deadline": request_deadline,
+        "protocol_version": "HTTP/1.1",
+    }
+    return type(base.__name__, (base,), attributes)
 
 
 # ---------------------------------------------------------------------------- Host check
@@ -214,15 +251,20 @@ def serve_in_thread(
     name: str,
     host: str = "127.0.0.1",
     port: int = 0,
-    handler: type[WSGIRequestHandler] = LimitedRequestHandler,
+    handler: type[LimitedRequestHandler] = LimitedRequestHandler,
     read_timeout: float = READ_TIMEOUT_SECONDS,
+    request_deadline: float = REQUEST_DEADLINE_SECONDS,
 ) -> RunningServer:
     """Bind `host:port`, then serve `make_app(bound_port)` in a daemon thread."""
     sock = listening_socket(host, port)
     try:
         bound = int(sock.getsockname()[1])
         httpd = ThreadedWSGIServer(
-            host, bound, make_app(bound), handler_with_timeout(handler, read_timeout), fd=sock.fileno()
+            host,
+            bound,
+            make_app(bound),
+            handler_with_timeouts(handler, read_timeout, request_deadline),
+            fd=sock.fileno(),
         )
     finally:
         sock.close()  # werkzeug holds its own duplicate of the socket

@@ -217,6 +217,12 @@ def _moto_request_handler() -> type[LimitedRequestHandler]:
     class MotoHandler(LimitedRequestHandler, MotoRequestHandler):
         """The local server's limits, with moto's own header handling (S3 metadata names)."""
 
+        def make_environ(self) -> Any:
+            environ = super().make_environ()
+            # moto reads bodies itself: the whole-request deadline covers the line and headers.
+            self.request_read()
+            return environ
+
     return MotoHandler
 
 

@@ -20,7 +20,10 @@ DOOR = "front-door"
 # The stalled-client tests: the server drops a silent client after this; the test's own socket
 # waits far longer, so only the server's timeout can end the wait.
 SHORT_READ_TIMEOUT = 0.5
+SHORT_REQUEST_DEADLINE = 1.5
 CLIENT_PATIENCE_SECONDS = 60
+# A dripping client sends one byte this often: never silent as long as SHORT_READ_TIMEOUT.
+DRIP_SECONDS = 0.1
 
 
 class RecordingLambda:
@@ -39,7 +42,11 @@ def recording() -> RecordingLambda:
 
 @pytest.fixture
 def server(recording: RecordingLambda) -> Iterator[LocalServer]:
-    running = LocalServer(api_routes=smartdoor_api_routes(recording), read_timeout=SHORT_READ_TIMEOUT)
+    running = LocalServer(
+        api_routes=smartdoor_api_routes(recording),
+        read_timeout=SHORT_READ_TIMEOUT,
+        request_deadline=SHORT_REQUEST_DEADLINE,
+    )
     with running:
         running.allow_body(re.compile(r"/local/big"), 100_000)
         running.mount("/local/", lambda request: _echo_size(request.body))
@@ -211,6 +218,38 @@ def test_a_client_that_stops_mid_request_is_dropped(
     data = partial.replace(b"{host}", f"127.0.0.1:{server.port}".encode())
     # WHEN it waits for an answer THEN the server closes the connection, and nothing ran
     assert raw_exchange(server.port, data) == b""
+    assert recording.events == []
+
+
+def drip_until_dropped(port: int, head: bytes, filler: bytes) -> int:
+    """Send `head`, then one byte of `filler` at a time, until the server closes; bytes sent."""
+    pause = threading.Event()
+    with socket.create_connection(("127.0.0.1", port), timeout=CLIENT_PATIENCE_SECONDS) as sock:
+        sock.sendall(head)
+        sent = len(head)
+        try:
+            for _ in range(int(CLIENT_PATIENCE_SECONDS / DRIP_SECONDS)):
+                sock.sendall(filler)
+                sent += 1
+                pause.wait(DRIP_SECONDS)  # pacing, not an assertion
+            return -1  # never dropped
+        except (BrokenPipeError, ConnectionResetError):
+            return sent
+
+
+@pytest.mark.parametrize("part", ["headers", "body"])
+def test_a_client_that_drips_its_request_is_dropped(
+    server: LocalServer, recording: RecordingLambda, part: str
+) -> None:
+    # GIVEN a client that is never silent but sends its request one byte at a time
+    host = f"127.0.0.1:{server.port}"
+    if part == "headers":
+        head, filler = f"GET /config.json HTTP/1.1\r\nHost: {host}\r\nX-Drip: ".encode(), b"a"
+    else:
+        head = f"POST /doors/{DOOR}/ring HTTP/1.1\r\nHost: {host}\r\nContent-Length: 4096\r\n\r\n".encode()
+        filler = b" "
+    # THEN the server closes the connection before the request is complete, and nothing ran
+    assert drip_until_dropped(server.port, head, filler) != -1
     assert recording.events == []
 
 
