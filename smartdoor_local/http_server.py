@@ -568,7 +568,7 @@ def _query_string(request: LocalRequest) -> str:
 
 
 def _error(status: int, message: str) -> LocalResponse:
-    return LocalResponse.json(status, {"error": message}, {"Connection": "close"})
+    return LocalResponse.json(status, {"error": message})
 
 
 def read_body(environ: dict[str, Any], limit: int) -> bytes | LocalResponse:
@@ -614,7 +614,12 @@ def read_request(environ: dict[str, Any], body_limit: Callable[[str], int]) -> L
 
 
 def respond(start_response: StartResponse, response: LocalResponse) -> list[bytes]:
-    headers = [(name, value) for name, value in response.headers.items() if name.lower() != "content-length"]
+    # werkzeug sets Connection: close on every answer itself
+    headers = [
+        (name, value)
+        for name, value in response.headers.items()
+        if name.lower() not in {"content-length", "connection"}
+    ]
     headers += [(name, value) for name, values in response.multi_headers.items() for value in values]
     headers.append(("Content-Length", response.headers.get("Content-Length", str(len(response.body)))))
     start_response(status_line(response.status), headers)

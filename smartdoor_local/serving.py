@@ -95,6 +95,12 @@ class LimitedRequestHandler(WSGIRequestHandler):
     request_deadline = REQUEST_DEADLINE_SECONDS
     _deadline: threading.Timer | None = None
 
+    def version_string(self) -> str:
+        return self.server_version
+
+    def handle_expect_100(self) -> bool:
+        return True  # werkzeug answers `Expect: 100-continue` itself: one 100 Continue, not two
+
     def handle_one_request(self) -> None:
         self._deadline = threading.Timer(self.request_deadline, self._cut_off)
         self._deadline.daemon = True

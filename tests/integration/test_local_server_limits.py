@@ -304,3 +304,18 @@ def test_an_unknown_method_on_an_api_resource_is_api_gateways_json_403(server: L
     status, headers, body = request(server, "TRACE", f"/doors/{DOOR}/ring")
     assert status == 403 and headers["content-type"] == "application/json"
     assert json.loads(body) == {"message": "Missing Authentication Token"}
+
+
+def test_a_client_that_expects_100_continue_gets_one_then_the_answer(server: LocalServer) -> None:
+    head = (
+        f"POST /local/big HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Length: 5000\r\n"
+        "Expect: 100-continue\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=CLIENT_PATIENCE_SECONDS) as sock:
+        sock.sendall(head)
+        interim = sock.recv(65536)
+        sock.sendall(b"x" * 5000)
+        rest = b"".join(iter(lambda: sock.recv(65536), b""))
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    status, _, body = parse_answer(rest)
+    assert status == 200 and json.loads(body) == {"size": 5000}
