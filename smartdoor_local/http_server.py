@@ -11,6 +11,12 @@ else is a static file from web/, with the security headers the CDN sets. Extra b
 the local stack (`/local/...` controls, fake photo links, other Lambda routes) plugs in with
 `mount(prefix, hook)` and `add_api_route(route)`.
 
+Serving: werkzeug's threaded server with the limits of `smartdoor_local.serving` (Host must be
+the loopback address and port, else 421; 414/431 for long request lines and headers; a read
+timeout and a whole-request deadline). Every body is read only up to its bound, MAX_BODY_BYTES
+(413 beyond) unless `allow_body(pattern, max_bytes)` allows more on a path; every error the
+server answers itself is JSON `{"error": ...}`.
+
 Readiness: a server made with `starting=True` listens at once (so a taken port fails first) but
 answers every request with 503, `Retry-After` and `{"error": "starting"}` until `mark_ready()`;
 after `mark_stopping()` it answers `{"error": "stopping"}` the same way. `GET /local/health` is
