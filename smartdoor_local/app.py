@@ -30,7 +30,7 @@ from smartdoor_local.camera import CameraFrames
 from smartdoor_local.console import Console
 from smartdoor_local.discovery import announce, withdraw
 from smartdoor_local.http_server import LocalServer, smartdoor_api_routes, via_runtime
-from smartdoor_local.local_api import LocalApi, camera_page
+from smartdoor_local.local_api import FRAMES_PATH, MAX_FRAME_BYTES, LocalApi, camera_page
 from smartdoor_local.stack import API_FUNCTION_NAME, LocalConfig, LocalStack
 
 DEFAULT_PORT = 8080
@@ -131,6 +131,7 @@ class LocalApp:
             for route in smartdoor_api_routes(via_runtime(stack.runtime, API_FUNCTION_NAME)):
                 self.server.add_api_route(route)
             self.server.mount("/local/", LocalApi(stack, camera))
+            self.server.allow_body(FRAMES_PATH, MAX_FRAME_BYTES)
             self.server.mount("/camera/", camera_page)
             if self.console is not None:
                 watcher = ExecutionWatcher(stack, self.console).start()

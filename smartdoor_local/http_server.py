@@ -11,6 +11,12 @@ else is a static file from web/, with the security headers the CDN sets. Extra b
 the local stack (`/local/...` controls, fake photo links, other Lambda routes) plugs in with
 `mount(prefix, hook)` and `add_api_route(route)`.
 
+Serving: werkzeug's threaded server with the limits of `smartdoor_local.serving` (Host must be
+the loopback address and port, else 421; 414/431 for long request lines and headers; a read
+timeout and a whole-request deadline). Every body is read only up to its bound, MAX_BODY_BYTES
+(413 beyond) unless `allow_body(pattern, max_bytes)` allows more on a path; every error the
+server answers itself is JSON `{"error": ...}`.
+
 Readiness: a server made with `starting=True` listens at once (so a taken port fails first) but
 answers every request with 503, `Retry-After` and `{"error": "starting"}` until `mark_ready()`;
 after `mark_stopping()` it answers `{"error": "stopping"}` the same way. `GET /local/health` is
@@ -24,24 +30,34 @@ import json
 import logging
 import mimetypes
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from smartdoor_local import REPO_ROOT
 from smartdoor_local.lambda_runtime import LambdaContext, LambdaRuntime
+from smartdoor_local.serving import (
+    RAW_HEADERS_KEY,
+    READ_TIMEOUT_SECONDS,
+    REQUEST_DEADLINE_SECONDS,
+    REQUEST_READ_KEY,
+    RunningServer,
+    StartResponse,
+    loopback_only,
+    serve_in_thread,
+    status_line,
+)
 
 WEB_DIR = REPO_ROOT / "web"
 DEFAULT_STAGE = "local"
-# API Gateway refuses payloads over 10 MB before any Lambda runs.
-MAX_REQUEST_BYTES = 10 * 1024 * 1024
+# docs/api.md: request bodies over 4096 bytes are refused with 413 before they are parsed. Every
+# route has this bound unless the local stack allows a larger body on it (`allow_body`).
+MAX_BODY_BYTES = 4096
 API_FUNCTION_NAME = "smartdoor-api"
 HEALTH_PATH = "/local/health"
 STARTING, READY, STOPPING = "starting", "ready", "stopping"
@@ -315,6 +331,8 @@ class LocalServer:
         stage: str = DEFAULT_STAGE,
         site_config: Mapping[str, Any] | None = None,
         starting: bool = False,
+        read_timeout: float = READ_TIMEOUT_SECONDS,
+        request_deadline: float = REQUEST_DEADLINE_SECONDS,
     ) -> None:
         self.web_root = web_root.resolve()
         self._state = STARTING if starting else READY
@@ -324,8 +342,10 @@ class LocalServer:
         self._mounts: list[tuple[str, RouteHook]] = []
         self._host = host
         self._port = port
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._read_timeout = read_timeout
+        self._request_deadline = request_deadline
+        self._body_limits: list[tuple[re.Pattern[str], int]] = []
+        self._running: RunningServer | None = None
 
     # -- extension points for the local stack
 
@@ -337,6 +357,16 @@ class LocalServer:
         if not prefix.startswith("/"):
             raise ValueError("a mount prefix starts with '/'")
         self._mounts.append((prefix, hook))
+
+    def allow_body(self, raw_path: re.Pattern[str], max_bytes: int) -> None:
+        """Bodies up to `max_bytes` on paths that fully match `raw_path` (others: MAX_BODY_BYTES)."""
+        self._body_limits.append((raw_path, max_bytes))
+
+    def body_limit(self, raw_path: str) -> int:
+        for pattern, max_bytes in self._body_limits:
+            if pattern.fullmatch(raw_path):
+                return max_bytes
+        return MAX_BODY_BYTES
 
     # -- readiness
 
@@ -355,35 +385,32 @@ class LocalServer:
 
     @property
     def port(self) -> int:
-        if self._httpd is None:
+        if self._running is None:
             raise RuntimeError("the server is not running")
-        return int(self._httpd.server_address[1])
+        return self._running.port
 
     @property
     def url(self) -> str:
         return f"http://{self._host}:{self.port}"
 
     def start(self) -> LocalServer:
-        if self._httpd is not None:
+        if self._running is not None:
             raise RuntimeError("the server is already running")
-        httpd = ThreadingHTTPServer((self._host, self._port), _make_request_handler(self))
-        httpd.daemon_threads = True
-        self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, name="smartdoor-local-http", daemon=True)
-        self._thread.start()
+        self._running = serve_in_thread(
+            lambda port: loopback_only(self.wsgi, port),
+            name="smartdoor-local-http",
+            host=self._host,
+            port=self._port,
+            read_timeout=self._read_timeout,
+            request_deadline=self._request_deadline,
+        )
         _log.info("Serving %s on %s", self.web_root, self.url)
         return self
 
     def stop(self) -> None:
-        httpd, thread = self._httpd, self._thread
-        if httpd is None:
-            return
-        httpd.shutdown()  # stops serve_forever and waits for it
-        httpd.server_close()  # closes the listening socket
-        if thread is not None:
-            thread.join(timeout=10)
-        self._httpd = None
-        self._thread = None
+        running, self._running = self._running, None
+        if running is not None:
+            running.stop()
 
     def __enter__(self) -> LocalServer:
         return self.start()
@@ -392,6 +419,20 @@ class LocalServer:
         self.stop()
 
     # -- dispatch
+
+    def wsgi(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        """The WSGI app werkzeug serves: read the request (bounded), `handle` it, answer."""
+        request = read_request(environ, self.body_limit)
+        if isinstance(request, LocalResponse):
+            return respond(start_response, request)
+        try:
+            response = self.handle(request)
+        except Exception:
+            _log.exception("Local server failed on %s %s", request.method, request.path)
+            response = LocalResponse.json(
+                HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal server error"}
+            )
+        return respond(start_response, response)
 
     def site_config_json(self) -> dict[str, Any]:
         return {"apiUrl": self.url, **self.site_config}
@@ -426,7 +467,7 @@ class LocalServer:
                 return LocalResponse.json(HTTPStatus.BAD_GATEWAY, {"message": "Internal server error"})
         if self._under_api_resource(request.raw_path):
             return missing_authentication_token()
-        if request.path == "/config.json":
+        if request.path == "/config.json" and request.method in ("GET", "HEAD"):
             return self._static_answer(
                 HTTPStatus.OK, "application/json", json.dumps(self.site_config_json()).encode(), request
             )
@@ -483,9 +524,7 @@ class LocalServer:
 
     def _serve_file(self, request: LocalRequest) -> LocalResponse:
         if request.method not in ("GET", "HEAD"):
-            return self._static_answer(
-                HTTPStatus.METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", b"Method not allowed\n", request
-            )
+            return self._static_error(HTTPStatus.METHOD_NOT_ALLOWED, "pages are GET or HEAD only", request)
         try:
             candidate = (self.web_root / request.path.lstrip("/")).resolve()
         except (OSError, ValueError):  # e.g. a NUL byte in the path
@@ -506,7 +545,11 @@ class LocalServer:
         )
 
     def _not_found(self, request: LocalRequest) -> LocalResponse:
-        return self._static_answer(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", b"Not found\n", request)
+        return self._static_error(HTTPStatus.NOT_FOUND, "not found", request)
+
+    def _static_error(self, status: int, message: str, request: LocalRequest) -> LocalResponse:
+        body = json.dumps({"error": message}).encode()
+        return self._static_answer(status, "application/json", body, request)
 
 
 def _not_ready_page(state: str) -> bytes:
@@ -527,78 +570,63 @@ def _query_string(request: LocalRequest) -> str:
     return urlencode([(k, v) for k, values in request.query.items() for v in values])
 
 
-def _make_request_handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
-    class RequestHandler(BaseHTTPRequestHandler):
-        # HTTP/1.0: one request per connection, so no idle keep-alive thread outlives stop().
-        protocol_version = "HTTP/1.0"
-        server_version = "SmartDoorLocal"
-        sys_version = ""
+# ---------------------------------------------------------------------------- WSGI in and out
 
-        def _dispatch(self) -> None:
-            split = urlsplit(self.path)
-            length_header = self.headers.get("Content-Length")
-            if self.headers.get("Transfer-Encoding"):
-                self._send(
-                    LocalResponse.json(HTTPStatus.LENGTH_REQUIRED, {"message": "Content-Length required"})
-                )
-                return
-            try:
-                length = int(length_header) if length_header else 0
-            except ValueError:
-                self._send(LocalResponse.json(HTTPStatus.BAD_REQUEST, {"message": "Bad Content-Length"}))
-                return
-            if length < 0 or length > MAX_REQUEST_BYTES:
-                self._send(
-                    LocalResponse.json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"message": "Request too large"})
-                )
-                return
-            body = self.rfile.read(length) if length else b""
-            request = LocalRequest(
-                method=self.command,
-                path=unquote(split.path) or "/",
-                raw_path=split.path or "/",
-                query=parse_qs(split.query, keep_blank_values=True),
-                headers=list(self.headers.items()),
-                body=body,
-                client_ip=self.client_address[0],
-                host=self.headers.get("Host", ""),
-            )
-            try:
-                response = server.handle(request)
-            except Exception:
-                _log.exception("Local server failed on %s %s", request.method, request.path)
-                response = LocalResponse.json(
-                    HTTPStatus.INTERNAL_SERVER_ERROR, {"message": "Internal server error"}
-                )
-            self._send(response)
 
-        def _send(self, response: LocalResponse) -> None:
-            self.send_response(response.status)
-            for name, value in response.headers.items():
-                if name.lower() != "content-length":
-                    self.send_header(name, value)
-            for name, values in response.multi_headers.items():
-                for value in values:
-                    self.send_header(name, value)
-            if "Content-Length" not in response.headers:
-                self.send_header("Content-Length", str(len(response.body)))
-            else:
-                self.send_header("Content-Length", response.headers["Content-Length"])
-            self.end_headers()
-            if response.body:
-                self.wfile.write(response.body)
+def _error(status: int, message: str) -> LocalResponse:
+    return LocalResponse.json(status, {"error": message})
 
-        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
 
-        def __getattr__(self, name: str) -> Any:
-            # Any other method (TRACE, ...) is dispatched too, so an API resource answers it as
-            # API Gateway does (403), not with http.server's HTML 501.
-            if name.startswith("do_"):
-                return self._dispatch
-            raise AttributeError(name)
+def read_body(environ: dict[str, Any], limit: int) -> bytes | LocalResponse:
+    """The body, at most `limit` bytes (413 before reading more), or the error answer."""
+    if environ.get("HTTP_TRANSFER_ENCODING"):
+        return _error(HTTPStatus.LENGTH_REQUIRED, "send the body with a Content-Length")
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = -1
+    if length < 0:
+        return _error(HTTPStatus.BAD_REQUEST, "bad Content-Length")
+    if length > limit:
+        return _error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"request bodies here are at most {limit} bytes")
+    body = bytes(environ["wsgi.input"].read(length)) if length else b""
+    if len(body) != length:
+        return _error(HTTPStatus.BAD_REQUEST, "the body is shorter than its Content-Length")
+    environ.get(REQUEST_READ_KEY, lambda: None)()
+    return body
 
-        def log_message(self, format: str, *args: Any) -> None:
-            # Paths only: query strings carry approval ids, which are bearer secrets.
-            _log.debug("%s %s", self.command, urlsplit(self.path).path)
 
-    return RequestHandler
+def _unwsgi(value: str) -> str:
+    """A WSGI (latin-1) string back to what the client sent, as UTF-8."""
+    return value.encode("latin-1").decode("utf-8", "replace")
+
+
+def read_request(environ: dict[str, Any], body_limit: Callable[[str], int]) -> LocalRequest | LocalResponse:
+    split = urlsplit(_unwsgi(str(environ.get("REQUEST_URI") or environ.get("PATH_INFO") or "/")))
+    raw_path = split.path or "/"
+    body = read_body(environ, body_limit(raw_path))
+    if isinstance(body, LocalResponse):
+        return body
+    return LocalRequest(
+        method=str(environ["REQUEST_METHOD"]),
+        path=unquote(raw_path) or "/",
+        raw_path=raw_path,
+        query=parse_qs(split.query, keep_blank_values=True),
+        headers=list(environ.get(RAW_HEADERS_KEY, [])),
+        body=body,
+        client_ip=str(environ.get("REMOTE_ADDR", "")),
+        host=str(environ.get("HTTP_HOST", "")),
+    )
+
+
+def respond(start_response: StartResponse, response: LocalResponse) -> list[bytes]:
+    # werkzeug sets Connection: close on every answer itself
+    headers = [
+        (name, value)
+        for name, value in response.headers.items()
+        if name.lower() not in {"content-length", "connection"}
+    ]
+    headers += [(name, value) for name, values in response.multi_headers.items() for value in values]
+    headers.append(("Content-Length", response.headers.get("Content-Length", str(len(response.body)))))
+    start_response(status_line(response.status), headers)
+    return [response.body]

@@ -18,12 +18,15 @@ import re
 from http import HTTPStatus
 from typing import Any
 
+from smartdoor.domain.snapshots import MAX_SNAPSHOT_BYTES
 from smartdoor_local.camera import CameraFrames, FrameRejected
 from smartdoor_local.http_server import WEB_DIR, LocalRequest, LocalResponse, security_headers
 from smartdoor_local.photo_links import PHOTOS_PATH
 from smartdoor_local.stack import LocalStack
 
-_FRAMES = re.compile(r"^/local/doors/([^/]+)/frames$")
+FRAMES_PATH = re.compile(r"^/local/doors/([^/]+)/frames$")
+# A camera frame is a picture, not an API body: as large as an edge device's snapshot may be.
+MAX_FRAME_BYTES = MAX_SNAPSHOT_BYTES
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -44,7 +47,7 @@ class LocalApi:
 
     def __call__(self, request: LocalRequest) -> LocalResponse:
         path = request.path
-        frames = _FRAMES.match(request.raw_path)
+        frames = FRAMES_PATH.match(request.raw_path)
         if frames:
             if request.method != "POST":
                 return _error(HTTPStatus.METHOD_NOT_ALLOWED, "POST a JPEG frame here")
@@ -110,8 +113,4 @@ def camera_page(request: LocalRequest) -> LocalResponse:
         return LocalResponse(
             status=HTTPStatus.OK, headers=headers, body=b"" if request.method == "HEAD" else page
         )
-    return LocalResponse(
-        status=HTTPStatus.NOT_FOUND,
-        headers={"Content-Type": "text/plain; charset=utf-8", **security_headers()},
-        body=b"Not found\n",
-    )
+    return LocalResponse.json(HTTPStatus.NOT_FOUND, {"error": "not found"}, security_headers())

@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -46,6 +45,14 @@ from smartdoor_local.face_engine import DynamoFaceStore, LocalFaceEngine, load_m
 from smartdoor_local.lambda_runtime import LambdaRuntime, LocalFunction, function_name_of
 from smartdoor_local.outbox import Outbox
 from smartdoor_local.photo_links import LocalPhotoLinks
+from smartdoor_local.s3_post_policy import enforce_post_policy
+from smartdoor_local.serving import (
+    LimitedRequestHandler,
+    RunningServer,
+    loopback_only,
+    refuse_browsers,
+    serve_in_thread,
+)
 from smartdoor_local.stream_mapping import StreamMapping
 from smartdoor_local.workflows import (
     execution_history,
@@ -55,6 +62,9 @@ from smartdoor_local.workflows import (
 )
 
 REGION = "us-east-1"
+# The fake credentials the stack's process uses (and signs snapshot upload forms with).
+LOCAL_ACCESS_KEY_ID = "local"
+LOCAL_SECRET_ACCESS_KEY = "local"  # noqa: S105 - moto's, not a secret
 ACCOUNT = "123456789012"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 API_FUNCTION_NAME = "smartdoor-api"
@@ -161,49 +171,59 @@ class LocalConfig:
 
 
 class MotoServer:
-    """moto's HTTP front end on 127.0.0.1, serving this process's backends to other processes."""
+    """moto's HTTP front end on 127.0.0.1, serving this process's backends to other processes.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._host = host
+    Served like the local server (`smartdoor_local.serving`: limits, loopback Host only), it
+    also refuses requests from web pages, and checks browser-upload forms as S3 does
+    (`smartdoor_local.s3_post_policy`) before moto stores them.
+    """
+
+    def __init__(self, port: int = 0, credentials: Mapping[str, str] | None = None) -> None:
         self._port = port
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        # access key -> secret key: the keys upload forms may be signed with
+        self._credentials = dict(credentials or {LOCAL_ACCESS_KEY_ID: LOCAL_SECRET_ACCESS_KEY})
+        self._running: RunningServer | None = None
 
     @property
     def url(self) -> str:
-        if self._server is None:
+        if self._running is None:
             raise RuntimeError("the moto server is not running")
-        return f"http://{self._host}:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self._running.port}"
 
     def start(self) -> MotoServer:
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
-        from werkzeug.serving import make_server
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-        app = DomainDispatcherApplication(create_backend_app)
-        self._server = make_server(
-            self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler
+        moto = DomainDispatcherApplication(create_backend_app)
+        app = refuse_browsers(enforce_post_policy(moto, self._credentials))
+        self._running = serve_in_thread(
+            lambda port: loopback_only(app, port),
+            name="smartdoor-moto-server",
+            host="127.0.0.1",  # loopback only: never another interface
+            port=self._port,
+            handler=_moto_request_handler(),
         )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="smartdoor-moto-server", daemon=True
-        )
-        self._thread.start()
         return self
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()  # the listening socket: nothing may stay bound after stop
-        if thread is not None:
-            thread.join(timeout=10)
-        self._server = None
-        self._thread = None
+        running, self._running = self._running, None
+        if running is not None:
+            running.stop()
+
+
+def _moto_request_handler() -> type[LimitedRequestHandler]:
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class MotoHandler(LimitedRequestHandler, MotoRequestHandler):
+        """The local server's limits, with moto's own header handling (S3 metadata names)."""
+
+        def make_environ(self) -> Any:
+            environ = super().make_environ()
+            # moto reads bodies itself: the whole-request deadline covers the line and headers.
+            self.request_read()
+            return environ
+
+    return MotoHandler
 
 
 # ---------------------------------------------------------------------------- environment
@@ -214,8 +234,8 @@ def offline_aws_environment() -> Iterator[None]:
     """Fake credentials and the local region for this process while the stack runs; quiet
     Powertools (no metrics on stdout, no X-Ray). A real AWS profile is never used."""
     changes = {
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_ACCESS_KEY,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "POWERTOOLS_TRACE_DISABLED": "1",
@@ -540,6 +560,9 @@ class LocalStack:
             "s3",
             region_name=REGION,
             endpoint_url=self._moto.url,
+            # The keys the moto server checks forms against (mock_aws's own fake keys vary).
+            aws_access_key_id=LOCAL_ACCESS_KEY_ID,
+            aws_secret_access_key=LOCAL_SECRET_ACCESS_KEY,
             config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
         )
         return {"snapshot_forms": S3SnapshotUploads(self.names["photos"], presigning_client=presigner)}

@@ -232,7 +232,7 @@ def test_the_local_stack_can_mount_routes() -> None:
 def test_stop_leaves_nothing_listening() -> None:
     server = LocalServer().start()
     port = server.port
-    thread = server._thread
+    thread = server._running.thread if server._running else None
     assert fetch(server.url + "/config.json")[0] == 200
     server.stop()
     assert thread is not None and not thread.is_alive()

@@ -72,9 +72,10 @@ def test_a_path_in_the_api_no_resource_has_is_api_gateways_403(
 
 
 def test_paths_outside_the_api_are_still_the_pages_404(server: LocalServer) -> None:
-    status, content_type, _ = fetch(server.url + "/no-such-page.html")
+    status, content_type, body = fetch(server.url + "/no-such-page.html")
     assert status == 404
-    assert content_type.startswith("text/plain")
+    assert content_type == "application/json"
+    assert json.loads(body) == {"error": "not found"}
 
 
 def test_the_function_itself_answers_an_unknown_route_404_json(
