@@ -26,7 +26,7 @@ from smartdoor.domain.doorbell import (
     ring,
 )
 from smartdoor.domain.records import DOOR_ID_PATTERN
-from smartdoor.domain.visits import iso_utc
+from smartdoor.domain.times import iso_utc
 from smartdoor.errors import SmartDoorError
 from smartdoor.models import DoorActivityDetail
 from smartdoor.observability import logger, metrics

@@ -17,22 +17,24 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
 from smartdoor.adapters.aws import client, dynamodb_table, transient_errors_as
 from smartdoor.adapters.conditional_writes import conditional_write
-from smartdoor.domain.snapshots import (
+from smartdoor.domain.snapshot_keys import (
     JPEG_CONTENT_TYPE,
     MAX_SNAPSHOT_BYTES,
     UPLOAD_URL_SECONDS,
-    SnapshotOutcome,
     UploadedObject,
 )
-from smartdoor.domain.visits import iso_utc
+from smartdoor.domain.times import iso_utc
 from smartdoor.errors import TransientError
+
+if TYPE_CHECKING:
+    from smartdoor.domain.snapshots import SnapshotOutcome
 
 HEAD_BYTES = 16
 LOG_SK = "UPLOAD"

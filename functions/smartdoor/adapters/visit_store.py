@@ -37,7 +37,8 @@ from typing import Any, Protocol
 
 from smartdoor.adapters.aws import dynamodb_table, transient_errors_as
 from smartdoor.adapters.conditional_writes import conditional_write, is_condition_failure, put_versioned
-from smartdoor.domain.visits import VisitState, iso_utc
+from smartdoor.domain.times import iso_utc
+from smartdoor.domain.visits import VisitState
 from smartdoor.errors import SmartDoorError, TransientError
 
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600

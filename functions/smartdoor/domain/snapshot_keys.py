@@ -1,4 +1,4 @@
-"""Where door devices' snapshots live in the photos bucket, and the upload's limits.
+"""Where door devices' snapshots live in the photos bucket, the upload's limits, and what an upload is.
 
 `snapshots/<doorId>/<epoch ms>-<16 hex>.jpg` (smartdoor.domain.snapshots has the contract).
 Its own module so the API, which only hands out upload forms, imports no snapshot processing.
@@ -35,3 +35,9 @@ def parse_snapshot_key(key: str) -> SnapshotKey | None:
     if match is None:
         return None
     return SnapshotKey(door_id=match.group("door"), taken_at=int(match.group("ms")) / 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedObject:
+    size: int
+    head: bytes  # the first bytes (at least 3 when the object has them)

@@ -27,6 +27,7 @@ __all__ = [
     "SNAPSHOTS_PREFIX",
     "UPLOAD_URL_SECONDS",
     "SnapshotKey",
+    "UploadedObject",
     "parse_snapshot_key",
     "snapshot_key",
 ]
@@ -52,6 +53,7 @@ from smartdoor.domain.snapshot_keys import (
     SNAPSHOTS_PREFIX,
     UPLOAD_URL_SECONDS,
     SnapshotKey,
+    UploadedObject,
     parse_snapshot_key,
     snapshot_key,
 )
@@ -76,12 +78,6 @@ class SnapshotStatus(StrEnum):
     SEARCHED = "SEARCHED"
     REJECTED = "REJECTED"
     DUPLICATE = "DUPLICATE"  # already processed (a repeated delivery): nothing done
-
-
-@dataclass(frozen=True, slots=True)
-class UploadedObject:
-    size: int
-    head: bytes  # the first bytes (at least 3 when the object has them)
 
 
 def check_upload(upload: UploadedObject | None) -> Rejection | None:

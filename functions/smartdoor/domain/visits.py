@@ -34,11 +34,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from smartdoor.domain.quality import QualityGate, SkipReason
 from smartdoor.domain.records import FaceDetail, FaceMatch, FaceSearchResult, Frame
+from smartdoor.domain.times import iso_utc
 from smartdoor.models import BoundingBox, DetailType, FaceEventDetail, FrameLocation, KnownFaceDetail
 
 UNKNOWN_KEY = "unknown"
@@ -56,11 +56,6 @@ def visit_id_for(door_id: str, start_time: float) -> str:
     execution name (<= 80 characters).
     """
     return f"{door_id}-{round(start_time * 1000)}"
-
-
-def iso_utc(epoch_seconds: float) -> str:
-    moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)
