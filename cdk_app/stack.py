@@ -192,7 +192,8 @@ class SmartDoorStack(Stack):
             self.site_origin = f"{parts.scheme}://{parts.netloc}"
         else:
             self.site_origin = self.web.url
-            self.tasks.ask_owner.function.add_environment("SITE_URL", self.web.url)
+            for function in (self.tasks.ask_owner.function, self.tasks.issue_passcode.function):
+                function.add_environment("SITE_URL", self.web.url)
         self.api.allow_pages_from(self.site_origin)
         self.alerts.when_function_errors("ApiErrors", self.api.function)
 

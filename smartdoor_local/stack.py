@@ -474,6 +474,7 @@ class LocalStack:
                 "OTP_SECRET_ARN": names["otp_secret"],
                 "ALERTS_TOPIC_ARN": names["alerts_topic"],
                 "OTP_TTL_SECONDS": str(config.otp_ttl_seconds),
+                "SITE_URL": self.site_url,
             },
             API_FUNCTION_NAME: {
                 **door,

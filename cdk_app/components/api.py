@@ -269,8 +269,8 @@ class Api(Construct):
         storage.approvals_table.grant(role, "dynamodb:GetItem", "dynamodb:UpdateItem")
         # The welcome name after a right code.
         storage.visitors_table.grant(role, "dynamodb:GetItem")
-        # Verify: take the code (conditional delete), read and write the door's failure count.
-        storage.passcodes_table.grant(role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem")
+        # Verify: read the code, mark it used (conditional update), read and write the failure counts.
+        storage.passcodes_table.grant(role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
         storage.otp_secret.grant_read(role)
         # Presigned photo links are only as good as the signer's own read permission.
         self.handler.allow_objects(

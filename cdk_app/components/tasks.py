@@ -170,6 +170,8 @@ class TaskFunctions(Construct):
                 "OTP_MAX_FAILURES": str(config.otp_max_failures),
                 "OTP_FAILURE_WINDOW_SECONDS": str(config.otp_failure_window_seconds),
                 "OTP_LOCKOUT_SECONDS": str(config.otp_lockout_seconds),
+                # The pages' address, for the SMS's one-tap link to the keypad.
+                **({"SITE_URL": config.site_url} if config.site_url else {}),
                 **sms_origin,
             },
             sends_sms=True,

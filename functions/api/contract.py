@@ -16,6 +16,7 @@ from smartdoor.schema import Meta, Model
 
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 OTP_PATTERN = r"^[0-9]{6}$"
+LINK_KEY_PATTERN = r"^[A-Za-z0-9_-]{22}$"
 
 
 class _Wire(Model, rename="camel"):
@@ -58,6 +59,19 @@ class UnlockRequest(Model):
     otp: Annotated[
         str, Meta(pattern=OTP_PATTERN, description="the 6-digit passcode from the SMS", examples=["123456"])
     ]
+    key: (
+        Annotated[
+            str,
+            Meta(
+                pattern=LINK_KEY_PATTERN,
+                description=(
+                    "the key from the SMS's one-tap link (its #key=): with it the code opens the door "
+                    "even while the keypad refuses typed codes"
+                ),
+            ),
+        ]
+        | None
+    ) = None
 
 
 # ---------------------------------------------------------------------------- answers
@@ -114,6 +128,9 @@ class Unlocked(Model):
 class UnlockRefused(_Wire):
     granted: Literal[False]
     error: str
+    already_open: Annotated[bool, Meta(description="409: this code opened the door moments ago")] | None = (
+        None
+    )
     field: str | None = None
     retry_at: str | None = None
     retry_after_seconds: int | None = None

@@ -20,7 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from api.doorbell import RingNotDelivered
 from api.router import Answer, Call, InvalidBody, NotFound, body_text, json_answer
-from api.unlock import DoorLockedOut, UnknownDoor, WrongPasscode, iso_utc
+from api.unlock import DoorAlreadyOpen, DoorLockedOut, UnknownDoor, WrongPasscode, iso_utc
 from smartdoor.domain.approvals import (
     ApprovalAlreadyDecided,
     ApprovalExpired,
@@ -189,15 +189,23 @@ def _wrong_passcode(error: WrongPasscode, call: Call) -> Answer:
 def _locked_out(error: DoorLockedOut, call: Call) -> Answer:
     metrics.add_metric(name="LockedOutTries", unit=MetricUnit.Count, value=1)
     wait = max(1, math.ceil((error.retry_at - call.adapters.now).total_seconds()))
+    where = "at this door" if error.door_wide else "from this address"
     return json_answer(
         HTTPStatus.TOO_MANY_REQUESTS,
         {
             "granted": False,
-            "error": "too many wrong codes at this door",
+            "error": f"too many wrong codes {where}",
             "retryAt": iso_utc(error.retry_at),
             "retryAfterSeconds": wait,
         },
         headers={"Retry-After": str(wait)},
+    )
+
+
+def _already_open(error: DoorAlreadyOpen, call: Call) -> Answer:
+    return json_answer(
+        HTTPStatus.CONFLICT,
+        {"granted": False, "alreadyOpen": True, "error": "this code opened the door moments ago"},
     )
 
 
@@ -240,6 +248,7 @@ ANSWERS: dict[type, Callable[[Any, Call], Answer]] = {
     ApprovalNotReady: _not_ready,
     WrongPasscode: _wrong_passcode,
     DoorLockedOut: _locked_out,
+    DoorAlreadyOpen: _already_open,
     RingNotDelivered: _ring_not_delivered,
     TransientError: _transient,
     Exception: _unexpected,

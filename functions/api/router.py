@@ -16,7 +16,7 @@ import base64
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any
 
@@ -68,6 +68,7 @@ class Call:
     params: Mapping[str, str]
     headers: Mapping[str, str]  # names lower-cased
     adapters: Adapters
+    client: str | None = None  # the caller's address, as API Gateway saw it (sourceIp)
     body: Any = None  # the validated request model of a route that takes a body
 
 
@@ -111,7 +112,8 @@ class Router:
         method = str(event.get("httpMethod") or "").upper()
         path = str(event.get("path") or "")
         headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
-        call = Call(method, {}, headers, adapters)
+        identity = (event.get("requestContext") or {}).get("identity") or {}
+        call = Call(method, {}, headers, adapters, client=identity.get("sourceIp"))
         try:
             answer = self._answer(event, call, path)
         except Exception as error:
@@ -125,7 +127,7 @@ class Router:
             found = route.pattern.match(path)
             if found and route.method == call.method:
                 body = _validated(route.body, self.read_body(event)) if route.body else None
-                return route.run(Call(call.method, found.groupdict(), call.headers, call.adapters, body))
+                return route.run(replace(call, params=found.groupdict(), body=body))
         raise NotFound(path)
 
     def _preflight(self, path: str) -> Answer:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from smartdoor.adapters.event_bus import BusEvent
-from smartdoor.domain.otp import Denied, Granted, LockedOut, OtpPolicy, VerifyOutcome
+from smartdoor.domain.otp import AlreadyOpen, Denied, Granted, LockedOut, OtpPolicy, VerifyOutcome
 from smartdoor.errors import SmartDoorError, TransientError
 from smartdoor.models import DetailType, DoorUnlockedDetail
 from smartdoor.observability import logger
@@ -29,11 +29,17 @@ class WrongPasscode(SmartDoorError):
 
 
 class DoorLockedOut(SmartDoorError):
-    """Too many wrong codes at this door: every code is refused until `retry_at` (429)."""
+    """Too many wrong codes at this door (`door_wide`) or from this address: typed codes are
+    refused until `retry_at` (429); a code's one-tap link still opens."""
 
-    def __init__(self, retry_at: datetime) -> None:
-        super().__init__(f"door locked out until {retry_at.isoformat()}")
+    def __init__(self, retry_at: datetime, *, door_wide: bool = True) -> None:
+        super().__init__(f"keypad locked out until {retry_at.isoformat()}")
         self.retry_at = retry_at
+        self.door_wide = door_wide
+
+
+class DoorAlreadyOpen(SmartDoorError):
+    """This code opened the door moments ago (a double tap, a retry): nothing happens again (409)."""
 
 
 class DoorNotTold(TransientError):
@@ -46,7 +52,11 @@ class DoorNotTold(TransientError):
 class PasscodeVerifier(Protocol):
     policy: OtpPolicy
 
-    def verify(self, door_id: str, otp: str) -> VerifyOutcome: ...
+    def verify(
+        self, door_id: str, otp: str, *, client: str | None = None, link_key: str | None = None
+    ) -> VerifyOutcome: ...
+
+    def release(self, door_id: str, otp: str) -> None: ...
 
 
 class NamedVisitor(Protocol):
@@ -85,18 +95,18 @@ def iso_utc(value: datetime) -> str:
 def lockout_alert(
     door_id: str, policy: OtpPolicy, locked_at: datetime, retry_at: datetime
 ) -> tuple[str, str]:
-    window_minutes = max(1, policy.failure_window_seconds // 60)
+    window_minutes = max(1, policy.door_failure_window_seconds // 60)
     subject = f"Smart Door: keypad at {door_id} locked after wrong codes"
     body = "\n".join(
         [
-            f"The keypad at {door_id} refused {policy.max_failures} wrong passcodes within "
-            f"{window_minutes} minutes and is now locked.",
+            f"The keypad at {door_id} refused {policy.door_max_failures} wrong passcodes within "
+            f"{window_minutes} minutes and now refuses typed codes.",
             "",
-            f"Locked at:          {locked_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
-            f"Accepts codes from: {retry_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
+            f"Locked at:                {locked_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
+            f"Accepts typed codes from: {retry_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC",
             "",
-            "If a visitor of yours mistyped their code, they can try again then.",
-            "If not, someone may be guessing codes at your door.",
+            "A visitor with a code can still open the door with the link in their text message.",
+            "If nobody of yours mistyped a code, someone may be guessing codes at your door.",
         ]
     )
     return subject, body
@@ -112,23 +122,33 @@ def unlock_door(
     bus: Bus,
     owner: OwnerEmail,
     now: datetime,
+    client: str | None = None,
+    link_key: object = None,
 ) -> Unlocked:
-    """Open `door_id` for a valid, unused, unexpired code; raise why not otherwise.
+    """Open `door_id` for a valid, unused, unexpired code, typed from the `client` address or sent
+    with its link's key; raise why not otherwise.
 
     Raises UnknownDoor, MalformedPasscode (nothing recorded), WrongPasscode (a failure counted),
-    DoorLockedOut, or DoorNotTold / TransientError when AWS fails.
+    DoorAlreadyOpen, DoorLockedOut, or DoorNotTold / TransientError when AWS fails.
     """
     if door_id not in served_doors:
         raise UnknownDoor("no such door")
-    outcome = passcodes.verify(door_id, otp)  # type: ignore[arg-type]  # the domain checks the type
+    outcome = passcodes.verify(door_id, otp, client=client, link_key=link_key)  # type: ignore[arg-type]  # the domain checks the types
     if isinstance(outcome, Granted):
-        return _open(outcome, visitors=visitors, bus=bus, now=now)
+        try:
+            return _open(outcome, visitors=visitors, bus=bus, now=now)
+        except DoorNotTold:
+            passcodes.release(door_id, str(otp))  # the door stayed shut: the code may be sent again
+            raise
+    if isinstance(outcome, AlreadyOpen):
+        logger.info("Code sent again after it opened the door", extra={"door_id": door_id})
+        raise DoorAlreadyOpen("this code opened the door moments ago")
     if isinstance(outcome, LockedOut):
         retry_at = datetime.fromtimestamp(outcome.retry_at, UTC)
-        if outcome.just_locked:
+        if outcome.just_locked and outcome.door_wide:
             logger.warning("Keypad locked out after repeated wrong codes", extra={"door_id": door_id})
             _alert_owner(owner, *lockout_alert(door_id, passcodes.policy, now, retry_at))
-        raise DoorLockedOut(retry_at)
+        raise DoorLockedOut(retry_at, door_wide=outcome.door_wide)
     if isinstance(outcome, Denied):
         logger.info(
             "Wrong passcode", extra={"door_id": door_id, "failures_in_window": outcome.failures_in_window}

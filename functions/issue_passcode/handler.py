@@ -45,6 +45,10 @@ class IssuePasscodeSettings(SmsOriginSettings, kw_only=True):
         default=900, name="OTP_FAILURE_WINDOW_SECONDS"
     )
     otp_lockout_seconds: Annotated[int, Meta(ge=1)] = field(default=900, name="OTP_LOCKOUT_SECONDS")
+    # The pages' address: the SMS links to its keypad (none: the SMS carries the code only).
+    site_url: Annotated[str, Meta(pattern=r"^https?://[^\s?#]+$")] | None = field(
+        default=None, name="SITE_URL"
+    )
 
     def policy(self) -> OtpPolicy:
         return OtpPolicy(
@@ -108,6 +112,7 @@ def handler(
         visit_id=request.visit_id,
         passcodes=passcodes or _default_passcodes(settings),
         visitors=visitors or DynamoVisitorStore(settings.visitors_table),
+        site_url=settings.site_url,
         sms=notifier
         or SnsNotifier(
             settings.alerts_topic_arn,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
 from smartdoor.domain.otp import (
+    ALREADY_OPEN_SECONDS,
+    AlreadyOpen,
     CodeCollision,
     ConcurrentIssue,
     Denied,
@@ -80,8 +82,19 @@ class InMemoryPasscodeStore:
         self.codes[(code.door_id, code.code_hash)] = code
         self.pointers[(code.door_id, code.visitor_id)] = code.code_hash
 
-    def take_code(self, door_id: str, code_hash: str) -> StoredCode | None:
-        return self.codes.pop((door_id, code_hash), None)
+    def peek_code(self, door_id: str, code_hash: str) -> StoredCode | None:
+        return self.codes.get((door_id, code_hash))
+
+    def take_code(self, door_id: str, code_hash: str, now: float) -> StoredCode | None:
+        stored = self.codes.get((door_id, code_hash))
+        if stored is not None and stored.used_at is None:
+            self.codes[(door_id, code_hash)] = replace(stored, used_at=now)
+        return stored
+
+    def release_code(self, door_id: str, code_hash: str) -> None:
+        stored = self.codes.get((door_id, code_hash))
+        if stored is not None:
+            self.codes[(door_id, code_hash)] = replace(stored, used_at=None)
 
     def load_failures(self, door_id: str) -> FailureRecord:
         return self.failures.get(door_id, FailureRecord())
@@ -306,9 +319,14 @@ def test_issue_rejects_ids_that_could_forge_table_keys(service: PasscodeService)
 # --- verifying -----------------------------------------------------------------------------
 
 
-def test_a_code_opens_the_door_once(service: PasscodeService) -> None:
+def test_a_code_opens_the_door_once(service: PasscodeService, clock: FakeClock) -> None:
     issued = service.issue(DOOR, "v1", visit_id=VISIT)
     assert service.verify(DOOR, issued.code) == Granted(visitor_id="v1", door_id=DOOR, visit_id=VISIT)
+    # a repeat moments later (a double tap) is "already open", not a wrong try
+    clock.advance(ALREADY_OPEN_SECONDS)
+    assert service.verify(DOOR, issued.code) == AlreadyOpen(visitor_id="v1", door_id=DOOR)
+    # later, the used code is just a wrong code
+    clock.advance(1)
     assert service.verify(DOOR, issued.code) == Denied(failures_in_window=1)
 
 
@@ -378,8 +396,10 @@ def test_five_failures_within_fifteen_minutes_lock_the_door(
     outcomes += fail(service, 1, issued.code)
     # THEN the first 4 are plain denials and the 5th locks the door for 15 minutes, once
     assert outcomes[:4] == [Denied(1), Denied(2), Denied(3), Denied(4)]
-    assert outcomes[4] == LockedOut(retry_at=START + 899 + 900, just_locked=True)
-    assert fail(service, 1, issued.code) == [LockedOut(retry_at=START + 899 + 900, just_locked=False)]
+    assert outcomes[4] == LockedOut(retry_at=START + 899 + 900, just_locked=True, door_wide=False)
+    assert fail(service, 1, issued.code) == [
+        LockedOut(retry_at=START + 899 + 900, just_locked=False, door_wide=False)
+    ]
 
 
 def test_five_failures_spread_over_twenty_minutes_do_not_lock(
@@ -404,7 +424,7 @@ def test_a_correct_code_during_lockout_is_refused_and_not_consumed(
     # WHEN the correct code is typed during the lockout
     refused = service.verify(DOOR, issued.code)
     # THEN it is refused without being consumed or counted as a failure
-    assert refused == LockedOut(retry_at=START + 900)
+    assert refused == LockedOut(retry_at=START + 900, door_wide=False)
     assert (DOOR, code_hash(KEY, DOOR, issued.code)) in store.codes
     assert store.load_failures(DOOR).version == 5
 
@@ -419,7 +439,7 @@ def test_a_code_survives_a_lockout_it_outlives(store: InMemoryPasscodeStore, clo
     clock.advance(900)
     after = service.verify(DOOR, issued.code)
     # THEN it is refused during and accepted after: the refusal did not consume it
-    assert during == LockedOut(retry_at=START + 900)
+    assert during == LockedOut(retry_at=START + 900, door_wide=False)
     assert after == Granted("v1", DOOR, VISIT)
 
 
@@ -428,7 +448,7 @@ def test_the_lockout_ends_after_fifteen_minutes_with_a_fresh_count(
 ) -> None:
     fail(service, 5, right="")
     clock.now = START + 899.9
-    assert fail(service, 1, right="") == [LockedOut(retry_at=START + 900)]
+    assert fail(service, 1, right="") == [LockedOut(retry_at=START + 900, door_wide=False)]
     clock.now = START + 900
     # THEN the next wrong code is failure 1 of a new window, not an instant re-lock
     assert fail(service, 1, right="") == [Denied(failures_in_window=1)]
@@ -437,7 +457,10 @@ def test_the_lockout_ends_after_fifteen_minutes_with_a_fresh_count(
 def test_lockout_is_configurable(store: InMemoryPasscodeStore, clock: FakeClock) -> None:
     policy = OtpPolicy(max_failures=2, failure_window_seconds=60, lockout_seconds=30)
     service = PasscodeService(store=store, keys=FixedKey(), clock=clock, policy=policy)
-    assert fail(service, 2, right="") == [Denied(1), LockedOut(retry_at=START + 30, just_locked=True)]
+    assert fail(service, 2, right="") == [
+        Denied(1),
+        LockedOut(retry_at=START + 30, just_locked=True, door_wide=False),
+    ]
     clock.advance(30)
     assert fail(service, 1, right="") == [Denied(1)]
 
@@ -466,8 +489,8 @@ def test_only_the_try_that_locks_reports_just_locked(
     # WHEN our failure is recorded
     ours = service.verify(DOOR, "000000")
     # THEN the racing try reported the lockout and ours just sees the door locked
-    assert racing == [LockedOut(retry_at=START + 900, just_locked=True)]
-    assert ours == LockedOut(retry_at=START + 900, just_locked=False)
+    assert racing == [LockedOut(retry_at=START + 900, just_locked=True, door_wide=False)]
+    assert ours == LockedOut(retry_at=START + 900, just_locked=False, door_wide=False)
 
 
 def test_an_endlessly_contended_counter_surfaces_as_transient(clock: FakeClock) -> None:
@@ -482,23 +505,26 @@ def test_an_endlessly_contended_counter_surfaces_as_transient(clock: FakeClock) 
 
 def test_the_failure_record_expires_when_it_stops_mattering(clock: FakeClock) -> None:
     class TtlRecordingStore(InMemoryPasscodeStore):
-        ttls: list[int] = []
+        ttls: dict[str, list[int]] = {}
 
         def save_failures(self, door_id: str, record: FailureRecord, expected_version: int, ttl: int) -> bool:
-            self.ttls.append(ttl)
+            self.ttls.setdefault(door_id, []).append(ttl)
             return super().save_failures(door_id, record, expected_version, ttl)
 
     store = TtlRecordingStore()
     policy = OtpPolicy(failure_window_seconds=900, lockout_seconds=1800)
     service = PasscodeService(store=store, keys=FixedKey(), clock=clock, policy=policy)
-    # WHEN one failure happens, then 4 more 100 s later (the 5th locks the door)
+    # WHEN one failure happens, then 4 more 100 s later (the 5th locks the address)
     fail(service, 1, right="")
     clock.advance(100)
     fail(service, 4, right="")
     # THEN a plain failure's record lives as long as the window, a lockout's as long as the lockout
-    assert store.ttls[0] == int(START + 900) + 1
-    assert store.ttls[-2] == int(START + 100 + 900) + 1
-    assert store.ttls[-1] == int(START + 100 + 1800) + 1
+    address = store.ttls[f"{DOOR}#address#unknown"]
+    assert address[0] == int(START + 900) + 1
+    assert address[-2] == int(START + 100 + 900) + 1
+    assert address[-1] == int(START + 100 + 1800) + 1
+    # AND the door's own record, with its 5-minute window, as long as that window
+    assert store.ttls[DOOR][-1] == int(START + 100 + 300) + 1
 
 
 # --- issuing and texting in one step ---------------------------------------------------------

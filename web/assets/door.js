@@ -17,6 +17,9 @@ const title = document.getElementById("door-title");
 let config = null;
 let doorId = null;
 let code = "";
+// The key of the SMS's one-tap link (#code=...&key=...), sent with that code only.
+let linkKey = null;
+let linkCode = null;
 let busy = false;
 let lockedUntil = 0; // Date.now() value; 0 when not locked
 // Once the door has opened, this page takes no more input: a new visit is a new page load.
@@ -67,8 +70,9 @@ function deleteDigit() {
   }
 }
 
-function lockUntil(retryAt) {
+function lockUntil(retryAt, doorWide) {
   lockedUntil = retryAt.getTime();
+  document.getElementById("locked-where").textContent = doorWide ? "at this door" : "from this network";
   const slot = document.getElementById("retry-at");
   slot.dateTime = retryAt.toISOString();
   slot.textContent = formatClock(retryAt);
@@ -101,25 +105,56 @@ function showOpen(visitor) {
   title.focus();
 }
 
+/** Another tap (or a retry) of the code that just opened the door: open, and nothing more to do. */
+function showAlreadyOpen() {
+  opened = true;
+  title.textContent = "Door open";
+  document.title = "Door open · Smart Door";
+  display.hidden = true;
+  keypad.hidden = true;
+  document.getElementById("skip-to-keypad").hidden = true;
+  setResult("already");
+  title.focus();
+}
+
+/** The SMS's one-tap link: #code=123456&key=... fills the code in; only the Open button sends it.
+ * The fragment leaves the address bar at once, so the key is not left in history. */
+function readLink() {
+  const fragment = new URLSearchParams(window.location.hash.slice(1));
+  const linked = fragment.get("code");
+  const key = fragment.get("key");
+  if (window.location.hash) {
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+  }
+  if (linked && /^[0-9]{6}$/.test(linked) && key && /^[A-Za-z0-9_-]{22}$/.test(key)) {
+    linkCode = linked;
+    linkKey = key;
+    code = linked;
+    return true;
+  }
+  return false;
+}
+
 async function submit() {
   if (opened || busy || isLocked() || code.length !== CODE_LENGTH || doorId === null) {
     return;
   }
   busy = true;
   const typed = code;
+  const body = typed === linkCode ? { otp: typed, key: linkKey } : { otp: typed };
   clearCode();
   setResult("checking");
   try {
     config = config || (await loadConfig());
-    const { status, data } = await callApi(config, "POST", `/doors/${encodeURIComponent(doorId)}/unlock`, {
-      otp: typed,
-    });
+    const { status, data } = await callApi(config, "POST", `/doors/${encodeURIComponent(doorId)}/unlock`, body);
     if (status === 200 && data.granted === true) {
       showOpen(data.visitor);
+    } else if (status === 409 && data.alreadyOpen === true) {
+      showAlreadyOpen();
     } else if (status === 403) {
       setResult("denied");
     } else if (status === 429 && data.retryAt) {
-      lockUntil(retryTime(data));
+      lockUntil(retryTime(data), !String(data.error || "").includes("address"));
     } else if (status === 429) {
       // API Gateway's own throttling (no retryAt): busy, not a lockout.
       document.getElementById("error-detail").textContent = "The door is busy. Try again in a moment.";
@@ -185,7 +220,7 @@ async function start() {
   const candidate = fromQuery || config.doorId;
   if (candidate && DOOR_ID.test(candidate)) {
     doorId = candidate;
-    setResult("entry");
+    setResult(readLink() ? "link" : "entry");
   } else {
     document.getElementById("error-detail").textContent =
       "This keypad does not know its door. Open it with ?door=<door id>.";

@@ -37,6 +37,8 @@ def routes(settings: ApiSettings) -> list[Route]:
             bus=adapters.bus,
             owner=adapters.owner,
             now=adapters.now,
+            client=call.client,
+            link_key=body.key,
         )
         metrics.add_metric(name="DoorUnlocked", unit=MetricUnit.Count, value=1)
         return json_answer(HTTPStatus.OK, {"granted": True, "visitor": opened.visitor_name})
@@ -72,8 +74,15 @@ UNLOCK = Doc(
         400: answer("not exactly 6 ASCII digits (`field: otp`, counts no try) or not a JSON object"),
         403: answer("wrong, expired or already used code; counts a failed try", UnlockRefused),
         404: _UNKNOWN_DOOR,
+        409: answer(
+            "this code opened the door moments ago (a double tap, a retry); counts nothing", UnlockRefused
+        ),
         413: answer("body over 4096 bytes"),
-        429: answer("too many wrong codes at this door: locked until retryAt (Retry-After)", UnlockRefused),
+        429: answer(
+            "too many wrong codes from this address or at this door: typed codes refused until "
+            "retryAt (Retry-After); the SMS's link still opens",
+            UnlockRefused,
+        ),
         503: answer("AWS throttled or failed, or the lock could not be told (Retry-After)"),
     },
 )

@@ -1,10 +1,12 @@
 """The Passcodes table: code hashes, each visitor's current code, each door's failed tries.
 
 Items (docs/internals.md):
-- `CODE#<doorId>#<hmac>` / `CODE`: a live code (visitorId, doorId, visitId, issuedAt, expiresAt);
+- `CODE#<doorId>#<hmac>` / `CODE`: a live code (visitorId, doorId, visitId, issuedAt, expiresAt,
+  linkHash: the HMAC of its one-tap link's key; usedAt once it opened the door);
 - `VISITOR#<doorId>#<visitorId>` / `CURRENT`: codeHash of the visitor's latest code, so issuing a
   new one can delete the old one in the same transaction;
-- `DOOR#<doorId>` / `FAILURES`: recent failed tries (epoch seconds), lockedUntil, version.
+- `DOOR#<doorId>` / `FAILURES`: the door's recent failed tries (epoch seconds), lockedUntil,
+  version; `DOOR#<doorId>#address#<ip>` / `FAILURES`: the same for one client address.
 Every item carries `expiresAt` (epoch seconds, the table's TTL attribute). DynamoDB deletes
 lazily, so the domain checks a code's expiry itself.
 """
@@ -47,6 +49,20 @@ def pointer_key(door_id: str, visitor_id: str) -> dict[str, str]:
 
 def failures_key(door_id: str) -> dict[str, str]:
     return {"pk": f"DOOR#{door_id}", "sk": _FAILURES_SK}
+
+
+def _stored_code(code_hash: str, item: dict[str, Any]) -> StoredCode:
+    used_at = item.get("usedAt")
+    return StoredCode(
+        code_hash=code_hash,
+        door_id=str(item["doorId"]),
+        visitor_id=str(item["visitorId"]),
+        visit_id=str(item["visitId"]),
+        issued_at=int(item["issuedAt"]),
+        expires_at=int(item["expiresAt"]),
+        link_hash=str(item["linkHash"]) if "linkHash" in item else None,
+        used_at=float(used_at) if used_at is not None else None,
+    )
 
 
 def _number(value: float) -> Decimal:
@@ -99,6 +115,7 @@ class DynamoPasscodeStore:
                         "visitId": code.visit_id,
                         "issuedAt": code.issued_at,
                         "expiresAt": code.expires_at,
+                        **({"linkHash": code.link_hash} if code.link_hash else {}),
                     },
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
@@ -164,21 +181,39 @@ class DynamoPasscodeStore:
 
     # -- verifying --------------------------------------------------------------------------
 
-    def take_code(self, door_id: str, code_hash: str) -> StoredCode | None:
-        # One DeleteItem is atomic: of concurrent deletes of one item, only one gets its attributes.
+    def peek_code(self, door_id: str, code_hash: str) -> StoredCode | None:
         with transient_errors_as(TransientError):
-            response = self._table.delete_item(Key=code_key(door_id, code_hash), ReturnValues="ALL_OLD")
-        item = response.get("Attributes")
-        if not item:
-            return None
-        return StoredCode(
-            code_hash=code_hash,
-            door_id=str(item["doorId"]),
-            visitor_id=str(item["visitorId"]),
-            visit_id=str(item["visitId"]),
-            issued_at=int(item["issuedAt"]),
-            expires_at=int(item["expiresAt"]),
-        )
+            item = self._table.get_item(Key=code_key(door_id, code_hash), ConsistentRead=True).get("Item")
+        return _stored_code(code_hash, item) if item else None
+
+    def take_code(self, door_id: str, code_hash: str, now: float) -> StoredCode | None:
+        # One conditional UpdateItem is atomic: of concurrent ones, exactly one finds no usedAt.
+        try:
+            with transient_errors_as(TransientError):
+                response = self._table.update_item(
+                    Key=code_key(door_id, code_hash),
+                    UpdateExpression="SET usedAt = :now",
+                    ConditionExpression="attribute_exists(pk) AND attribute_not_exists(usedAt)",
+                    ExpressionAttributeValues={":now": _number(now)},
+                    ReturnValues="ALL_OLD",
+                )
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise
+            return self.peek_code(door_id, code_hash)  # no such code, or used already
+        return _stored_code(code_hash, response["Attributes"])
+
+    def release_code(self, door_id: str, code_hash: str) -> None:
+        try:
+            with transient_errors_as(TransientError):
+                self._table.update_item(
+                    Key=code_key(door_id, code_hash),
+                    UpdateExpression="REMOVE usedAt",
+                    ConditionExpression="attribute_exists(pk)",
+                )
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":  # replaced meanwhile: nothing to free
+                raise
 
     def load_failures(self, door_id: str) -> FailureRecord:
         with transient_errors_as(TransientError):
