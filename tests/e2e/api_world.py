@@ -34,7 +34,7 @@ from smartdoor.adapters.photo_store import S3PhotoStore
 from smartdoor.adapters.secrets import SecretsManagerHmacKey
 from smartdoor.adapters.visitor_store import DynamoVisitorStore, Visitor
 from smartdoor.domain.approvals import Approval, create_approval, utc_now
-from smartdoor.domain.otp import OtpPolicy, PasscodeService
+from smartdoor.domain.otp import IssuedPasscode, OtpPolicy, PasscodeService
 from smartdoor.models import VisitPhoto
 from smartdoor_local.http_server import LocalRequest, build_proxy_event, smartdoor_api_routes
 from tests.fakes import FakeLambdaContext, make_jpeg
@@ -241,7 +241,13 @@ class ApiWorld:
         self, visitor_id: str, clock: Callable[[], float] = time.time, *, visit_id: str = "visit-1"
     ) -> str:
         """A code for the visitor, issued (as the workflows do) for the visit `visit_id`."""
-        return self.passcode_service(clock).issue(DOOR_ID, visitor_id, visit_id=visit_id).code
+        return self.issue_passcode(visitor_id, clock, visit_id=visit_id).code
+
+    def issue_passcode(
+        self, visitor_id: str, clock: Callable[[], float] = time.time, *, visit_id: str = "visit-1"
+    ) -> IssuedPasscode:
+        """The code and its one-tap link's key, as the SMS carries them."""
+        return self.passcode_service(clock).issue(DOOR_ID, visitor_id, visit_id=visit_id)
 
     def visit_photo(self, visit_id: str) -> VisitPhoto:
         photo = VisitPhoto.for_visit(PHOTOS_BUCKET, visit_id)
@@ -323,9 +329,10 @@ class ApiWorld:
         body: bytes | str | Mapping[str, Any] | None = None,
         *,
         headers: Mapping[str, str] | None = None,
+        client_ip: str = "203.0.113.7",
         **overrides: Any,
     ) -> ApiAnswer:
-        """One request through the real handler, as API Gateway would deliver it."""
+        """One request through the real handler, as API Gateway would deliver it from `client_ip`."""
         split = urlsplit(url)
         if isinstance(body, Mapping):
             raw = json.dumps(body).encode()
@@ -340,7 +347,7 @@ class ApiWorld:
             query={},
             headers=[("Content-Type", "application/json"), *(headers or {}).items()],
             body=raw,
-            client_ip="203.0.113.7",
+            client_ip=client_ip,
             host="api.example.com",
         )
         for route in smartdoor_api_routes(lambda event, context: {}):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,11 +15,11 @@ import pytest
 
 from api.handler import MAX_BODY_BYTES, reset_adapters
 from smartdoor.adapters.event_bus import RecordingEventBus
-from smartdoor.adapters.passcode_store import code_key, failures_key
-from smartdoor.domain.otp import code_hash
-from tests.e2e.api_world import DOOR_ID, OTP_SECRET_VALUE, PASSCODES_TABLE, ApiWorld, use_world_environment
+from smartdoor.adapters.passcode_store import failures_key
+from tests.e2e.api_world import DOOR_ID, PASSCODES_TABLE, ApiWorld, use_world_environment
 
 UNLOCK = f"/doors/{DOOR_ID}/unlock"
+STRANGER = "198.51.100.66"
 ADA_VISIT = f"{DOOR_ID}-1800000000000"
 
 
@@ -72,18 +73,22 @@ def test_right_code_opens_the_door_and_tells_the_lock(world: ApiWorld, ada_code:
 def test_a_code_works_once(world: ApiWorld, ada_code: str) -> None:
     assert world.call("POST", UNLOCK, {"otp": ada_code}).status == 200
     world.bus_events()
-    # WHEN the same code is typed again
+    # WHEN the same code is typed again at once (a double tap)
     again = world.call("POST", UNLOCK, {"otp": ada_code})
-    # THEN refused, and the lock hears nothing
-    assert again.status == 403
-    assert again.body["granted"] is False
+    # THEN "already open": not a wrong try, and the lock hears nothing more
+    assert again.status == 409
+    assert again.body == {
+        "granted": False,
+        "alreadyOpen": True,
+        "error": "this code opened the door moments ago",
+    }
     assert world.bus_events() == []
 
 
-def test_racing_one_code_has_exactly_one_winner(world: ApiWorld, ada_code: str) -> None:
-    # GIVEN 4 devices typing the same code at the same moment, each its own "Lambda environment"
-    # (4, so the 3 losers stay under the 5-failure lockout and each gets a plain 403)
-    callers = 4
+def test_twenty_taps_of_one_right_code_open_once_and_lock_nothing(world: ApiWorld, ada_code: str) -> None:
+    # GIVEN 20 submissions of the same right code at the same moment (a double tap, retries after a
+    # timeout), each in its own "Lambda environment"
+    callers = 20
     services = [world.passcode_service() for _ in range(callers)]
     barrier = threading.Barrier(callers)
     statuses: list[int] = []
@@ -101,10 +106,14 @@ def test_racing_one_code_has_exactly_one_winner(world: ApiWorld, ada_code: str) 
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    # THEN one opens the door, every other is refused, and the lock hears once
+    # THEN one opens the door, every other hears "already open", the lock hears once, the owner nothing
     assert errors == []
-    assert sorted(statuses) == [200] + [403] * (callers - 1)
+    assert sorted(statuses) == [200] + [409] * (callers - 1)
     assert [e["detail-type"] for e in world.bus_events()] == ["DoorUnlocked"]
+    assert world.emails() == []
+    # AND no try was counted: the keypad is not locked for anyone
+    other = world.issue_code("visitor-ada")
+    assert world.call("POST", UNLOCK, {"otp": other}).status == 200
 
 
 def test_a_visitor_record_that_is_gone_still_opens_without_a_name(world: ApiWorld) -> None:
@@ -219,37 +228,52 @@ def test_base64_body_is_read_like_api_gateway_sends_it(world: ApiWorld, ada_code
 # ---------------------------------------------------------------------------- lockout
 
 
-def test_fifth_wrong_code_locks_the_door_and_emails_the_owner_once(world: ApiWorld, ada_code: str) -> None:
+def test_fifth_wrong_code_from_one_address_refuses_that_address_only(world: ApiWorld, ada_code: str) -> None:
     wrong = wrong_code(ada_code)
-    # WHEN four wrong codes are typed
+    # WHEN four wrong codes come from one address
     for _ in range(4):
-        assert world.call("POST", UNLOCK, {"otp": wrong}).status == 403
-    assert world.emails() == []
+        assert world.call("POST", UNLOCK, {"otp": wrong}, client_ip=STRANGER).status == 403
     # AND a fifth
     before = datetime.now(UTC)
-    fifth = world.call("POST", UNLOCK, {"otp": wrong})
-    # THEN the door locks: 429 with when to retry (15 minutes)
+    fifth = world.call("POST", UNLOCK, {"otp": wrong}, client_ip=STRANGER)
+    # THEN that address is refused: 429 with when to retry (15 minutes)
     assert fifth.status == 429
     assert fifth.body["granted"] is False
+    assert fifth.body["error"] == "too many wrong codes from this address"
     retry_at = datetime.fromisoformat(fifth.body["retryAt"])
     assert before + timedelta(seconds=899) <= retry_at <= datetime.now(UTC) + timedelta(seconds=901)
     assert 890 <= int(fifth.header("Retry-After") or 0) <= 901  # rounded up
     assert fifth.body["retryAfterSeconds"] == int(fifth.header("Retry-After") or 0)
-    # AND the owner gets one email saying so
+    # AND even the right code from that address is refused, and not spent
+    assert world.call("POST", UNLOCK, {"otp": ada_code}, client_ip=STRANGER).status == 429
+    assert world.bus_events() == []
+    # AND the owner is not bothered for one address; the visitor, elsewhere, gets in
+    assert world.emails() == []
+    assert world.call("POST", UNLOCK, {"otp": ada_code}).status == 200
+
+
+def test_tenth_wrong_code_at_the_door_locks_typed_codes_and_emails_the_owner_once(
+    world: ApiWorld, ada_code: str
+) -> None:
+    wrong = wrong_code(ada_code)
+    # WHEN ten addresses type one wrong code each
+    answers = [world.call("POST", UNLOCK, {"otp": wrong}, client_ip=f"198.51.100.{n}") for n in range(10)]
+    # THEN the tenth locks typed codes at the door for 5 minutes (no longer than a code lives)
+    assert [a.status for a in answers] == [403] * 9 + [429]
+    assert answers[-1].body["error"] == "too many wrong codes at this door"
+    assert 290 <= answers[-1].body["retryAfterSeconds"] <= 301  # rounded up
+    # AND the owner gets one email saying so, without the codes
     emails = world.emails()
     assert len(emails) == 1
     assert "locked" in emails[0]["Subject"]
     assert DOOR_ID in emails[0]["Message"]
     assert wrong not in emails[0]["Message"]
-    # WHEN even the right code is typed during the lockout
+    # AND a typed right code is refused with the same retry time, unspent
     locked = world.call("POST", UNLOCK, {"otp": ada_code})
-    # THEN refused with the same retry time, no second email, and the code is not spent
     assert locked.status == 429
-    assert locked.body["retryAt"] == fifth.body["retryAt"]
+    assert locked.body["retryAt"] == answers[-1].body["retryAt"]
     assert world.emails() == []
     assert world.bus_events() == []
-    stored = code_key(DOOR_ID, code_hash(OTP_SECRET_VALUE.encode(), DOOR_ID, ada_code))
-    assert "Item" in world.aws.table(PASSCODES_TABLE).get_item(Key=stored, ConsistentRead=True)
 
 
 def test_wrong_codes_spread_over_more_than_15_minutes_do_not_lock(world: ApiWorld, ada_code: str) -> None:
@@ -297,10 +321,36 @@ def test_cors_on_unlock_answers_only_the_site_origin(world: ApiWorld, ada_code: 
     assert other.header("Access-Control-Allow-Origin") is None
 
 
+def test_a_thousand_wrong_codes_from_fifty_addresses_then_the_visitor_taps_the_link_and_gets_in(
+    world: ApiWorld,
+) -> None:
+    world.add_visitor("visitor-bo", "Bo")
+    issued = world.issue_passcode("visitor-bo", visit_id=ADA_VISIT)
+    wrong = wrong_code(issued.code)
+    statuses = Counter(
+        world.call("POST", UNLOCK, {"otp": wrong}, client_ip=f"192.0.2.{n % 50}").status for n in range(1000)
+    )
+    # THEN nothing opened, and after ten counted tries the keypad refused typed codes
+    assert statuses[200] == 0 and statuses[403] == 9 and statuses[429] == 991
+    assert len(world.emails()) == 1  # the owner heard once
+    # WHEN the visitor types the code: refused for now
+    assert world.call("POST", UNLOCK, {"otp": issued.code}).status == 429
+    # BUT the SMS's link (the code with its key) opens the door
+    tapped = world.call("POST", UNLOCK, {"otp": issued.code, "key": issued.link_key})
+    assert tapped.status == 200 and tapped.body == {"granted": True, "visitor": "Bo"}
+    assert [e["detail-type"] for e in world.bus_events()] == ["DoorUnlocked"]
+
+
+def test_a_malformed_link_key_is_400_and_counts_nothing(world: ApiWorld, ada_code: str) -> None:
+    answer = world.call("POST", UNLOCK, {"otp": ada_code, "key": "short"})
+    assert answer.status == 400 and answer.body == {"error": "key is not valid", "field": "key"}
+    assert world.call("POST", UNLOCK, {"otp": ada_code}).status == 200
+
+
 def test_owner_email_on_lockout_goes_to_the_alerts_topic(world: ApiWorld, ada_code: str) -> None:
     # The email is an SNS message on ALERTS_TOPIC_ARN (the owner's subscription), not a direct address.
-    for _ in range(5):
-        world.call("POST", UNLOCK, {"otp": wrong_code(ada_code)})
+    for n in range(10):
+        world.call("POST", UNLOCK, {"otp": wrong_code(ada_code)}, client_ip=f"198.51.100.{n}")
     (email,) = world.emails()
     assert email["TopicArn"] == world.env["ALERTS_TOPIC_ARN"]
     sns = boto3.client("sns")

@@ -19,6 +19,7 @@ from smartdoor.adapters.passcode_store import (
     pointer_key,
 )
 from smartdoor.domain.otp import (
+    AlreadyOpen,
     CodeCollision,
     ConcurrentIssue,
     Denied,
@@ -173,8 +174,12 @@ def test_codes_are_single_use_on_dynamodb(store: DynamoPasscodeStore, table: Any
     service = make_service(clock, store)
     issued = service.issue(DOOR, "v1", visit_id=VISIT)
     assert service.verify(DOOR, issued.code) == Granted("v1", DOOR, VISIT)
+    # the used code stays, marked, so a repeat moments later is "already open", not a wrong try
+    assert service.verify(DOOR, issued.code) == AlreadyOpen("v1", DOOR)
+    [item] = code_items(table)
+    assert item["usedAt"] == START
+    clock.now += 61
     assert service.verify(DOOR, issued.code) == Denied(failures_in_window=1)
-    assert code_items(table) == []
 
 
 def test_an_expired_code_still_in_the_table_is_denied(
@@ -203,7 +208,11 @@ def test_taking_a_code_returns_the_visit_it_was_issued_for(store: DynamoPasscode
     store.replace_code(StoredCode("c" * 64, DOOR, "v1", "front-door-7", 10, 310), previous_hash=None)
     # WHEN it is taken
     # THEN the store hands back exactly what was stored, visit included
-    assert store.take_code(DOOR, "c" * 64) == StoredCode("c" * 64, DOOR, "v1", "front-door-7", 10, 310)
+    assert store.take_code(DOOR, "c" * 64, START) == StoredCode("c" * 64, DOOR, "v1", "front-door-7", 10, 310)
+    # AND taking it again returns it marked used, at the first take's time
+    assert store.take_code(DOOR, "c" * 64, START + 1) == StoredCode(
+        "c" * 64, DOOR, "v1", "front-door-7", 10, 310, used_at=START
+    )
 
 
 # --- atomicity -------------------------------------------------------------------------------
@@ -233,11 +242,11 @@ def test_eight_concurrent_verifies_of_one_code_grant_exactly_once(table: Any, cl
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
-    # THEN exactly one is granted and the 7 others are counted as failures
+    # THEN exactly one is granted and the 7 others hear "already open": no failure counted
     assert errors == []
     assert sum(isinstance(o, Granted) for o in outcomes) == 1
-    assert sum(isinstance(o, Denied) for o in outcomes) == 7
-    assert len(DynamoPasscodeStore(TABLE).load_failures(DOOR).failures) == 7
+    assert sum(isinstance(o, AlreadyOpen) for o in outcomes) == 7
+    assert DynamoPasscodeStore(TABLE).load_failures(DOOR).failures == ()
 
 
 @pytest.mark.usefixtures("atomic_items")
@@ -260,9 +269,9 @@ def test_concurrent_failures_lock_the_door_exactly_once(table: Any, clock: FakeC
     # THEN one caller learns it locked the door; nobody got more than 5 guesses counted
     assert len(outcomes) == 8
     just_locked = [o for o in outcomes if isinstance(o, LockedOut) and o.just_locked]
-    assert just_locked == [LockedOut(retry_at=START + 900, just_locked=True)]
+    assert just_locked == [LockedOut(retry_at=START + 900, just_locked=True, door_wide=False)]
     assert sum(isinstance(o, Denied) for o in outcomes) == 4
-    assert DynamoPasscodeStore(TABLE).load_failures(DOOR).locked_until == START + 900
+    assert DynamoPasscodeStore(TABLE).load_failures(f"{DOOR}#address#unknown").locked_until == START + 900
 
 
 def test_replacing_with_a_stale_pointer_is_refused(store: DynamoPasscodeStore, clock: FakeClock) -> None:
@@ -276,7 +285,7 @@ def test_replacing_with_a_stale_pointer_is_refused(store: DynamoPasscodeStore, c
     # THEN the store refuses and writes nothing
     with pytest.raises(ConcurrentIssue):
         store.replace_code(fresh, previous_hash=stale)
-    assert store.take_code(DOOR, "f" * 64) is None
+    assert store.take_code(DOOR, "f" * 64, START) is None
     # AND a first code for a visitor who meanwhile got one is refused too
     with pytest.raises(ConcurrentIssue):
         store.replace_code(fresh, previous_hash=None)
@@ -308,6 +317,8 @@ def test_reissuing_never_deletes_another_visitors_code_that_reused_the_old_hash(
     make_service(clock, store, generate=ScriptedCodes("111111")).issue(DOOR, "v1", visit_id=VISIT)
     service = make_service(clock, store)
     assert service.verify(DOOR, "111111") == Granted("v1", DOOR, VISIT)
+    store_table = boto3.resource("dynamodb").Table(TABLE)
+    store_table.delete_item(Key=code_key(DOOR, code_hash(KEY, DOOR, "111111")))  # its TTL ran out
     make_service(clock, store, generate=ScriptedCodes("111111")).issue(DOOR, "v2", visit_id=VISIT)
     # WHEN v1 gets a new code (v1's pointer still names the old hash)
     mine = make_service(clock, store, generate=ScriptedCodes("333333")).issue(DOOR, "v1", visit_id=VISIT)
@@ -336,8 +347,8 @@ def test_a_lockout_on_dynamodb_refuses_a_correct_code_without_consuming_it(
     service = make_service(clock, store, policy=OtpPolicy(ttl_seconds=3600))
     issued = service.issue(DOOR, "v1", visit_id=VISIT)
     outcomes = [service.verify(DOOR, "999999" if issued.code != "999999" else "888888") for _ in range(5)]
-    assert outcomes[-1] == LockedOut(retry_at=START + 900, just_locked=True)
-    assert service.verify(DOOR, issued.code) == LockedOut(retry_at=START + 900)
+    assert outcomes[-1] == LockedOut(retry_at=START + 900, just_locked=True, door_wide=False)
+    assert service.verify(DOOR, issued.code) == LockedOut(retry_at=START + 900, door_wide=False)
     assert len(code_items(table)) == 1
     clock.now = START + 900
     assert service.verify(DOOR, issued.code) == Granted("v1", DOOR, VISIT)
@@ -354,11 +365,11 @@ def stubbed_store() -> tuple[DynamoPasscodeStore, Stubber]:
 def test_throttled_reads_surface_as_transient_errors() -> None:
     store, stubber = stubbed_store()
     stubber.add_client_error("get_item", "ProvisionedThroughputExceededException", http_status_code=400)
-    stubber.add_client_error("delete_item", "InternalServerError", http_status_code=500)
+    stubber.add_client_error("update_item", "InternalServerError", http_status_code=500)
     with stubber, pytest.raises(TransientError):
         store.load_failures(DOOR)
     with stubber, pytest.raises(TransientError):
-        store.take_code(DOOR, "a" * 64)
+        store.take_code(DOOR, "a" * 64, START)
 
 
 def test_a_throttled_transaction_surfaces_as_a_transient_error() -> None:
