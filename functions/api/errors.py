@@ -19,7 +19,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from api.doorbell import RingNotDelivered
-from api.router import Answer, Call, InvalidBody, NotFound, body_text, json_answer
+from api.router import Answer, Call, InvalidBody, NotFound, NotJson, body_text, json_answer
 from api.unlock import DoorAlreadyOpen, DoorLockedOut, UnknownDoor, WrongPasscode, iso_utc
 from smartdoor.domain.approvals import (
     ApprovalAlreadyDecided,
@@ -155,6 +155,12 @@ def _payload_too_large(error: PayloadTooLarge, call: Call) -> Answer:
     )
 
 
+def _not_json(error: NotJson, call: Call) -> Answer:
+    return json_answer(
+        HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {"error": "send the body as Content-Type: application/json"}
+    )
+
+
 def _not_found(error: Exception, call: Call) -> Answer:
     return json_answer(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
@@ -243,6 +249,7 @@ ANSWERS: dict[type, Callable[[Any, Call], Answer]] = {
     ApprovalNotFound: _not_found,
     UnknownDoor: _not_found,
     NotFound: _not_found,
+    NotJson: _not_json,
     ApprovalAlreadyDecided: _already_decided,
     ApprovalExpired: _expired,
     ApprovalNotReady: _not_ready,

@@ -26,6 +26,7 @@ from smartdoor.schema import ValidationError, parse
 # What the pages and door devices may send cross-origin (API Gateway's own CORS default set).
 CORS_ALLOWED_HEADERS = "Authorization,Content-Type,X-Amz-Date,X-Amz-Security-Token,X-Api-Key"
 CORS_MAX_AGE_SECONDS = 600
+JSON_MEDIA_TYPE = "application/json"
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,11 @@ class InvalidBody(Exception):
         self.problem = problem
 
 
+class NotJson(Exception):
+    """A body sent as another media type than application/json (415): API Gateway validates a
+    body against the route's model only for the media type the model is declared for."""
+
+
 class NotFound(Exception):
     """No route has this method and path (404)."""
 
@@ -126,9 +132,15 @@ class Router:
         for route in self.routes:
             found = route.pattern.match(path)
             if found and route.method == call.method:
-                body = _validated(route.body, self.read_body(event)) if route.body else None
+                body = self._body(route.body, event, call.headers) if route.body else None
                 return route.run(replace(call, params=found.groupdict(), body=body))
         raise NotFound(path)
+
+    def _body(self, model: type, event: Mapping[str, Any], headers: Mapping[str, str]) -> Any:
+        media_type = headers.get("content-type", JSON_MEDIA_TYPE).split(";")[0].strip().lower()
+        if media_type != JSON_MEDIA_TYPE:
+            raise NotJson(media_type)
+        return _validated(model, self.read_body(event))
 
     def _preflight(self, path: str) -> Answer:
         methods = sorted({route.method for route in self.routes if route.pattern.match(path)})

@@ -322,6 +322,11 @@ class ApiWorld:
 
     # ------------------------------------------------------------------ calling the API
 
+    @staticmethod
+    def _default_content_type(headers: Mapping[str, str] | None) -> list[tuple[str, str]]:
+        """JSON, as the pages send, unless the test labels the body itself."""
+        return [("Content-Type", "application/json")] if _no_content_type(headers) else []
+
     def call(
         self,
         method: str,
@@ -345,7 +350,7 @@ class ApiWorld:
             path=split.path,
             raw_path=split.path,
             query={},
-            headers=[("Content-Type", "application/json"), *(headers or {}).items()],
+            headers=[*self._default_content_type(headers), *(headers or {}).items()],
             body=raw,
             client_ip=client_ip,
             host="api.example.com",
@@ -365,6 +370,10 @@ class ApiWorld:
         return ApiAnswer(
             status=result["statusCode"], headers=headers_out, body=json.loads(text) if text else {}
         )
+
+
+def _no_content_type(headers: Mapping[str, str] | None) -> bool:
+    return not any(name.lower() == "content-type" for name in headers or {})
 
 
 def use_world_environment(world: ApiWorld, monkeypatch: Any) -> None:

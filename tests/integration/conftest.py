@@ -7,10 +7,14 @@ every test sees fresh, empty AWS services.
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from moto import mock_aws
+from moto.dynamodb.models import DynamoDBBackend
 
 from smartdoor.adapters.aws import reset_clients
 from smartdoor.settings import reset_settings_cache
@@ -27,3 +31,25 @@ def aws() -> Iterator[None]:
         yield
     reset_clients()
     reset_settings_cache()
+
+
+@pytest.fixture
+def atomic_items(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Make each moto DynamoDB call atomic, as each DynamoDB request is.
+
+    moto checks a condition and then writes without a lock, so under threads two conditional
+    writes can both pass: a moto artefact, not DynamoDB behaviour. One lock per call restores
+    DynamoDB's per-request atomicity and nothing more: the service's multi-call sequences still
+    interleave freely, which is what the race tests exercise.
+    """
+    lock = threading.RLock()
+    for name in ("get_item", "put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+
+        @functools.wraps(original)
+        def atomic(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(*args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, atomic)
+    yield

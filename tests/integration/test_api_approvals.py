@@ -171,6 +171,7 @@ def test_second_decision_is_409_and_changes_nothing(world: ApiWorld) -> None:
     assert world.history_types(execution).count("TaskSucceeded") == 1
 
 
+@pytest.mark.usefixtures("atomic_items")
 def test_racing_decisions_have_exactly_one_winner(world: ApiWorld) -> None:
     # GIVEN one waiting request and two devices deciding at the same moment
     approval, execution = world.waiting_approval()

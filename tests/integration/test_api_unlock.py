@@ -85,6 +85,7 @@ def test_a_code_works_once(world: ApiWorld, ada_code: str) -> None:
     assert world.bus_events() == []
 
 
+@pytest.mark.usefixtures("atomic_items")
 def test_twenty_taps_of_one_right_code_open_once_and_lock_nothing(world: ApiWorld, ada_code: str) -> None:
     # GIVEN 20 submissions of the same right code at the same moment (a double tap, retries after a
     # timeout), each in its own "Lambda environment"
@@ -355,3 +356,19 @@ def test_owner_email_on_lockout_goes_to_the_alerts_topic(world: ApiWorld, ada_co
     assert email["TopicArn"] == world.env["ALERTS_TOPIC_ARN"]
     sns = boto3.client("sns")
     assert sns.list_subscriptions_by_topic(TopicArn=world.env["ALERTS_TOPIC_ARN"])["Subscriptions"]
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data"]
+)
+def test_a_body_not_sent_as_json_is_415_and_counts_nothing(
+    world: ApiWorld, ada_code: str, content_type: str
+) -> None:
+    # WHEN the right code arrives labelled as another media type (API Gateway would not apply its model)
+    answer = world.call("POST", UNLOCK, json.dumps({"otp": ada_code}), headers={"Content-Type": content_type})
+    # THEN 415, nothing opened, nothing counted; the same body as JSON (with a charset) opens
+    assert answer.status == 415
+    assert answer.body == {"error": "send the body as Content-Type: application/json"}
+    assert world.bus_events() == []
+    labelled = {"Content-Type": "Application/JSON; charset=utf-8"}
+    assert world.call("POST", UNLOCK, json.dumps({"otp": ada_code}), headers=labelled).status == 200

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto.dynamodb.models import DynamoDBBackend
 
 from smartdoor.adapters.passcode_store import (
     DynamoPasscodeStore,
@@ -81,28 +79,6 @@ def create_passcodes_table() -> Any:
 @pytest.fixture
 def table(aws: None) -> Any:
     return create_passcodes_table()
-
-
-@pytest.fixture
-def atomic_items(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Make each moto DynamoDB call atomic, as each DynamoDB request is.
-
-    moto checks a condition and then writes without a lock, so under threads two conditional
-    writes can both pass: a moto artefact, not DynamoDB behaviour. One lock per call restores
-    DynamoDB's per-request atomicity and nothing more: the service's multi-call sequences still
-    interleave freely, which is what the race tests exercise.
-    """
-    lock = threading.RLock()
-    for name in ("get_item", "put_item", "update_item", "delete_item", "transact_write_items"):
-        original = getattr(DynamoDBBackend, name)
-
-        @functools.wraps(original)
-        def atomic(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(*args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, atomic)
-    yield
 
 
 @pytest.fixture

@@ -46,6 +46,19 @@ def test_only_statuses_the_api_answers_are_documented() -> None:
         for method, operation in operations.items():
             statuses = set(operation["responses"])
             assert "422" not in statuses, (path, method)
-            assert statuses <= {"200", "201", "202", "400", "403", "404", "409", "410", "413", "429", "503"}
+            assert statuses <= {
+                "200",
+                "201",
+                "202",
+                "400",
+                "403",
+                "404",
+                "409",
+                "410",
+                "413",
+                "415",
+                "429",
+                "503",
+            }
     decide = openapi_document()["paths"]["/approvals/{approvalId}"]["post"]["responses"]
-    assert set(decide) == {"200", "400", "404", "409", "410", "413", "503"}
+    assert set(decide) == {"200", "400", "404", "409", "410", "413", "415", "503"}

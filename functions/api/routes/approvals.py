@@ -93,6 +93,7 @@ DECIDE = Doc(
         ),
         410: answer("expired (status EXPIRED)", ApprovalRefused),
         413: answer("body over 4096 bytes"),
+        415: answer("a body sent as another Content-Type than application/json"),
         503: answer("Step Functions throttled or unreachable: the decision was undone (Retry-After)"),
     },
 )

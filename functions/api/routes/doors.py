@@ -78,6 +78,7 @@ UNLOCK = Doc(
             "this code opened the door moments ago (a double tap, a retry); counts nothing", UnlockRefused
         ),
         413: answer("body over 4096 bytes"),
+        415: answer("a body sent as another Content-Type than application/json"),
         429: answer(
             "too many wrong codes from this address or at this door: typed codes refused until "
             "retryAt (Retry-After); the SMS's link still opens",

@@ -452,7 +452,9 @@ class PasscodeService:
         """Count one wrong try against every budget. The answer is the address budget's (its tries
         so far), unless a budget is or just got locked: the door's lockout before the address's."""
         outcomes = [
-            self._record_failure(name, budget, (records or {}).get(name) or self._store.load_failures(name), now)
+            self._record_failure(
+                name, budget, (records or {}).get(name) or self._store.load_failures(name), now
+            )
             for name, budget in self._budgets(door_id, client).items()
         ]
         address, door = outcomes
