@@ -67,7 +67,7 @@ DEFAULT_APPROVAL_TIMEOUT_SECONDS = 300
 # The shortest approval timeout the functions accept (create_approval's settings): the timeout test.
 SHORT_APPROVAL_TIMEOUT_SECONDS = 10
 OWNER_DECISION = "Wait for owner's decision"
-CODE_IN_SMS = re.compile(r"\b(\d{6})\b")
+CODE_IN_SMS = re.compile(r"\bis (\d{6})\b")  # "... your code for front-door is 123456."
 APPROVAL_LINK = re.compile(re.escape(SITE_URL) + r"/owner/\?a=([A-Za-z0-9_%-]+)")
 
 # The substitution names of the ASL files -> the task function each names.
@@ -348,6 +348,7 @@ class SmartDoorOnMoto:
                 "OTP_SECRET_ARN": names["otp_secret"],
                 "ALERTS_TOPIC_ARN": names["alerts_topic"],
                 "OTP_TTL_SECONDS": "300",
+                "SITE_URL": SITE_URL,
             },
         }
         # Only the adapters moto cannot emulate are replaced; everything else is the real thing.

@@ -229,5 +229,14 @@ async function start() {
   render();
 }
 
+// The SMS link opened in a tab that already shows this page changes only the fragment.
+window.addEventListener("hashchange", () => {
+  if (!opened && !busy && doorId !== null && readLink()) {
+    lockedUntil = 0; // a code with its link's key is not held back by the keypad's lockout
+    setResult("link");
+    render();
+  }
+});
+
 render();
 start();
