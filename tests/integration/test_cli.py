@@ -181,6 +181,11 @@ class TestEnrol:
         [
             (["--name", "Eileen", "--phone", "5550100042"], "--phone must be in E.164 form"),
             (["--name", "Eileen", "--phone", "+0123"], "--phone must be in E.164 form"),
+            # Exactly E.164: `--phone $'+15550100042\n'` was once stored and texted.
+            (["--name", "Eileen", "--phone", "+15550100042\n"], "--phone must be in E.164 form"),
+            (["--name", "Eileen", "--phone", "+15550100042 "], "--phone must be in E.164 form"),
+            (["--name", "Eileen", "--phone", " +15550100042"], "--phone must be in E.164 form"),
+            (["--name", "Eileen", "--phone", "+15550100042\t"], "--phone must be in E.164 form"),
             (["--name", "   ", "--phone", PHONE], "the name must not be blank"),
             (["--name", "x" * 65, "--phone", PHONE], "the name must be at most 64 characters"),
         ],
