@@ -7,9 +7,15 @@ PATH. Set before anything imports aws_cdk.
 """
 
 import os
+import sys
 from pathlib import Path
 
 PROJECT_NODE = Path(__file__).resolve().parent.parent / "node_modules" / ".bin" / "node"
+# The configuration validates with the Lambda code's own rules (smartdoor.domain.phones), so
+# functions/ is importable here as it is in the Lambda asset.
+FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 
 if "JSII_NODE" not in os.environ and PROJECT_NODE.exists():
     os.environ["JSII_NODE"] = str(PROJECT_NODE)
+if str(FUNCTIONS_DIR) not in sys.path:
+    sys.path.append(str(FUNCTIONS_DIR))

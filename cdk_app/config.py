@@ -11,12 +11,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-DOOR_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
-# SNS's AWS.SNS.SMS.SenderID: 3-11 letters and digits with at least one letter, no spaces.
-SENDER_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9]{3,11}$")
-SITE_URL = re.compile(r"^(https://[^\s/?#]+|http://(localhost|127\.0\.0\.1)(:\d+)?)(/[^\s?#]*[^\s/?#])?$")
+from smartdoor.domain.phones import is_e164, is_sender_id
+
+# Whole-value patterns (fullmatch: `$` alone would let a trailing newline through).
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+DOOR_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+SITE_URL = re.compile(r"(https://[^\s/?#]+|http://(localhost|127\.0\.0\.1)(:[0-9]+)?)(/[^\s?#]*[^\s/?#])?")
 
 # The flag a person must pass to fix each key, used in error messages.
 _FLAG_HELP = {
@@ -87,35 +87,35 @@ class SmartDoorConfig(BaseModel):
     @field_validator("owner_phone")
     @classmethod
     def _phone_is_e164(cls, value: str) -> str:
-        if not E164.match(value):
+        if not is_e164(value):
             raise ValueError("must be an E.164 number such as +15551234567")
         return value
 
     @field_validator("owner_email")
     @classmethod
     def _email_is_plausible(cls, value: str) -> str:
-        if not EMAIL.match(value):
+        if not EMAIL.fullmatch(value):
             raise ValueError("must be an email address such as you@example.com")
         return value
 
     @field_validator("sms_sender_id")
     @classmethod
     def _sender_id_is_valid(cls, value: str | None) -> str | None:
-        if value is not None and not SENDER_ID.match(value):
+        if value is not None and not is_sender_id(value):
             raise ValueError("must be 3-11 letters and digits with at least one letter, such as SmartDoor")
         return value
 
     @field_validator("origination_number")
     @classmethod
     def _origination_number_is_e164(cls, value: str | None) -> str | None:
-        if value is not None and not E164.match(value):
+        if value is not None and not is_e164(value):
             raise ValueError("must be an E.164 number such as +18005550100")
         return value
 
     @field_validator("site_url")
     @classmethod
     def _site_url_is_a_base_url(cls, value: str | None) -> str | None:
-        if value is not None and not SITE_URL.match(value):
+        if value is not None and not SITE_URL.fullmatch(value):
             raise ValueError(
                 "must be an https:// base URL without a trailing '/', such as https://door.example.com"
             )
@@ -124,7 +124,7 @@ class SmartDoorConfig(BaseModel):
     @field_validator("door_id")
     @classmethod
     def _door_id_is_a_slug(cls, value: str) -> str:
-        if not DOOR_ID.match(value):
+        if not DOOR_ID.fullmatch(value):
             raise ValueError("must be 1-32 lowercase letters, digits or '-', starting with a letter or digit")
         return value
 

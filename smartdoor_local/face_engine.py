@@ -32,7 +32,6 @@ sees the same collection.
 from __future__ import annotations
 
 import importlib.util
-import io
 import math
 import threading
 import uuid
@@ -45,12 +44,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from smartdoor.adapters.aws import dynamodb_table, transient_errors_as
 from smartdoor.adapters.photo_store import PhotoStore
-from smartdoor.domain.imaging import MAX_INPUT_BYTES, MAX_INPUT_PIXELS
-from smartdoor.errors import InvalidImage, NoFaceInPhoto, TransientError
+from smartdoor.domain.imaging import open_picture
+from smartdoor.errors import NoFaceInPhoto, TransientError
 from smartdoor.models import ImageRef, S3Image
 
 MODEL_VERSION = "dlib-resnet-v1"
@@ -331,19 +330,11 @@ class Picture:
 
 
 def decode_picture(data: bytes) -> Picture:
-    """A JPEG or PNG as RGB pixels (EXIF orientation applied), at most MAX_ANALYSED_SIDE on a side."""
-    if not data:
-        raise InvalidImage("image is empty")
-    if len(data) > MAX_INPUT_BYTES:
-        raise InvalidImage(f"image is {len(data)} bytes; the limit is {MAX_INPUT_BYTES}")
-    image: Image.Image
-    try:
-        image = Image.open(io.BytesIO(data), formats=("JPEG", "PNG"))
-        if image.width * image.height > MAX_INPUT_PIXELS:
-            raise InvalidImage(f"image is {image.width}x{image.height}; too many pixels")
-        image.load()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
-        raise InvalidImage("image is not a readable JPEG or PNG picture") from error
+    """A JPEG or PNG as RGB pixels (EXIF orientation applied), at most MAX_ANALYSED_SIDE on a side.
+
+    InvalidImage as the Lambda code's imaging says it (TooManyPixels for too large a picture).
+    """
+    image = open_picture(data)
     image = ImageOps.exif_transpose(image).convert("RGB")
     longest = max(image.width, image.height)
     if longest > MAX_ANALYSED_SIDE:

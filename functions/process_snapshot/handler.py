@@ -2,11 +2,11 @@
 
 The uploaded JPEG is checked, counted against the daily face-search budget, searched, and
 written to the face-search stream as a `singleImage` record with its S3 key
-(smartdoor.domain.snapshots). A rejected upload (not a JPEG, empty, too large, no face, a key
-or door this deployment does not know, the daily cap) is recorded in the Visits table, logged
-and counted (`SnapshotsRejected`), and nothing downstream starts. Errors that a retry may fix
-(`TransientError`, `RecordsNotWritten`) fail the invocation: EventBridge's retry policy and the
-rule's DLQ take over.
+(smartdoor.domain.snapshots). A rejected upload (not a JPEG, empty, too large, too many
+pixels, no face, a key or door this deployment does not know, the daily cap) is recorded in
+the Visits table, logged and counted (`SnapshotsRejected`), and nothing downstream starts.
+Errors that a retry may fix (`TransientError`, `RecordsNotWritten`) fail the invocation:
+EventBridge's retry policy and the rule's DLQ take over.
 """
 
 from __future__ import annotations

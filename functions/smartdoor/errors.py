@@ -29,6 +29,10 @@ class InvalidImage(SmartDoorError):
     """An image cannot be decoded, is too large, or the face box lies outside it (not retryable)."""
 
 
+class TooManyPixels(InvalidImage):
+    """An image's header declares more pixels than the project decodes (found before decoding it)."""
+
+
 class MalformedPasscode(SmartDoorError):
     """A typed code is not exactly 6 ASCII digits (a 400: rejected before any state changes)."""
 

@@ -31,6 +31,7 @@ from smartdoor_local.console import Console
 from smartdoor_local.stack import LocalConfig
 from smartdoor_local.story import VISITOR_NAME, VISITOR_PHONE, Story
 from tests.e2e.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.fakes.images import huge_jpeg, huge_png
 
 OWNER_PHONE = LocalConfig().owner_phone
 OWNER_EMAIL = LocalConfig().owner_email
@@ -209,6 +210,29 @@ def test_the_local_api_refuses_bad_frames(running: Running) -> None:
     assert status == 202 and answer["faces"] == [] and answer["s3Key"].startswith("camera/front-door/")
     # Photo links only work as signed.
     assert client.get("/local/photos/camera/front-door/x.jpg?expires=9999999999&signature=00")[0] == 403
+
+
+def test_a_frame_past_the_pixel_limit_is_an_unusable_picture_and_stores_nothing(running: Running) -> None:
+    from smartdoor_local.story import HttpClient
+
+    # GIVEN pictures past Pillow's decompression-bomb limits: Pillow raises past 179 MP, warns past 89 MP
+    client = HttpClient(running.url)
+    pictures = {
+        "20000x20000": (huge_png(20_000, 20_000), "image/png"),
+        "15000x15000": (huge_jpeg(15_000, 15_000), "image/jpeg"),
+        "10000x10000": (huge_png(10_000, 10_000), "image/png"),
+    }
+    for size, (picture, content_type) in pictures.items():
+        # WHEN the camera sends one as a frame
+        status, answer = client.request("POST", "/local/doors/front-door/frames", picture, content_type)
+        # THEN the answer is the documented 400 for an unusable picture, naming the reason
+        assert (status, answer) == (
+            400,
+            {"error": f"not a usable picture: image is {size}: too many pixels (the limit is 40 MP)"},
+        )
+    # AND nothing was stored or streamed
+    photos = running.app.stack.client("s3").list_objects_v2(Bucket=running.app.stack.names["photos"])
+    assert photos.get("KeyCount", 0) == 0
 
 
 # ---------------------------------------------------------------------------- door devices

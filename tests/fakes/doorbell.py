@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smartdoor.adapters.door_camera import CameraFrame
+from smartdoor.adapters.snapshot_store import HEAD_BYTES
 from smartdoor.adapters.stream_processor import ProcessorBusy, ProcessorOutcome
 from smartdoor.domain.doorbell import Session, StoredSession, VersionConflict
 from smartdoor.domain.face_search_records import OutgoingRecord, VideoFrameSource
@@ -222,7 +223,7 @@ class InMemorySnapshots:
         data = self.objects.get((bucket, key))
         if data is None:
             return None
-        return UploadedObject(size=len(data), head=data[:16] if 0 < len(data) <= max_bytes else b"")
+        return UploadedObject(size=len(data), head=data[:HEAD_BYTES] if 0 < len(data) <= max_bytes else b"")
 
     def claim(self, key: str, now: float) -> bool:
         if key in self.outcomes or key in self.processing:

@@ -61,6 +61,8 @@ def test_malformed_owner_email_stops_synth_naming_the_flag(tmp_path: Path) -> No
     [
         ({"ownerEmail": OWNER_EMAIL}, "-c ownerPhone="),
         ({"ownerPhone": "5550100", "ownerEmail": OWNER_EMAIL}, "-c ownerPhone="),
+        ({"ownerPhone": OWNER_PHONE + "\n", "ownerEmail": OWNER_EMAIL}, "-c ownerPhone="),
+        ({"ownerPhone": f" {OWNER_PHONE}", "ownerEmail": OWNER_EMAIL}, "-c ownerPhone="),
         ({"ownerPhone": OWNER_PHONE}, "-c ownerEmail="),
     ],
 )

@@ -311,6 +311,10 @@ APPROVE = {"decision": "approve", "name": "Ada Lovelace", "phone": "+44770090012
         ({**APPROVE, "phone": "+0123456789"}, "phone"),
         ({**APPROVE, "phone": "+44 7700 900123"}, "phone"),
         ({**APPROVE, "phone": 447700900123}, "phone"),
+        ({**APPROVE, "phone": "+447700900123\n"}, "phone"),
+        ({**APPROVE, "phone": "+447700900123 "}, "phone"),
+        ({**APPROVE, "phone": " +447700900123"}, "phone"),
+        ({**APPROVE, "phone": "+447700900123\t"}, "phone"),
     ],
     ids=[
         "no-decision",
@@ -327,6 +331,10 @@ APPROVE = {"decision": "approve", "name": "Ada Lovelace", "phone": "+44770090012
         "phone-country-code-zero",
         "phone-with-spaces",
         "phone-not-a-string",
+        "phone-with-trailing-newline",
+        "phone-with-trailing-space",
+        "phone-with-leading-space",
+        "phone-with-trailing-tab",
     ],
 )
 def test_bad_fields_are_400_naming_the_field_and_change_nothing(

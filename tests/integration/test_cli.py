@@ -26,6 +26,7 @@ from smartdoor_local.cli import main
 from smartdoor_local.stack import LocalConfig
 from smartdoor_local.story import HttpClient
 from smartdoor_local.targets import TargetUnavailable, aws_names, stack_outputs
+from tests.fakes.images import huge_jpeg, huge_png
 
 PHONE = "+15550100042"
 
@@ -148,10 +149,43 @@ class TestEnrol:
         assert stored(app) == {"visitors": [], "faces": [], "photos": []}
 
     @pytest.mark.parametrize(
+        ("photo", "size"),
+        [(huge_png(20_000, 20_000), "20000x20000"), (huge_jpeg(15_000, 15_000), "15000x15000")],
+        ids=["a 400 MP PNG of 49 kB", "a 225 MP JPEG"],
+    )
+    def test_a_photo_past_the_pixel_limit_is_one_clear_line_and_stores_nothing(
+        self,
+        app: LocalApp,
+        port: int,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        photo: bytes,
+        size: str,
+    ) -> None:
+        # GIVEN a photo past Pillow's decompression-bomb limit (its header says so; it is small)
+        path = photo_file(tmp_path, photo)
+        # WHEN it is enrolled
+        status, out, err = run(
+            capsys, "enrol", "--name", "Someone", "--phone", PHONE, path, "--port", str(port)
+        )
+        # THEN the command says why in one line (no traceback) and nothing is stored
+        assert (status, out) == (2, "")
+        assert err == (
+            f"smartdoor enrol: error: the photo cannot be used: image is {size}: too many pixels "
+            "(the limit is 40 MP)\n"
+        )
+        assert stored(app) == {"visitors": [], "faces": [], "photos": []}
+
+    @pytest.mark.parametrize(
         ("argv", "problem"),
         [
             (["--name", "Eileen", "--phone", "5550100042"], "--phone must be in E.164 form"),
             (["--name", "Eileen", "--phone", "+0123"], "--phone must be in E.164 form"),
+            # Exactly E.164: `--phone $'+15550100042\n'` was once stored and texted.
+            (["--name", "Eileen", "--phone", "+15550100042\n"], "--phone must be in E.164 form"),
+            (["--name", "Eileen", "--phone", "+15550100042 "], "--phone must be in E.164 form"),
+            (["--name", "Eileen", "--phone", " +15550100042"], "--phone must be in E.164 form"),
+            (["--name", "Eileen", "--phone", "+15550100042\t"], "--phone must be in E.164 form"),
             (["--name", "   ", "--phone", PHONE], "the name must not be blank"),
             (["--name", "x" * 65, "--phone", PHONE], "the name must be at most 64 characters"),
         ],

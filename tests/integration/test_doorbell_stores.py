@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from smartdoor.adapters.session_store import DynamoFrameBudget, DynamoSessionStore
-from smartdoor.adapters.snapshot_store import DynamoSnapshotLog, S3SnapshotUploads
+from smartdoor.adapters.snapshot_store import HEAD_BYTES, DynamoSnapshotLog, S3SnapshotUploads
 from smartdoor.domain.doorbell import Session, SessionStatus, VersionConflict
 from smartdoor.domain.snapshots import (
     MAX_SNAPSHOT_BYTES,
@@ -221,7 +221,7 @@ class TestSnapshotUploads:
         assert timedelta(seconds=59) <= expires - before <= timedelta(seconds=62)
 
     def test_inspection_reads_only_the_head_of_an_acceptable_object(self, s3: Any) -> None:
-        jpeg = make_jpeg()
+        jpeg = make_jpeg() + b"\0" * HEAD_BYTES  # longer than the head
         s3.put_object(Bucket=BUCKET, Key="snapshots/a.jpg", Body=jpeg)
 
         upload = S3SnapshotUploads(BUCKET, s3_client=s3).inspect(
@@ -229,7 +229,7 @@ class TestSnapshotUploads:
         )
 
         assert upload is not None
-        assert upload.size == len(jpeg) and upload.head == jpeg[:16]
+        assert upload.size == len(jpeg) and upload.head == jpeg[:HEAD_BYTES]
 
     def test_an_oversized_object_is_never_downloaded(self, s3: Any) -> None:
         s3.put_object(Bucket=BUCKET, Key="snapshots/big.jpg", Body=b"\xff\xd8\xff" + b"\0" * 100)

@@ -11,9 +11,9 @@ from PIL import Image
 
 from extract_frame.handler import handler
 from smartdoor.adapters.photo_store import S3PhotoStore
-from smartdoor.errors import InvalidImage, MediaNotAvailable, TransientError
+from smartdoor.errors import InvalidImage, MediaNotAvailable, TooManyPixels, TransientError
 from tests.fakes import FakeLambdaContext, FakeVideoFrames, make_jpeg
-from tests.fakes.images import FACE_COLOUR, open_image
+from tests.fakes.images import FACE_COLOUR, huge_jpeg, huge_png, open_image
 
 BUCKET = "smartdoor-photos"
 STREAM_ARN = "arn:aws:kinesisvideo:us-east-1:123456789012:stream/front-door/1700000000000"
@@ -129,6 +129,26 @@ def test_a_snapshot_that_is_not_a_picture_is_invalid_and_stores_nothing(s3: Any)
     with pytest.raises(InvalidImage):
         handler(snapshot_event(), FakeLambdaContext())
     assert list(stored(s3)) == ["snapshots/front-door/1.jpg"]
+
+
+@pytest.mark.parametrize(
+    "picture",
+    [huge_png(20_000, 20_000), huge_jpeg(15_000, 15_000), huge_png(10_000, 10_000)],
+    ids=["400 MP PNG (Pillow raises)", "225 MP JPEG (Pillow raises)", "100 MP PNG (Pillow warns)"],
+)
+def test_a_snapshot_past_the_pixel_limit_is_invalid_and_stores_nothing(s3: Any, picture: bytes) -> None:
+    s3.put_object(Bucket=BUCKET, Key="snapshots/front-door/1.jpg", Body=picture)
+    # The workflow sees InvalidImage's kind of error (not retryable), named for its reason.
+    with pytest.raises(TooManyPixels, match="too many pixels") as refused:
+        handler(snapshot_event(), FakeLambdaContext())
+    assert isinstance(refused.value, InvalidImage)
+    assert list(stored(s3)) == ["snapshots/front-door/1.jpg"]
+
+
+def test_a_kvs_frame_past_the_pixel_limit_is_invalid_and_stores_nothing(s3: Any) -> None:
+    with pytest.raises(TooManyPixels):
+        handler(kvs_event(), FakeLambdaContext(), frames=FakeVideoFrames(jpeg=huge_jpeg()))
+    assert stored(s3) == {}
 
 
 def test_a_snapshot_event_without_key_is_refused(s3: Any) -> None:

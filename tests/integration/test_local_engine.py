@@ -18,7 +18,7 @@ from botocore.validate import ParamValidator
 from PIL import Image
 
 from smartdoor.adapters.photo_store import S3PhotoStore
-from smartdoor.errors import InvalidImage, NoFaceInPhoto
+from smartdoor.errors import InvalidImage, NoFaceInPhoto, TooManyPixels
 from smartdoor.models import S3Image
 from smartdoor_local import sample_faces
 from smartdoor_local.face_engine import (
@@ -32,6 +32,7 @@ from smartdoor_local.face_engine import (
     similarity_from_distance,
 )
 from smartdoor_local.threshold import measure, same_person_variants
+from tests.fakes.images import huge_jpeg, huge_png
 
 THRESHOLD = 90.0
 EILEEN = "vis-eileen"
@@ -161,6 +162,18 @@ class TestNoFace:
     def test_something_that_is_not_a_picture_is_invalid(self, engine: LocalFaceEngine, data: bytes) -> None:
         with pytest.raises(InvalidImage):
             engine.search(data, THRESHOLD, 5)
+
+    @pytest.mark.parametrize(
+        "data", [huge_png(20_000, 20_000), huge_jpeg(15_000, 15_000)], ids=["PNG", "JPEG"]
+    )
+    def test_a_picture_past_the_pixel_limit_is_too_many_pixels(
+        self, engine: LocalFaceEngine, data: bytes
+    ) -> None:
+        with pytest.raises(TooManyPixels, match="too many pixels"):
+            engine.search(data, THRESHOLD, 5)
+        with pytest.raises(TooManyPixels):
+            engine.index(data, EILEEN)
+        assert engine.faces() == []
 
     def test_bad_arguments_are_refused(self, engine: LocalFaceEngine) -> None:
         with pytest.raises(ValueError):

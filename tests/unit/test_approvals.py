@@ -607,6 +607,12 @@ def test_deny_records_the_decision_without_any_contact(approvals: InMemoryApprov
         ("approve", "Ada", "07700 900123", "phone"),
         ("approve", "Ada", "+0123456789", "phone"),
         ("approve", "Ada", "+123", "phone"),
+        # Exactly E.164: nothing around the number (a `$` match once let a final newline through).
+        ("approve", "Ada", VISITOR_PHONE + "\n", "phone"),
+        ("approve", "Ada", VISITOR_PHONE + " ", "phone"),
+        ("approve", "Ada", " " + VISITOR_PHONE, "phone"),
+        ("approve", "Ada", VISITOR_PHONE + "\t", "phone"),
+        ("approve", "Ada", "+4477009001\u0662\u0663", "phone"),  # Arabic-Indic digits
     ],
 )
 def test_a_bad_field_is_named_and_changes_nothing(

@@ -19,7 +19,7 @@ from smartdoor.domain.snapshots import (
     process_snapshot,
     snapshot_key,
 )
-from smartdoor.errors import InvalidImage, TransientError
+from smartdoor.errors import InvalidImage, TooManyPixels, TransientError
 from smartdoor.observability import logger
 from tests.fakes import FakeFaceEngine, make_jpeg
 from tests.fakes.doorbell import (
@@ -29,6 +29,7 @@ from tests.fakes.doorbell import (
     RecordingOwnerEmail,
     RecordingRecordWriter,
 )
+from tests.fakes.images import huge_jpeg
 
 BUCKET = "smartdoor-photos-test"
 DOOR = "back-door"
@@ -177,6 +178,35 @@ def test_a_jpeg_rekognition_cannot_decode_is_rejected_as_not_a_jpeg() -> None:
     outcome = uploads.process(uploads.upload(b"\xff\xd8\xff\xe0 truncated"))
 
     assert outcome.reason is Rejection.NOT_JPEG
+    assert uploads.writer.records == []
+
+
+def test_a_jpeg_whose_header_declares_too_many_pixels_is_rejected_as_such_without_a_search() -> None:
+    # GIVEN a 15000 x 15000 JPEG (225 MP: past Pillow's decompression-bomb limit), under 5 MB
+    uploads = Uploads()
+    key = uploads.upload(huge_jpeg(15_000, 15_000))
+
+    # WHEN it is processed
+    outcome = uploads.process(key)
+
+    # THEN it is rejected for its pixels, read from its header: no search, no record, no budget
+    assert outcome.status is SnapshotStatus.REJECTED and outcome.reason is Rejection.TOO_MANY_PIXELS
+    assert uploads.store.outcomes[key].reason is Rejection.TOO_MANY_PIXELS
+    assert uploads.engine.calls == [] and uploads.writer.records == []
+
+
+def test_a_picture_the_engine_finds_too_large_in_pixels_is_rejected_as_such() -> None:
+    # GIVEN an engine that measures the picture itself (the local engine decodes it)
+    class Measuring(FakeFaceEngine):
+        def search(self, image: Any, threshold: float, max_faces: int) -> dict[str, Any]:
+            raise TooManyPixels("image is 15000x15000: too many pixels")
+
+    uploads = Uploads()
+    uploads.engine = Measuring()
+
+    outcome = uploads.process(uploads.upload(make_jpeg()))
+
+    assert outcome.reason is Rejection.TOO_MANY_PIXELS
     assert uploads.writer.records == []
 
 

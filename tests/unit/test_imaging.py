@@ -16,9 +16,10 @@ from smartdoor.domain.imaging import (
     image_size,
     normalise_frame,
 )
-from smartdoor.errors import InvalidImage
+from smartdoor.domain.picture_size import declared_size
+from smartdoor.errors import InvalidImage, TooManyPixels
 from smartdoor.models import BoundingBox
-from tests.fakes.images import BACKGROUND, FACE_COLOUR, make_jpeg, open_image
+from tests.fakes.images import BACKGROUND, FACE_COLOUR, huge_jpeg, huge_png, make_jpeg, open_image
 
 
 def box(left: float, top: float, width: float, height: float) -> BoundingBox:
@@ -134,3 +135,56 @@ class TestNormaliseFrame:
         Image.new("1", (8000, 6000)).save(buffer, format="PNG")
         with pytest.raises(InvalidImage, match="too many pixels"):
             normalise_frame(buffer.getvalue())
+
+
+# Pillow warns past 89.5 MP and raises past 179 MP (DecompressionBombWarning / Error) from inside
+# Image.open; the suite turns the warning into an error, so a picture reaching Pillow would fail.
+PAST_PILLOW_LIMITS = {
+    "a 20000x20000 PNG (400 MP, Pillow raises)": lambda: huge_png(20_000, 20_000),
+    "a 15000x15000 JPEG (225 MP, Pillow raises)": lambda: huge_jpeg(15_000, 15_000),
+    "a 10000x10000 PNG (100 MP, Pillow warns)": lambda: huge_png(10_000, 10_000),
+    "a 10000x10000 JPEG (100 MP, Pillow warns)": lambda: huge_jpeg(10_000, 10_000),
+}
+
+
+@pytest.fixture(params=list(PAST_PILLOW_LIMITS), scope="module")
+def huge_picture(request: pytest.FixtureRequest) -> bytes:
+    return PAST_PILLOW_LIMITS[request.param]()
+
+
+class TestPicturesPastPillowsLimits:
+    def test_normalising_one_is_too_many_pixels(self, huge_picture: bytes) -> None:
+        with pytest.raises(TooManyPixels, match="too many pixels") as refused:
+            normalise_frame(huge_picture)
+        assert isinstance(refused.value, InvalidImage)
+
+    def test_cropping_one_is_too_many_pixels(self, huge_picture: bytes) -> None:
+        with pytest.raises(TooManyPixels):
+            crop_face(huge_picture, box(0.4, 0.3, 0.2, 0.3))
+
+    def test_measuring_one_is_too_many_pixels(self, huge_picture: bytes) -> None:
+        with pytest.raises(TooManyPixels):
+            image_size(huge_picture)
+
+
+class TestDeclaredSize:
+    @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+    def test_it_is_the_size_pillow_reads(self, fmt: str) -> None:
+        assert declared_size(make_jpeg(321, 123, fmt=fmt)) == (321, 123)
+
+    def test_a_jpeg_is_measured_past_its_exif(self) -> None:
+        exif = Image.Exif()
+        exif[0x010E] = "x" * 30_000  # ImageDescription: 30 kB of metadata before the frame header
+        assert declared_size(make_jpeg(64, 48, exif=exif.tobytes())) == (64, 48)
+
+    def test_the_header_is_enough(self) -> None:
+        assert declared_size(huge_jpeg(15_000, 14_000)[:400]) == (15_000, 14_000)
+        assert declared_size(huge_png(20_000, 19_000)[:33]) == (20_000, 19_000)
+
+    @pytest.mark.parametrize("data", [b"", b"GIF89a", b"\xff\xd8\xff\xe0\x00\x10JFIF", b"\x89PNG\r\n\x1a\n"])
+    def test_no_size_when_the_header_declares_none(self, data: bytes) -> None:
+        assert declared_size(data) is None
+
+    def test_a_picture_without_a_declared_size_is_not_a_picture(self) -> None:
+        with pytest.raises(InvalidImage, match="not a JPEG or PNG"):
+            normalise_frame(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64)

@@ -11,7 +11,7 @@ import pytest
 
 from smartdoor.domain.snapshots import snapshot_key
 from tests.fakes import make_jpeg
-from tests.fakes.images import open_image
+from tests.fakes.images import huge_jpeg, open_image
 from tests.workflows.conftest import DOOR_ID, REGION, SmartDoorOnMoto
 from tests.workflows.doorbell_world import Doorbell, doorbell
 
@@ -48,8 +48,14 @@ def test_a_snapshot_leads_to_the_owner_being_asked_with_that_photo(
 
 @pytest.mark.parametrize(
     ("body", "reason"),
-    [(b"<svg>not a photo</svg>", "not-jpeg"), (make_jpeg(fmt="PNG"), "not-jpeg"), (b"", "empty")],
-    ids=["svg", "png", "empty"],
+    [
+        (b"<svg>not a photo</svg>", "not-jpeg"),
+        (make_jpeg(fmt="PNG"), "not-jpeg"),
+        (b"", "empty"),
+        # 225 MP in 1 kB: its frame header, in the head process_snapshot reads, says so.
+        (huge_jpeg(15_000, 15_000), "too-many-pixels"),
+    ],
+    ids=["svg", "png", "empty", "225 MP"],
 )
 def test_a_rejected_upload_is_recorded_and_starts_nothing(
     doorbell: Doorbell, door: SmartDoorOnMoto, body: bytes, reason: str

@@ -36,7 +36,8 @@ from smartdoor.errors import TransientError
 if TYPE_CHECKING:
     from smartdoor.domain.snapshots import SnapshotOutcome
 
-HEAD_BYTES = 16
+# Enough for the JPEG magic bytes and, past a camera's EXIF, the frame header (its size).
+HEAD_BYTES = 64 * 1024
 LOG_SK = "UPLOAD"
 LOG_TTL_SECONDS = 30 * 24 * 3600  # as long as the snapshot itself (photoRetentionDays default)
 # A claim older than this belongs to an invocation that died; the retry may take it over.

@@ -523,7 +523,8 @@ def parse_decision(decision: str) -> Decision:
 
 
 def validate_visitor(name: str | None, phone: str | None) -> VisitorContact:
-    """Name: 1-64 printable characters (surrounding spaces dropped). Phone: E.164."""
+    """Name: 1-64 printable characters (surrounding spaces dropped). Phone: E.164, exactly as given
+    (no spaces or newline around it: the owner page sends the number without them)."""
     clean_name = name.strip() if isinstance(name, str) else ""
     if not clean_name:
         raise InvalidApprovalInput("name", "is required to approve a visitor")
@@ -531,12 +532,11 @@ def validate_visitor(name: str | None, phone: str | None) -> VisitorContact:
         raise InvalidApprovalInput("name", f"must be at most {MAX_NAME_LENGTH} characters")
     if not clean_name.isprintable():
         raise InvalidApprovalInput("name", "must contain only printable characters")
-    clean_phone = phone.strip() if isinstance(phone, str) else ""
-    if not clean_phone:
+    if not isinstance(phone, str) or not phone.strip():
         raise InvalidApprovalInput("phone", "is required to approve a visitor")
-    if not is_e164(clean_phone):
+    if not is_e164(phone):
         raise InvalidApprovalInput("phone", "must be in E.164 format, like +15551234567")
-    return VisitorContact(name=clean_name, phone=clean_phone)
+    return VisitorContact(name=clean_name, phone=phone)
 
 
 def decide(

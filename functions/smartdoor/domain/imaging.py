@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from smartdoor.errors import InvalidImage
+from smartdoor.domain.picture_size import check_pixels, declared_size
+from smartdoor.errors import InvalidImage, TooManyPixels
 from smartdoor.models import BoundingBox
 
 # Widest frame we keep: KVS GetImages is asked for this width too, and Rekognition needs no more.
@@ -22,7 +23,6 @@ MAX_FRAME_WIDTH = 1280
 JPEG_QUALITY = 90
 # A snapshot larger than this is not a doorbell picture; refuse before decoding it.
 MAX_INPUT_BYTES = 15 * 1024 * 1024
-MAX_INPUT_PIXELS = 40_000_000
 # Context kept around the face on each side, as a fraction of the face's width/height.
 # Rekognition finds faces more reliably in a crop that shows some hair, chin and background.
 FACE_MARGIN = 0.4
@@ -71,17 +71,27 @@ def face_crop_box(width: int, height: int, box: BoundingBox, margin: float = FAC
     return crop
 
 
-def _open(data: bytes) -> Image.Image:
+def open_picture(data: bytes) -> Image.Image:
+    """The picture, decoded; InvalidImage (TooManyPixels for too large a one) when it cannot be used.
+
+    Measured from its header first (smartdoor.domain.picture_size), so Pillow never meets a
+    picture past its decompression-bomb limits.
+    """
     if not data:
         raise InvalidImage("image is empty")
     if len(data) > MAX_INPUT_BYTES:
         raise InvalidImage(f"image is {len(data)} bytes; the limit is {MAX_INPUT_BYTES}")
+    declared = declared_size(data)
+    if declared is None:
+        raise InvalidImage("image is not a JPEG or PNG picture")
+    check_pixels(*declared)
     try:
         image = Image.open(io.BytesIO(data), formats=_ACCEPTED_FORMATS)
+    except Image.DecompressionBombError as error:
+        raise TooManyPixels("image has more pixels than its header declares") from error
     except (UnidentifiedImageError, OSError) as error:
         raise InvalidImage("image is not a JPEG or PNG picture") from error
-    if image.width * image.height > MAX_INPUT_PIXELS:
-        raise InvalidImage(f"image is {image.width}x{image.height}; too many pixels")
+    check_pixels(image.width, image.height)
     try:
         image.load()
     except (OSError, Image.DecompressionBombError) as error:
@@ -98,7 +108,7 @@ def _encode_jpeg(image: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
 
 def image_size(data: bytes) -> tuple[int, int]:
     """(width, height) of an encoded image."""
-    image = _open(data)
+    image = open_picture(data)
     return image.width, image.height
 
 
@@ -109,7 +119,7 @@ def normalise_frame(data: bytes, max_width: int = MAX_FRAME_WIDTH) -> bytes:
     drops EXIF (location, device) that the owner never asked us to keep. Ratios, and so
     bounding boxes, are unchanged by the proportional resize.
     """
-    image = _open(data)
+    image = open_picture(data)
     if image.width > max_width:
         new_height = max(1, round(image.height * max_width / image.width))
         image = image.convert("RGB").resize((max_width, new_height), Image.Resampling.LANCZOS)
@@ -118,6 +128,6 @@ def normalise_frame(data: bytes, max_width: int = MAX_FRAME_WIDTH) -> bytes:
 
 def crop_face(data: bytes, box: BoundingBox, margin: float = FACE_MARGIN) -> bytes:
     """The face in `box` (plus margin) cut out of the frame, as a JPEG."""
-    image = _open(data)
+    image = open_picture(data)
     crop = face_crop_box(image.width, image.height, box, margin)
     return _encode_jpeg(image.crop((crop.left, crop.top, crop.right, crop.bottom)))

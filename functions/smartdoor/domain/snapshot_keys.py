@@ -40,4 +40,4 @@ def parse_snapshot_key(key: str) -> SnapshotKey | None:
 @dataclass(frozen=True, slots=True)
 class UploadedObject:
     size: int
-    head: bytes  # the first bytes (at least 3 when the object has them)
+    head: bytes  # the first bytes (up to 64 KiB: the magic bytes and the frame header)

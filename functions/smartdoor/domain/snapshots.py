@@ -8,10 +8,11 @@ Contract (docs/doorbell.md):
   when the URL was issued: the snapshot's frame time (S3's own times have one-second
   resolution; the device uploads within the minute the URL lives).
 - S3 tells EventBridge the object was created; `process_snapshot` then checks it again (a JPEG
-  by its magic bytes, not empty, not over the limit; a key this contract produced, for a door
-  this deployment serves), counts it against the daily face-search budget, searches it, and
-  writes one face-search record with its S3 key, marked `singleImage` so the one snapshot
-  decides the visit. The unknown-visitor workflow then takes its photo from S3, not KVS.
+  by its magic bytes, not empty, not over the limit, not over MAX_INPUT_PIXELS by its frame
+  header; a key this contract produced, for a door this deployment serves), counts it against
+  the daily face-search budget, searches it, and writes one face-search record with its S3
+  key, marked `singleImage` so the one snapshot decides the visit. The unknown-visitor
+  workflow then takes its photo from S3, not KVS.
 - Anything else is a rejection: recorded (the upload's log item says why), logged and counted;
   no record is written, so nothing downstream starts. A face search that finds no face is a
   rejection too.
@@ -47,6 +48,7 @@ from smartdoor.domain.doorbell import (
     reserve_frame,
 )
 from smartdoor.domain.face_search_records import OutgoingRecord, StoredImageSource, face_search_record
+from smartdoor.domain.picture_size import declared_size, has_too_many_pixels
 from smartdoor.domain.snapshot_keys import (
     JPEG_CONTENT_TYPE,
     MAX_SNAPSHOT_BYTES,
@@ -57,7 +59,7 @@ from smartdoor.domain.snapshot_keys import (
     parse_snapshot_key,
     snapshot_key,
 )
-from smartdoor.errors import InvalidImage, NoFaceInPhoto
+from smartdoor.errors import InvalidImage, NoFaceInPhoto, TooManyPixels
 from smartdoor.models import S3Image
 
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -70,6 +72,7 @@ class Rejection(StrEnum):
     EMPTY = "empty"
     TOO_LARGE = "too-large"
     NOT_JPEG = "not-jpeg"  # wrong magic bytes, or Rekognition cannot decode it
+    TOO_MANY_PIXELS = "too-many-pixels"  # its frame header declares more than MAX_INPUT_PIXELS
     NO_FACE = "no-face"
     DAILY_FRAME_CAP = "daily-frame-cap"
 
@@ -89,6 +92,10 @@ def check_upload(upload: UploadedObject | None) -> Rejection | None:
         return Rejection.TOO_LARGE
     if not upload.head.startswith(JPEG_MAGIC):
         return Rejection.NOT_JPEG
+    # A frame header past the head (after 64 KiB of metadata: unusual) is left to the engine.
+    declared = declared_size(upload.head)
+    if declared is not None and has_too_many_pixels(*declared):
+        return Rejection.TOO_MANY_PIXELS
     return None
 
 
@@ -193,6 +200,8 @@ def _search(
         answer = world.engine.search(S3Image(bucket, key), policy.face_match_threshold, MAX_MATCHES)
     except NoFaceInPhoto:
         return rejected(Rejection.NO_FACE)
+    except TooManyPixels:
+        return rejected(Rejection.TOO_MANY_PIXELS)
     except InvalidImage:
         return rejected(Rejection.NOT_JPEG)
     record = face_search_record(
