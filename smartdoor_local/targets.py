@@ -108,7 +108,7 @@ class S3PhotoBucket:
 
 
 class DynamoPasscodeRevoker:
-    """Takes (deletes) a visitor's current code, so that it no longer opens the door."""
+    """Deletes a visitor's current code, so that it no longer opens the door."""
 
     def __init__(self, table_name: str) -> None:
         self._store = DynamoPasscodeStore(table_name)
@@ -117,7 +117,7 @@ class DynamoPasscodeRevoker:
         code_hash = self._store.current_code_hash(door_id, visitor_id)
         if code_hash is None:
             return False
-        return self._store.take_code(door_id, code_hash) is not None
+        return self._store.delete_code(door_id, code_hash)
 
 
 @dataclass(frozen=True)

@@ -203,6 +203,12 @@ class DynamoPasscodeStore:
             return self.peek_code(door_id, code_hash)  # no such code, or used already
         return _stored_code(code_hash, response["Attributes"])
 
+    def delete_code(self, door_id: str, code_hash: str) -> bool:
+        """Remove the code (revoked: `smartdoor visitors forget`); False if there was none."""
+        with transient_errors_as(TransientError):
+            response = self._table.delete_item(Key=code_key(door_id, code_hash), ReturnValues="ALL_OLD")
+        return bool(response.get("Attributes"))
+
     def release_code(self, door_id: str, code_hash: str) -> None:
         try:
             with transient_errors_as(TransientError):
