@@ -24,10 +24,7 @@ from smartdoor.domain.snapshots import (
     snapshot_key,
 )
 from tests.fakes import make_jpeg
-from tests.integration.test_passcode_store import atomic_items
 from tests.integration.test_stream_match_visit_store import TABLE, create_visits_table
-
-__all__ = ["atomic_items"]  # the fixture: one DynamoDB request at a time, as DynamoDB guarantees
 
 BUCKET = "smartdoor-photos-test"
 # The update of the session workflow's "Close the session after a failure" state.
