@@ -38,7 +38,7 @@ RUNS = 20
 WAIT_SECONDS = 60.0
 EXPIRY_SECONDS = 10  # the shortest approval timeout create_approval accepts
 APPROVAL_LINK = re.compile(r"/owner/\?a=([A-Za-z0-9_-]+)")
-CODE = re.compile(r"\bis (\d{6})\b")  # "... your code for front-door is 123456."
+CODE = re.compile(r"\b(?:is|code) (\d{6})\b")  # "... for front-door is 123456." / "code 123456 for ..."
 
 
 def unknown_face_detail(door_id: str, stream_arn: str, visit_id: str) -> dict[str, Any]:

@@ -158,8 +158,8 @@ def test_the_door_budget_holds_against_the_bound_when_simulated(
 
 
 def test_the_sms_carries_the_one_tap_link_with_the_key_in_the_fragment() -> None:
-    link = unlock_link("https://door.example.com/", DOOR, "123456", "k" * 22)
-    assert link == f"https://door.example.com/door/?door={DOOR}#code=123456&key={'k' * 22}"
+    link = unlock_link("https://d111111abcdef8.cloudfront.net", DOOR, "123456", "k" * 22)
+    assert link == f"https://d111111abcdef8.cloudfront.net/door/?door={DOOR}#123456.{'k' * 22}"
     text = sms_text(DOOR, "123456", 300, link)
-    assert text.endswith(f"Tap to open: {link}")
-    assert len(text) <= 160 + 30  # two SMS segments at most, with a CloudFront host
+    assert text == f"Smart Door: code 123456 for {DOOR}, valid 5 minutes. Open: {link}"
+    assert len(text) <= 160  # one SMS segment with a CloudFront host

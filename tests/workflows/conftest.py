@@ -67,7 +67,9 @@ DEFAULT_APPROVAL_TIMEOUT_SECONDS = 300
 # The shortest approval timeout the functions accept (create_approval's settings): the timeout test.
 SHORT_APPROVAL_TIMEOUT_SECONDS = 10
 OWNER_DECISION = "Wait for owner's decision"
-CODE_IN_SMS = re.compile(r"\bis (\d{6})\b")  # "... your code for front-door is 123456."
+CODE_IN_SMS = re.compile(
+    r"\b(?:is|code) (\d{6})\b"
+)  # "... for front-door is 123456." / "code 123456 for ..."
 APPROVAL_LINK = re.compile(re.escape(SITE_URL) + r"/owner/\?a=([A-Za-z0-9_%-]+)")
 
 # The substitution names of the ASL files -> the task function each names.

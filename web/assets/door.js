@@ -17,7 +17,7 @@ const title = document.getElementById("door-title");
 let config = null;
 let doorId = null;
 let code = "";
-// The key of the SMS's one-tap link (#code=...&key=...), sent with that code only.
+// The key of the SMS's one-tap link (#<code>.<key>), sent with that code only.
 let linkKey = null;
 let linkCode = null;
 let busy = false;
@@ -117,19 +117,16 @@ function showAlreadyOpen() {
   title.focus();
 }
 
-/** The SMS's one-tap link: #code=123456&key=... fills the code in; only the Open button sends it.
+/** The SMS's one-tap link: #<code>.<key> fills the code in; only the Open button sends it.
  * The fragment leaves the address bar at once, so the key is not left in history. */
 function readLink() {
-  const fragment = new URLSearchParams(window.location.hash.slice(1));
-  const linked = fragment.get("code");
-  const key = fragment.get("key");
-  if (window.location.hash) {
+  const linked = /^#([0-9]{6})\.([A-Za-z0-9_-]{22})$/.exec(window.location.hash);
+  if (window.location.hash && window.location.hash !== "#keypad") {
     history.replaceState(null, "", window.location.pathname + window.location.search);
   }
-  if (linked && /^[0-9]{6}$/.test(linked) && key && /^[A-Za-z0-9_-]{22}$/.test(key)) {
-    linkCode = linked;
-    linkKey = key;
-    code = linked;
+  if (linked) {
+    [, linkCode, linkKey] = linked;
+    code = linkCode;
     return true;
   }
   return false;

@@ -262,14 +262,17 @@ def register_failure(record: FailureRecord, now: float, budget: Budget) -> tuple
 
 
 def sms_text(door_id: str, otp: str, ttl_seconds: int, link: str | None = None) -> str:
-    text = f"Smart Door: your code for {door_id} is {otp}. It expires in {_duration(ttl_seconds)}."
-    return f"{text} Tap to open: {link}" if link else text
+    """The visitor's SMS. With the link it stays within one 160-character segment for a CloudFront
+    host (about 150 characters)."""
+    if link:
+        return f"Smart Door: code {otp} for {door_id}, valid {_duration(ttl_seconds)}. Open: {link}"
+    return f"Smart Door: your code for {door_id} is {otp}. It expires in {_duration(ttl_seconds)}."
 
 
 def unlock_link(site_url: str, door_id: str, otp: str, link_key: str) -> str:
-    """The keypad with the code filled in. The key rides in the fragment, which browsers never
-    send: opening the link decides nothing, the page's button (a POST) does."""
-    return f"{site_url.rstrip('/')}/door/?door={door_id}#code={otp}&key={link_key}"
+    """The keypad with the code filled in (`#<code>.<key>`). The key rides in the fragment, which
+    browsers never send: opening the link decides nothing, the page's button (a POST) does."""
+    return f"{site_url.rstrip('/')}/door/?door={door_id}#{otp}.{link_key}"
 
 
 def _duration(seconds: int) -> str:
