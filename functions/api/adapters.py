@@ -7,16 +7,15 @@ tests) never share them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from api.doorbell import SnapshotForms
 from api.unlock import Bus, OwnerEmail, PasscodeVerifier, VisitorNames
 from smartdoor.domain.approvals import ApprovalRepository, PhotoLinks, TaskTokens
+from smartdoor.schema import Record
 
 
-@dataclass(frozen=True)
-class Adapters:
+class Adapters(Record):
     approvals: ApprovalRepository
     task_tokens: TaskTokens
     photo_links: PhotoLinks

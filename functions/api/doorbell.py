@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -28,6 +27,7 @@ from smartdoor.domain.snapshot_keys import (
 )
 from smartdoor.errors import TransientError
 from smartdoor.models import DetailType, DoorActivityDetail
+from smartdoor.schema import Record
 
 API_REPORTER = "api"
 
@@ -40,15 +40,13 @@ class SnapshotForms(Protocol):
     def upload_form(self, key: str, expires_in: int = UPLOAD_URL_SECONDS) -> dict[str, Any]: ...
 
 
-@dataclass(frozen=True)
-class Rang:
+class Rang(Record):
     door_id: str
     event_id: str
     rang_at: datetime
 
 
-@dataclass(frozen=True)
-class SnapshotUpload:
+class SnapshotUpload(Record):
     door_id: str
     key: str
     url: str

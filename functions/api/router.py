@@ -16,12 +16,14 @@ import base64
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any
 
+from msgspec import field
+from msgspec.structs import replace
+
 from api.adapters import Adapters
-from smartdoor.schema import ValidationError, parse
+from smartdoor.schema import Record, ValidationError, parse
 
 # What the pages and door devices may send cross-origin (API Gateway's own CORS default set).
 CORS_ALLOWED_HEADERS = "Authorization,Content-Type,X-Amz-Date,X-Amz-Security-Token,X-Api-Key"
@@ -29,8 +31,7 @@ CORS_MAX_AGE_SECONDS = 600
 JSON_MEDIA_TYPE = "application/json"
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(Record):
     """An HTTP answer: always JSON, never cached."""
 
     status: HTTPStatus
@@ -44,16 +45,14 @@ def json_answer(
     return Answer(status, body, dict(headers or {}))
 
 
-@dataclass(frozen=True)
-class Documented:
+class Documented(Record):
     """One status of a route in the OpenAPI document: what it means and the body model."""
 
     description: str
     model: type | None
 
 
-@dataclass(frozen=True)
-class Doc:
+class Doc(Record):
     summary: str
     tags: tuple[str, ...]
     responses: Mapping[int, Documented]
@@ -61,8 +60,7 @@ class Doc:
     security: Sequence[Mapping[str, Sequence[str]]] | None = None
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(Record):
     """One request as a route (or the error table) sees it."""
 
     method: str
@@ -73,8 +71,7 @@ class Call:
     body: Any = None  # the validated request model of a route that takes a body
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(Record):
     method: str
     path: str
     run: Callable[[Call], Answer]
@@ -107,8 +104,7 @@ ErrorTable = Callable[[Exception, Call], Answer]
 BodyReader = Callable[[Mapping[str, Any]], Any]
 
 
-@dataclass(frozen=True)
-class Router:
+class Router(Record):
     routes: Sequence[Route]
     errors: ErrorTable
     read_body: BodyReader  # the event -> its JSON object; raises the error table's exceptions

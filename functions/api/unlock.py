@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -18,6 +17,7 @@ from smartdoor.domain.otp import AlreadyOpen, Denied, Granted, LockedOut, OtpPol
 from smartdoor.errors import SmartDoorError, TransientError
 from smartdoor.models import DetailType, DoorUnlockedDetail
 from smartdoor.observability import logger
+from smartdoor.schema import Record
 
 
 class UnknownDoor(SmartDoorError):
@@ -79,12 +79,13 @@ class OwnerEmail(Protocol):
 # ---------------------------------------------------------------------------- use case
 
 
-@dataclass(frozen=True)
-class Unlocked:
+class Unlocked(Record):
+    __hidden__ = frozenset({"visitor_name"})
+
     door_id: str
     visitor_id: str
     visit_id: str
-    visitor_name: str | None = field(repr=False)
+    visitor_name: str | None
     unlocked_at: datetime
 
 

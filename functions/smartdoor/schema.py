@@ -20,6 +20,7 @@ from msgspec import Meta, ValidationError, field
 __all__ = [
     "Meta",
     "Model",
+    "Record",
     "ValidationError",
     "WireModel",
     "field",
@@ -38,8 +39,13 @@ def parse[ModelT](model: type[ModelT], data: Any, *, strict: bool = True) -> Mod
     return msgspec.convert(data, model, strict=strict)
 
 
+@dataclass_transform(frozen_default=True, field_specifiers=(msgspec.field,))
+class _Frozen(msgspec.StructMeta):
+    """Every subclass is frozen (msgspec inherits `frozen`; this tells type checkers so)."""
+
+
 @dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(msgspec.field,))
-class _KeywordOnly(msgspec.StructMeta):
+class _KeywordOnly(_Frozen):
     """Fields are keyword-only and the model frozen in every subclass (msgspec does not inherit
     `kw_only`), so a subclass may add required fields after its base's defaults. Type checkers
     read `kw_only` from the class statement only: a class whose required fields follow defaults
@@ -50,16 +56,13 @@ class _KeywordOnly(msgspec.StructMeta):
         return super().__new__(mcs, name, bases, namespace, **options)
 
 
-class Model(msgspec.Struct, metaclass=_KeywordOnly, frozen=True):
-    """An immutable shape, validated by `parse`; constructing one in Python checks nothing."""
+class Record(msgspec.Struct, metaclass=_Frozen, frozen=True):
+    """An immutable value (positional fields allowed), for the code's own results and requests:
+    a frozen dataclass that costs 20 us to define instead of 650 (the API defines dozens at import)."""
 
-    # Fields kept out of repr and str (phone numbers, task tokens, approval ids), so a logged
-    # model or a traceback cannot leak them.
+    # Fields kept out of repr and str (phone numbers, task tokens, approval ids, codes), so a
+    # logged value or a traceback cannot leak them.
     __hidden__: ClassVar[frozenset[str]] = frozenset()
-
-    @classmethod
-    def parse(cls, data: Any) -> Self:
-        return parse(cls, data)
 
     def __repr__(self) -> str:
         shown = (
@@ -68,6 +71,14 @@ class Model(msgspec.Struct, metaclass=_KeywordOnly, frozen=True):
             if name not in self.__hidden__
         )
         return f"{type(self).__name__}({', '.join(shown)})"
+
+
+class Model(Record, metaclass=_KeywordOnly, frozen=True):
+    """An immutable shape, validated by `parse`; constructing one in Python checks nothing."""
+
+    @classmethod
+    def parse(cls, data: Any) -> Self:
+        return parse(cls, data)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (its wire names, enums as values, datetimes ISO-8601), without unset fields."""

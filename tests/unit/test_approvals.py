@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from smartdoor.adapters.visitor_store import Visitor
 from smartdoor.domain.approvals import (
@@ -848,7 +849,7 @@ def test_view_shows_a_pending_request_without_secrets(approvals: InMemoryApprova
     assert shown.status is ApprovalStatus.PENDING
     assert shown.photo == PHOTO
     assert shown.seen_at == approval.seen_at and shown.expires_at == approval.expires_at
-    assert not {"task_token", "visitor_phone", "visitor_name", "approval_id"} & set(vars(shown))
+    assert not {"task_token", "visitor_phone", "visitor_name", "approval_id"} & set(shown.__struct_fields__)
 
 
 @pytest.mark.parametrize(

@@ -11,19 +11,18 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from smartdoor.adapters.aws import client, transient_errors_as
 from smartdoor.errors import TransientError
 from smartdoor.models import EVENT_SOURCE
 from smartdoor.observability import logger
+from smartdoor.schema import Record
 
 _MAX_ENTRIES_PER_CALL = 10  # PutEvents limit
 
 
-@dataclass(frozen=True, slots=True)
-class BusEvent:
+class BusEvent(Record):
     detail_type: str
     detail: str  # JSON
 

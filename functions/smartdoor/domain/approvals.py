@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -30,6 +29,7 @@ from smartdoor.domain.phones import is_e164
 from smartdoor.errors import SmartDoorError, SmsNotDelivered, TransientError
 from smartdoor.models import VisitPhoto
 from smartdoor.observability import logger
+from smartdoor.schema import Record
 
 if TYPE_CHECKING:
     from smartdoor.adapters.visitor_store import Visitor
@@ -124,11 +124,12 @@ class InvalidApprovalInput(ApprovalError):
 # ---------------------------------------------------------------------------- models
 
 
-@dataclass(frozen=True)
-class Approval:
+class Approval(Record):
     """One approval request. Secrets (id, token, visitor contact) stay out of repr, so out of logs."""
 
-    approval_id: str = field(repr=False)
+    __hidden__ = frozenset({"approval_id", "task_token", "visitor_name", "visitor_phone"})
+
+    approval_id: str
     status: ApprovalStatus
     visit_id: str
     door_id: str
@@ -136,12 +137,12 @@ class Approval:
     seen_at: datetime
     created_at: datetime
     expires_at: datetime
-    task_token: str | None = field(default=None, repr=False)
+    task_token: str | None = None
     execution_name: str | None = None
     sms_sent_at: datetime | None = None
     email_sent_at: datetime | None = None
-    visitor_name: str | None = field(default=None, repr=False)
-    visitor_phone: str | None = field(default=None, repr=False)
+    visitor_name: str | None = None
+    visitor_phone: str | None = None
     decided_at: datetime | None = None
     expired_at: datetime | None = None
 
@@ -153,8 +154,7 @@ class Approval:
         return self.status is ApprovalStatus.EXPIRED or now >= self.expires_at
 
 
-@dataclass(frozen=True)
-class ApprovalView:
+class ApprovalView(Record):
     """What the owner page shows: no token, no visitor contact."""
 
     door_id: str
@@ -164,16 +164,16 @@ class ApprovalView:
     expires_at: datetime
 
 
-@dataclass(frozen=True)
-class DecisionResult:
-    approval_id: str = field(repr=False)
+class DecisionResult(Record):
+    __hidden__ = frozenset({"approval_id"})
+
+    approval_id: str
     decision: Decision
     status: ApprovalStatus
     decided_at: datetime
 
 
-@dataclass(frozen=True)
-class OwnerAsked:
+class OwnerAsked(Record):
     """What ask_owner did on this attempt (a retry skips what an earlier attempt already sent)."""
 
     sms_sent: bool
@@ -509,10 +509,11 @@ def ask_owner(
 # ---------------------------------------------------------------------------- decide
 
 
-@dataclass(frozen=True)
-class VisitorContact:
-    name: str = field(repr=False)
-    phone: str = field(repr=False)
+class VisitorContact(Record):
+    __hidden__ = frozenset({"name", "phone"})
+
+    name: str
+    phone: str
 
 
 def parse_decision(decision: str) -> Decision:

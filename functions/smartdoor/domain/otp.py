@@ -35,12 +35,14 @@ import hmac
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from typing import Protocol
+
+from msgspec.structs import replace
 
 from smartdoor.domain.phones import mask_phone
 from smartdoor.errors import MalformedPasscode, SmartDoorError, TransientError, VisitorNotFound
 from smartdoor.observability import logger
+from smartdoor.schema import Record
 
 CODE_LENGTH = 6
 LINK_KEY_BYTES = 16  # 128 bits: the one-tap link's key
@@ -61,8 +63,7 @@ Clock = Callable[[], float]
 """Returns the current time in epoch seconds (time.time in production, a fake in tests)."""
 
 
-@dataclass(frozen=True)
-class Budget:
+class Budget(Record):
     """At most `max_failures` wrong codes within `window_seconds`; then `lockout_seconds` of refusals."""
 
     max_failures: int
@@ -70,8 +71,7 @@ class Budget:
     lockout_seconds: int
 
 
-@dataclass(frozen=True)
-class OtpPolicy:
+class OtpPolicy(Record):
     ttl_seconds: int = 300
     # Per client address (the one API Gateway reports).
     max_failures: int = 5
@@ -83,8 +83,8 @@ class OtpPolicy:
     door_lockout_seconds: int = 300
 
     def __post_init__(self) -> None:
-        for name, value in vars(self).items():
-            if value < 1:
+        for name in self.__struct_fields__:
+            if getattr(self, name) < 1:
                 raise ValueError(f"OtpPolicy.{name} must be at least 1")
 
     @property
@@ -113,8 +113,7 @@ def guessing_bound(policy: OtpPolicy, live_codes: int) -> float:
 # Values exchanged with the store
 
 
-@dataclass(frozen=True)
-class StoredCode:
+class StoredCode(Record):
     """What the store keeps for a live code: its hash, never the code."""
 
     code_hash: str
@@ -127,8 +126,7 @@ class StoredCode:
     used_at: float | None = None  # when it opened the door
 
 
-@dataclass(frozen=True)
-class FailureRecord:
+class FailureRecord(Record):
     """A door's recent failed tries and lockout. `version` makes updates compare-and-swap."""
 
     failures: tuple[float, ...] = ()
@@ -286,41 +284,38 @@ def _duration(seconds: int) -> str:
 # Outcomes
 
 
-@dataclass(frozen=True)
-class IssuedPasscode:
+class IssuedPasscode(Record):
+    __hidden__ = frozenset({"code", "link_key"})
+
     visitor_id: str
     door_id: str
     visit_id: str
     issued_at: int
     expires_at: int
-    code: str = field(repr=False)  # goes into the SMS and nowhere else
-    link_key: str = field(repr=False, default="")  # the one-tap link's key: the SMS only
+    code: str  # goes into the SMS and nowhere else
+    link_key: str = ""  # the one-tap link's key: the SMS only
 
 
-@dataclass(frozen=True)
-class Granted:
+class Granted(Record):
     visitor_id: str
     door_id: str
     visit_id: str  # the visit whose code opened the door
 
 
-@dataclass(frozen=True)
-class AlreadyOpen:
+class AlreadyOpen(Record):
     """The code opened the door moments ago (a double tap, a retry): not a wrong try."""
 
     visitor_id: str
     door_id: str
 
 
-@dataclass(frozen=True)
-class Denied:
+class Denied(Record):
     """Wrong, used, expired or other-door code (the caller cannot tell which, on purpose)."""
 
     failures_in_window: int
 
 
-@dataclass(frozen=True)
-class LockedOut:
+class LockedOut(Record):
     """The door refuses codes until `retry_at` (epoch seconds).
 
     `just_locked` is True only for the one failed try that caused the lockout, so the caller can
@@ -487,8 +482,7 @@ class PasscodeService:
 # Issuing and delivering in one step (the issue_passcode task)
 
 
-@dataclass(frozen=True)
-class PasscodeSent:
+class PasscodeSent(Record):
     visitor_id: str
     door_id: str
     visit_id: str
