@@ -458,7 +458,7 @@ def test_the_story_through_the_pages(running: Running, page_of: Any, tmp_path: P
 
     # THEN the visitor's code arrives, and she unlocks with it on the keypad
     owner.goto(f"{running.url}/outbox/")
-    visitor_sms = owner.locator('li[data-channel="sms"]', has_text="your code for front-door")
+    visitor_sms = owner.locator('li[data-channel="sms"]', has_text="for front-door, valid")
     expect(visitor_sms).to_have_count(1, timeout=60_000)
     code = CODE.search(visitor_sms.inner_text())
     assert code
@@ -474,7 +474,7 @@ def test_the_story_through_the_pages(running: Running, page_of: Any, tmp_path: P
     time.sleep(VISIT_GAP + 0.5)
     ring_with_photo(camera, again, "known: vis-")
     owner.goto(f"{running.url}/outbox/")
-    expect(owner.locator('li[data-channel="sms"]', has_text="your code for front-door")).to_have_count(
+    expect(owner.locator('li[data-channel="sms"]', has_text="for front-door, valid")).to_have_count(
         2, timeout=60_000
     )
     expect(owner.locator('li[data-channel="sms"]', has_text="someone is at front-door")).to_have_count(1)

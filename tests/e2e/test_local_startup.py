@@ -181,7 +181,13 @@ def test_health_says_stopping_and_then_nothing_listens(starting: Started) -> Non
     seen: set[int] = set()
     while starting.process.poll() is None:
         try:
-            answer = ask(starting.url, "POST", "/doors/front-door/unlock", b'{"otp": "12"}')
+            answer = ask(
+                starting.url,
+                "POST",
+                "/doors/front-door/unlock",
+                b'{"otp": "12"}',
+                **{"Content-Type": "application/json"},
+            )
         except (urllib.error.URLError, ConnectionError):
             break
         seen.add(answer.status)

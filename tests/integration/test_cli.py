@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -113,7 +114,7 @@ class TestEnrol:
             status, answer = client.post_frame("front-door", sample_faces.astronaut_again())
             assert status == 202 and answer["faces"][0]["matches"][0]["visitorId"] == visitor_id
             time.sleep(0.2)
-        assert "your code for front-door is" in wait_for_sms(app, PHONE, sent)
+        assert re.search(r"code \d{6} for front-door", wait_for_sms(app, PHONE, sent))
         known = app.stack.bus.events("KnownFaceDetected")
         assert known and known[-1]["detail"]["visitorId"] == visitor_id
 
@@ -253,7 +254,9 @@ class TestVisitors:
         for _ in range(2):
             client.post_frame("front-door", sample_faces.astronaut())
             time.sleep(0.2)
-        code = wait_for_sms(app, PHONE, sent).split(" is ")[1][:6]
+        found = re.search(r"code (\d{6}) for", wait_for_sms(app, PHONE, sent))
+        assert found is not None
+        code = found.group(1)
         wait_until_quiet(app)
 
         status, out, err = run(capsys, "visitors", "forget", visitor_id, "--port", str(port))
