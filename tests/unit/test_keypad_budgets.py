@@ -17,25 +17,22 @@ from smartdoor.domain.otp import (
     unlock_link,
 )
 from smartdoor.errors import MalformedPasscode
-from tests.unit.test_otp import DOOR, START, VISIT, FakeClock, FixedKey, InMemoryPasscodeStore, wrong_code_for
+from tests.unit.test_otp import (  # the fixtures too: the same service on the same in-memory store
+    DOOR,
+    START,
+    VISIT,
+    FakeClock,
+    InMemoryPasscodeStore,
+    clock,
+    service,
+    store,
+    wrong_code_for,
+)
+
+__all__ = ["clock", "service", "store"]
 
 # A household's worst five minutes: ten visitors holding a live code at one door at once.
 LIVE_CODES = 10
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store() -> InMemoryPasscodeStore:
-    return InMemoryPasscodeStore()
-
-
-@pytest.fixture
-def service(store: InMemoryPasscodeStore, clock: FakeClock) -> PasscodeService:
-    return PasscodeService(store=store, keys=FixedKey(), clock=clock)
 
 
 def addresses(count: int) -> list[str]:

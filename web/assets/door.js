@@ -92,28 +92,16 @@ function retryTime(data) {
   return Number.isNaN(at.getTime()) ? new Date(Date.now() + 60000) : at;
 }
 
-/** The open state: the welcome replaces the keypad, which is gone until the page is loaded again. */
-function showOpen(visitor) {
-  opened = true;
-  document.getElementById("visitor-name").textContent = visitor || "visitor";
-  title.textContent = "Door open";
-  document.title = "Door open · Smart Door";
-  display.hidden = true;
-  keypad.hidden = true;
-  document.getElementById("skip-to-keypad").hidden = true;
-  setResult("granted");
-  title.focus();
-}
-
-/** Another tap (or a retry) of the code that just opened the door: open, and nothing more to do. */
-function showAlreadyOpen() {
+/** An open door (`state`: "granted", or "already" for a repeat of the code that just opened it):
+ * the answer replaces the keypad, which is gone until the page is loaded again. */
+function showOpen(state) {
   opened = true;
   title.textContent = "Door open";
   document.title = "Door open · Smart Door";
   display.hidden = true;
   keypad.hidden = true;
   document.getElementById("skip-to-keypad").hidden = true;
-  setResult("already");
+  setResult(state);
   title.focus();
 }
 
@@ -145,9 +133,10 @@ async function submit() {
     config = config || (await loadConfig());
     const { status, data } = await callApi(config, "POST", `/doors/${encodeURIComponent(doorId)}/unlock`, body);
     if (status === 200 && data.granted === true) {
-      showOpen(data.visitor);
+      document.getElementById("visitor-name").textContent = data.visitor || "visitor";
+      showOpen("granted");
     } else if (status === 409 && data.alreadyOpen === true) {
-      showAlreadyOpen();
+      showOpen("already");
     } else if (status === 403) {
       setResult("denied");
     } else if (status === 429 && data.retryAt) {
