@@ -60,6 +60,7 @@ def api_routes(settings: ApiSettings) -> list[Route]:
     return [*approvals.ROUTES, *doors.routes(settings)]
 
 
+@cache  # one per warm container and configuration: the router keeps no per-request state
 def create_router(settings: ApiSettings) -> Router:
     """The routes and the error mapping; the adapters come per invocation."""
     # No SITE_ORIGIN: no CORS headers at all.

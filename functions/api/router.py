@@ -16,6 +16,7 @@ import base64
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
+from functools import cache
 from http import HTTPStatus
 from typing import Any
 
@@ -178,15 +179,13 @@ def body_text(event: Mapping[str, Any]) -> str:
 
 
 _PARAMETER = re.compile(r"\{(\w+)\}")
-_compiled_paths: dict[str, re.Pattern[str]] = {}
 
 
+@cache
 def _compiled(template: str) -> re.Pattern[str]:
     """`/doors/{doorId}/unlock` -> a pattern with one named group per path parameter."""
-    if template not in _compiled_paths:
-        parts = _PARAMETER.split(template)
-        regex = "".join(
-            f"(?P<{part}>[^/]+)" if index % 2 else re.escape(part) for index, part in enumerate(parts)
-        )
-        _compiled_paths[template] = re.compile(f"^{regex}$")
-    return _compiled_paths[template]
+    parts = _PARAMETER.split(template)
+    regex = "".join(
+        f"(?P<{part}>[^/]+)" if index % 2 else re.escape(part) for index, part in enumerate(parts)
+    )
+    return re.compile(f"^{regex}$")
