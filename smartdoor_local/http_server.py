@@ -58,7 +58,7 @@ DEFAULT_STAGE = "local"
 # docs/api.md: request bodies over 4096 bytes are refused with 413 before they are parsed. Every
 # route has this bound unless the local stack allows a larger body on it (`allow_body`).
 MAX_BODY_BYTES = 4096
-API_FUNCTION_NAME = "smartdoor-api"
+API_FUNCTION_NAME = "api"  # the local stack names functions by their folder
 HEALTH_PATH = "/local/health"
 STARTING, READY, STOPPING = "starting", "ready", "stopping"
 # Seconds a client should wait before asking again while the stack starts.

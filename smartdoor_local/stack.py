@@ -39,6 +39,9 @@ from typing import Any
 
 from smartdoor.observability import logger
 from smartdoor_local.door_camera import LocalCameraFeed
+from smartdoor_local.emulation import template
+from smartdoor_local.emulation.model import DeploymentModel, Function, Intrinsics, Table, UnresolvedIntrinsic
+from smartdoor_local.emulation.resources import FACES_TABLE, LocalRefs, function_skip_reason, stem
 from smartdoor_local.environment import patched_environ
 from smartdoor_local.event_rules import EventDelivery
 from smartdoor_local.face_engine import DynamoFaceStore, LocalFaceEngine, load_models
@@ -54,12 +57,7 @@ from smartdoor_local.serving import (
     serve_in_thread,
 )
 from smartdoor_local.stream_mapping import StreamMapping
-from smartdoor_local.workflows import (
-    execution_history,
-    render_definition,
-    states_entered,
-    workflow_path,
-)
+from smartdoor_local.workflows import execution_history, states_entered
 
 REGION = "us-east-1"
 # The fake credentials the stack's process uses (and signs snapshot upload forms with).
@@ -67,46 +65,51 @@ LOCAL_ACCESS_KEY_ID = "local"
 LOCAL_SECRET_ACCESS_KEY = "local"  # noqa: S105 - moto's, not a secret
 ACCOUNT = "123456789012"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-API_FUNCTION_NAME = "smartdoor-api"
+API_FUNCTION_NAME = "api"
 MATCH_FUNCTION_NAME = "stream_match"
-# The doorbell session's functions and the edge-device snapshot function (cdk_app/components/doorbell.py).
-DOORBELL_FUNCTIONS = ("open_session", "sample_door", "stream_processor", "process_snapshot")
-TASK_FUNCTIONS = (
-    "extract_frame",
-    "check_collection",
-    "create_approval",
-    "ask_owner",
-    "enrol_face",
-    "save_visitor",
-    "issue_passcode",
+MATCH_RULE_VARIABLES = (
+    "FACE_MATCH_THRESHOLD",
+    "MIN_FRAMES_FOR_DECISION",
+    "MIN_FACE_CONFIDENCE",
+    "MIN_FACE_SIZE_RATIO",
+    "MIN_FACE_SHARPNESS",
+    "MIN_FACE_BRIGHTNESS",
 )
-# `${<Name>FunctionArn}` in workflows/*.asl.json -> the task function it names (as cdk_app's).
-FUNCTION_PLACEHOLDERS = {
-    "ExtractFrameFunctionArn": "extract_frame",
-    "CheckCollectionFunctionArn": "check_collection",
-    "CreateApprovalFunctionArn": "create_approval",
-    "AskOwnerFunctionArn": "ask_owner",
-    "EnrolFaceFunctionArn": "enrol_face",
-    "SaveVisitorFunctionArn": "save_visitor",
-    "IssuePasscodeFunctionArn": "issue_passcode",
-    "OpenSessionFunctionArn": "open_session",
-    "SampleDoorFunctionArn": "sample_door",
-    "StreamProcessorFunctionArn": "stream_processor",
+# The local stack's own names for resources, keyed as `names` has them -> the function environment
+# variable that, in the template, names that resource (so the template says which table is which).
+NAMED_BY_VARIABLE = {
+    "visits": "VISITS_TABLE",
+    "approvals": "APPROVALS_TABLE",
+    "visitors": "VISITORS_TABLE",
+    "passcodes": "PASSCODES_TABLE",
+    "photos": "PHOTOS_BUCKET",
+    "bus": "EVENT_BUS_NAME",
+    "face_search_stream": "FACE_SEARCH_STREAM_NAME",
+    "collection": "COLLECTION_ID",
+    "video_stream_arn": "VIDEO_STREAM_ARN",
+    "alerts_topic": "ALERTS_TOPIC_ARN",
+    "otp_secret": "OTP_SECRET_ARN",
 }
-# State machine -> the detail types its rules start it for (the CDK stack's rules).
-WORKFLOWS = {
-    "unknown_visitor": ("UnknownFaceDetected",),
-    "known_visitor": ("KnownFaceDetected",),
-    "doorbell_session": ("DoorbellPressed", "MotionDetected"),
+# Environment variables whose local value differs from the template's, and why (`_environment_overrides`).
+ENVIRONMENT_OVERRIDES = {
+    "SITE_URL": "the local server's URL, not the CloudFront distribution's",
+    "SITE_ORIGIN": "the local server's origin, not the CloudFront distribution's",
+    "VISIT_GAP_SECONDS": "seconds, so walking away and back takes seconds (CDK's floor: 5 whole seconds)",
+    **{
+        variable: "replay only: the rules to try, before any deployment has them (any value, like the gap)"
+        for variable in MATCH_RULE_VARIABLES
+    },
 }
-EXPRESS_WORKFLOWS = frozenset({"doorbell_session"})
-SNAPSHOTS_PREFIX = "snapshots/"
-TABLE_KEYS: Mapping[str, tuple[str, ...]] = {
-    "visits": ("pk", "sk"),
-    "approvals": ("approvalId",),
-    "visitors": ("visitorId",),
-    "passcodes": ("pk", "sk"),
-    "faces": ("faceId",),
+# Adapters the handlers get instead of the ones they would build (`_adapter_overrides`): what moto
+# cannot emulate. By function folder.
+ADAPTER_OVERRIDES = {
+    "extract_frame": "frames: no KVS; the camera page's frames (LocalCameraFeed)",
+    "sample_door": "camera and engine: no KVS, no Rekognition; camera frames and the dlib engine",
+    "check_collection": "engine: no Rekognition collections in moto; the dlib engine",
+    "enrol_face": "engine: as check_collection",
+    "process_snapshot": "engine: as check_collection",
+    "ask_owner": "photo_links: links the local server serves, not S3 presigned URLs",
+    "api": "photo_links as ask_owner; snapshot_forms: upload forms that point at the local moto server",
 }
 
 
@@ -137,29 +140,38 @@ class LocalConfig:
     max_frames_per_day: int = 1000
     max_empty_samples: int = 5
 
-    def names(self) -> dict[str, str]:
-        """Resource names (the CDK stack lets CloudFormation name most of them)."""
-        return {
-            "visits": "SmartDoor-Visits",
-            "approvals": "SmartDoor-Approvals",
-            "visitors": "SmartDoor-Visitors",
-            "passcodes": "SmartDoor-Passcodes",
-            "faces": "SmartDoor-LocalFaces",
-            "photos": "smartdoor-photos-local",
-            "bus": "smartdoor",
-            "face_search_stream": "SmartDoor-FaceSearch",
-            "collection": f"SmartDoor-{self.door_id}",
-            "video_stream_arn": self.video_stream_arn
-            or f"arn:aws:kinesisvideo:{REGION}:{ACCOUNT}:stream/{self.door_id}/0",
+    def context(self, *, match_rules: bool = True) -> dict[str, Any]:
+        """The CDK context keys (cdk_app/config.py) the local stack synthesizes with. Without
+        `match_rules` (replay) the match rules stay CDK's defaults and are overridden instead."""
+        context: dict[str, Any] = {
+            "doorId": self.door_id,
+            "ownerPhone": self.owner_phone,
+            "ownerEmail": self.owner_email,
+            "approvalTimeoutSeconds": self.approval_timeout_seconds,
+            "otpTtlSeconds": self.otp_ttl_seconds,
+            "faceSource": "images",
+            "samplingIntervalSeconds": self.sampling_interval_seconds,
+            "sessionSeconds": self.session_seconds,
+            "maxFramesPerSession": self.max_frames_per_session,
+            "maxFramesPerDay": self.max_frames_per_day,
+            "maxEmptySamples": self.max_empty_samples,
         }
+        if match_rules:
+            context |= {
+                "faceMatchThreshold": self.face_match_threshold,
+                "minFramesForDecision": self.min_frames_for_decision,
+                "minFaceConfidence": self.min_face_confidence,
+                "minFaceSizeRatio": self.min_face_size_ratio,
+                "minFaceSharpness": self.min_face_sharpness,
+                "minFaceBrightness": self.min_face_brightness,
+            }
+        return context
 
-    def match_environment(self) -> dict[str, str]:
-        """stream_match's rule settings (cdk_app/stack.py `_match_environment`)."""
+    def match_rules(self) -> dict[str, str]:
+        """The match rules as stream_match reads them (replay's overrides)."""
         return {
-            "DOOR_ID": self.door_id,
             "FACE_MATCH_THRESHOLD": str(self.face_match_threshold),
             "MIN_FRAMES_FOR_DECISION": str(self.min_frames_for_decision),
-            "VISIT_GAP_SECONDS": str(self.visit_gap_seconds),
             "MIN_FACE_CONFIDENCE": str(self.min_face_confidence),
             "MIN_FACE_SIZE_RATIO": str(self.min_face_size_ratio),
             "MIN_FACE_SHARPNESS": str(self.min_face_sharpness),
@@ -284,6 +296,8 @@ class LocalStack:
     runtime: LambdaRuntime = field(default_factory=LambdaRuntime)
     outbox: Outbox = field(default_factory=Outbox)
     names: dict[str, str] = field(default_factory=dict)
+    model: DeploymentModel = field(init=False)
+    refs: LocalRefs = field(init=False)
     state_machines: dict[str, str] = field(default_factory=dict)
     bus: EventDelivery = field(init=False)
     engine: LocalFaceEngine = field(init=False)
@@ -298,7 +312,12 @@ class LocalStack:
     _exit: ExitStack | None = None
 
     def __post_init__(self) -> None:
-        self.names = self.config.names()
+        synthesized = template.synthesized(self.config.context(match_rules=self.with_workflows))
+        self.model = DeploymentModel.from_template(synthesized)
+        self.refs = LocalRefs(REGION, ACCOUNT, video_stream_arn=self.config.video_stream_arn).build(
+            self.model
+        )
+        self.names = self._names()
         self.bus = EventDelivery(self.names["bus"], invoke_function=self._invoke_target)
         self.photo_links = LocalPhotoLinks(self.site_url, self.names["photos"])
         self.camera_feed = LocalCameraFeed({self.names["video_stream_arn"]: self.config.door_id})
@@ -360,13 +379,29 @@ class LocalStack:
 
     # ------------------------------------------------------------------ deploying
 
+    def _names(self) -> dict[str, str]:
+        """`names` from the template: each resource as the function variable naming it resolves."""
+        intrinsics = Intrinsics(self.refs.refs)
+        found: dict[str, str] = {"faces": FACES_TABLE}
+        for function in self.model.functions():
+            for key, variable in NAMED_BY_VARIABLE.items():
+                value = function.environment.get(variable)
+                if value is not None and key not in found:
+                    try:
+                        found[key] = intrinsics.text(value)
+                    except UnresolvedIntrinsic:
+                        continue  # a value moto makes (the secret's ARN): known once deployed
+        buses = self.model.of_type("AWS::Events::EventBus")
+        found["bus_arn"] = next(self.refs.refs[f"{logical_id}.Arn"] for logical_id in buses)
+        return found
+
     def _deploy(self) -> None:
         import boto3
 
         self._create_tables()
         self._create_storage()
         self._create_messaging()
-        self._create_stream()
+        self.names = self._names()
         from smartdoor.adapters.photo_store import S3PhotoStore
 
         self.engine = LocalFaceEngine(
@@ -379,150 +414,145 @@ class LocalStack:
             RoleName="smartdoor-local",
             AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
         )["Role"]["Arn"]
-        arns = self.runtime.create_functions(self.client("lambda"), role)
-        self.function_arns = arns
-        self.mapping = StreamMapping(
-            runtime=self.runtime,
-            function_name=MATCH_FUNCTION_NAME,
-            kinesis=self.client("kinesis"),
-            stream_name=self.names["face_search_stream"],
-            region=REGION,
-            on_failure=self._match_failed,
-        )
+        self.function_arns = self.runtime.create_functions(self.client("lambda"), role)
+        self.mapping = self._stream_mapping()
         if self.with_workflows:
-            self._create_workflows(arns, role)
+            self._create_workflows(role)
 
     def _create_tables(self) -> None:
         dynamodb = self.client("dynamodb")
-        for table, key in TABLE_KEYS.items():
-            kinds = ("HASH", "RANGE")
+        tables = [
+            *self.model.tables(),
+            Table(
+                FACES_TABLE,
+                [{"AttributeName": "faceId", "KeyType": "HASH"}],
+                [{"AttributeName": "faceId", "AttributeType": "S"}],
+                [],
+                None,
+            ),
+        ]
+        for table in tables:
+            name = self.refs.refs.get(table.logical_id, table.logical_id)
+            indexes = [
+                {**index, "Projection": index.get("Projection", {"ProjectionType": "ALL"})}
+                for index in table.global_secondary_indexes
+            ]
             dynamodb.create_table(
-                TableName=self.names[table],
-                KeySchema=[{"AttributeName": name, "KeyType": kinds[i]} for i, name in enumerate(key)],
-                AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in key],
+                TableName=name,
+                KeySchema=table.key_schema,
+                AttributeDefinitions=table.attribute_definitions,
                 BillingMode="PAY_PER_REQUEST",
+                **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
             )
+            if table.ttl_attribute:
+                dynamodb.update_time_to_live(
+                    TableName=name,
+                    TimeToLiveSpecification={"AttributeName": table.ttl_attribute, "Enabled": True},
+                )
 
     def _create_storage(self) -> None:
-        self.client("s3").create_bucket(Bucket=self.names["photos"])
-        self.names["otp_secret"] = self.client("secretsmanager").create_secret(
-            Name="SmartDoor-OtpKey", SecretString=secrets.token_urlsafe(48)
-        )["ARN"]
+        s3 = self.client("s3")
+        for logical_id, properties in self.model.of_type("AWS::S3::Bucket").items():
+            s3.create_bucket(Bucket=self.refs.refs[logical_id])
+            if (
+                (properties.get("NotificationConfiguration") or {}).get("EventBridgeConfiguration") or {}
+            ).get("EventBridgeEnabled"):
+                s3.put_bucket_notification_configuration(
+                    Bucket=self.refs.refs[logical_id],
+                    NotificationConfiguration={"EventBridgeConfiguration": {}},
+                )
+        secretsmanager = self.client("secretsmanager")
+        for logical_id in self.model.of_type("AWS::SecretsManager::Secret"):
+            arn = secretsmanager.create_secret(
+                Name=f"SmartDoor-{stem(logical_id)}", SecretString=secrets.token_urlsafe(48)
+            )["ARN"]
+            self.refs.add(logical_id, arn, Arn=arn)
 
     def _create_messaging(self) -> None:
-        sns = self.client("sns")
-        topic = sns.create_topic(Name="SmartDoor-Alerts")["TopicArn"]
-        sns.subscribe(TopicArn=topic, Protocol="email", Endpoint=self.config.owner_email)
-        self.names["alerts_topic"] = topic
-        events = self.client("events")
-        self.names["bus_arn"] = events.create_event_bus(Name=self.names["bus"])["EventBusArn"]
-        sqs = self.client("sqs")
-        self.names["match_failures"] = sqs.create_queue(QueueName="SmartDoor-MatchFailures")["QueueUrl"]
-        # Edge-device snapshots: the photos bucket tells EventBridge (the default bus) of new objects.
-        self.client("s3").put_bucket_notification_configuration(
-            Bucket=self.names["photos"], NotificationConfiguration={"EventBridgeConfiguration": {}}
+        intrinsics = Intrinsics(self.refs.refs)
+        sns, events, sqs, kinesis = (self.client(s) for s in ("sns", "events", "sqs", "kinesis"))
+        for logical_id in self.model.of_type("AWS::SNS::Topic"):
+            sns.create_topic(Name=self.refs.refs[f"{logical_id}.TopicName"])
+        for properties in self.model.of_type("AWS::SNS::Subscription").values():
+            sns.subscribe(
+                TopicArn=intrinsics.text(properties["TopicArn"]),
+                Protocol=properties["Protocol"],
+                Endpoint=intrinsics.text(properties["Endpoint"]),
+            )
+        for logical_id in self.model.of_type("AWS::Events::EventBus"):
+            events.create_event_bus(Name=self.refs.refs[logical_id])
+        for logical_id in self.model.of_type("AWS::SQS::Queue"):
+            url = sqs.create_queue(QueueName=self.refs.refs[f"{logical_id}.QueueName"])["QueueUrl"]
+            self.refs.add(logical_id, url)
+        for logical_id, properties in self.model.of_type("AWS::Kinesis::Stream").items():
+            kinesis.create_stream(
+                StreamName=self.refs.refs[logical_id], ShardCount=int(properties.get("ShardCount", 1))
+            )
+
+    def _stream_mapping(self) -> StreamMapping:
+        (mapping,) = self.model.stream_mappings()  # the face-search stream -> stream_match
+        on_failure = self.refs.refs[mapping.on_failure] if mapping.on_failure else None
+        self.names["match_failures"] = on_failure or ""
+        return StreamMapping(
+            runtime=self.runtime,
+            function_name=self.refs.refs[mapping.function],
+            kinesis=self.client("kinesis"),
+            stream_name=self.refs.refs[mapping.stream],
+            region=REGION,
+            batch_size=mapping.batch_size,
+            retry_attempts=mapping.retry_attempts,
+            on_failure=self._match_failed if on_failure else None,
         )
 
-    def _create_stream(self) -> None:
-        self.client("kinesis").create_stream(StreamName=self.names["face_search_stream"], ShardCount=1)
+    def _local_functions(self) -> list[Function]:
+        """The project functions this stack runs (skipped ones: resources.function_skip_reason)."""
+        wanted = [f for f in self.model.functions() if function_skip_reason(f) is None]
+        if not self.with_workflows:
+            wanted = [f for f in wanted if f.folder == MATCH_FUNCTION_NAME]
+        return wanted
 
     def _register_functions(self) -> None:
-        names, config = self.names, self.config
-        door = {"DOOR_ID": config.door_id}
-        environments: dict[str, dict[str, str]] = {
-            MATCH_FUNCTION_NAME: {
-                "VISITS_TABLE": names["visits"],
-                "EVENT_BUS_NAME": names["bus"],
-                "VIDEO_STREAM_ARN": names["video_stream_arn"],
-                **config.match_environment(),
-            },
-            "extract_frame": {
-                **door,
-                "PHOTOS_BUCKET": names["photos"],
-                "VIDEO_STREAM_ARN": names["video_stream_arn"],
-            },
-            "check_collection": {
-                **door,
-                "COLLECTION_ID": names["collection"],
-                "FACE_MATCH_THRESHOLD": str(config.face_match_threshold),
-                "PHOTOS_BUCKET": names["photos"],
-            },
-            "create_approval": {
-                **door,
-                "APPROVALS_TABLE": names["approvals"],
-                "PHOTOS_BUCKET": names["photos"],
-                "APPROVAL_TIMEOUT_SECONDS": str(config.approval_timeout_seconds),
-            },
-            "ask_owner": {
-                **door,
-                "APPROVALS_TABLE": names["approvals"],
-                "PHOTOS_BUCKET": names["photos"],
-                "ALERTS_TOPIC_ARN": names["alerts_topic"],
-                "OWNER_PHONE": config.owner_phone,
-                "SITE_URL": self.site_url,
-            },
-            "enrol_face": {**door, "COLLECTION_ID": names["collection"], "PHOTOS_BUCKET": names["photos"]},
-            "save_visitor": {
-                **door,
-                "APPROVALS_TABLE": names["approvals"],
-                "VISITORS_TABLE": names["visitors"],
-            },
-            "issue_passcode": {
-                **door,
-                "PASSCODES_TABLE": names["passcodes"],
-                "VISITORS_TABLE": names["visitors"],
-                "OTP_SECRET_ARN": names["otp_secret"],
-                "ALERTS_TOPIC_ARN": names["alerts_topic"],
-                "OTP_TTL_SECONDS": str(config.otp_ttl_seconds),
-                "SITE_URL": self.site_url,
-            },
-            API_FUNCTION_NAME: {
-                **door,
-                "APPROVALS_TABLE": names["approvals"],
-                "VISITORS_TABLE": names["visitors"],
-                "PASSCODES_TABLE": names["passcodes"],
-                "PHOTOS_BUCKET": names["photos"],
-                "EVENT_BUS_NAME": names["bus"],
-                "ALERTS_TOPIC_ARN": names["alerts_topic"],
-                "OTP_SECRET_ARN": names["otp_secret"],
-                "SITE_ORIGIN": self.site_url.rstrip("/"),
-                "OTP_TTL_SECONDS": str(config.otp_ttl_seconds),
-            },
+        intrinsics = Intrinsics(self.refs.refs)
+        adapters = self._adapter_overrides()
+        for function in self._local_functions():
+            self.runtime.register(
+                LocalFunction(
+                    name=self.refs.refs[function.logical_id],
+                    handler=function.handler,
+                    environment=self.local_environment(function, intrinsics),
+                    overrides=adapters.get(str(function.folder), {}),
+                )
+            )
+
+    def local_environment(self, function: Function, intrinsics: Intrinsics | None = None) -> dict[str, str]:
+        """The function's template environment, rendered, with the local overrides applied."""
+        intrinsics = intrinsics or Intrinsics(self.refs.refs)
+        overrides = self._environment_overrides()
+        return {
+            variable: overrides[variable] if variable in overrides else intrinsics.text(value)
+            for variable, value in function.environment.items()
+        } | {variable: overrides[variable] for variable in self._added_variables(function)}
+
+    def _added_variables(self, function: Function) -> list[str]:
+        """Replay's match rules where the template leaves one to its default."""
+        if self.with_workflows or function.folder != MATCH_FUNCTION_NAME:
+            return []
+        return [variable for variable in MATCH_RULE_VARIABLES if variable not in function.environment]
+
+    def _environment_overrides(self) -> dict[str, str]:
+        """ENVIRONMENT_OVERRIDES' values (applied to any function whose template sets the variable)."""
+        overrides = {
+            "SITE_URL": self.site_url,
+            "SITE_ORIGIN": self.site_url.rstrip("/"),
+            "VISIT_GAP_SECONDS": str(self.config.visit_gap_seconds),
         }
-        face_search = {
-            "FACE_SEARCH_STREAM_NAME": names["face_search_stream"],
-            "COLLECTION_ID": names["collection"],
-            "FACE_MATCH_THRESHOLD": str(config.face_match_threshold),
-        }
-        sessions = {"DOOR_ID": config.door_id, "VISITS_TABLE": names["visits"]}
-        environments |= {
-            "open_session": {
-                **sessions,
-                "FACE_SOURCE": "images",
-                "SESSION_SECONDS": str(config.session_seconds),
-                "SAMPLING_INTERVAL_SECONDS": str(config.sampling_interval_seconds),
-            },
-            "sample_door": {
-                **sessions,
-                **face_search,
-                "ALERTS_TOPIC_ARN": names["alerts_topic"],
-                "VIDEO_STREAM_ARN": names["video_stream_arn"],
-                "SAMPLING_INTERVAL_SECONDS": str(config.sampling_interval_seconds),
-                "MAX_FRAMES_PER_SESSION": str(config.max_frames_per_session),
-                "MAX_FRAMES_PER_DAY": str(config.max_frames_per_day),
-                "MAX_EMPTY_SAMPLES": str(config.max_empty_samples),
-            },
-            # Only for faceSource=streamProcessor, which the local stack does not use.
-            "stream_processor": {**door},
-            "process_snapshot": {
-                **sessions,
-                **face_search,
-                "PHOTOS_BUCKET": names["photos"],
-                "ALERTS_TOPIC_ARN": names["alerts_topic"],
-                "MAX_FRAMES_PER_DAY": str(config.max_frames_per_day),
-            },
-        }
-        overrides: dict[str, dict[str, Any]] = {
+        if not self.with_workflows:
+            overrides |= self.config.match_rules()
+        return overrides
+
+    def _adapter_overrides(self) -> dict[str, dict[str, Any]]:
+        """ADAPTER_OVERRIDES' adapters, by function folder."""
+        return {
             "extract_frame": {"frames": self.camera_feed},
             "check_collection": {"engine": self.engine},
             "enrol_face": {"engine": self.engine},
@@ -531,22 +561,6 @@ class LocalStack:
             "process_snapshot": {"engine": self.engine},
             API_FUNCTION_NAME: {"photo_links": self.photo_links, **self._device_overrides()},
         }
-        handlers = {API_FUNCTION_NAME: "api.handler.handler"}
-        functions = (
-            (MATCH_FUNCTION_NAME, *TASK_FUNCTIONS, *DOORBELL_FUNCTIONS, API_FUNCTION_NAME)
-            if self.with_workflows
-            else (MATCH_FUNCTION_NAME,)
-        )
-        for name in functions:
-            service = "api" if name == API_FUNCTION_NAME else name
-            self.runtime.register(
-                LocalFunction(
-                    name=name,
-                    handler=handlers.get(name, f"{name}.handler.handler"),
-                    environment={"POWERTOOLS_SERVICE_NAME": service, **environments[name]},
-                    overrides=overrides.get(name, {}),
-                )
-            )
 
     def _device_overrides(self) -> dict[str, Any]:
         """Snapshot upload forms that point at the local moto server (a device can reach it)."""
@@ -568,50 +582,31 @@ class LocalStack:
         )
         return {"snapshot_forms": S3SnapshotUploads(self.names["photos"], presigning_client=presigner)}
 
-    def _create_workflows(self, arns: Mapping[str, str], role_arn: str) -> None:
-        substitutions = {
-            "VisitsTableName": self.names["visits"],
-            "VisitorsTableName": self.names["visitors"],
-            "ApprovalsTableName": self.names["approvals"],
-            "AlertsTopicArn": self.names["alerts_topic"],
-            "EventBusName": self.names["bus"],
-            **{placeholder: arns[name] for placeholder, name in FUNCTION_PLACEHOLDERS.items()},
-        }
+    def _create_workflows(self, role_arn: str) -> None:
+        intrinsics = Intrinsics(self.refs.refs)
         sfn = self.client("stepfunctions")
-        events = self.client("events")
-        for workflow, detail_types in WORKFLOWS.items():
+        for machine in self.model.state_machines():
             arn = sfn.create_state_machine(
-                name=f"SmartDoor-{workflow}",
-                definition=render_definition(workflow_path(workflow), substitutions),
+                name=self.refs.refs[f"{machine.logical_id}.Name"],
+                definition=machine.rendered(intrinsics),
                 roleArn=role_arn,
-                type="EXPRESS" if workflow in EXPRESS_WORKFLOWS else "STANDARD",
+                type=machine.type,
             )["stateMachineArn"]
-            self.state_machines[workflow] = arn
-            for detail_type in detail_types:
-                rule = f"{detail_type}Rule"
-                events.put_rule(
-                    Name=rule,
-                    EventBusName=self.names["bus"],
-                    EventPattern=json.dumps({"source": ["smartdoor"], "detail-type": [detail_type]}),
-                )
-                events.put_targets(
-                    Rule=rule,
-                    EventBusName=self.names["bus"],
-                    Targets=[{"Id": workflow, "Arn": arn, "RoleArn": role_arn}],
-                )
-        # An edge device's upload (S3 -> EventBridge, default bus) -> process_snapshot.
-        pattern = {
-            "source": ["aws.s3"],
-            "detail-type": ["Object Created"],
-            "detail": {
-                "bucket": {"name": [self.names["photos"]]},
-                "object": {"key": [{"prefix": SNAPSHOTS_PREFIX}]},
-            },
-        }
-        events.put_rule(Name="SnapshotUploaded", EventPattern=json.dumps(pattern))
-        events.put_targets(
-            Rule="SnapshotUploaded", Targets=[{"Id": "process_snapshot", "Arn": arns["process_snapshot"]}]
-        )
+            self.state_machines[machine.workflow or machine.logical_id] = arn
+        events = self.client("events")
+        for rule in self.model.rules():
+            bus = {"EventBusName": self.refs.refs[rule.bus]} if rule.bus else {}
+            name = stem(rule.logical_id)
+            events.put_rule(Name=name, EventPattern=json.dumps(intrinsics.resolve(rule.pattern)), **bus)
+            targets = [
+                {
+                    "Id": target.id,
+                    "Arn": intrinsics.text({"Fn::GetAtt": [target.logical_id, "Arn"]}),
+                    **({"RoleArn": role_arn} if target.uses_role else {}),
+                }
+                for target in rule.targets
+            ]
+            events.put_targets(Rule=name, Targets=targets, **bus)
 
     # ------------------------------------------------------------------ running
 

@@ -4,6 +4,14 @@ Each function declares a `FunctionSettings` whose field names (`field(name=...)`
 environment variables; `load_settings` validates it and caches the result, so a bad deployment
 fails loudly at the first invocation (a ValidationError naming the variable) and domain code
 never reads os.environ.
+
+A function's environment may not hold another function's variable: a project variable (a name
+some settings class declares) that this function's class does not declare is an
+`UnknownSettingVariable`, so a deployment that sets a variable nobody reads (a copy drifting from
+the code) fails instead of being ignored. The project variables are those of the settings
+classes defined in the process: in a Lambda process its own (and the shared bases'); in the local
+stack and the tests every function's, as they import every handler. Names of AWS and of the
+runtime (AWS_*, POWERTOOLS_*, LAMBDA_*, _HANDLER, _X_AMZN_*, ...) are never project variables.
 """
 
 from __future__ import annotations
@@ -17,9 +25,16 @@ import msgspec
 from smartdoor.domain.phones import is_e164, is_sender_id
 from smartdoor.schema import Model, field, parse
 
+# Set by Lambda, its runtime or Powertools, whatever a settings class declares.
+PLATFORM_PREFIXES = ("AWS_", "POWERTOOLS_", "LAMBDA_", "_")
+
 
 class FunctionSettings(Model):
     """Base for per-function settings: immutable, field names are environment variable names."""
+
+
+class UnknownSettingVariable(ValueError):
+    """The environment holds a project variable that this function's settings do not declare."""
 
 
 @cache
@@ -30,8 +45,25 @@ def load_settings[SettingsT: FunctionSettings](model: type[SettingsT]) -> Settin
 def read_settings[SettingsT: FunctionSettings](
     model: type[SettingsT], environ: Mapping[str, str]
 ) -> SettingsT:
-    """`model` from `environ` (numbers and booleans as their text); ValidationError names the variable."""
+    """`model` from `environ` (numbers and booleans as their text); ValidationError names the
+    variable, UnknownSettingVariable names another function's variable set here."""
+    strangers = sorted((set(environ) & project_variables()) - variables(model))
+    if strangers:
+        raise UnknownSettingVariable(
+            f"{model.__name__} does not read {', '.join(strangers)}: set only for another function?"
+        )
     return parse(model, dict(environ), strict=False)
+
+
+def project_variables() -> set[str]:
+    """Every variable a settings class defined in this process declares (not the platform's)."""
+    found: set[str] = set()
+    pending: list[type[FunctionSettings]] = [FunctionSettings]
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        found |= variables(model)
+    return {name for name in found if not name.startswith(PLATFORM_PREFIXES)}
 
 
 def reset_settings_cache() -> None:
