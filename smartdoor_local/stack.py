@@ -6,12 +6,15 @@
         stack.outbox.messages() # every SMS and email
         stack.executions()      # every workflow execution and the states it went through
 
-What it builds is what the CDK stack builds (cdk_app/): the Visits, Approvals, Visitors and
-Passcodes tables, the photos bucket, the OTP secret, the alerts topic with the owner's email
-subscription, the `smartdoor` bus with one rule per face event starting its state machine, the
-face-search Kinesis stream with the match function behind it, the seven task functions and the
-API function, and both state machines rendered from workflows/*.asl.json. On top, the local
-stack keeps its face collection (dlib embeddings) in one more table, `SmartDoor-LocalFaces`.
+What it builds is read from the CDK stack's synthesized template (smartdoor_local.emulation:
+synthesized in-process with `LocalConfig.context()`, cached on disk per hash of the sources):
+its tables (keys, indexes, TTL), buckets, queues, topic and subscription, the OTP secret, the
+bus and every rule with its targets, the face-search stream and its mapping into the match
+function, every project function with its template environment, and every state machine with
+its definition and type. Nothing is described twice: what differs locally is named once, with
+why, in ENVIRONMENT_OVERRIDES and ADAPTER_OVERRIDES below, and what is not built is named in
+smartdoor_local.emulation.resources (SKIPPED_TYPES, SKIPPED_FUNCTIONS). On top, the local stack
+keeps its face collection (dlib embeddings) in one more table, `SmartDoor-LocalFaces`.
 
 How AWS is stood in for:
 

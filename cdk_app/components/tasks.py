@@ -47,7 +47,6 @@ class TaskFunctions(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._packaging = packaging
-        self._door_id = config.door_id
         photos = storage.photos_bucket
 
         self.extract_frame = self._task(
@@ -196,14 +195,15 @@ class TaskFunctions(Construct):
         environment: Mapping[str, str],
         **options: Unpack[FunctionOptions],
     ) -> SmartDoorFunction:
-        """A task function: the shared packaging, and the door it serves first in its environment."""
+        """A task function with the shared packaging. No DOOR_ID: a task reads the door from its
+        input (the visit's event), and its settings refuse variables they do not declare."""
         return SmartDoorFunction(
             self,
             construct_id,
             name=name,
             description=description,
             packaging=self._packaging,
-            environment={"DOOR_ID": self._door_id, **environment},
+            environment=dict(environment),
             **options,
         )
 

@@ -83,8 +83,8 @@ def test_the_environment_is_exactly_what_the_handler_settings_read(
     read = settings_variables(model)
     # THEN every setting it reads is deployed (except tuning knobs left at their code default)
     assert read - CODE_DEFAULTS <= set(env), f"{name} misses {sorted(read - CODE_DEFAULTS - set(env))}"
-    # AND nothing is deployed that it does not read (DOOR_ID and Powertools' own are universal)
-    unread = set(env) - read - {"DOOR_ID", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
+    # AND nothing is deployed that it does not read (Powertools' own are universal)
+    unread = set(env) - read - {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
     assert unread == set(), f"{name} gets {sorted(unread)} it never reads"
     # AND the deployed values pass the model's own validation (as at cold start)
     read_settings(model, env)
