@@ -198,7 +198,7 @@ class LambdaRuntime:
             memory_limit_in_mb=function.memory_mb,
             timeout_seconds=function.timeout_seconds,
         )
-        with self._lock, _environment(function.environment):
+        with self._lock, _environment(function.environment, self._foreign_variables(function)):
             try:
                 handler = self._resolve(function)
                 result = handler(event, context, **function.overrides)
@@ -216,6 +216,13 @@ class LambdaRuntime:
                 return payload, True
             self.invocations.append(Invocation(function.name, event, result=result))
             return result, False
+
+    def _foreign_variables(self, function: LocalFunction) -> set[str]:
+        """Other registered functions' variables that this one does not have: unset while it runs
+        (a nested invocation, stream_match under process_snapshot's writer, must not see its
+        caller's environment; on AWS it has a process of its own)."""
+        others = {name for other in self._functions.values() for name in other.environment}
+        return others - set(function.environment)
 
     @contextmanager
     def installed(self) -> Iterator[LambdaRuntime]:
@@ -252,13 +259,14 @@ class LambdaRuntime:
 
 
 @contextmanager
-def _environment(variables: Mapping[str, str]) -> Iterator[None]:
-    """Apply a function's environment for one invocation, then put the process's back.
+def _environment(variables: Mapping[str, str], foreign: Iterable[str] = ()) -> Iterator[None]:
+    """Apply a function's environment (and unset `foreign` names) for one invocation, then put
+    the process's back.
 
     On AWS every function has its own process; here they share one, so what a process would
     start without is reset around each call: cached settings and the logger's appended keys.
     """
-    with patched_environ(variables):
+    with patched_environ(variables, removed=foreign):
         _reset_process_state()
         try:
             yield

@@ -235,7 +235,8 @@ class Doorbell:
                 LocalFunction(
                     name=name,
                     handler=f"{name}.handler.handler",
-                    environment=common | environment | {"POWERTOOLS_SERVICE_NAME": name},
+                    environment=(environment if name == "stream_processor" else common | environment)
+                    | {"POWERTOOLS_SERVICE_NAME": name},
                     overrides=overrides.get(name, {}),
                 )
             )
