@@ -42,9 +42,14 @@ from typing import Any
 
 from smartdoor.observability import logger
 from smartdoor_local.door_camera import LocalCameraFeed
-from smartdoor_local.emulation import template
 from smartdoor_local.emulation.model import DeploymentModel, Function, Intrinsics, Table, UnresolvedIntrinsic
-from smartdoor_local.emulation.resources import FACES_TABLE, LocalRefs, function_skip_reason, stem
+from smartdoor_local.emulation.resources import (
+    FACES_TABLE,
+    LocalRefs,
+    function_skip_reason,
+    local_deployment,
+    stem,
+)
 from smartdoor_local.environment import patched_environ
 from smartdoor_local.event_rules import EventDelivery
 from smartdoor_local.face_engine import DynamoFaceStore, LocalFaceEngine, load_models
@@ -114,6 +119,16 @@ ADAPTER_OVERRIDES = {
     "ask_owner": "photo_links: links the local server serves, not S3 presigned URLs",
     "api": "photo_links as ask_owner; snapshot_forms: upload forms that point at the local moto server",
 }
+
+
+# The local face engine's collection (Rekognition's stand-in; smartdoor_local.face_engine).
+LOCAL_FACES = Table(
+    "LocalFaces",
+    key_schema=[{"AttributeName": "faceId", "KeyType": "HASH"}],
+    attribute_definitions=[{"AttributeName": "faceId", "AttributeType": "S"}],
+    global_secondary_indexes=[],
+    ttl_attribute=None,
+)
 
 
 @dataclass(frozen=True)
@@ -315,10 +330,11 @@ class LocalStack:
     _exit: ExitStack | None = None
 
     def __post_init__(self) -> None:
-        synthesized = template.synthesized(self.config.context(match_rules=self.with_workflows))
-        self.model = DeploymentModel.from_template(synthesized)
-        self.refs = LocalRefs(REGION, ACCOUNT, video_stream_arn=self.config.video_stream_arn).build(
-            self.model
+        self.model, self.refs = local_deployment(
+            self.config.context(match_rules=self.with_workflows),
+            REGION,
+            ACCOUNT,
+            video_stream_arn=self.config.video_stream_arn,
         )
         self.names = self._names()
         self.bus = EventDelivery(self.names["bus"], invoke_function=self._invoke_target)
@@ -424,34 +440,9 @@ class LocalStack:
 
     def _create_tables(self) -> None:
         dynamodb = self.client("dynamodb")
-        tables = [
-            *self.model.tables(),
-            Table(
-                FACES_TABLE,
-                [{"AttributeName": "faceId", "KeyType": "HASH"}],
-                [{"AttributeName": "faceId", "AttributeType": "S"}],
-                [],
-                None,
-            ),
-        ]
-        for table in tables:
-            name = self.refs.refs.get(table.logical_id, table.logical_id)
-            indexes = [
-                {**index, "Projection": index.get("Projection", {"ProjectionType": "ALL"})}
-                for index in table.global_secondary_indexes
-            ]
-            dynamodb.create_table(
-                TableName=name,
-                KeySchema=table.key_schema,
-                AttributeDefinitions=table.attribute_definitions,
-                BillingMode="PAY_PER_REQUEST",
-                **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
-            )
-            if table.ttl_attribute:
-                dynamodb.update_time_to_live(
-                    TableName=name,
-                    TimeToLiveSpecification={"AttributeName": table.ttl_attribute, "Enabled": True},
-                )
+        for table in self.model.tables():
+            table.create(dynamodb, self.refs.refs[table.logical_id])
+        LOCAL_FACES.create(dynamodb, FACES_TABLE)
 
     def _create_storage(self) -> None:
         s3 = self.client("s3")

@@ -112,6 +112,24 @@ class Table:
     global_secondary_indexes: list[dict[str, Any]]
     ttl_attribute: str | None
 
+    def create(self, dynamodb: Any, name: str) -> None:
+        """This table on moto (on-demand) under `name`, with its TTL attribute turned on."""
+        indexes = [
+            {**index, "Projection": index.get("Projection", {"ProjectionType": "ALL"})}
+            for index in self.global_secondary_indexes
+        ]
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=self.key_schema,
+            AttributeDefinitions=self.attribute_definitions,
+            BillingMode="PAY_PER_REQUEST",
+            **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
+        )
+        if self.ttl_attribute:
+            dynamodb.update_time_to_live(
+                TableName=name, TimeToLiveSpecification={"AttributeName": self.ttl_attribute, "Enabled": True}
+            )
+
 
 @dataclass(frozen=True)
 class Function:
@@ -207,6 +225,11 @@ class DeploymentModel:
             )
             environment = (properties.get("Environment") or {}).get("Variables") or {}
             found.append(Function(logical_id, handler, match and match.group("folder"), dict(environment)))
+        return found
+
+    def function(self, folder: str) -> Function:
+        """The project function whose handler lives in functions/<folder>."""
+        (found,) = (function for function in self.functions() if function.folder == folder)
         return found
 
     def state_machines(self) -> list[StateMachine]:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from smartdoor_local.emulation import template
 from smartdoor_local.emulation.model import DeploymentModel, Function
 
 STACK_PREFIX = "SmartDoor"
@@ -59,6 +60,14 @@ SKIPPED_FUNCTIONS: Mapping[str, str] = {
     "stream_processor": "faceSource=streamProcessor only; the local stack samples images (faceSource=images)",
 }
 NOT_A_PROJECT_FUNCTION = "CDK's own helper function (custom resource provider), not in functions/"
+
+
+def local_deployment(
+    context: Mapping[str, Any], region: str, account: str, *, video_stream_arn: str | None = None
+) -> tuple[DeploymentModel, LocalRefs]:
+    """The template for `context` (cached) and what its logical ids stand for locally."""
+    model = DeploymentModel.from_template(template.synthesized(context))
+    return model, LocalRefs(region, account, video_stream_arn=video_stream_arn).build(model)
 
 
 def type_rule(resource_type: str, rules: Mapping[str, str]) -> str | None:

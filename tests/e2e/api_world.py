@@ -1,8 +1,11 @@
 """One Smart Door API deployment on moto, for the API handler tests and the browser tests.
 
-`ApiWorld.create()` (inside an active `mock_aws`) makes what the API Lambda needs: the
-Approvals, Visitors and Passcodes tables, the photos bucket, the `smartdoor` bus, the alerts
-topic and the OTP secret, plus listeners a test can read:
+`ApiWorld.create()` (inside an active `mock_aws`) makes what the API Lambda needs, as the
+synthesized template describes it (smartdoor_local.emulation, the local stack's reader): the
+tables the API function's environment names (with the template's keys and TTL), the photos
+bucket, the `smartdoor` bus, the alerts topic and the OTP secret; the API's environment is its
+template environment with the local names, a test site origin and the world's secret. Plus
+listeners a test can read:
 
 - every event on the bus lands in an SQS queue (`bus_events()`);
 - every email to the owner (the alerts topic) lands in another (`emails()`);
@@ -36,16 +39,30 @@ from smartdoor.adapters.visitor_store import DynamoVisitorStore, Visitor
 from smartdoor.domain.approvals import Approval, create_approval, utc_now
 from smartdoor.domain.otp import IssuedPasscode, OtpPolicy, PasscodeService
 from smartdoor.models import VisitPhoto
+from smartdoor_local.emulation.model import Intrinsics, ref_of
+from smartdoor_local.emulation.resources import local_deployment
 from smartdoor_local.http_server import LocalRequest, build_proxy_event, smartdoor_api_routes
+from smartdoor_local.stack import ACCOUNT, REGION, LocalConfig
 from tests.fakes import FakeLambdaContext, make_jpeg
 
-DOOR_ID = "front-door"
+# The deployment the local stack reads (the template, cached), and the API function in it.
+_MODEL, _REFS = local_deployment(LocalConfig().context(), REGION, ACCOUNT)
+_API = _MODEL.function("api")
+_INTRINSICS = Intrinsics(_REFS.refs)
+
+
+def _api_names(variable: str) -> str:
+    return _INTRINSICS.text(_API.environment[variable])
+
+
+DOOR_ID = _api_names("DOOR_ID")
 SITE_ORIGIN = "https://door.example.com"
-APPROVALS_TABLE = "Approvals"
-VISITORS_TABLE = "Visitors"
-PASSCODES_TABLE = "Passcodes"
-PHOTOS_BUCKET = "smartdoor-photos"
-EVENT_BUS = "smartdoor"
+APPROVALS_TABLE = _api_names("APPROVALS_TABLE")
+VISITORS_TABLE = _api_names("VISITORS_TABLE")
+PASSCODES_TABLE = _api_names("PASSCODES_TABLE")
+PHOTOS_BUCKET = _api_names("PHOTOS_BUCKET")
+EVENT_BUS = _api_names("EVENT_BUS_NAME")
+ALERTS_TOPIC = _REFS.refs[f"{ref_of(_API.environment['ALERTS_TOPIC_ARN'])}.TopicName"]
 # A Secrets Manager generated string is at least 32 characters; this one is 64.
 OTP_SECRET_VALUE = "otp-key-for-tests-" + "x" * 46
 
@@ -85,17 +102,12 @@ class _Clients:
             return self._clients[key]
 
 
-def _create_table(aws: _Clients, name: str, keys: list[str]) -> None:
-    client = aws("dynamodb")
-    client.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in zip(keys, ["HASH", "RANGE"], strict=False)],
-        AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    client.update_time_to_live(
-        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
-    )
+def _create_tables(aws: _Clients) -> None:
+    """The template's tables that the API's environment names."""
+    wanted = {APPROVALS_TABLE, VISITORS_TABLE, PASSCODES_TABLE}
+    for table in _MODEL.tables():
+        if _REFS.refs[table.logical_id] in wanted:
+            table.create(aws("dynamodb"), _REFS.refs[table.logical_id])
 
 
 def _queue(aws: _Clients, name: str) -> tuple[str, str]:
@@ -131,9 +143,7 @@ class ApiWorld:
     def create(cls, *, owner_wait_seconds: int = 600) -> ApiWorld:
         """Every resource the API uses, empty. Call inside `mock_aws`."""
         aws = _Clients()
-        _create_table(aws, APPROVALS_TABLE, ["approvalId"])
-        _create_table(aws, VISITORS_TABLE, ["visitorId"])
-        _create_table(aws, PASSCODES_TABLE, ["pk", "sk"])
+        _create_tables(aws)
         aws("s3").create_bucket(Bucket=PHOTOS_BUCKET)
 
         events = aws("events")
@@ -147,7 +157,7 @@ class ApiWorld:
         )
 
         sns = aws("sns")
-        topic_arn = sns.create_topic(Name="smartdoor-alerts")["TopicArn"]
+        topic_arn = sns.create_topic(Name=ALERTS_TOPIC)["TopicArn"]
         emails_queue, emails_queue_arn = _queue(aws, "owner-emails")
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=emails_queue_arn)
 
@@ -177,20 +187,11 @@ class ApiWorld:
             name="ask-owner", definition=json.dumps(definition), roleArn=role
         )["stateMachineArn"]
 
+        overrides = {"SITE_ORIGIN": SITE_ORIGIN, "OTP_SECRET_ARN": secret_arn}
         env = {
-            "APPROVALS_TABLE": APPROVALS_TABLE,
-            "VISITORS_TABLE": VISITORS_TABLE,
-            "PASSCODES_TABLE": PASSCODES_TABLE,
-            "PHOTOS_BUCKET": PHOTOS_BUCKET,
-            "EVENT_BUS_NAME": EVENT_BUS,
-            "ALERTS_TOPIC_ARN": topic_arn,
-            "OTP_SECRET_ARN": secret_arn,
-            "DOOR_ID": DOOR_ID,
-            "SITE_ORIGIN": SITE_ORIGIN,
-            "OTP_MAX_FAILURES": "5",
-            "OTP_FAILURE_WINDOW_SECONDS": "900",
-            "OTP_LOCKOUT_SECONDS": "900",
-        }
+            name: overrides[name] if name in overrides else _INTRINSICS.text(value)
+            for name, value in _API.environment.items()
+        } | overrides
         return cls(
             env=env,
             events_queue=events_queue,

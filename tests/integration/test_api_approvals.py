@@ -18,7 +18,7 @@ from api.handler import MAX_BODY_BYTES, ApiSettings, reset_adapters
 from smartdoor.adapters.task_tokens import StepFunctionsTaskTokens
 from smartdoor.domain.approvals import ApprovalStatus, utc_now
 from smartdoor.settings import read_settings, reset_settings_cache
-from tests.e2e.api_world import DOOR_ID, SITE_ORIGIN, ApiWorld, use_world_environment
+from tests.e2e.api_world import APPROVALS_TABLE, DOOR_ID, SITE_ORIGIN, ApiWorld, use_world_environment
 
 
 @pytest.fixture
@@ -186,7 +186,9 @@ def test_racing_decisions_have_exactly_one_winner(world: ApiWorld) -> None:
             session = boto3.session.Session()
             from smartdoor.adapters.approval_store import DynamoApprovalStore
 
-            store = DynamoApprovalStore("Approvals", table=session.resource("dynamodb").Table("Approvals"))
+            store = DynamoApprovalStore(
+                APPROVALS_TABLE, table=session.resource("dynamodb").Table(APPROVALS_TABLE)
+            )
             tokens = StepFunctionsTaskTokens(sfn_client=session.client("stepfunctions"))
             answers.append(
                 world.call(
