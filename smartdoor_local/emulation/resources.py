@@ -151,16 +151,15 @@ class LocalRefs:
         self.add(logical_id, arn, Arn=arn, Name=name)
 
 
-def _named(service: str, kind: str) -> Any:
+def _named(service: str, kind: str, name_attribute: str = "Name") -> Any:
     """A namer for resources named `SmartDoor-<stem>` unless the template gives a Name (the bus);
-    a topic's Ref is its ARN, the others' their name (a queue's URL is added once moto made it)."""
+    a topic's Ref is its ARN, the others' their name (a queue's Ref, its URL, is added once moto
+    made it)."""
 
     def name_it(refs: LocalRefs, logical_id: str, properties: dict[str, Any], _: DeploymentModel) -> None:
         name = str(properties.get("Name") or f"{STACK_PREFIX}-{stem(logical_id)}")
         arn = refs._arn(service, f"{kind}{name}")
-        refs.add(
-            logical_id, arn if service == "sns" else name, Arn=arn, Name=name, TopicName=name, QueueName=name
-        )
+        refs.add(logical_id, arn if service == "sns" else name, Arn=arn, **{name_attribute: name})
 
     return name_it
 
@@ -168,8 +167,8 @@ def _named(service: str, kind: str) -> Any:
 _NAMERS: dict[str, Any] = {
     "AWS::DynamoDB::Table": LocalRefs._table,
     "AWS::S3::Bucket": LocalRefs._bucket,
-    "AWS::SNS::Topic": _named("sns", ""),
-    "AWS::SQS::Queue": _named("sqs", ""),
+    "AWS::SNS::Topic": _named("sns", "", "TopicName"),
+    "AWS::SQS::Queue": _named("sqs", "", "QueueName"),
     "AWS::Events::EventBus": _named("events", "event-bus/"),
     "AWS::Kinesis::Stream": _named("kinesis", "stream/"),
     "AWS::KinesisVideo::Stream": LocalRefs._video_stream,
