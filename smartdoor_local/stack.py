@@ -123,6 +123,8 @@ class LocalConfig:
     visit_gap_seconds: float = 5.0
     approval_timeout_seconds: int = 600
     otp_ttl_seconds: int = 300
+    sms_per_visitor_per_hour: int = 3
+    sms_per_door_per_hour: int = 20
     min_face_confidence: float = 90.0
     min_face_size_ratio: float = 0.05
     min_face_sharpness: float = 20.0
@@ -429,6 +431,11 @@ class LocalStack:
     def _register_functions(self) -> None:
         names, config = self.names, self.config
         door = {"DOOR_ID": config.door_id}
+        texting = {
+            "SMS_BUDGET_TABLE": names["passcodes"],
+            "SMS_PER_VISITOR_PER_HOUR": str(config.sms_per_visitor_per_hour),
+            "SMS_PER_DOOR_PER_HOUR": str(config.sms_per_door_per_hour),
+        }
         environments: dict[str, dict[str, str]] = {
             MATCH_FUNCTION_NAME: {
                 "VISITS_TABLE": names["visits"],
@@ -460,6 +467,7 @@ class LocalStack:
                 "ALERTS_TOPIC_ARN": names["alerts_topic"],
                 "OWNER_PHONE": config.owner_phone,
                 "SITE_URL": self.site_url,
+                **texting,
             },
             "enrol_face": {**door, "COLLECTION_ID": names["collection"], "PHOTOS_BUCKET": names["photos"]},
             "save_visitor": {
@@ -475,6 +483,7 @@ class LocalStack:
                 "ALERTS_TOPIC_ARN": names["alerts_topic"],
                 "OTP_TTL_SECONDS": str(config.otp_ttl_seconds),
                 "SITE_URL": self.site_url,
+                **texting,
             },
             API_FUNCTION_NAME: {
                 **door,

@@ -6,7 +6,8 @@ Items (docs/internals.md):
 - `VISITOR#<doorId>#<visitorId>` / `CURRENT`: codeHash of the visitor's latest code, so issuing a
   new one can delete the old one in the same transaction;
 - `DOOR#<doorId>` / `FAILURES`: the door's recent failed tries (epoch seconds), lockedUntil,
-  version; `DOOR#<doorId>#address#<ip>` / `FAILURES`: the same for one client address.
+  version; `DOOR#<doorId>#address#<ip>` / `FAILURES`: the same for one client address;
+- `SMS#...` / `HOUR#...`: the hourly SMS counters (smartdoor.adapters.sms_budget_store).
 Every item carries `expiresAt` (epoch seconds, the table's TTL attribute). DynamoDB deletes
 lazily, so the domain checks a code's expiry itself.
 """
