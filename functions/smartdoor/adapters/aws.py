@@ -73,7 +73,9 @@ def scan_pages(table: Any, **request: Any) -> Iterator[dict[str, Any]]:
     """Every item a Scan of `table` (a boto3 Table resource) returns, page after page.
 
     For the owner's rare operations only (listing, forgetting): a Scan reads the whole table.
+    Strongly consistent, so a write acknowledged just before is seen.
     """
+    request.setdefault("ConsistentRead", True)
     while True:
         with transient_errors_as(TransientError):
             page = table.scan(**request)
