@@ -722,6 +722,8 @@ class LocalStack:
             "names": {
                 "visitorsTable": self.names["visitors"],
                 "passcodesTable": self.names["passcodes"],
+                "visitsTable": self.names["visits"],
+                "approvalsTable": self.names["approvals"],
                 "facesTable": self.names["faces"],
                 "photosBucket": self.names["photos"],
                 "collectionId": self.names["collection"],
