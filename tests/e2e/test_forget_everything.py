@@ -106,11 +106,12 @@ def test_after_forget_no_table_item_and_no_object_names_the_visitor(
     assert traces(stack, named) == []
     # The approval's frame and face crop (named by her record, not by her name) went too.
     assert [stored_keys(stack, key.rsplit("/", 1)[0]) for key in photos] == [[] for _ in photos]
-    # Her live code and its pointer (the used one went when the second was issued); the event claim
+    # Her live code, its pointer and her hourly SMS counter (the used code went when the second
+    # was issued); the event claim
     # of her return, the known-visitor claims of both visits, approvedVisitorId on the stranger's
     # claim and her place in the door's current visit.
     assert out == (
-        f"Forgot {VISITOR_NAME} ({visitor_id}): erased 1 faces, 2 photos, 2 passcode items, "
+        f"Forgot {VISITOR_NAME} ({visitor_id}): erased 1 faces, 2 photos, 3 passcode items, "
         "5 visit items, the approval request and the record; their passcode no longer works.\n"
     )
     # ... and she is unknown now: forgetting again is the clear error of an unknown id.

@@ -2,7 +2,8 @@
 
 Items (docs/internals.md): `SMS#visitor#<visitorId>` / `HOUR#<window start>` and
 `SMS#door#<doorId>` / `HOUR#<window start>`, each `{sent, expiresAt}` (`expiresAt`, the table's
-TTL attribute, an hour after the window ends). One text is one TransactWriteItems of conditional
+TTL attribute, an hour after the window ends; a visitor's also `visitorId`, as every item that
+names a visitor has, so that `visitors forget` erases it). One text is one TransactWriteItems of conditional
 ADDs: every counter goes up by one, or (a counter already at its limit) none does.
 """
 
@@ -17,6 +18,7 @@ from botocore.exceptions import ClientError
 from smartdoor.adapters.aws import dynamodb_table, transient_errors_as
 from smartdoor.domain.sms_budget import (
     SMS_BUDGET_KEY_PREFIX,
+    VISITOR,
     WINDOW_SECONDS,
     SmsBudget,
     SmsLimits,
@@ -65,16 +67,18 @@ class DynamoSmsAllowance:
 
     @staticmethod
     def _count(table_name: str, scope: SmsScope, window: SmsWindow) -> dict[str, Any]:
+        values: dict[str, Any] = {":one": 1, ":limit": scope.limit, ":expires": window.end + WINDOW_SECONDS}
+        update = "ADD sent :one SET expiresAt = :expires"
+        if scope.kind == VISITOR:
+            # Like every item that names a visitor, it says so: `visitors forget` finds it by this.
+            update += ", visitorId = :visitor"
+            values[":visitor"] = scope.owner_id
         return {
             "TableName": table_name,
             "Key": sms_budget_key(scope, window),
-            "UpdateExpression": "ADD sent :one SET expiresAt = :expires",
+            "UpdateExpression": update,
             "ConditionExpression": "attribute_not_exists(sent) OR sent < :limit",
-            "ExpressionAttributeValues": {
-                ":one": 1,
-                ":limit": scope.limit,
-                ":expires": window.end + WINDOW_SECONDS,
-            },
+            "ExpressionAttributeValues": values,
         }
 
     @staticmethod
