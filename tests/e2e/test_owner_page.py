@@ -81,7 +81,7 @@ def test_owner_approves_from_the_sms_link_and_the_visitor_opens_the_door(site: S
     screenshot(owner, "owner-3-approved")
     finished = door.finish(execution)
     assert finished.status == "SUCCEEDED", why_not_succeeded(finished)
-    assert finished.states[-8:] == [
+    assert finished.states[-9:] == [
         "Owner's decision",
         "Record visitor as decided in this visit",
         "Enrol face",
