@@ -35,7 +35,6 @@ from smartdoor.domain.approvals import (
     TaskTokenRejected,
     VisitorIdTaken,
     approval_link,
-    approval_link_id,
     ask_owner,
     create_approval,
     decide,
@@ -46,6 +45,7 @@ from smartdoor.domain.approvals import (
 from smartdoor.errors import SmsNotDelivered, TransientError
 from smartdoor.models import VisitPhoto
 from smartdoor.observability import logger
+from tests.fakes.link_key import StaticLinkKey
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 BUCKET = "smartdoor-photos"
@@ -56,22 +56,12 @@ SITE = "https://door.example.com"
 TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAA-secret-task-token-1"
 
 
-class StaticLinkKey:
-    """The deployment's HMAC key (SecretsManagerHmacKey in production)."""
-
-    def __init__(self, key: bytes = b"approval-link-key-for-tests-" + b"k" * 36) -> None:
-        self.key = key
-
-    def hmac_key(self) -> bytes:
-        return self.key
-
-
 LINK_KEY = StaticLinkKey()
 
 
 def owner_id(approval_ref: str, key: StaticLinkKey = LINK_KEY) -> str:
     """The approval id in the owner's link: `<approvalRef>.<mac>`."""
-    return approval_link_id(approval_ref, key.hmac_key())
+    return key.owner_id(approval_ref)
 
 
 # ------------------------------------------------------------------------------- fakes
