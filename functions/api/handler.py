@@ -34,9 +34,9 @@ from smartdoor.adapters.event_bus import EventBridgeBus
 from smartdoor.adapters.notifications import SnsNotifier
 from smartdoor.adapters.passcode_store import passcode_service
 from smartdoor.adapters.photo_store import S3PhotoStore
+from smartdoor.adapters.secrets import SecretsManagerHmacKey
 from smartdoor.adapters.task_tokens import StepFunctionsTaskTokens
 from smartdoor.adapters.visitor_store import DynamoVisitorStore
-from smartdoor.adapters.secrets import SecretsManagerHmacKey
 from smartdoor.domain.approvals import ApprovalRepository, LinkKey, PhotoLinks, TaskTokens, log_id, utc_now
 from smartdoor.domain.otp import PasscodeService
 from smartdoor.observability import logger, metrics

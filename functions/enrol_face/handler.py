@@ -40,7 +40,9 @@ def handler(
 ) -> dict[str, Any]:
     settings = load_settings(Settings)
     request = EnrolFaceInput.parse(event)
-    logger.append_keys(approval=log_id(request.approval_ref), visit_id=request.visit_id, door_id=request.door_id)
+    logger.append_keys(
+        approval=log_id(request.approval_ref), visit_id=request.visit_id, door_id=request.door_id
+    )
     require_photos_bucket(request.photo, settings.photos_bucket)
     enrolment = enrol_face(
         request.approval_ref, request.photo, engine=engine or rekognition_engine(settings.collection_id)

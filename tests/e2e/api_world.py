@@ -298,7 +298,7 @@ class ApiWorld:
 
     @staticmethod
     def owner_id(approval: Approval) -> str:
-        """The approval id in the owner's link (`<ref>.<mac>`), as ask_owner makes it with this world's key."""
+        """The approval id in the owner's link (`<ref>.<mac>`), as ask_owner makes it with this key."""
         return approval_link_id(approval.approval_ref, OTP_SECRET_VALUE.encode())
 
     # ------------------------------------------------------------------ what happened

@@ -1,4 +1,4 @@
-"""The deployment's HMAC key for approval links, without Secrets Manager (SecretsManagerHmacKey in production)."""
+"""The deployment's HMAC key for approval links, without Secrets Manager (SecretsManagerHmacKey)."""
 
 from __future__ import annotations
 

@@ -29,6 +29,7 @@ def ref_of(approval_id: str) -> str:
     """The approvalRef an owner's approval id (`<ref>.<mac>`) names: the Approvals table's key."""
     return approval_id.partition(".")[0]
 
+
 VISITOR_NAME = "Anna Example"
 VISITOR_PHONE = "+15550123467"
 # The adapters' botocore clients try each call this many times before giving up (adapters/aws.py).
@@ -130,7 +131,9 @@ def test_the_execution_history_holds_the_approval_ref_but_never_a_working_link(d
     ref, mac = approval_id.split(".")
 
     # WHEN the owner approves through the API with the id from the link, and the visit ends
-    answer = door.api("POST", approval_id, {"decision": "approve", "name": VISITOR_NAME, "phone": VISITOR_PHONE})
+    answer = door.api(
+        "POST", approval_id, {"decision": "approve", "name": VISITOR_NAME, "phone": VISITOR_PHONE}
+    )
     finished = door.finish(execution)
 
     # THEN the link works: the decision reached the workflow, which enrolled the visitor
@@ -142,8 +145,16 @@ def test_the_execution_history_holds_the_approval_ref_but_never_a_working_link(d
     assert ref in history
     description = door.sfn.describe_execution(executionArn=execution)
     recorded = [history, description["input"], description.get("output", "")]
-    recorded += [json.dumps(call.event, default=str) for call in door.runtime.invocations if call.function_name != "api"]
-    recorded += [json.dumps(call.result, default=str) for call in door.runtime.invocations if call.function_name != "api"]
+    recorded += [
+        json.dumps(call.event, default=str)
+        for call in door.runtime.invocations
+        if call.function_name != "api"
+    ]
+    recorded += [
+        json.dumps(call.result, default=str)
+        for call in door.runtime.invocations
+        if call.function_name != "api"
+    ]
     for text in recorded:
         assert approval_id not in text and mac not in text
     # AND the workflow was resumed with the ref, not with the owner's id

@@ -16,9 +16,7 @@ from smartdoor.observability import metrics
 # The owner page's photo links: short-lived, and never longer than the request itself lives.
 MAX_PHOTO_URL_SECONDS = 300
 
-APPROVAL_ID = {
-    "approvalId": "the owner's approval id from the link, `<approvalRef>.<mac>` (a bearer secret)"
-}
+APPROVAL_ID = {"approvalId": "the owner's approval id from the link, `<approvalRef>.<mac>` (a bearer secret)"}
 
 _NOT_FOUND = answer("no such approval, or not a possible approval id, or its MAC is wrong (the same answer)")
 _GONE = answer(

@@ -5,9 +5,10 @@ Every approval is named by its approvalRef: random, but not a credential, so the
 workflow's state (execution history), events and logs may carry it. The owner is told by SMS
 and email with a link whose approval id is `<approvalRef>.<mac>`, the MAC keyed with the
 deployment's HMAC secret: that id is the bearer credential, and only ask_owner (which writes
-the link) and the approval API (which checks it) ever compute it. The owner's decision moves the record from PENDING to APPROVED or DENIED exactly once; the workflow
-learns the decision through its task token, which never leaves the server. A request that
-outlives the workflow's wait becomes EXPIRED.
+the link) and the approval API (which checks it) ever compute it. The owner's decision moves
+the record from PENDING to APPROVED or DENIED exactly once; the workflow learns the decision
+through its task token, which never leaves the server. A request that outlives the workflow's
+wait becomes EXPIRED.
 
     PENDING --decide(approve)--> APPROVED --(task token dead)--> EXPIRED
     PENDING --decide(deny)-----> DENIED   --(task token dead)--> EXPIRED
@@ -648,7 +649,9 @@ def _compensate(undo: Callable[[], object]) -> None:
 # ---------------------------------------------------------------------------- view, expire
 
 
-def view(approval_id: str, *, now: datetime, approvals: ApprovalRepository, link_key: LinkKey) -> ApprovalView:
+def view(
+    approval_id: str, *, now: datetime, approvals: ApprovalRepository, link_key: LinkKey
+) -> ApprovalView:
     """What the owner page shows for the owner's approval id (`<ref>.<mac>`)."""
     approval = _load(approvals, ref_from_link_id(approval_id, link_key))
     if approval.status in DECIDED:
