@@ -138,7 +138,8 @@ class InvalidApprovalInput(ApprovalError):
 
 
 class Approval(Record):
-    """One approval request. Secrets (id, token, visitor contact) stay out of repr, so out of logs."""
+    """One approval request. The token and the visitor's contact stay out of repr, so out of logs;
+    so does the ref (not a secret, but logs name an approval by its `log_id`)."""
 
     __hidden__ = frozenset({"approval_ref", "task_token", "visitor_name", "visitor_phone"})
 
