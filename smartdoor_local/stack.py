@@ -123,6 +123,8 @@ class LocalConfig:
     visit_gap_seconds: float = 5.0
     approval_timeout_seconds: int = 600
     otp_ttl_seconds: int = 300
+    sms_per_visitor_per_hour: int = 3
+    sms_per_door_per_hour: int = 20
     min_face_confidence: float = 90.0
     min_face_size_ratio: float = 0.05
     min_face_sharpness: float = 20.0
@@ -431,6 +433,11 @@ class LocalStack:
     def _register_functions(self) -> None:
         names, config = self.names, self.config
         door = {"DOOR_ID": config.door_id}
+        texting = {
+            "SMS_BUDGET_TABLE": names["passcodes"],
+            "SMS_PER_VISITOR_PER_HOUR": str(config.sms_per_visitor_per_hour),
+            "SMS_PER_DOOR_PER_HOUR": str(config.sms_per_door_per_hour),
+        }
         environments: dict[str, dict[str, str]] = {
             MATCH_FUNCTION_NAME: {
                 "VISITS_TABLE": names["visits"],
@@ -463,6 +470,7 @@ class LocalStack:
                 "OWNER_PHONE": config.owner_phone,
                 "OTP_SECRET_ARN": names["otp_secret"],
                 "SITE_URL": self.site_url,
+                **texting,
             },
             "enrol_face": {**door, "COLLECTION_ID": names["collection"], "PHOTOS_BUCKET": names["photos"]},
             "save_visitor": {
@@ -478,6 +486,7 @@ class LocalStack:
                 "ALERTS_TOPIC_ARN": names["alerts_topic"],
                 "OTP_TTL_SECONDS": str(config.otp_ttl_seconds),
                 "SITE_URL": self.site_url,
+                **texting,
             },
             API_FUNCTION_NAME: {
                 **door,
@@ -716,6 +725,8 @@ class LocalStack:
             "names": {
                 "visitorsTable": self.names["visitors"],
                 "passcodesTable": self.names["passcodes"],
+                "visitsTable": self.names["visits"],
+                "approvalsTable": self.names["approvals"],
                 "facesTable": self.names["faces"],
                 "photosBucket": self.names["photos"],
                 "collectionId": self.names["collection"],

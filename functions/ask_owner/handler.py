@@ -11,8 +11,9 @@ Retries are safe: every attempt stores its own (new) token, and the SMS and the 
 sent once. If SNS refuses the SMS for good, the email (which carries the same link) says so
 and the task waits as usual; if SNS throttles it, the email goes out first and the
 `TransientError` makes the ASL retry the SMS alone. Errors: `TransientError`, `ApprovalExpired`,
-`ApprovalAlreadyDecided`, `ApprovalNotFound`. The token, the owner's phone and the approval
-link never reach the logs.
+`ApprovalAlreadyDecided`, `ApprovalNotFound`. The SMS counts against the door's hourly texts
+(docs/sms.md, "Limits"); when they are spent only the email goes, and it says so. The token,
+the owner's phone and the approval link never reach the logs.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from smartdoor.adapters.approval_store import DynamoApprovalStore
 from smartdoor.adapters.notifications import SmsOrigin, SnsNotifier
 from smartdoor.adapters.photo_store import S3PhotoStore
 from smartdoor.adapters.secrets import SecretsManagerHmacKey
+from smartdoor.adapters.sms_budget_store import sms_budget
 from smartdoor.domain.approvals import (
     ApprovalRepository,
     LinkKey,
@@ -38,13 +40,14 @@ from smartdoor.domain.approvals import (
     utc_now,
 )
 from smartdoor.domain.phones import is_e164
+from smartdoor.domain.sms_budget import SmsBudget
 from smartdoor.models import WireModel
 from smartdoor.observability import logger, metrics
 from smartdoor.schema import Meta, field
-from smartdoor.settings import SmsOriginSettings, load_settings
+from smartdoor.settings import SmsSettings, load_settings
 
 
-class AskOwnerSettings(SmsOriginSettings, kw_only=True):
+class AskOwnerSettings(SmsSettings, kw_only=True):
     approvals_table: Annotated[str, Meta(min_length=1)] = field(name="APPROVALS_TABLE")
     photos_bucket: Annotated[str, Meta(min_length=1)] = field(name="PHOTOS_BUCKET")
     alerts_topic_arn: Annotated[str, Meta(min_length=1)] = field(name="ALERTS_TOPIC_ARN")
@@ -90,6 +93,7 @@ def handler(
     photo_links: PhotoLinks | None = None,
     link_key: LinkKey | None = None,
     now: datetime | None = None,
+    budget: SmsBudget | None = None,
 ) -> dict[str, Any]:
     request = AskOwnerRequest.parse(event)
     settings = load_settings(AskOwnerSettings)
@@ -109,6 +113,7 @@ def handler(
         photo_links=photo_links or S3PhotoStore(settings.photos_bucket),
         link_key=link_key or _default_link_key(settings.otp_secret_arn),
         now=now or utc_now(),
+        budget=budget or sms_budget(settings.sms_budget_table, settings.sms_limits()),
     )
     if asked.sms_sent:
         metrics.add_metric(name="OwnerSmsSent", unit=MetricUnit.Count, value=1)

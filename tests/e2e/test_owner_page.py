@@ -87,6 +87,7 @@ def test_owner_approves_from_the_sms_link_and_the_visitor_opens_the_door(site: S
         "Enrol face",
         "Save visitor",
         "Issue passcode",
+        "Code texted?",
         "Email owner: code sent",
         "Let later strangers be announced",
         "AccessCodeSent",

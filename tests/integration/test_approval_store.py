@@ -224,6 +224,23 @@ def test_expiring_a_decided_record_needs_the_same_decision_and_forgets_the_conta
     assert item["expiredAt"] == "2026-05-01T12:00:31Z"
 
 
+def test_deleting_an_approved_request_removes_the_contact_with_it_once(
+    store: DynamoApprovalStore, table: Any
+) -> None:
+    # GIVEN an approved request holding the name and phone the owner typed, and another request
+    approval = a_pending_approval(store)
+    other = a_pending_approval(store)
+    store.attach_task_token(approval.approval_ref, TOKEN, "exec-1", T0)
+    store.record_decision(approval.approval_ref, ApprovalStatus.APPROVED, "Ada", VISITOR_PHONE, T0)
+
+    # WHEN it is deleted (smartdoor visitors forget), THEN it is gone and the other stays
+    assert store.delete(approval.approval_ref) is True
+    assert store.get(approval.approval_ref) is None
+    assert [item["approvalId"] for item in table.scan()["Items"]] == [other.approval_ref]
+    # AND deleting it again says there was nothing
+    assert store.delete(approval.approval_ref) is False
+
+
 def test_reopening_undoes_exactly_one_decision(store: DynamoApprovalStore, table: Any) -> None:
     approval = a_pending_approval(store)
     store.attach_task_token(approval.approval_ref, TOKEN, "exec-1", T0)

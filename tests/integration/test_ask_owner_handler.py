@@ -34,6 +34,8 @@ from smartdoor.models import VisitPhoto
 from smartdoor.observability import logger
 from tests.fakes.lambda_context import FakeLambdaContext
 from tests.integration.test_approval_store import BUCKET, TABLE, create_approvals_table
+from tests.integration.test_passcode_store import TABLE as PASSCODES_TABLE
+from tests.integration.test_passcode_store import create_passcodes_table
 
 REGION = "us-east-1"
 OWNER_PHONE = "+15550100000"
@@ -72,6 +74,7 @@ class Owner:
 @pytest.fixture
 def owner(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Owner]:
     create_approvals_table()
+    create_passcodes_table()
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key=PHOTO.frame_key, Body=FRAME)
@@ -86,6 +89,9 @@ def owner(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Owner]:
         "ALERTS_TOPIC_ARN": the_owner.topic_arn,
         "OWNER_PHONE": OWNER_PHONE,
         "SITE_URL": SITE,
+        "SMS_BUDGET_TABLE": PASSCODES_TABLE,
+        "SMS_PER_VISITOR_PER_HOUR": "3",
+        "SMS_PER_DOOR_PER_HOUR": "20",
     }.items():
         monkeypatch.setenv(name, value)
     yield the_owner
@@ -178,6 +184,37 @@ def failing_email_once() -> Any:
 
     sns.meta.events.register("before-parameter-build.sns.Publish", throttle_topic_publish)
     return sns
+
+
+def test_past_the_doors_hourly_texts_the_owner_is_asked_by_email_alone(
+    owner: Owner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a door allowed one text an hour, and two strangers at it
+    monkeypatch.setenv("SMS_PER_DOOR_PER_HOUR", "1")
+    now = datetime.now(UTC)
+    first, second = a_pending_approval(now), a_pending_approval(now)
+
+    # WHEN the owner is asked about each
+    for number, approval in enumerate((first, second)):
+        event = {
+            "taskToken": TOKEN_1,
+            "approvalRef": approval.approval_ref,
+            "executionName": f"exec-{number}",
+        }
+        handler(event, FakeLambdaContext())
+
+    # THEN one text went (the first), and both emails, the second saying why it comes alone
+    assert len(owner.texts()) == 1
+    emails = owner.emails()
+    assert len(emails) == 2
+    assert "No text message was sent to your phone" not in emails[0]["Message"]
+    assert (
+        "No text message was sent to your phone: this door has caused 1 texts this hour"
+        in emails[1]["Message"]
+    )
+    # AND the second request is still waiting for the owner, with its token kept
+    stored = DynamoApprovalStore(TABLE).get(second.approval_ref)
+    assert stored is not None and stored.task_token == TOKEN_1 and stored.sms_sent_at is None
 
 
 def test_a_retry_after_the_email_failed_sends_the_email_but_not_the_sms_again(owner: Owner) -> None:

@@ -226,6 +226,9 @@ class SmartDoorOnMoto:
     frames: FakeVideoFrames
     sns_outage: SnsOutage
     approval_timeout_seconds: int = DEFAULT_APPROVAL_TIMEOUT_SECONDS
+    # The hourly SMS budgets (CDK's defaults: cdk_app/config.py).
+    sms_per_visitor_per_hour: int = 3
+    sms_per_door_per_hour: int = 20
     names: dict[str, str] = field(default_factory=dict)
     substitutions: dict[str, str] = field(default_factory=dict)
     state_machines: dict[str, str] = field(default_factory=dict)
@@ -322,6 +325,13 @@ class SmartDoorOnMoto:
         ]
         return {"url": url, "arn": arn}
 
+    def _texting(self) -> dict[str, str]:
+        return {
+            "SMS_BUDGET_TABLE": self.names["passcodes"],
+            "SMS_PER_VISITOR_PER_HOUR": str(self.sms_per_visitor_per_hour),
+            "SMS_PER_DOOR_PER_HOUR": str(self.sms_per_door_per_hour),
+        }
+
     def _register_functions(self) -> None:
         names = self.names
         common = {"POWERTOOLS_METRICS_NAMESPACE": "SmartDoor"}
@@ -344,6 +354,7 @@ class SmartDoorOnMoto:
                 "OWNER_PHONE": OWNER_PHONE,
                 "OTP_SECRET_ARN": names["otp_secret"],
                 "SITE_URL": SITE_URL,
+                **self._texting(),
             },
             "enrol_face": {"COLLECTION_ID": COLLECTION_ID, "PHOTOS_BUCKET": names["photos"]},
             "save_visitor": {"APPROVALS_TABLE": names["approvals"], "VISITORS_TABLE": names["visitors"]},
@@ -354,6 +365,7 @@ class SmartDoorOnMoto:
                 "ALERTS_TOPIC_ARN": names["alerts_topic"],
                 "OTP_TTL_SECONDS": "300",
                 "SITE_URL": SITE_URL,
+                **self._texting(),
             },
             # The approval API, so a test can follow the owner's link the way the owner page does.
             "api": {

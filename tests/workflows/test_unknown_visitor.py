@@ -65,6 +65,7 @@ def test_approved_visitor_is_enrolled_saved_and_sent_a_code(door: SmartDoorOnMot
         "Enrol face",
         "Save visitor",
         "Issue passcode",
+        "Code texted?",
         "Email owner: code sent",
         "Let later strangers be announced",
         "AccessCodeSent",

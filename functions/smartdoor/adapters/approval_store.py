@@ -130,6 +130,12 @@ class DynamoApprovalStore:
         item = response.get("Item")
         return from_item(item) if item else None
 
+    def delete(self, approval_ref: str) -> bool:
+        """Remove the request and everything on it (`smartdoor visitors forget`); False if absent."""
+        with transient_errors_as(TransientError):
+            response = self._table.delete_item(Key={"approvalId": approval_ref}, ReturnValues="ALL_OLD")
+        return bool(response.get("Attributes"))
+
     def _update(self, approval_ref: str, **request: Any) -> Approval:
         """One conditional UpdateItem returning the new item; ConditionNotMet carries the old one."""
         try:

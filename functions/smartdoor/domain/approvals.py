@@ -40,6 +40,7 @@ from smartdoor.schema import Record
 
 if TYPE_CHECKING:
     from smartdoor.adapters.visitor_store import Visitor
+    from smartdoor.domain.sms_budget import SmsBudget
 
 # secrets.token_urlsafe(24) is 24 random bytes = 192 bits, 32 URL-safe characters.
 APPROVAL_REF_BYTES = 24
@@ -447,6 +448,7 @@ SMS_REFUSED_NOTE = (
     "the monthly SMS spend limit is reached, or there is no origination number for your country "
     "(see docs/sms.md)."
 )
+SMS_HELD_NOTE = "No text message was sent to your phone: {reason} Use the link in this email."
 SMS_DELAYED_NOTE = (
     "The text message to your phone is delayed (SNS is throttling or failing); it will be retried."
 )
@@ -492,6 +494,7 @@ def ask_owner(
     photo_links: PhotoLinks,
     link_key: LinkKey,
     now: datetime,
+    budget: SmsBudget | None = None,
 ) -> OwnerAsked:
     """Store the workflow's task token and tell the owner, at most once per channel.
 
@@ -501,7 +504,8 @@ def ask_owner(
     The email always goes out when the SMS fails, so no request waits unseen: if SNS refuses
     the SMS for good (SmsNotDelivered) the email says so and the task waits for the owner as
     usual; if SNS is throttling (TransientError) the email goes first and the error is raised
-    afterwards, so the workflow retries the SMS alone.
+    afterwards, so the workflow retries the SMS alone. With a `budget`, the SMS is counted
+    against the door's hourly texts first; when they are spent, only the email goes, saying so.
     """
     _require_plausible_ref(approval_ref)
     # Read before the token is stored: a missing key fails the task with nothing half done.
@@ -517,7 +521,10 @@ def ask_owner(
     sms_note: str | None = None
     delayed: TransientError | None = None
     refused: SmsNotDelivered | None = None
-    if approval.sms_sent_at is None:
+    held = budget.take(approval.door_id) if budget is not None and approval.sms_sent_at is None else None
+    if held is not None:
+        sms_note = SMS_HELD_NOTE.format(reason=held.reason())
+    elif approval.sms_sent_at is None:
         try:
             notifier.send_sms(owner_phone, owner_sms_text(approval, link))
         except SmsNotDelivered as error:
@@ -546,6 +553,7 @@ def ask_owner(
             "email_sent": email_sent,
             "sms_refused": refused.code if refused else None,
             "sms_delayed": delayed is not None,
+            "sms_held": held is not None,
         },
     )
     if delayed is not None:
