@@ -263,9 +263,11 @@ def reset_process_caches() -> None:
     reset_clients()
     reset_settings_cache()
     import api.handler
+    import ask_owner.handler
     import issue_passcode.handler
 
     api.handler.reset_adapters()
+    ask_owner.handler.reset_adapters()
     issue_passcode.handler.reset_adapters()
 
 
@@ -466,6 +468,7 @@ class LocalStack:
                 "PHOTOS_BUCKET": names["photos"],
                 "ALERTS_TOPIC_ARN": names["alerts_topic"],
                 "OWNER_PHONE": config.owner_phone,
+                "OTP_SECRET_ARN": names["otp_secret"],
                 "SITE_URL": self.site_url,
                 **texting,
             },

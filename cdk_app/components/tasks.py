@@ -113,6 +113,8 @@ class TaskFunctions(Construct):
             "PHOTOS_BUCKET": photos.bucket_name,
             "ALERTS_TOPIC_ARN": alerts_topic.topic_arn,
             "OWNER_PHONE": config.owner_phone,
+            # The key of the MAC in the approval link (the same per-deployment key as the OTPs).
+            "OTP_SECRET_ARN": storage.otp_secret.secret_arn,
         }
         if config.site_url:
             ask_owner_environment["SITE_URL"] = config.site_url
@@ -131,6 +133,7 @@ class TaskFunctions(Construct):
             sid="LinkVisitPhotos", actions=["s3:GetObject"], bucket=photos, prefix=VISIT_PHOTOS_PREFIX
         )
         self.ask_owner.allow_email_to_owner(alerts_topic, alerts_key)
+        storage.otp_secret.grant_read(self.ask_owner.role)
 
         self.enrol_face = self._task(
             "EnrolFace",

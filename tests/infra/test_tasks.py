@@ -106,7 +106,7 @@ def test_ask_owner_gets_the_configured_site_url(synthesized_custom: Synthesized)
     assert variables["SITE_URL"] == "https://door.example.com"
 
 
-def test_only_ask_owner_knows_the_owners_phone_and_only_issue_passcode_the_otp_key(
+def test_only_ask_owner_knows_the_owners_phone_and_only_the_code_and_link_makers_the_otp_key(
     synthesized: Synthesized,
 ) -> None:
     knows_phone, knows_key = set(), set()
@@ -117,7 +117,8 @@ def test_only_ask_owner_knows_the_owners_phone_and_only_issue_passcode_the_otp_k
         if "OTP_SECRET_ARN" in variables:
             knows_key.add(name)
     assert knows_phone == {"ask_owner"}
-    assert knows_key == {"issue_passcode"}
+    # issue_passcode hashes codes with it; ask_owner signs the approval link with it
+    assert knows_key == {"issue_passcode", "ask_owner"}
 
 
 # ------------------------------------------------------------------ least privilege
@@ -175,6 +176,7 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
         "visits/*": {"s3:GetObject"},
         "alerts topic": {"sns:Publish"},
         "alerts key": {"kms:GenerateDataKey", "kms:Decrypt"},
+        "otp key": {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
         "*": XRAY | {"sns:Publish"},  # SMS to a phone number has no resource ARN
     },
     "enrol_face": {

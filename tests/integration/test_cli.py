@@ -261,8 +261,8 @@ class TestVisitors:
 
         status, out, err = run(capsys, "visitors", "forget", visitor_id, "--port", str(port))
         assert (status, err) == (0, "")
-        # Her code, its pointer and her hourly SMS counter; her visit's event claim, the known-visitor workflow's claim and
-        # her place in the door's current visit.
+        # Her code, its pointer and her hourly SMS counter; her visit's event claim, the
+        # known-visitor workflow's claim and her place in the door's current visit.
         assert out == (
             f"Forgot Eileen Collins ({visitor_id}): erased 1 faces, 1 photos, 3 passcode items, "
             "3 visit items and the record; their passcode no longer works.\n"

@@ -16,6 +16,7 @@ ASK_OWNER = {
     "PHOTOS_BUCKET": "photos",
     "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
     "OWNER_PHONE": "+15550100000",
+    "OTP_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:otp",
     "SITE_URL": "https://door.example.com",
     **TEXTING,
 }
