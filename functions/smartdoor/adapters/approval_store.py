@@ -120,7 +120,7 @@ class DynamoApprovalStore:
                 )
         except ClientError as error:
             if is_condition_failure(error):
-                # 192 random bits do not collide; if this fires, the id source is broken.
+                # 128 random bits do not collide; if this fires, the id source is broken.
                 raise RuntimeError("approvalRef already exists: the ref generator is not random") from error
             raise
 
