@@ -52,7 +52,7 @@ def test_creates_a_pending_request_and_returns_what_the_wait_state_needs(table: 
     assert output["visitorId"] == visitor_id_for(output["approvalRef"])
     assert output["expiresAt"] == "2026-05-01T12:10:00Z"
     assert output["timeoutSeconds"] == 600
-    assert len(output["approvalRef"]) == 32
+    assert len(output["approvalRef"]) == 22  # 128 random bits
     # AND exactly one PENDING record exists, with the photo and the detection time
     [item] = all_items(table)
     assert item["approvalId"] == output["approvalRef"]
