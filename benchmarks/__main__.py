@@ -25,6 +25,7 @@ from pathlib import Path
 
 from benchmarks import cost_model
 from benchmarks.charts import cost_chart, notifications_chart
+from benchmarks.code_facts import read_code
 from benchmarks.lambda_env import REPO_ROOT
 from benchmarks.report import (
     FIGURE_HEADER,
@@ -65,7 +66,9 @@ def cost_section(cdk_out: Path, transitions: dict[str, float] | None) -> Section
     facts = cost_model.load_template(cdk_out / "SmartDoor.template.json")
     profile = cost_model.load_profile()
     prices = cost_model.load_prices()
-    estimates = cost_model.compare(facts, profile, prices, transitions)
+    code = read_code()
+    estimates = cost_model.compare(facts, profile, prices, transitions, code)
+    splits = {name: cost_model.split(name, facts, profile, prices, transitions, code) for name in estimates}
     section = Section("5", "Money: monthly estimate per way of finding faces")
     visits = profile.number("visits_per_day")
     for scenario, bill in estimates.items():
@@ -89,6 +92,29 @@ def cost_section(cdk_out: Path, transitions: dict[str, float] | None) -> Section
             section.add(
                 Figure("5", "  same, without SMS (SNS)", without_sms, cost_model.usd_text(without_sms))
             )
+            parts = splits[scenario]
+            section.add(
+                Figure(
+                    "5", "  fixed part (nobody at the door)", parts.fixed, cost_model.usd_text(parts.fixed)
+                )
+            )
+            section.add(Figure("5", "  per visit", parts.per_visit, f"${parts.per_visit:.4f}"))
+            section.add(
+                Figure(
+                    "5",
+                    "  per visit before SMS",
+                    parts.per_visit_before_sms,
+                    f"${parts.per_visit_before_sms:.4f}",
+                )
+            )
+            section.add(
+                Figure(
+                    "5",
+                    "  SMS parts per text (owner, visitor)",
+                    code.owner_sms_segments,
+                    f"{code.owner_sms_segments}, {code.visitor_sms_segments}",
+                )
+            )
         else:
             section.add(
                 Figure(
@@ -99,11 +125,13 @@ def cost_section(cdk_out: Path, transitions: dict[str, float] | None) -> Section
                 )
             )
     header = ["service", *(cost_model.SCENARIO_TITLES[s] for s in estimates)]
-    rows = cost_model.comparison_rows(estimates)
+    rows = cost_model.comparison_rows(estimates, splits)
     section.data = {
         "header": header,
         "rows": rows,
         "totals": {cost_model.SCENARIO_TITLES[s]: bill.total for s, bill in estimates.items()},
+        "fixed": {cost_model.SCENARIO_TITLES[s]: part.fixed for s, part in splits.items()},
+        "per_visit": {cost_model.SCENARIO_TITLES[s]: part.per_visit for s, part in splits.items()},
         "default_breakdown": estimates[DEFAULT_SCENARIO].by_service(),
         "notes": sorted({note for bill in estimates.values() for note in bill.notes}),
         "prices_as_of": prices.as_of,

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.code_facts import CodeFacts, read_code
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_PRICES = HERE / "prices.json"
 DEFAULT_PROFILE = HERE / "usage_profile.json"
@@ -54,6 +56,7 @@ OUTCOMES = ("approved", "denied", "expired")
 HOURS_PER_DAY = 24
 GB = 1e9
 EXPRESS_MIN_GB = 64 / 1024  # Express is billed at 64 MB at least
+MAX_BILLED_ROTATIONS = 2  # KMS: rotations after the second add nothing to a key's monthly price
 
 
 class CostModelError(ValueError):
@@ -135,12 +138,75 @@ class TemplateFacts:
     photo_retention_days: float | None
     secrets: int
     customer_kms_keys: int
+    rotating_kms_keys: int  # EnableKeyRotation: each yearly rotation adds to the key's price
     alarms: int
+    alarm_metrics: int  # CloudWatch bills alarms per metric: a metric-math alarm per metric it reads
+    metric_filters: int  # each publishes a custom metric
+    cloudfront_functions: int  # run on every viewer request
     tables: int
     tables_with_pitr: int
     rest_apis: int
     distributions: int
     log_retention_days: float | None
+
+
+# Every resource type of the synthesized template is either priced above (`estimate`) or costs
+# nothing by itself, for the reason given; tests/infra/test_cost_coverage.py fails on a new one.
+PRICED_TYPES = frozenset(
+    {
+        "AWS::Lambda::Function",
+        "AWS::Kinesis::Stream",
+        "AWS::KinesisVideo::Stream",
+        "AWS::StepFunctions::StateMachine",
+        "AWS::S3::Bucket",
+        "AWS::DynamoDB::Table",
+        "AWS::SecretsManager::Secret",
+        "AWS::KMS::Key",
+        "AWS::CloudWatch::Alarm",
+        "AWS::Logs::LogGroup",
+        "AWS::Logs::MetricFilter",
+        "AWS::ApiGateway::RestApi",
+        "AWS::CloudFront::Distribution",
+        "AWS::CloudFront::Function",
+        "AWS::SNS::Topic",
+        "AWS::Events::EventBus",
+        "AWS::Rekognition::Collection",
+    }
+)
+NO_CHARGE_TYPES = {
+    "AWS::IAM::Role": "IAM is free",
+    "AWS::IAM::Policy": "IAM is free",
+    "AWS::Lambda::Permission": "configuration of a function",
+    "AWS::Lambda::EventInvokeConfig": "configuration of a function",
+    "AWS::Lambda::EventSourceMapping": "Lambda's polling of a Kinesis stream is free; invocations are priced",
+    "AWS::Lambda::LayerVersion": "layer storage counts against the free 75 GB of code storage",
+    "AWS::ApiGateway::Account": "configuration; requests are priced on the REST API",
+    "AWS::ApiGateway::ApiKey": "configuration; requests are priced on the REST API",
+    "AWS::ApiGateway::Deployment": "configuration; requests are priced on the REST API",
+    "AWS::ApiGateway::GatewayResponse": "configuration; requests are priced on the REST API",
+    "AWS::ApiGateway::Method": "configuration; requests are priced on the REST API",
+    "AWS::ApiGateway::Model": "configuration; requests are priced on the REST API",
+    "AWS::ApiGateway::RequestValidator": "configuration; requests are priced on the REST API",
+    "AWS::ApiGateway::Resource": "configuration; requests are priced on the REST API",
+    "AWS::ApiGateway::Stage": "no cache, no execution logs; requests are priced on the REST API",
+    "AWS::ApiGateway::UsagePlan": "configuration; requests are priced on the REST API",
+    "AWS::ApiGateway::UsagePlanKey": "configuration; requests are priced on the REST API",
+    "AWS::CloudFront::OriginAccessControl": "configuration of the distribution",
+    "AWS::CloudFront::ResponseHeadersPolicy": "configuration of the distribution",
+    "AWS::Events::Rule": "rules are free; events on the bus are priced",
+    "AWS::SNS::Subscription": "deliveries are priced per email",
+    "AWS::SNS::TopicPolicy": "configuration of the topic",
+    "AWS::S3::BucketPolicy": "configuration of a bucket",
+    "AWS::SQS::Queue": "dead-letter queues: requests only on a failed delivery (none priced)",
+    "AWS::SQS::QueuePolicy": "configuration of a queue",
+    "Custom::CDKBucketDeployment": "runs once per deploy",
+    "Custom::LogRetention": "runs once per deploy",
+    "Custom::SmsDeliveryStatusLogging": "runs once per deploy (an account setting)",
+}
+
+
+def resource_types(template: Mapping[str, Any]) -> set[str]:
+    return {str(resource.get("Type")) for resource in (template.get("Resources") or {}).values()}
 
 
 def _resources(template: Mapping[str, Any], kind: str) -> list[tuple[str, dict[str, Any]]]:
@@ -187,6 +253,8 @@ def read_template(template: Mapping[str, Any]) -> TemplateFacts:
             if rule.get("Prefix") == "visits/" and "ExpirationInDays" in rule:
                 photo_days = float(rule["ExpirationInDays"])
     tables = _resources(template, "AWS::DynamoDB::Table")
+    alarms = _resources(template, "AWS::CloudWatch::Alarm")
+    keys = _resources(template, "AWS::KMS::Key")
     log_days = [
         float(properties["RetentionInDays"])
         for _, properties in _resources(template, "AWS::Logs::LogGroup")
@@ -200,8 +268,12 @@ def read_template(template: Mapping[str, Any]) -> TemplateFacts:
         state_machines=machines,
         photo_retention_days=photo_days,
         secrets=len(_resources(template, "AWS::SecretsManager::Secret")),
-        customer_kms_keys=len(_resources(template, "AWS::KMS::Key")),
-        alarms=len(_resources(template, "AWS::CloudWatch::Alarm")),
+        customer_kms_keys=len(keys),
+        rotating_kms_keys=sum(1 for _, properties in keys if properties.get("EnableKeyRotation")),
+        alarms=len(alarms),
+        alarm_metrics=sum(_alarm_metrics(properties) for _, properties in alarms),
+        metric_filters=len(_resources(template, "AWS::Logs::MetricFilter")),
+        cloudfront_functions=len(_resources(template, "AWS::CloudFront::Function")),
         tables=len(tables),
         tables_with_pitr=sum(
             1
@@ -212,6 +284,15 @@ def read_template(template: Mapping[str, Any]) -> TemplateFacts:
         distributions=len(_resources(template, "AWS::CloudFront::Distribution")),
         log_retention_days=max(log_days) if log_days else None,
     )
+
+
+def _alarm_metrics(alarm: Mapping[str, Any]) -> int:
+    """One for an alarm on a metric; for a metric-math alarm, the metrics its expression reads
+    (its MetricStat queries; expressions themselves are not billed)."""
+    queries = alarm.get("Metrics")
+    if not queries:
+        return 1
+    return sum(1 for query in queries if isinstance(query, Mapping) and "MetricStat" in query)
 
 
 def load_template(path: Path) -> TemplateFacts:
@@ -303,6 +384,10 @@ class Estimate:
     def service_total(self, service: str) -> float:
         return self.by_service().get(service, 0.0)
 
+    @property
+    def sms_total(self) -> float:
+        return sum(item.usd for item in self.items if item.service == "SNS" and item.item.startswith("SMS"))
+
 
 @dataclass(frozen=True)
 class MonthlyVolumes:
@@ -348,13 +433,17 @@ def estimate(
     profile: UsageProfile,
     prices: PriceBook,
     transitions: Mapping[str, float] | None = None,
+    code: CodeFacts | None = None,
 ) -> Estimate:
     """The monthly bill of one scenario. `transitions`: state transitions per visit by outcome
-    (known, approved, denied, expired); the profile's when not given."""
+    (known, approved, denied, expired); the profile's when not given. `code`: the metrics and
+    SMS segments of the code (read from functions/ when not given)."""
     if scenario not in SCENARIOS:
         raise CostModelError(f"unknown scenario {scenario!r}; one of {', '.join(SCENARIOS)}")
+    code = code or read_code()
     bill = Estimate(scenario)
     volumes = monthly_volumes(profile)
+    motion = profile.number("motion_sessions_per_day") * profile.number("days_per_month")
     hours = profile.hours_per_month
     rps = profile.number("records_per_second")
     visit_seconds = profile.number("visit_seconds")
@@ -384,7 +473,7 @@ def estimate(
     elif scenario == "stream-processor-per-ring":
         run_seconds = profile.number("processor_seconds_per_ring")
         records = volumes.visits * run_seconds * rps
-        minutes = volumes.visits * math.ceil(run_seconds / 60)
+        minutes = (volumes.visits + motion) * math.ceil(run_seconds / 60)
         bill.add(
             "Rekognition",
             "stream processor minutes (whole minutes per ring)",
@@ -394,20 +483,30 @@ def estimate(
         bill.add(
             "Kinesis Video Streams",
             "read by the processor (GB)",
-            _video_gb(profile, volumes.visits * run_seconds / 3600),
+            _video_gb(profile, (volumes.visits + motion) * run_seconds / 3600),
             prices["kvs.consumed_gb"],
         )
         invocations["stream_match"] += records / profile.number(
             "stream_match_records_per_invocation", "continuous"
         )
         good_records = volumes.visits * visit_seconds * rps * good_share
-        sessions, session_seconds, ring_events = volumes.visits, run_seconds, volumes.visits
-        invocations["open_session"] += volumes.visits
-        invocations["stream_processor"] += 2 * volumes.visits  # start, stop
+        # Someone walking past starts a session too (MotionDetected): the processor runs for it.
+        runs = volumes.visits + motion
+        sessions, session_seconds, ring_events = runs, run_seconds, runs
+        invocations["open_session"] += runs
+        invocations["stream_processor"] += 2 * runs  # start, stop
     else:
-        images = volumes.visits * profile.number("frames_per_visit")
+        # A motion-only session (someone walking past) samples until its empty samples run out.
+        images = volumes.visits * profile.number("frames_per_visit") + motion * profile.number(
+            "frames_per_motion_session"
+        )
         records = images
-        bill.add("Rekognition", "SearchFacesByImage", images, prices["rekognition.image_api_call"])
+        bill.add(
+            "Rekognition",
+            "SearchFacesByImage (doorbell samples)",
+            images,
+            prices["rekognition.image_api_call"],
+        )
         bill.add(
             "Kinesis Video Streams",
             "GetImages frames (GB)",
@@ -419,11 +518,11 @@ def estimate(
         )
         good_records = images * good_share
         sessions, session_seconds, ring_events = (
-            volumes.visits,
+            volumes.visits + motion,
             profile.number("session_seconds"),
-            volumes.visits,
+            volumes.visits + motion,
         )
-        invocations["open_session"] += volumes.visits
+        invocations["open_session"] += volumes.visits + motion
         invocations["sample_door"] += images
 
     # --- the camera's video: KVS keeps it whatever finds the faces
@@ -529,10 +628,12 @@ def estimate(
     if facts.tables_with_pitr:
         bill.add("DynamoDB", "PITR backups (GB-month)", stored, prices["dynamodb.pitr_gb_month"])
 
-    # --- SNS: SMS and email
+    # --- SNS: SMS (billed per message part) and email
     sms = volumes.owner_sms + volumes.codes_sent
-    bill.add("SNS", "SMS to the owner and visitors", sms, prices["sns.sms_us_message"])
-    bill.add("SNS", "SMS carrier fees", sms, prices["sns.sms_us_carrier_fee"])
+    parts = volumes.owner_sms * code.owner_sms_segments + volumes.codes_sent * code.visitor_sms_segments
+    segments = f"{code.owner_sms_segments} part(s) per owner text, {code.visitor_sms_segments} per code"
+    bill.add("SNS", f"SMS to the owner and visitors ({segments})", parts, prices["sns.sms_us_message"])
+    bill.add("SNS", "SMS carrier fees (per part)", parts, prices["sns.sms_us_carrier_fee"])
     bill.add("SNS", "SMS origination number", 1, prices["sns.sms_us_toll_free_number_month"])
     bill.add("SNS", "owner emails", volumes.owner_emails, prices["sns.email_notification"])
     bill.add("SNS", "publish requests", sms + volumes.owner_emails, prices["sns.publish_request"])
@@ -541,7 +642,13 @@ def estimate(
     events = volumes.known + volumes.unknown + volumes.codes_sent + shares["denied"] + shares["expired"]
     bill.add("EventBridge", "custom events", events + ring_events, prices["eventbridge.custom_event"])
 
-    # --- Rekognition: enrolment
+    # --- Rekognition: the unknown-visitor workflow's own search, and enrolment
+    bill.add(
+        "Rekognition",
+        "SearchFacesByImage (check_collection, per unknown visit)",
+        volumes.unknown,
+        prices["rekognition.image_api_call"],
+    )
     bill.add("Rekognition", "IndexFaces", shares["approved"], prices["rekognition.image_api_call"])
     bill.add(
         "Rekognition",
@@ -577,13 +684,26 @@ def estimate(
         log_gb * retention_months,
         prices["cloudwatch.logs_stored_gb_month"],
     )
+    deployed = sorted(name for function, name in code.metrics if function in facts.functions)
     bill.add(
         "CloudWatch",
-        "custom metrics (EMF)",
-        profile.number("custom_metrics"),
+        f"custom metrics (EMF): {len(deployed)} metrics of the deployed functions",
+        len(deployed) * profile.number("custom_metric_hour_share"),
         prices["cloudwatch.custom_metric_month"],
     )
-    bill.add("CloudWatch", f"{facts.alarms} alarms", facts.alarms, prices["cloudwatch.alarm_month"])
+    if facts.metric_filters:
+        bill.add(
+            "CloudWatch",
+            f"custom metrics: {facts.metric_filters} log metric filter(s)",
+            facts.metric_filters * profile.number("custom_metric_hour_share"),
+            prices["cloudwatch.custom_metric_month"],
+        )
+    bill.add(
+        "CloudWatch",
+        f"{facts.alarms} alarms reading {facts.alarm_metrics} metrics",
+        facts.alarm_metrics,
+        prices["cloudwatch.alarm_month"],
+    )
     bill.add("X-Ray", "traces", all_invocations + api_requests, prices["xray.trace_recorded"])
 
     # --- secrets, keys, API, pages
@@ -603,6 +723,17 @@ def estimate(
         facts.customer_kms_keys,
         prices["kms.customer_key_month"],
     )
+    # A rotating key's first and second yearly rotations each add the key's price; later ones
+    # do not (AWS KMS pricing since May 2024).
+    age = profile.number("deployment_age_years")
+    rotations = min(math.floor(age), MAX_BILLED_ROTATIONS)
+    if facts.rotating_kms_keys and rotations:
+        bill.add(
+            "KMS",
+            f"rotated key material ({rotations} billed rotation(s) after {age:g} years)",
+            facts.rotating_kms_keys * rotations,
+            prices["kms.customer_key_month"],
+        )
     bill.add("KMS", "requests", profile.number("kms_requests_per_month"), prices["kms.request"])
     if facts.rest_apis:
         bill.add("API Gateway", "REST requests", api_requests, prices["apigateway.rest_request"])
@@ -614,6 +745,13 @@ def estimate(
             views * profile.number("page_requests_per_view"),
             prices["cloudfront.https_request"],
         )
+        if facts.cloudfront_functions:
+            bill.add(
+                "CloudFront",
+                "CloudFront Functions invocations (every viewer request)",
+                facts.cloudfront_functions * views * profile.number("page_requests_per_view"),
+                prices["cloudfront.function_invocation"],
+            )
         bill.add(
             "CloudFront",
             "data out (GB)",
@@ -621,6 +759,41 @@ def estimate(
             prices["cloudfront.data_out_gb"],
         )
     return bill
+
+
+@dataclass(frozen=True)
+class Split:
+    """A month's bill as what a deployment costs with nobody at the door and what each visit adds."""
+
+    total: float
+    fixed: float  # no visits (passers-by still start motion sessions)
+    per_visit: float
+    per_visit_before_sms: float
+
+
+def split(
+    scenario: str,
+    facts: TemplateFacts,
+    profile: UsageProfile,
+    prices: PriceBook,
+    transitions: Mapping[str, float] | None = None,
+    code: CodeFacts | None = None,
+) -> Split:
+    """The fixed part is the same deployment's bill at no visits; the rest is divided by the visits."""
+    code = code or read_code()
+    full = estimate(scenario, facts, profile, prices, transitions, code)
+    idle = estimate(
+        scenario, facts, UsageProfile({**profile.raw, "visits_per_day": 0}), prices, transitions, code
+    )
+    visits = profile.visits_per_month
+    variable = full.total - idle.total
+    sms = full.sms_total - idle.sms_total
+    return Split(
+        total=full.total,
+        fixed=idle.total,
+        per_visit=variable / visits if visits else 0.0,
+        per_visit_before_sms=(variable - sms) / visits if visits else 0.0,
+    )
 
 
 def _video_gb(profile: UsageProfile, hours: float) -> float:
@@ -633,8 +806,10 @@ def compare(
     profile: UsageProfile,
     prices: PriceBook,
     transitions: Mapping[str, float] | None = None,
+    code: CodeFacts | None = None,
 ) -> dict[str, Estimate]:
-    return {scenario: estimate(scenario, facts, profile, prices, transitions) for scenario in SCENARIOS}
+    code = code or read_code()
+    return {scenario: estimate(scenario, facts, profile, prices, transitions, code) for scenario in SCENARIOS}
 
 
 # ---------------------------------------------------------------------------- printing
@@ -648,12 +823,21 @@ def services_in(estimates: Iterable[Estimate]) -> list[str]:
     return sorted(seen, key=lambda service: -seen[service])
 
 
-def comparison_rows(estimates: Mapping[str, Estimate]) -> list[list[str]]:
-    """Rows of service | one column per scenario, then the totals."""
+def comparison_rows(
+    estimates: Mapping[str, Estimate], splits: Mapping[str, Split] | None = None
+) -> list[list[str]]:
+    """Rows of service | one column per scenario, then the totals (and, given the splits, the
+    fixed part and what a visit adds)."""
     rows = []
     for service in services_in(estimates.values()):
         rows.append([service, *(usd_text(bill.service_total(service)) for bill in estimates.values())])
     rows.append(["total per month", *(usd_text(bill.total) for bill in estimates.values())])
+    if splits:
+        rows.append(["  fixed (no visits)", *(usd_text(splits[s].fixed) for s in estimates)])
+        rows.append(["  per visit", *(f"${splits[s].per_visit:.4f}" for s in estimates)])
+        rows.append(
+            ["  per visit before SMS", *(f"${splits[s].per_visit_before_sms:.4f}" for s in estimates)]
+        )
     return rows
 
 
@@ -699,7 +883,12 @@ def main(argv: list[str] | None = None) -> int:
         facts = load_template(args.template)
         profile = load_profile(args.profile)
         prices = load_prices(args.prices)
-        estimates = compare(facts, profile, prices, parse_transitions(args.transitions))
+        transitions = parse_transitions(args.transitions)
+        code = read_code()
+        estimates = compare(facts, profile, prices, transitions, code)
+        splits = {
+            scenario: split(scenario, facts, profile, prices, transitions, code) for scenario in estimates
+        }
     except (OSError, ValueError) as error:
         print(f"cost model: {error}", file=sys.stderr)
         return 2
@@ -707,7 +896,11 @@ def main(argv: list[str] | None = None) -> int:
         f"Monthly estimate, {profile.number('visits_per_day'):.0f} visits a day, prices of {prices.as_of} "
         f"({prices.region}, list prices, assumptions: {args.prices})"
     )
-    print(format_table(["service", *(SCENARIO_TITLES[s] for s in estimates)], comparison_rows(estimates)))
+    print(
+        format_table(
+            ["service", *(SCENARIO_TITLES[s] for s in estimates)], comparison_rows(estimates, splits)
+        )
+    )
     if args.detail:
         for bill in estimates.values():
             print(f"\n{SCENARIO_TITLES[bill.scenario]}")

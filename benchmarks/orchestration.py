@@ -37,7 +37,7 @@ from benchmarks.report import Figure, Section, median, percentile
 RUNS = 20
 WAIT_SECONDS = 60.0
 EXPIRY_SECONDS = 10  # the shortest approval timeout create_approval accepts
-APPROVAL_LINK = re.compile(r"/owner/\?a=([A-Za-z0-9_-]+)")
+APPROVAL_LINK = re.compile(r"/owner/\?a=([A-Za-z0-9_.-]+)")
 CODE = re.compile(r"\b(?:is|code) (\d{6})\b")  # "... for front-door is 123456." / "code 123456 for ..."
 
 

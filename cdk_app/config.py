@@ -64,6 +64,11 @@ class SmartDoorConfig(BaseModel):
     otp_max_failures: int = Field(5, alias="otpMaxFailures", ge=1, le=100)
     otp_failure_window_seconds: int = Field(900, alias="otpFailureWindowSeconds", ge=60, le=86400)
     otp_lockout_seconds: int = Field(900, alias="otpLockoutSeconds", ge=60, le=86400)
+    # SMS budgets (docs/sms.md, "Limits"): texts an hour to one visitor, and caused at one door
+    # (visitors' codes and the owner's approval requests). Past one, nothing is texted and the
+    # owner is told by email.
+    sms_per_visitor_per_hour: int = Field(3, alias="smsPerVisitorPerHour", ge=1, le=100)
+    sms_per_door_per_hour: int = Field(20, alias="smsPerDoorPerHour", ge=1, le=1000)
     # HTTP API stage throttling (every route together): steady requests per second and burst.
     api_throttle_rate_limit: float = Field(10, alias="apiThrottleRateLimit", ge=1, le=10000)
     api_throttle_burst_limit: int = Field(20, alias="apiThrottleBurstLimit", ge=1, le=5000)

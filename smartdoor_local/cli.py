@@ -4,7 +4,7 @@
     smartdoor replay TRACE.jsonl [rule options]        a recorded day through the match function
     smartdoor enrol --name NAME --phone +E164 PHOTO    add a known visitor
     smartdoor visitors list                            the known visitors
-    smartdoor visitors forget VISITOR_ID               delete a visitor's faces, photos and record
+    smartdoor visitors forget VISITOR_ID               erase a visitor: faces, photos, codes, claims, record
     smartdoor device ring|snapshot [PHOTO.jpg]         play a door device (smartdoor_local.device)
     smartdoor --version
 
@@ -24,7 +24,10 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from smartdoor_local.visitors import Forgotten
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -84,7 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     listing = actions.add_parser("list", help="the known visitors (phone numbers masked)")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     _target_options(listing)
-    forget = actions.add_parser("forget", help="delete a visitor's faces, photos, passcode and record")
+    forget = actions.add_parser(
+        "forget", help="erase everything that names a visitor: faces, photos, codes, claims, approval, record"
+    )
     forget.add_argument("visitor_id", metavar="VISITOR_ID")
     _target_options(forget)
 
@@ -306,12 +311,24 @@ def cmd_visitors(args: argparse.Namespace) -> int:
                     )
             return EXIT_OK
         forgotten = admin.forget(args.visitor_id)
-    revoked = "; their passcode no longer works" if forgotten.passcode_revoked else ""
-    print(
-        f"Forgot {forgotten.name} ({forgotten.visitor_id}): {len(forgotten.faces_deleted)} faces and "
-        f"{len(forgotten.photos_deleted)} photos deleted, record deleted{revoked}."
-    )
+    print(describe_forgotten(forgotten))
     return EXIT_OK
+
+
+def describe_forgotten(forgotten: Forgotten) -> str:
+    erased = [
+        f"{len(forgotten.faces_deleted)} faces",
+        f"{len(forgotten.photos_deleted)} photos",
+        f"{forgotten.passcode_items_deleted} passcode items",
+        f"{forgotten.visit_items_erased} visit items",
+    ]
+    if forgotten.approval_deleted:
+        erased.append("the approval request")
+    revoked = "; their passcode no longer works" if forgotten.passcode_revoked else ""
+    return (
+        f"Forgot {forgotten.name} ({forgotten.visitor_id}): erased {', '.join(erased)} "
+        f"and the record{revoked}."
+    )
 
 
 # ---------------------------------------------------------------------------- helpers

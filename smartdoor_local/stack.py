@@ -144,6 +144,8 @@ class LocalConfig:
     visit_gap_seconds: float = 5.0
     approval_timeout_seconds: int = 600
     otp_ttl_seconds: int = 300
+    sms_per_visitor_per_hour: int = 3
+    sms_per_door_per_hour: int = 20
     min_face_confidence: float = 90.0
     min_face_size_ratio: float = 0.05
     min_face_sharpness: float = 20.0
@@ -167,6 +169,8 @@ class LocalConfig:
             "ownerEmail": self.owner_email,
             "approvalTimeoutSeconds": self.approval_timeout_seconds,
             "otpTtlSeconds": self.otp_ttl_seconds,
+            "smsPerVisitorPerHour": self.sms_per_visitor_per_hour,
+            "smsPerDoorPerHour": self.sms_per_door_per_hour,
             "faceSource": "images",
             "samplingIntervalSeconds": self.sampling_interval_seconds,
             "sessionSeconds": self.session_seconds,
@@ -291,9 +295,11 @@ def reset_process_caches() -> None:
     reset_clients()
     reset_settings_cache()
     import api.handler
+    import ask_owner.handler
     import issue_passcode.handler
 
     api.handler.reset_adapters()
+    ask_owner.handler.reset_adapters()
     issue_passcode.handler.reset_adapters()
 
 
@@ -702,6 +708,8 @@ class LocalStack:
             "names": {
                 "visitorsTable": self.names["visitors"],
                 "passcodesTable": self.names["passcodes"],
+                "visitsTable": self.names["visits"],
+                "approvalsTable": self.names["approvals"],
                 "facesTable": self.names["faces"],
                 "photosBucket": self.names["photos"],
                 "collectionId": self.names["collection"],

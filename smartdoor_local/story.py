@@ -34,7 +34,7 @@ VISITOR_PHONE = "+15550100001"
 FRAMES_PER_RING = 3
 FRAME_INTERVAL_SECONDS = 0.3
 WAIT_SECONDS = 60.0
-APPROVAL_LINK = re.compile(r"https?://[^\s]+/owner/\?a=([A-Za-z0-9_-]+)")
+APPROVAL_LINK = re.compile(r"https?://[^\s]+/owner/\?a=([A-Za-z0-9_.-]+)")
 CODE = re.compile(r"\b(?:is|code) (\d{6})\b")  # "... for front-door is 123456." / "code 123456 for ..."
 
 

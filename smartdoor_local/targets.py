@@ -4,9 +4,9 @@
   with its moto endpoint and resource names. While a command runs, boto3 in this process talks
   to that endpoint (AWS_ENDPOINT_URL) with throwaway credentials, and faces are read and indexed
   by the local dlib engine in the stack's face table: the same collection the stack searches.
-- AWS: the CloudFormation stack's outputs (`SmartDoor` unless --stack-name) name the Visitors
-  and Passcodes tables, the photos bucket and the Rekognition collection; the default AWS
-  credentials and region are used (or --region).
+- AWS: the CloudFormation stack's outputs (`SmartDoor` unless --stack-name) name the Visitors,
+  Passcodes, Visits and Approvals tables, the photos bucket and the Rekognition collection; the
+  default AWS credentials and region are used (or --region).
 
 Both give a `VisitorAdmin` built on the same adapters, so enrol/list/forget behave alike.
 """
@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from smartdoor.adapters.aws import client, reset_clients, transient_errors_as
+from smartdoor.adapters.approval_store import DynamoApprovalStore
+from smartdoor.adapters.aws import client, dynamodb_table, reset_clients, scan_pages, transient_errors_as
 from smartdoor.adapters.passcode_store import DynamoPasscodeStore
+from smartdoor.adapters.visit_store import DynamoVisitStore
 from smartdoor.adapters.visitor_store import DynamoVisitorStore
 from smartdoor.domain.visitors import Visitor
 from smartdoor.errors import SmartDoorError, TransientError
@@ -58,19 +60,7 @@ class DynamoVisitorDirectory:
         return self._store.delete(visitor_id)
 
     def all(self) -> list[Visitor]:
-        from smartdoor.adapters.aws import dynamodb_table
-
-        table = dynamodb_table(self._table_name)
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {}
-        with transient_errors_as(TransientError):
-            while True:
-                page = table.scan(**kwargs)
-                items.extend(page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return [Visitor.parse(item) for item in items]
+        return [Visitor.parse(item) for item in scan_pages(dynamodb_table(self._table_name))]
 
 
 class S3PhotoBucket:
@@ -108,7 +98,7 @@ class S3PhotoBucket:
 
 
 class DynamoPasscodeRevoker:
-    """Deletes a visitor's current code, so that it no longer opens the door."""
+    """Deletes a visitor's current code, so that it no longer opens the door, then the rest."""
 
     def __init__(self, table_name: str) -> None:
         self._store = DynamoPasscodeStore(table_name)
@@ -119,6 +109,9 @@ class DynamoPasscodeRevoker:
             return False
         return self._store.delete_code(door_id, code_hash)
 
+    def forget_visitor(self, visitor_id: str) -> int:
+        return self._store.forget_visitor(visitor_id)
+
 
 @dataclass(frozen=True)
 class TargetNames:
@@ -128,6 +121,8 @@ class TargetNames:
     collection_id: str
     door_id: str
     faces_table: str | None = None  # the local engine's collection
+    visits_table: str | None = None
+    approvals_table: str | None = None
 
 
 def admin_for(names: TargetNames, engine: Any) -> VisitorAdmin:
@@ -137,6 +132,8 @@ def admin_for(names: TargetNames, engine: Any) -> VisitorAdmin:
         photos=S3PhotoBucket(names.photos_bucket),
         passcodes=DynamoPasscodeRevoker(names.passcodes_table) if names.passcodes_table else None,
         door_id=names.door_id,
+        approvals=DynamoApprovalStore(names.approvals_table) if names.approvals_table else None,
+        visits=DynamoVisitStore(names.visits_table) if names.visits_table else None,
     )
 
 
@@ -192,6 +189,8 @@ def local_target(port: int) -> Iterator[VisitorAdmin]:
             collection_id=names["collectionId"],
             door_id=info.get("doorId") or DEFAULT_DOOR_ID,
             faces_table=names["facesTable"],
+            visits_table=names.get("visitsTable"),
+            approvals_table=names.get("approvalsTable"),
         )
         engine = LocalFaceEngine(
             DynamoFaceStore(names["facesTable"]), photos=S3PhotoStore(names["photosBucket"])
@@ -261,6 +260,8 @@ def aws_names(outputs: dict[str, str], stack_name: str) -> TargetNames:
         photos_bucket=outputs["PhotosBucketName"],
         collection_id=outputs["CollectionId"],
         door_id=door_id,
+        visits_table=outputs.get("VisitsTableName"),
+        approvals_table=outputs.get("ApprovalsTableName"),
     )
 
 

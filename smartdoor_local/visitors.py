@@ -8,9 +8,15 @@ table, the photos bucket and the Passcodes table.
   under a new visitorId (`vis-` + 16 random hex digits), the photo is stored as
   `visitors/<visitorId>/enrolment.jpg`, then the visitor is saved. Any failure on the way
   removes what was already written, so a rejected enrolment leaves nothing behind.
-- `forget(visitorId)`: deletes the visitor's faces from the collection, their photos (the keys
-  on the record and everything under `visitors/<visitorId>/`), revokes their current passcode,
-  and deletes the record.
+- `forget(visitorId)`: erases everything that names the visitor (id, name or phone) or shows
+  them: their faces in the collection; their photos (the keys on the record, everything under
+  `visitors/<visitorId>/` and under the `visits/<visitId>/` folders those keys are in: the
+  approval's frame and face crop); their passcodes at every door, used or not, and the pointers
+  to them; their claims and their place in a door's current visit (Visits table); the approval
+  request that made them a visitor (it holds the name and phone the owner typed); and last the
+  record. The record goes last so that a forget interrupted half-way can be run again: it finds
+  the record and so the rest. Each step is idempotent. Pending approvals are left alone: until
+  the owner approves, a request names nobody (its photo is a stranger's, under its own visit).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from smartdoor.errors import InvalidImage, SmartDoorError, VisitorNotFound
 
 MAX_NAME_LENGTH = 64
 VISITOR_PHOTOS_PREFIX = "visitors/"
+VISIT_PHOTOS_PREFIX = "visits/"
 
 
 class EnrolmentRejected(SmartDoorError):
@@ -56,16 +63,37 @@ class PhotoBucket(Protocol):
 
 
 class PasscodeRevoker(Protocol):
-    def revoke(self, door_id: str, visitor_id: str) -> bool: ...
+    def revoke(self, door_id: str, visitor_id: str) -> bool:
+        """Delete the visitor's current code at the door; False if there was none."""
+        ...
+
+    def forget_visitor(self, visitor_id: str) -> int:
+        """Delete every code and pointer that names the visitor; returns how many items went."""
+        ...
+
+
+class ApprovalEraser(Protocol):
+    def delete(self, approval_id: str) -> bool: ...
+
+
+class VisitTraces(Protocol):
+    def forget_visitor(self, visitor_id: str) -> int:
+        """Erase the visitor from the Visits table; returns how many items were deleted or changed."""
+        ...
 
 
 @dataclass(frozen=True)
 class Forgotten:
+    """What a forget erased (a re-run after a complete one finds nothing more to erase)."""
+
     visitor_id: str
     name: str
     faces_deleted: list[str]
     photos_deleted: list[str]
-    passcode_revoked: bool
+    passcode_revoked: bool  # their current code existed and no longer opens the door
+    passcode_items_deleted: int = 0  # codes (live, used, expired) and pointers, current one included
+    visit_items_erased: int = 0
+    approval_deleted: bool = False
 
 
 @dataclass
@@ -75,6 +103,8 @@ class VisitorAdmin:
     photos: PhotoBucket
     passcodes: PasscodeRevoker | None
     door_id: str
+    approvals: ApprovalEraser | None = None
+    visits: VisitTraces | None = None
     clock: Any = field(default=lambda: datetime.now(UTC))
 
     # ------------------------------------------------------------------ enrol
@@ -136,13 +166,48 @@ class VisitorAdmin:
         if visitor.face_ids:
             response = self.engine.delete(list(visitor.face_ids))
             deleted_faces = list(response.get("DeletedFaces", []))
-        keys = list(dict.fromkeys([*visitor.photo_keys, *self.photos.keys_under(_photo_prefix(visitor_id))]))
-        deleted_photos = self.photos.delete_keys(keys) if keys else []
-        revoked = False
-        if self.passcodes is not None:
-            revoked = self.passcodes.revoke(visitor.door_id or self.door_id, visitor_id)
+        deleted_photos = forget_photos(self.photos, visitor)
+        revoked, passcode_items = self._forget_passcodes(visitor)
+        visit_items = self.visits.forget_visitor(visitor_id) if self.visits is not None else 0
+        approval_deleted = False
+        if visitor.approval_id and self.approvals is not None:
+            approval_deleted = self.approvals.delete(visitor.approval_id)
         self.visitors.delete(visitor_id)
-        return Forgotten(visitor_id, visitor.name, deleted_faces, deleted_photos, revoked)
+        return Forgotten(
+            visitor_id,
+            visitor.name,
+            deleted_faces,
+            deleted_photos,
+            revoked,
+            passcode_items_deleted=passcode_items,
+            visit_items_erased=visit_items,
+            approval_deleted=approval_deleted,
+        )
+
+    def _forget_passcodes(self, visitor: Visitor) -> tuple[bool, int]:
+        if self.passcodes is None:
+            return False, 0
+        revoked = self.passcodes.revoke(visitor.door_id or self.door_id, visitor.visitor_id)
+        return revoked, int(revoked) + self.passcodes.forget_visitor(visitor.visitor_id)
+
+
+def forget_photos(photos: PhotoBucket, visitor: Visitor) -> list[str]:
+    keys = list(visitor.photo_keys)
+    for prefix in photo_prefixes(visitor):
+        keys.extend(photos.keys_under(prefix))
+    unique = list(dict.fromkeys(keys))
+    return photos.delete_keys(unique) if unique else []
+
+
+def photo_prefixes(visitor: Visitor) -> list[str]:
+    """Where the visitor's photos live: their own folder, and the visit folders of the photos on
+    their record (an approved visitor's frame and face crop are `visits/<visitId>/...`)."""
+    visit_folders = [
+        f"{VISIT_PHOTOS_PREFIX}{parts[1]}/"
+        for parts in (key.split("/") for key in visitor.photo_keys)
+        if len(parts) == 3 and parts[0] == VISIT_PHOTOS_PREFIX.rstrip("/") and parts[1]
+    ]
+    return list(dict.fromkeys([_photo_prefix(visitor.visitor_id), *visit_folders]))
 
 
 def _photo_prefix(visitor_id: str) -> str:

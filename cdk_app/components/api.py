@@ -94,9 +94,10 @@ UNLOCK_BODY = apigateway.JsonSchema(
 
 APPROVAL_ID_IS_THE_CREDENTIAL = (
     "The owner's approval routes have no authorizer on purpose: the approvalId in the path is "
-    "the credential (192 random bits from secrets.token_urlsafe, single use, dead after the "
-    "approval timeout), delivered only to the owner by SMS and email; GET only shows, POST "
-    "decides once. Throttling and body validation sit in front."
+    "the credential (a 192-bit random approvalRef plus a 128-bit HMAC of it under the "
+    "deployment's secret, checked in constant time; single use, dead after the approval "
+    "timeout), delivered only to the owner by SMS and email; GET only shows, POST decides "
+    "once. Throttling and body validation sit in front."
 )
 PASSCODE_IS_THE_CREDENTIAL = (
     "The door keypad route has no authorizer on purpose: a visitor has no account; the "

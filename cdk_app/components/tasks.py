@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Unpack
 
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -29,6 +30,7 @@ from cdk_app.constants import (
     SNAPSHOTS_PREFIX,
     VISIT_PHOTOS_PREFIX,
 )
+from smartdoor.domain.sms_budget import SMS_BUDGET_KEY_PREFIX
 
 
 class TaskFunctions(Construct):
@@ -110,10 +112,12 @@ class TaskFunctions(Construct):
             "PHOTOS_BUCKET": photos.bucket_name,
             "ALERTS_TOPIC_ARN": alerts_topic.topic_arn,
             "OWNER_PHONE": config.owner_phone,
+            # The key of the MAC in the approval link (the same per-deployment key as the OTPs).
+            "OTP_SECRET_ARN": storage.otp_secret.secret_arn,
         }
         if config.site_url:
             ask_owner_environment["SITE_URL"] = config.site_url
-        sms_origin = sms_origin_environment(config)
+        sms_origin = sms_environment(config, storage)
         self.ask_owner = self._task(
             "AskOwner",
             name=ASK_OWNER,
@@ -122,11 +126,13 @@ class TaskFunctions(Construct):
             sends_sms=True,
         )
         storage.approvals_table.grant(self.ask_owner.role, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        allow_sms_budget(self.ask_owner, storage)
         # Presigned links to the photos are only as good as the signer's own read permission.
         self.ask_owner.allow_objects(
             sid="LinkVisitPhotos", actions=["s3:GetObject"], bucket=photos, prefix=VISIT_PHOTOS_PREFIX
         )
         self.ask_owner.allow_email_to_owner(alerts_topic, alerts_key)
+        storage.otp_secret.grant_read(self.ask_owner.role)
 
         self.enrol_face = self._task(
             "EnrolFace",
@@ -176,6 +182,7 @@ class TaskFunctions(Construct):
             sends_sms=True,
         )
         storage.otp_secret.grant_read(self.issue_passcode.role)
+        allow_sms_budget(self.issue_passcode, storage)
         # A new code replaces the visitor's previous one in one transaction (put, put, delete).
         storage.passcodes_table.grant(
             self.issue_passcode.role,
@@ -222,11 +229,29 @@ class TaskFunctions(Construct):
         return {function.name: function for function in functions}
 
 
-def sms_origin_environment(config: SmartDoorConfig) -> dict[str, str]:
-    """What every function that sends an SMS needs to put the configured origin on it."""
-    environment = {}
+def sms_environment(config: SmartDoorConfig, storage: Storage) -> dict[str, str]:
+    """What every function that sends an SMS needs: the configured origin to put on it and the
+    hourly budgets it counts each text against (smartdoor.settings.SmsSettings)."""
+    environment = {
+        "SMS_BUDGET_TABLE": storage.passcodes_table.table_name,
+        "SMS_PER_VISITOR_PER_HOUR": str(config.sms_per_visitor_per_hour),
+        "SMS_PER_DOOR_PER_HOUR": str(config.sms_per_door_per_hour),
+    }
     if config.sms_sender_id:
         environment["SMS_SENDER_ID"] = config.sms_sender_id
     if config.origination_number:
         environment["SMS_ORIGINATION_NUMBER"] = config.origination_number
     return environment
+
+
+def allow_sms_budget(function: SmartDoorFunction, storage: Storage) -> None:
+    """Count texts (smartdoor.adapters.sms_budget_store): UpdateItem on the Passcodes table's
+    `SMS#...` counters only, not on its codes or failure records."""
+    function.role.add_to_policy(
+        iam.PolicyStatement(
+            sid="CountTexts",
+            actions=["dynamodb:UpdateItem"],
+            resources=[storage.passcodes_table.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{SMS_BUDGET_KEY_PREFIX}*"]}},
+        )
+    )

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from api.doorbell import SnapshotForms
 from api.unlock import Bus, OwnerEmail, PasscodeVerifier, VisitorNames
-from smartdoor.domain.approvals import ApprovalRepository, PhotoLinks, TaskTokens
+from smartdoor.domain.approvals import ApprovalRepository, LinkKey, PhotoLinks, TaskTokens
 from smartdoor.schema import Record
 
 
@@ -19,6 +19,7 @@ class Adapters(Record):
     approvals: ApprovalRepository
     task_tokens: TaskTokens
     photo_links: PhotoLinks
+    link_key: LinkKey  # checks the MAC in the owner's approval id
     passcodes: PasscodeVerifier
     visitors: VisitorNames
     bus: Bus

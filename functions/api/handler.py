@@ -34,9 +34,10 @@ from smartdoor.adapters.event_bus import EventBridgeBus
 from smartdoor.adapters.notifications import SnsNotifier
 from smartdoor.adapters.passcode_store import passcode_service
 from smartdoor.adapters.photo_store import S3PhotoStore
+from smartdoor.adapters.secrets import SecretsManagerHmacKey
 from smartdoor.adapters.task_tokens import StepFunctionsTaskTokens
 from smartdoor.adapters.visitor_store import DynamoVisitorStore
-from smartdoor.domain.approvals import ApprovalRepository, PhotoLinks, TaskTokens, log_id, utc_now
+from smartdoor.domain.approvals import ApprovalRepository, LinkKey, PhotoLinks, TaskTokens, log_id, utc_now
 from smartdoor.domain.otp import PasscodeService
 from smartdoor.observability import logger, metrics
 from smartdoor.settings import load_settings
@@ -50,9 +51,15 @@ def _default_passcodes(settings: ApiSettings) -> PasscodeService:
     return passcode_service(settings.passcodes_table, settings.otp_secret_arn, settings.policy())
 
 
+@cache
+def _default_link_key(otp_secret_arn: str) -> LinkKey:
+    return SecretsManagerHmacKey(otp_secret_arn)
+
+
 def reset_adapters() -> None:
     """Forget the default adapters (tests that start a fresh moto account call this)."""
     _default_passcodes.cache_clear()
+    _default_link_key.cache_clear()
 
 
 def api_routes(settings: ApiSettings) -> list[Route]:
@@ -79,6 +86,7 @@ def handler(
     approvals: ApprovalRepository | None = None,
     task_tokens: TaskTokens | None = None,
     photo_links: PhotoLinks | None = None,
+    link_key: LinkKey | None = None,
     passcodes: PasscodeVerifier | None = None,
     visitors: VisitorNames | None = None,
     bus: Bus | None = None,
@@ -91,6 +99,7 @@ def handler(
         approvals=approvals or DynamoApprovalStore(settings.approvals_table),
         task_tokens=task_tokens or StepFunctionsTaskTokens(),
         photo_links=photo_links or S3PhotoStore(settings.photos_bucket),
+        link_key=link_key or _default_link_key(settings.otp_secret_arn),
         passcodes=passcodes or _default_passcodes(settings),
         visitors=visitors or DynamoVisitorStore(settings.visitors_table),
         bus=bus or EventBridgeBus(settings.event_bus_name),

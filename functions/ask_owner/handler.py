@@ -1,21 +1,25 @@
 """Workflow task (`lambda:invoke.waitForTaskToken`): ask the owner to approve an unknown visitor.
 
-Input `{taskToken, approvalId, executionName}`. Stores the task token on the PENDING approval
+Input `{taskToken, approvalRef, executionName}`. Stores the task token on the PENDING approval
 (server side only), texts the owner a short message with the approval link and emails a
-longer one (photo links valid until the request expires) through the alerts topic. The
-execution then waits until the approval API calls SendTaskSuccess with `{approvalId, decision}`.
+longer one (photo links valid until the request expires) through the alerts topic. The link's
+approval id, `<approvalRef>.<mac>`, is computed here with the deployment's HMAC key
+(`OTP_SECRET_ARN`) and never returned: the execution history holds only the ref. The
+execution then waits until the approval API calls SendTaskSuccess with `{approvalRef, decision}`.
 
 Retries are safe: every attempt stores its own (new) token, and the SMS and the email are each
 sent once. If SNS refuses the SMS for good, the email (which carries the same link) says so
 and the task waits as usual; if SNS throttles it, the email goes out first and the
 `TransientError` makes the ASL retry the SMS alone. Errors: `TransientError`, `ApprovalExpired`,
-`ApprovalAlreadyDecided`, `ApprovalNotFound`. The token, the owner's phone and the approval
-link never reach the logs.
+`ApprovalAlreadyDecided`, `ApprovalNotFound`. The SMS counts against the door's hourly texts
+(docs/sms.md, "Limits"); when they are spent only the email goes, and it says so. The token,
+the owner's phone and the approval link never reach the logs.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -24,8 +28,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from smartdoor.adapters.approval_store import DynamoApprovalStore
 from smartdoor.adapters.notifications import SmsOrigin, SnsNotifier
 from smartdoor.adapters.photo_store import S3PhotoStore
+from smartdoor.adapters.secrets import SecretsManagerHmacKey
+from smartdoor.adapters.sms_budget_store import sms_budget
 from smartdoor.domain.approvals import (
     ApprovalRepository,
+    LinkKey,
     Notifier,
     PhotoLinks,
     ask_owner,
@@ -33,16 +40,18 @@ from smartdoor.domain.approvals import (
     utc_now,
 )
 from smartdoor.domain.phones import is_e164
+from smartdoor.domain.sms_budget import SmsBudget
 from smartdoor.models import WireModel
 from smartdoor.observability import logger, metrics
 from smartdoor.schema import Meta, field
-from smartdoor.settings import SmsOriginSettings, load_settings
+from smartdoor.settings import SmsSettings, load_settings
 
 
-class AskOwnerSettings(SmsOriginSettings, kw_only=True):
+class AskOwnerSettings(SmsSettings, kw_only=True):
     approvals_table: Annotated[str, Meta(min_length=1)] = field(name="APPROVALS_TABLE")
     photos_bucket: Annotated[str, Meta(min_length=1)] = field(name="PHOTOS_BUCKET")
     alerts_topic_arn: Annotated[str, Meta(min_length=1)] = field(name="ALERTS_TOPIC_ARN")
+    otp_secret_arn: Annotated[str, Meta(min_length=1)] = field(name="OTP_SECRET_ARN")
     __hidden__ = frozenset({"owner_phone"})
 
     owner_phone: str = field(name="OWNER_PHONE")
@@ -55,12 +64,23 @@ class AskOwnerSettings(SmsOriginSettings, kw_only=True):
 
 
 class AskOwnerRequest(WireModel):
-    # Validation errors never echo values; repr leaves the token and the approval link out.
-    __hidden__ = frozenset({"task_token", "approval_id"})
+    # Validation errors never echo values; repr leaves the token out.
+    __hidden__ = frozenset({"task_token"})
 
     task_token: Annotated[str, Meta(min_length=1, max_length=2048)]
-    approval_id: Annotated[str, Meta(min_length=1, max_length=128)]
+    approval_ref: Annotated[str, Meta(min_length=1, max_length=128)]
     execution_name: Annotated[str, Meta(min_length=1, max_length=256)]
+
+
+# One per warm container: the key source keeps the cached secret between invocations.
+@cache
+def _default_link_key(otp_secret_arn: str) -> LinkKey:
+    return SecretsManagerHmacKey(otp_secret_arn)
+
+
+def reset_adapters() -> None:
+    """Forget the default key source (tests that start a fresh moto account call this)."""
+    _default_link_key.cache_clear()
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -71,13 +91,15 @@ def handler(
     approvals: ApprovalRepository | None = None,
     notifier: Notifier | None = None,
     photo_links: PhotoLinks | None = None,
+    link_key: LinkKey | None = None,
     now: datetime | None = None,
+    budget: SmsBudget | None = None,
 ) -> dict[str, Any]:
     request = AskOwnerRequest.parse(event)
     settings = load_settings(AskOwnerSettings)
-    logger.append_keys(approval=log_id(request.approval_id), execution=request.execution_name)
+    logger.append_keys(approval=log_id(request.approval_ref), execution=request.execution_name)
     asked = ask_owner(
-        request.approval_id,
+        request.approval_ref,
         request.task_token,
         request.execution_name,
         owner_phone=settings.owner_phone,
@@ -89,7 +111,9 @@ def handler(
             sms_origin=SmsOrigin(settings.sms_sender_id, settings.sms_origination_number),
         ),
         photo_links=photo_links or S3PhotoStore(settings.photos_bucket),
+        link_key=link_key or _default_link_key(settings.otp_secret_arn),
         now=now or utc_now(),
+        budget=budget or sms_budget(settings.sms_budget_table, settings.sms_limits()),
     )
     if asked.sms_sent:
         metrics.add_metric(name="OwnerSmsSent", unit=MetricUnit.Count, value=1)

@@ -1,7 +1,7 @@
 """Workflow task: create the owner's approval request for an unknown visitor.
 
 Input `{visitId, doorId, photo: {bucket, frameKey, faceKey}, detectedAt}`; output
-`{approvalId, expiresAt, timeoutSeconds, visitorId}` (`visitorId`: the visitor an approval
+`{approvalRef, expiresAt, timeoutSeconds, visitorId}` (`visitorId`: the visitor an approval
 creates, so the workflow can record them as decided in the visit before enrolling them).
 The workflow waits for the owner with `TimeoutSecondsPath: $.approval.timeoutSeconds`, so the
 request dies with that wait.
@@ -39,7 +39,7 @@ class CreateApprovalRequest(WireModel):
 
 
 class CreateApprovalResponse(WireModel):
-    approval_id: str
+    approval_ref: str
     expires_at: str  # ISO-8601 UTC
     timeout_seconds: int
     visitor_id: str
@@ -67,8 +67,8 @@ def handler(
     )
     metrics.add_metric(name="ApprovalsCreated", unit=MetricUnit.Count, value=1)
     return CreateApprovalResponse(
-        approval_id=approval.approval_id,
+        approval_ref=approval.approval_ref,
         expires_at=iso_z(approval.expires_at),
         timeout_seconds=settings.approval_timeout_seconds,
-        visitor_id=visitor_id_for(approval.approval_id),
+        visitor_id=visitor_id_for(approval.approval_ref),
     ).to_wire()

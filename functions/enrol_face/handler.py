@@ -1,7 +1,7 @@
 """enrol_face: index the approved visitor's face (largest face of the visit's frame) in the
 collection under a visitorId derived from the approval.
 
-Input `{approvalId, visitId, doorId, photo}` -> `{visitorId, faceIds}`.
+Input `{approvalRef, visitId, doorId, photo}` -> `{visitorId, faceIds}`.
 Raises NoUsableFace when the frame has no face good enough to enrol.
 """
 
@@ -13,6 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.face_engine import FaceEngine, rekognition_engine
+from smartdoor.domain.approvals import log_id
 from smartdoor.domain.face_matching import enrol_face, require_photos_bucket
 from smartdoor.models import VisitPhoto, WireModel
 from smartdoor.observability import logger, metrics
@@ -26,7 +27,7 @@ class Settings(FunctionSettings):
 
 
 class EnrolFaceInput(WireModel):
-    approval_id: Annotated[str, Meta(min_length=1)]
+    approval_ref: Annotated[str, Meta(min_length=1)]
     visit_id: Annotated[str, Meta(min_length=1)]
     door_id: Annotated[str, Meta(min_length=1)]
     photo: VisitPhoto
@@ -39,11 +40,12 @@ def handler(
 ) -> dict[str, Any]:
     settings = load_settings(Settings)
     request = EnrolFaceInput.parse(event)
-    # The approvalId is a capability (it decides the visit); never log it.
-    logger.append_keys(visit_id=request.visit_id, door_id=request.door_id)
+    logger.append_keys(
+        approval=log_id(request.approval_ref), visit_id=request.visit_id, door_id=request.door_id
+    )
     require_photos_bucket(request.photo, settings.photos_bucket)
     enrolment = enrol_face(
-        request.approval_id, request.photo, engine=engine or rekognition_engine(settings.collection_id)
+        request.approval_ref, request.photo, engine=engine or rekognition_engine(settings.collection_id)
     )
     metrics.add_metric(name="FacesEnrolled", unit=MetricUnit.Count, value=len(enrolment.face_ids))
     logger.info(

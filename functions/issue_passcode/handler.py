@@ -2,10 +2,12 @@
 
 Input `{visitorId, doorId, visitId}` (visitId: the visit the code is for; the code item keeps it
 and the DoorUnlocked event it opens the door with names it); output `{visitorId, doorId, visitId,
-expiresAt, sentTo}` with the phone masked. The code is sent from here and never returned, so it
-stays out of the state machine's data and execution history. Errors: `VisitorNotFound`;
-`TransientError` (retried by the ASL); `SmsNotDelivered` (SNS refused the text for good: the
-workflow emails the owner that the visitor got no code).
+expiresAt, sentTo, held, heldReason}` with the phone masked; `held` (with its reason for the
+owner, `expiresAt` and `sentTo` null) when the hourly SMS budgets are spent (docs/sms.md,
+"Limits"): then no code is issued and the visitor's live code, if any, keeps working.
+The code is sent from here and never returned, so it stays out of the state machine's data and
+execution history. Errors: `VisitorNotFound`; `TransientError` (retried by the ASL);
+`SmsNotDelivered` (SNS refused the text for good: the workflow emails the owner that the visitor got no code).
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any
 
+import msgspec
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.notifications import SmsOrigin, SnsNotifier
 from smartdoor.adapters.passcode_store import passcode_service
+from smartdoor.adapters.sms_budget_store import sms_budget
 from smartdoor.adapters.visitor_store import DynamoVisitorStore
 from smartdoor.domain.otp import (
     OtpPolicy,
@@ -28,13 +32,14 @@ from smartdoor.domain.otp import (
     VisitorLookup,
     send_passcode,
 )
+from smartdoor.domain.sms_budget import SmsBudget
 from smartdoor.models import WIRE_ID_PATTERN, WireModel
 from smartdoor.observability import logger, metrics
 from smartdoor.schema import Meta, field
-from smartdoor.settings import SmsOriginSettings, load_settings
+from smartdoor.settings import SmsSettings, load_settings
 
 
-class IssuePasscodeSettings(SmsOriginSettings, kw_only=True):
+class IssuePasscodeSettings(SmsSettings, kw_only=True):
     passcodes_table: Annotated[str, Meta(min_length=1)] = field(name="PASSCODES_TABLE")
     visitors_table: Annotated[str, Meta(min_length=1)] = field(name="VISITORS_TABLE")
     otp_secret_arn: Annotated[str, Meta(min_length=1)] = field(name="OTP_SECRET_ARN")
@@ -69,19 +74,32 @@ class IssuePasscodeResponse(WireModel):
     visitor_id: str
     door_id: str
     visit_id: str
-    expires_at: str  # ISO-8601 UTC
-    sent_to: str  # masked phone
+    expires_at: str | None  # ISO-8601 UTC; None when held
+    sent_to: str | None  # masked phone; None when held
+    held: bool
+    held_reason: str | None  # why no text went (the SMS budgets), for the owner's email
 
     @classmethod
     def of(cls, sent: PasscodeSent) -> IssuePasscodeResponse:
-        expires = datetime.fromtimestamp(sent.expires_at, tz=UTC).isoformat().replace("+00:00", "Z")
+        expires = (
+            None
+            if sent.expires_at is None
+            else datetime.fromtimestamp(sent.expires_at, tz=UTC).isoformat().replace("+00:00", "Z")
+        )
         return cls(
             visitor_id=sent.visitor_id,
             door_id=sent.door_id,
             visit_id=sent.visit_id,
             expires_at=expires,
             sent_to=sent.sent_to,
+            held=sent.held is not None,
+            held_reason=sent.held,
         )
+
+    def to_wire(self) -> dict[str, Any]:
+        # Every key, null included: the workflows' ResultSelector names each one.
+        wire: dict[str, Any] = msgspec.to_builtins(self)
+        return wire
 
 
 # One of each per warm container: the key source keeps the cached secret between invocations.
@@ -103,6 +121,7 @@ def handler(
     passcodes: PasscodeService | None = None,
     visitors: VisitorLookup | None = None,
     notifier: SmsSender | None = None,
+    budget: SmsBudget | None = None,
 ) -> dict[str, Any]:
     request = IssuePasscodeRequest.parse(event)
     settings = load_settings(IssuePasscodeSettings)
@@ -113,11 +132,13 @@ def handler(
         passcodes=passcodes or _default_passcodes(settings),
         visitors=visitors or DynamoVisitorStore(settings.visitors_table),
         site_url=settings.site_url,
+        budget=budget or sms_budget(settings.sms_budget_table, settings.sms_limits()),
         sms=notifier
         or SnsNotifier(
             settings.alerts_topic_arn,
             sms_origin=SmsOrigin(settings.sms_sender_id, settings.sms_origination_number),
         ),
     )
-    metrics.add_metric(name="PasscodesIssued", unit=MetricUnit.Count, value=1)
+    if sent.held is None:
+        metrics.add_metric(name="PasscodesIssued", unit=MetricUnit.Count, value=1)
     return IssuePasscodeResponse.of(sent).to_wire()

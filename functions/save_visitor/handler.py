@@ -1,6 +1,6 @@
 """Workflow task: save the visitor the owner approved.
 
-Input `{approvalId, visitorId, faceIds, photo, doorId}`; output `{visitorId, name}` (never the
+Input `{approvalRef, visitorId, faceIds, photo, doorId}`; output `{visitorId, name}` (never the
 phone). The name and phone come from the APPROVED approval record, where the approval API put
 them; the state machine never carries them. Errors: `ApprovalNotApproved`, `ApprovalNotFound`,
 `VisitorIdTaken`, `TransientError` (retried by the ASL).
@@ -35,9 +35,7 @@ class SaveVisitorSettings(FunctionSettings):
 
 
 class SaveVisitorRequest(WireModel):
-    __hidden__ = frozenset({"approval_id"})
-
-    approval_id: Annotated[str, Meta(min_length=1, max_length=128)]
+    approval_ref: Annotated[str, Meta(min_length=1, max_length=128)]
     visitor_id: Annotated[str, Meta(pattern=WIRE_ID_PATTERN)]
     face_ids: Annotated[list[str], Meta(min_length=1, max_length=100)]
     photo: VisitPhoto
@@ -60,9 +58,9 @@ def handler(
 ) -> dict[str, Any]:
     request = SaveVisitorRequest.parse(event)
     settings = load_settings(SaveVisitorSettings)
-    logger.append_keys(approval=log_id(request.approval_id))
+    logger.append_keys(approval=log_id(request.approval_ref))
     visitor = save_approved_visitor(
-        approval_id=request.approval_id,
+        approval_ref=request.approval_ref,
         visitor_id=request.visitor_id,
         face_ids=request.face_ids,
         photo=request.photo,

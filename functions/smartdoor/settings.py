@@ -19,11 +19,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import cache
+from typing import Annotated
 
 import msgspec
 
 from smartdoor.domain.phones import is_e164, is_sender_id
-from smartdoor.schema import Model, field, parse
+from smartdoor.domain.sms_budget import SmsLimits
+from smartdoor.schema import Meta, Model, field, parse
 
 # Set by Lambda, its runtime or Powertools, whatever a settings class declares.
 PLATFORM_PREFIXES = ("AWS_", "POWERTOOLS_", "LAMBDA_", "_")
@@ -83,6 +85,18 @@ class SmsOriginSettings(FunctionSettings):
             raise ValueError("SMS_SENDER_ID must be 3-11 letters and digits with at least one letter")
         if self.sms_origination_number is not None and not is_e164(self.sms_origination_number):
             raise ValueError("SMS_ORIGINATION_NUMBER must be an E.164 number such as +18005550100")
+
+
+class SmsSettings(SmsOriginSettings, kw_only=True):
+    """For functions that text someone: the origin, and the hourly SMS budgets (CDK context
+    smsPerVisitorPerHour / smsPerDoorPerHour, smartdoor.domain.sms_budget) and their table."""
+
+    sms_budget_table: Annotated[str, Meta(min_length=1)] = field(name="SMS_BUDGET_TABLE")
+    sms_per_visitor_per_hour: Annotated[int, Meta(ge=1)] = field(name="SMS_PER_VISITOR_PER_HOUR")
+    sms_per_door_per_hour: Annotated[int, Meta(ge=1)] = field(name="SMS_PER_DOOR_PER_HOUR")
+
+    def sms_limits(self) -> SmsLimits:
+        return SmsLimits(self.sms_per_visitor_per_hour, self.sms_per_door_per_hour)
 
 
 def variables(model: type[FunctionSettings], *, required_only: bool = False) -> set[str]:

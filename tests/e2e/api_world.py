@@ -36,7 +36,7 @@ from smartdoor.adapters.passcode_store import DynamoPasscodeStore
 from smartdoor.adapters.photo_store import S3PhotoStore
 from smartdoor.adapters.secrets import SecretsManagerHmacKey
 from smartdoor.adapters.visitor_store import DynamoVisitorStore, Visitor
-from smartdoor.domain.approvals import Approval, create_approval, utc_now
+from smartdoor.domain.approvals import Approval, approval_link_id, create_approval, utc_now
 from smartdoor.domain.otp import IssuedPasscode, OtpPolicy, PasscodeService
 from smartdoor.models import VisitPhoto
 from smartdoor_local.emulation.model import Intrinsics, ref_of
@@ -175,7 +175,7 @@ class ApiWorld:
                     "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
                     "Parameters": {
                         "QueueUrl": tokens_queue,
-                        "MessageBody": {"taskToken.$": "$$.Task.Token", "approvalId.$": "$.approvalId"},
+                        "MessageBody": {"taskToken.$": "$$.Task.Token", "approvalRef.$": "$.approvalRef"},
                     },
                     "TimeoutSeconds": owner_wait_seconds,
                     "Next": "Owner decided",
@@ -282,20 +282,25 @@ class ApiWorld:
         execution_arn = sfn.start_execution(
             stateMachineArn=self.state_machine_arn,
             name=f"visit-{visit_id}",
-            input=json.dumps({"approvalId": approval.approval_id}),
+            input=json.dumps({"approvalRef": approval.approval_ref}),
         )["executionArn"]
-        token = self._task_token_for(approval.approval_id)
-        attached = self.approvals.attach_task_token(approval.approval_id, token, f"visit-{visit_id}", now)
+        token = self._task_token_for(approval.approval_ref)
+        attached = self.approvals.attach_task_token(approval.approval_ref, token, f"visit-{visit_id}", now)
         return attached, execution_arn
 
-    def _task_token_for(self, approval_id: str, timeout: float = 10.0) -> str:
+    def _task_token_for(self, approval_ref: str, timeout: float = 10.0) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for body in _drain(self.aws("sqs"), self.tokens_queue):
-                if body["approvalId"] == approval_id:
+                if body["approvalRef"] == approval_ref:
                     return str(body["taskToken"])
             time.sleep(0.02)
-        raise TimeoutError(f"no task token arrived for approval {approval_id[:6]}")
+        raise TimeoutError(f"no task token arrived for approval {approval_ref[:6]}")
+
+    @staticmethod
+    def owner_id(approval: Approval) -> str:
+        """The approval id in the owner's link (`<ref>.<mac>`), as ask_owner makes it with this key."""
+        return approval_link_id(approval.approval_ref, OTP_SECRET_VALUE.encode())
 
     # ------------------------------------------------------------------ what happened
 

@@ -49,6 +49,7 @@ UNKNOWN_PATH = [
     "Enrol face",
     "Save visitor",
     "Issue passcode",
+    "Code texted?",
     "Email owner: code sent",
     "Let later strangers be announced",
     "AccessCodeSent",
@@ -58,6 +59,7 @@ KNOWN_PATH = [
     "Load visitor",
     "Visitor on record?",
     "Issue passcode",
+    "Code texted?",
     "Email owner: code sent",
     "AccessCodeSent",
 ]

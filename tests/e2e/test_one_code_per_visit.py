@@ -21,7 +21,7 @@ from tests.e2e.test_local_stack import OWNER_PHONE, Running, running  # noqa: F4
 
 DOOR = "front-door"
 VISITOR_PHONE = "+15550100077"
-LINK = re.compile(r"/owner/\?a=([A-Za-z0-9_-]+)")
+LINK = re.compile(r"/owner/\?a=([A-Za-z0-9_.-]+)")
 CODE = re.compile(r"\b(\d{6})\b")
 FRAME_EVERY_SECONDS = 0.6
 # After the code arrived, she stays this long: many frames, each matching her new face.

@@ -81,12 +81,13 @@ def test_owner_approves_from_the_sms_link_and_the_visitor_opens_the_door(site: S
     screenshot(owner, "owner-3-approved")
     finished = door.finish(execution)
     assert finished.status == "SUCCEEDED", why_not_succeeded(finished)
-    assert finished.states[-8:] == [
+    assert finished.states[-9:] == [
         "Owner's decision",
         "Record visitor as decided in this visit",
         "Enrol face",
         "Save visitor",
         "Issue passcode",
+        "Code texted?",
         "Email owner: code sent",
         "Let later strangers be announced",
         "AccessCodeSent",
@@ -160,12 +161,36 @@ def test_owner_denies_and_a_second_visit_to_the_link_says_already_decided(
 
 def test_an_unknown_link_says_not_found(site: Site, open_phone: Any) -> None:
     owner = open_phone()
-    owner.goto(site.owner_link("A" * 32))
+    owner.goto(site.owner_link("A" * 32 + "." + "A" * 22))
     expect(owner.get_by_role("heading", name="Request not found")).to_be_visible()
     screenshot(owner, "owner-7-not-found")
-    # A link that cannot be an approval id is refused without asking the API
-    owner.goto(f"{site.url}/owner/?a=nope")
+    # A link that cannot be an approval id (no MAC, or garbage) is refused without asking the API
+    for cut_short in ("A" * 32, "nope"):
+        owner.goto(site.owner_link(cut_short))
+        expect(owner.get_by_role("heading", name="Request not found")).to_be_visible()
+    assert script_errors(site) == []
+
+
+def test_a_link_with_a_forged_mac_says_not_found_and_the_real_one_still_works(
+    site: Site, open_phone: Any
+) -> None:
+    # GIVEN an owner who has been asked, and the same link with its MAC changed by one character
+    door = site.door
+    execution = door.start_unknown()
+    approval_id = door.wait_for_owner(execution)
+    forged = approval_id[:-1] + ("A" if approval_id[-1] != "A" else "B")
+
+    # WHEN the forged link is opened THEN the page says what it says for any unknown request
+    owner = open_phone()
+    owner.goto(site.owner_link(forged))
     expect(owner.get_by_role("heading", name="Request not found")).to_be_visible()
+    expect(owner.locator("form")).to_be_hidden()
+
+    # AND the owner's own link still shows the request
+    owner.goto(site.owner_link(approval_id))
+    expect(owner.get_by_role("button", name="Deny")).to_be_visible()
+    door.decide(approval_id, "deny")
+    assert door.finish(execution).status == "SUCCEEDED"
     assert script_errors(site) == []
 
 

@@ -106,7 +106,7 @@ def test_ask_owner_gets_the_configured_site_url(synthesized_custom: Synthesized)
     assert variables["SITE_URL"] == "https://door.example.com"
 
 
-def test_only_ask_owner_knows_the_owners_phone_and_only_issue_passcode_the_otp_key(
+def test_only_ask_owner_knows_the_owners_phone_and_only_the_code_and_link_makers_the_otp_key(
     synthesized: Synthesized,
 ) -> None:
     knows_phone, knows_key = set(), set()
@@ -117,7 +117,8 @@ def test_only_ask_owner_knows_the_owners_phone_and_only_issue_passcode_the_otp_k
         if "OTP_SECRET_ARN" in variables:
             knows_key.add(name)
     assert knows_phone == {"ask_owner"}
-    assert knows_key == {"issue_passcode"}
+    # issue_passcode hashes codes with it; ask_owner signs the approval link with it
+    assert knows_key == {"issue_passcode", "ask_owner"}
 
 
 # ------------------------------------------------------------------ least privilege
@@ -171,9 +172,11 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
     "create_approval": {"approvals": {"dynamodb:PutItem", "dynamodb:GetItem"}},
     "ask_owner": {
         "approvals": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        "passcodes": {"dynamodb:UpdateItem"},  # the SMS counters only: see below
         "visits/*": {"s3:GetObject"},
         "alerts topic": {"sns:Publish"},
         "alerts key": {"kms:GenerateDataKey", "kms:Decrypt"},
+        "otp key": {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
         "*": XRAY | {"sns:Publish"},  # SMS to a phone number has no resource ARN
     },
     "enrol_face": {
@@ -191,11 +194,53 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
             "dynamodb:PutItem",
             "dynamodb:DeleteItem",
             "dynamodb:ConditionCheckItem",
+            "dynamodb:UpdateItem",
         },
         "visitors": {"dynamodb:GetItem"},
         "*": XRAY | {"sns:Publish"},
     },
 }
+
+
+def test_every_function_that_may_text_counts_its_texts(synthesized: Synthesized) -> None:
+    # sns:Publish on '*' is what texting a phone number takes: each such function in the template
+    # counts every text against the hourly budgets (docs/sms.md, "Limits").
+    texting = set()
+    for logical_id, resource in synthesized.resources.items():
+        if resource["Type"] != "AWS::Lambda::Function":
+            continue
+        role = resource["Properties"]["Role"]["Fn::GetAtt"][0]
+        statements = [
+            statement
+            for policy in synthesized.resources.values()
+            if policy["Type"] == "AWS::IAM::Policy" and {"Ref": role} in policy["Properties"]["Roles"]
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        ]
+        if any("sns:Publish" in _as_list(s["Action"]) and "*" in _as_list(s["Resource"]) for s in statements):
+            variables = resource["Properties"]["Environment"]["Variables"]
+            assert {"SMS_BUDGET_TABLE", "SMS_PER_VISITOR_PER_HOUR", "SMS_PER_DOOR_PER_HOUR"} <= set(variables)
+            texting.add(logical_id)
+    assert len(texting) == 2  # ask_owner and issue_passcode
+
+
+@pytest.mark.parametrize("name", ["ask_owner", "issue_passcode"])
+def test_functions_that_text_may_update_only_the_sms_counters(synthesized: Synthesized, name: str) -> None:
+    # UpdateItem on the Passcodes table is limited to partition keys SMS#... (the hourly counters):
+    # neither function can touch a code or a failure record through it.
+    function = _function(synthesized, name)
+    table = {"Fn::GetAtt": [synthesized.logical_id(synthesized.stack.storage.passcodes_table), "Arn"]}
+    statements = [
+        statement
+        for statement in statements_of(synthesized, function.role)
+        if "dynamodb:UpdateItem" in _as_list(statement["Action"]) and table in _as_list(statement["Resource"])
+    ]
+    assert [statement["Condition"] for statement in statements] == [
+        {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["SMS#*"]}}
+    ]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_GRANTS))

@@ -26,7 +26,7 @@ def world(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiWorld]:
 def test_an_approved_request_shows_who_was_let_in_and_when(world: ApiWorld) -> None:
     # GIVEN the owner approved Sam
     approval, _ = world.waiting_approval()
-    url = f"/approvals/{approval.approval_id}"
+    url = f"/approvals/{world.owner_id(approval)}"
     decided = world.call("POST", url, APPROVE)
     assert decided.status == 200
     # WHEN the link is opened again, and a second decision is sent
@@ -44,7 +44,7 @@ def test_an_approved_request_shows_who_was_let_in_and_when(world: ApiWorld) -> N
 
 def test_a_denied_request_says_denied_and_when_and_names_nobody(world: ApiWorld) -> None:
     approval, _ = world.waiting_approval()
-    url = f"/approvals/{approval.approval_id}"
+    url = f"/approvals/{world.owner_id(approval)}"
     decided_at = utc_now().replace(microsecond=0) + timedelta(seconds=30)
     assert world.call("POST", url, {"decision": "deny"}, now=decided_at).status == 200
 
@@ -59,7 +59,9 @@ def test_a_denied_request_says_denied_and_when_and_names_nobody(world: ApiWorld)
 def test_a_request_nobody_decided_says_when_it_expired(world: ApiWorld) -> None:
     approval = world.pending_approval(timeout_seconds=60)
 
-    answer = world.call("GET", f"/approvals/{approval.approval_id}", now=utc_now() + timedelta(seconds=90))
+    answer = world.call(
+        "GET", f"/approvals/{world.owner_id(approval)}", now=utc_now() + timedelta(seconds=90)
+    )
 
     assert answer.status == 410
     assert answer.body["status"] == "EXPIRED"
@@ -78,8 +80,8 @@ def test_a_request_whose_workflow_timed_out_first_expired_when_that_was_found(
     assert world.wait_for_status(execution, "FAILED") == "FAILED"
     # WHEN the owner approves, then opens the link again
     tried_at = utc_now().replace(microsecond=0)
-    refused = world.call("POST", f"/approvals/{approval.approval_id}", APPROVE, now=tried_at)
-    shown = world.call("GET", f"/approvals/{approval.approval_id}")
+    refused = world.call("POST", f"/approvals/{world.owner_id(approval)}", APPROVE, now=tried_at)
+    shown = world.call("GET", f"/approvals/{world.owner_id(approval)}")
     # THEN both say it expired at the moment the decision found the workflow gone
     assert refused.status == shown.status == 410
     for answer in (refused, shown):

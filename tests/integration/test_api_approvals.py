@@ -46,7 +46,7 @@ def test_get_shows_a_pending_request_with_short_lived_photo_links_and_no_token(w
     # GIVEN an approval the workflow is waiting on
     approval, _ = world.waiting_approval()
     # WHEN the owner page asks for it
-    answer = world.call("GET", f"/approvals/{approval.approval_id}")
+    answer = world.call("GET", f"/approvals/{world.owner_id(approval)}")
     # THEN it sees the photo (presigned, at most 5 minutes), when and where, expiry and status
     assert answer.status == 200
     body = answer.body
@@ -68,7 +68,7 @@ def test_photo_links_never_outlive_the_request(world: ApiWorld) -> None:
     # GIVEN a request that expires in 90 seconds
     approval = world.pending_approval(timeout_seconds=90)
     # WHEN it is shown
-    answer = world.call("GET", f"/approvals/{approval.approval_id}")
+    answer = world.call("GET", f"/approvals/{world.owner_id(approval)}")
     # THEN its photo link dies with it
     assert answer.status == 200
     assert link_lifetime(answer.body["photoUrl"]) <= 90
@@ -76,8 +76,8 @@ def test_photo_links_never_outlive_the_request(world: ApiWorld) -> None:
 
 @pytest.mark.parametrize(
     "approval_id",
-    ["A" * 32, "not-an-id", "x" * 200, "..%2F..%2Fetc"],
-    ids=["well-formed-unknown", "too-short", "too-long", "traversal"],
+    ["A" * 32 + "." + "A" * 22, "A" * 32, "not-an-id", "x" * 200, "..%2F..%2Fetc"],
+    ids=["well-formed-unknown", "no-mac", "too-short", "too-long", "traversal"],
 )
 def test_get_unknown_is_404(world: ApiWorld, approval_id: str) -> None:
     # WHEN the page asks for an id that does not exist
@@ -87,11 +87,32 @@ def test_get_unknown_is_404(world: ApiWorld, approval_id: str) -> None:
     assert answer.body == {"error": "not found"}
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_wrong_mac_is_answered_as_an_unknown_approval(world: ApiWorld, method: str) -> None:
+    # GIVEN an approval the workflow waits on, and ids that name its ref without its MAC: the ref
+    # alone (what the execution history shows), a MAC one character off, a truncated one
+    approval, _ = world.waiting_approval()
+    ref, _, mac = world.owner_id(approval).partition(".")
+    forged = [ref, f"{ref}.{mac[:-1]}{'A' if mac[-1] != 'A' else 'B'}", f"{ref}.{mac[:-2]}"]
+    unknown = world.call(method, "/approvals/" + "U" * 32 + "." + "A" * 22, {"decision": "deny"})
+
+    for approval_id in forged:
+        # WHEN the page sends it
+        answer = world.call(method, f"/approvals/{approval_id}", {"decision": "deny"})
+        # THEN exactly what an approval that does not exist gets, and nothing changed
+        assert (answer.status, answer.body) == (unknown.status, unknown.body) == (404, {"error": "not found"})
+    assert world.approvals.get(approval.approval_ref) == approval
+    # AND the owner's id still opens it
+    assert world.call("GET", f"/approvals/{world.owner_id(approval)}").status == 200
+
+
 def test_get_expired_is_410(world: ApiWorld) -> None:
     # GIVEN a request past its expiry
     approval = world.pending_approval(timeout_seconds=60)
     # WHEN it is opened afterwards
-    answer = world.call("GET", f"/approvals/{approval.approval_id}", now=utc_now() + timedelta(seconds=61))
+    answer = world.call(
+        "GET", f"/approvals/{world.owner_id(approval)}", now=utc_now() + timedelta(seconds=61)
+    )
     # THEN gone, and why
     assert answer.status == 410
     assert answer.body["status"] == "EXPIRED"
@@ -101,9 +122,9 @@ def test_get_expired_is_410(world: ApiWorld) -> None:
 def test_get_decided_is_410(world: ApiWorld) -> None:
     # GIVEN a request the owner already denied
     approval, _ = world.waiting_approval()
-    assert world.call("POST", f"/approvals/{approval.approval_id}", {"decision": "deny"}).status == 200
+    assert world.call("POST", f"/approvals/{world.owner_id(approval)}", {"decision": "deny"}).status == 200
     # WHEN the link is opened again
-    answer = world.call("GET", f"/approvals/{approval.approval_id}")
+    answer = world.call("GET", f"/approvals/{world.owner_id(approval)}")
     # THEN gone: already decided
     assert answer.status == 410
     assert answer.body["status"] == "DECIDED"
@@ -119,14 +140,14 @@ def test_approve_records_the_visitor_and_moves_the_execution_on(world: ApiWorld)
     # WHEN the owner approves with the visitor's name and phone
     answer = world.call(
         "POST",
-        f"/approvals/{approval.approval_id}",
+        f"/approvals/{world.owner_id(approval)}",
         {"decision": "approve", "name": "  Ada Lovelace ", "phone": "+447700900123"},
     )
     # THEN the decision is recorded once, with the contact on the record only
     assert answer.status == 200
     assert answer.body["decision"] == "approve"
     assert answer.body["status"] == "APPROVED"
-    record = world.approvals.get(approval.approval_id)
+    record = world.approvals.get(approval.approval_ref)
     assert record is not None
     assert record.status is ApprovalStatus.APPROVED
     assert (record.visitor_name, record.visitor_phone) == ("Ada Lovelace", "+447700900123")
@@ -136,7 +157,7 @@ def test_approve_records_the_visitor_and_moves_the_execution_on(world: ApiWorld)
     succeeded = [e for e in history if e["type"] == "TaskSucceeded"]
     assert len(succeeded) == 1
     output = json.loads(succeeded[0]["taskSucceededEventDetails"]["output"])
-    assert output == {"approvalId": approval.approval_id, "decision": "approve"}
+    assert output == {"approvalRef": approval.approval_ref, "decision": "approve"}
     # AND the visitor's phone never reached the execution history
     assert "+447700900123" not in json.dumps(history, default=str)
 
@@ -145,11 +166,11 @@ def test_deny_is_an_outcome_not_a_failure(world: ApiWorld) -> None:
     # GIVEN a waiting execution
     approval, execution = world.waiting_approval()
     # WHEN the owner denies (no name or phone needed)
-    answer = world.call("POST", f"/approvals/{approval.approval_id}", {"decision": "deny"})
+    answer = world.call("POST", f"/approvals/{world.owner_id(approval)}", {"decision": "deny"})
     # THEN the request is denied and the workflow gets a success carrying "deny"
     assert answer.status == 200
     assert answer.body["status"] == "DENIED"
-    assert status_of(world, approval.approval_id) is ApprovalStatus.DENIED
+    assert status_of(world, approval.approval_ref) is ApprovalStatus.DENIED
     assert world.wait_for_status(execution, "SUCCEEDED") == "SUCCEEDED"
     types = world.history_types(execution)
     assert "TaskSucceeded" in types and "TaskFailed" not in types
@@ -159,14 +180,14 @@ def test_second_decision_is_409_and_changes_nothing(world: ApiWorld) -> None:
     # GIVEN a request the owner approved
     approval, execution = world.waiting_approval()
     first = {"decision": "approve", "name": "Ada", "phone": "+447700900123"}
-    assert world.call("POST", f"/approvals/{approval.approval_id}", first).status == 200
-    before = world.approvals.get(approval.approval_id)
+    assert world.call("POST", f"/approvals/{world.owner_id(approval)}", first).status == 200
+    before = world.approvals.get(approval.approval_ref)
     # WHEN a second decision arrives (another tap, another device)
-    answer = world.call("POST", f"/approvals/{approval.approval_id}", {"decision": "deny"})
+    answer = world.call("POST", f"/approvals/{world.owner_id(approval)}", {"decision": "deny"})
     # THEN conflict, and the first decision stands
     assert answer.status == 409
     assert answer.body["status"] == "DECIDED"
-    assert world.approvals.get(approval.approval_id) == before
+    assert world.approvals.get(approval.approval_ref) == before
     assert world.wait_for_status(execution, "SUCCEEDED") == "SUCCEEDED"
     assert world.history_types(execution).count("TaskSucceeded") == 1
 
@@ -192,7 +213,11 @@ def test_racing_decisions_have_exactly_one_winner(world: ApiWorld) -> None:
             tokens = StepFunctionsTaskTokens(sfn_client=session.client("stepfunctions"))
             answers.append(
                 world.call(
-                    "POST", f"/approvals/{approval.approval_id}", body, approvals=store, task_tokens=tokens
+                    "POST",
+                    f"/approvals/{world.owner_id(approval)}",
+                    body,
+                    approvals=store,
+                    task_tokens=tokens,
                 ).status
             )
         except BaseException as error:  # surfaced below
@@ -224,14 +249,14 @@ def test_decision_after_the_request_expired_is_410_and_changes_nothing(world: Ap
     # WHEN the owner approves too late
     answer = world.call(
         "POST",
-        f"/approvals/{approval.approval_id}",
+        f"/approvals/{world.owner_id(approval)}",
         {"decision": "approve", "name": "Ada", "phone": "+447700900123"},
         now=utc_now() + timedelta(seconds=61),
     )
     # THEN gone; nothing recorded and the execution was not told anything
     assert answer.status == 410
     assert answer.body["status"] == "EXPIRED"
-    record = world.approvals.get(approval.approval_id)
+    record = world.approvals.get(approval.approval_ref)
     assert record is not None and record.visitor_name is None and record.decided_at is None
     assert world.execution_status(execution) == "RUNNING"
 
@@ -248,19 +273,19 @@ def test_decision_for_an_execution_that_already_timed_out_is_410_and_the_record_
     # WHEN the owner approves
     answer = world.call(
         "POST",
-        f"/approvals/{approval.approval_id}",
+        f"/approvals/{world.owner_id(approval)}",
         {"decision": "approve", "name": "Ada", "phone": "+447700900123"},
     )
     # THEN Step Functions refuses the token: 410, and the record says EXPIRED without the contact
     assert answer.status == 410
     assert answer.body["status"] == "EXPIRED"
-    record = world.approvals.get(approval.approval_id)
+    record = world.approvals.get(approval.approval_ref)
     assert record is not None
     assert record.status is ApprovalStatus.EXPIRED
     assert record.visitor_name is None and record.visitor_phone is None
     # AND the link now shows "expired" and a retry is refused the same way
-    assert world.call("GET", f"/approvals/{approval.approval_id}").status == 410
-    retry = world.call("POST", f"/approvals/{approval.approval_id}", {"decision": "deny"})
+    assert world.call("GET", f"/approvals/{world.owner_id(approval)}").status == 410
+    retry = world.call("POST", f"/approvals/{world.owner_id(approval)}", {"decision": "deny"})
     assert retry.status == 410
     reset_adapters()
 
@@ -277,15 +302,15 @@ def test_unreachable_step_functions_is_503_and_the_decision_is_undone(world: Api
     with stubber:
         answer = world.call(
             "POST",
-            f"/approvals/{approval.approval_id}",
+            f"/approvals/{world.owner_id(approval)}",
             {"decision": "approve", "name": "Ada", "phone": "+447700900123"},
             task_tokens=StepFunctionsTaskTokens(sfn_client=sfn),
         )
     # THEN "try again", and the request is PENDING again so the retry can succeed
     assert answer.status == 503
     assert answer.header("Retry-After")
-    assert status_of(world, approval.approval_id) is ApprovalStatus.PENDING
-    retry = world.call("POST", f"/approvals/{approval.approval_id}", {"decision": "deny"})
+    assert status_of(world, approval.approval_ref) is ApprovalStatus.PENDING
+    retry = world.call("POST", f"/approvals/{world.owner_id(approval)}", {"decision": "deny"})
     assert retry.status == 200
     assert world.wait_for_status(execution, "SUCCEEDED") == "SUCCEEDED"
 
@@ -345,7 +370,7 @@ def test_bad_fields_are_400_naming_the_field_and_change_nothing(
     # GIVEN a waiting request
     approval, execution = world.waiting_approval()
     # WHEN the decision is malformed
-    answer = world.call("POST", f"/approvals/{approval.approval_id}", body)
+    answer = world.call("POST", f"/approvals/{world.owner_id(approval)}", body)
     # THEN 400 naming the field, without echoing what was sent
     assert answer.status == 400
     assert answer.body["field"] == field
@@ -354,13 +379,13 @@ def test_bad_fields_are_400_naming_the_field_and_change_nothing(
         if isinstance(value, str) and value.strip() and value not in ("approve", "deny"):
             assert value not in answer.body["error"]
     # AND the request still waits, untouched
-    assert world.approvals.get(approval.approval_id) == approval
+    assert world.approvals.get(approval.approval_ref) == approval
     assert world.execution_status(execution) == "RUNNING"
 
 
 def test_a_64_character_name_is_accepted(world: ApiWorld) -> None:
     approval, _ = world.waiting_approval()
-    answer = world.call("POST", f"/approvals/{approval.approval_id}", {**APPROVE, "name": "é" * 64})
+    answer = world.call("POST", f"/approvals/{world.owner_id(approval)}", {**APPROVE, "name": "é" * 64})
     assert answer.status == 200
 
 
@@ -376,19 +401,19 @@ def test_a_64_character_name_is_accepted(world: ApiWorld) -> None:
 )
 def test_bad_json_is_400_naming_the_body(world: ApiWorld, raw: str, message: str) -> None:
     approval, execution = world.waiting_approval()
-    answer = world.call("POST", f"/approvals/{approval.approval_id}", raw)
+    answer = world.call("POST", f"/approvals/{world.owner_id(approval)}", raw)
     assert answer.status == 400
     assert answer.body == {"error": message, "field": "body"}
-    assert world.approvals.get(approval.approval_id) == approval
+    assert world.approvals.get(approval.approval_ref) == approval
     assert world.execution_status(execution) == "RUNNING"
 
 
 def test_oversized_body_is_413_and_changes_nothing(world: ApiWorld) -> None:
     approval, execution = world.waiting_approval()
     body = {**APPROVE, "padding": "x" * MAX_BODY_BYTES}
-    answer = world.call("POST", f"/approvals/{approval.approval_id}", body)
+    answer = world.call("POST", f"/approvals/{world.owner_id(approval)}", body)
     assert answer.status == 413
-    assert world.approvals.get(approval.approval_id) == approval
+    assert world.approvals.get(approval.approval_ref) == approval
     assert world.execution_status(execution) == "RUNNING"
 
 
@@ -401,11 +426,11 @@ def test_decision_before_the_owner_was_asked_is_409(world: ApiWorld) -> None:
     # GIVEN a request created but not yet waited on (no task token)
     approval = world.pending_approval()
     # WHEN a decision arrives anyway
-    answer = world.call("POST", f"/approvals/{approval.approval_id}", {"decision": "deny"})
+    answer = world.call("POST", f"/approvals/{world.owner_id(approval)}", {"decision": "deny"})
     # THEN nothing can be decided yet, and nothing was
     assert answer.status == 409
     assert answer.header("Retry-After")
-    assert world.approvals.get(approval.approval_id) == approval
+    assert world.approvals.get(approval.approval_ref) == approval
 
 
 # ---------------------------------------------------------------------------- CORS
@@ -413,7 +438,7 @@ def test_decision_before_the_owner_was_asked_is_409(world: ApiWorld) -> None:
 
 def test_cors_answers_only_the_site_origin(world: ApiWorld) -> None:
     approval = world.pending_approval()
-    url = f"/approvals/{approval.approval_id}"
+    url = f"/approvals/{world.owner_id(approval)}"
     from_site = world.call("GET", url, headers={"Origin": SITE_ORIGIN})
     from_elsewhere = world.call("GET", url, headers={"Origin": "https://evil.example.net"})
     assert from_site.header("Access-Control-Allow-Origin") == SITE_ORIGIN
@@ -424,13 +449,13 @@ def test_cors_preflight_from_the_site(world: ApiWorld) -> None:
     approval = world.pending_approval()
     answer = world.call(
         "OPTIONS",
-        f"/approvals/{approval.approval_id}",
+        f"/approvals/{world.owner_id(approval)}",
         headers={"Origin": SITE_ORIGIN, "Access-Control-Request-Method": "POST"},
     )
     assert answer.status == 204
     assert answer.header("Access-Control-Allow-Origin") == SITE_ORIGIN
     assert "POST" in (answer.header("Access-Control-Allow-Methods") or "")
-    assert world.approvals.get(approval.approval_id) == approval
+    assert world.approvals.get(approval.approval_ref) == approval
 
 
 def test_without_a_site_origin_no_origin_gets_cors_headers(
@@ -439,7 +464,7 @@ def test_without_a_site_origin_no_origin_gets_cors_headers(
     monkeypatch.delenv("SITE_ORIGIN")
     reset_settings_cache()
     approval = world.pending_approval()
-    answer = world.call("GET", f"/approvals/{approval.approval_id}", headers={"Origin": SITE_ORIGIN})
+    answer = world.call("GET", f"/approvals/{world.owner_id(approval)}", headers={"Origin": SITE_ORIGIN})
     assert answer.status == 200
     assert answer.header("Access-Control-Allow-Origin") is None
 

@@ -47,7 +47,7 @@ class Deployment:
         self.uses += 1
         if self.current is None or self.uses % 2 == 1:
             approval, _ = self.world.waiting_approval(visit_id=f"visit-{self.uses}")
-            self.current = approval.approval_id
+            self.current = self.world.owner_id(approval)
         return self.current
 
 

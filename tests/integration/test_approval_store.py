@@ -25,6 +25,9 @@ from smartdoor.domain.approvals import (
 )
 from smartdoor.errors import TransientError
 from smartdoor.models import VisitPhoto
+from tests.fakes.link_key import StaticLinkKey
+
+LINK_KEY = StaticLinkKey()
 
 TABLE = "smartdoor-approvals"
 BUCKET = "smartdoor-photos"
@@ -95,9 +98,9 @@ def test_a_new_approval_is_stored_in_the_documented_item_format(
     approval = a_pending_approval(store)
 
     # THEN the item has the documented attributes; expiresAt is the TTL number (epoch seconds)
-    item = table.get_item(Key={"approvalId": approval.approval_id})["Item"]
+    item = table.get_item(Key={"approvalId": approval.approval_ref})["Item"]
     assert item == {
-        "approvalId": approval.approval_id,
+        "approvalId": approval.approval_ref,
         "status": "PENDING",
         "visitId": "v-1",
         "doorId": "front-door",
@@ -108,7 +111,7 @@ def test_a_new_approval_is_stored_in_the_documented_item_format(
         "expiresAtIso": "2026-05-01T12:10:00Z",
     }
     # AND it reads back as the same approval
-    assert store.get(approval.approval_id) == approval
+    assert store.get(approval.approval_ref) == approval
 
 
 def test_get_of_an_unknown_id_is_none(store: DynamoApprovalStore) -> None:
@@ -128,11 +131,11 @@ def test_adding_an_existing_id_fails_instead_of_overwriting(store: DynamoApprova
 def test_attaching_a_token_replaces_the_previous_one(store: DynamoApprovalStore) -> None:
     approval = a_pending_approval(store)
 
-    store.attach_task_token(approval.approval_id, "token-1", "exec-1", T0 + timedelta(seconds=1))
-    updated = store.attach_task_token(approval.approval_id, "token-2", "exec-1", T0 + timedelta(seconds=3))
+    store.attach_task_token(approval.approval_ref, "token-1", "exec-1", T0 + timedelta(seconds=1))
+    updated = store.attach_task_token(approval.approval_ref, "token-2", "exec-1", T0 + timedelta(seconds=3))
 
     assert updated.task_token == "token-2" and updated.execution_name == "exec-1"
-    assert store.get(approval.approval_id) == updated
+    assert store.get(approval.approval_ref) == updated
 
 
 def test_attaching_a_token_to_an_expired_request_fails_with_the_current_record(
@@ -141,10 +144,10 @@ def test_attaching_a_token_to_an_expired_request_fails_with_the_current_record(
     approval = a_pending_approval(store)
 
     with pytest.raises(ConditionNotMet) as raised:
-        store.attach_task_token(approval.approval_id, "token-1", "exec-1", approval.expires_at)
+        store.attach_task_token(approval.approval_ref, "token-1", "exec-1", approval.expires_at)
 
     assert raised.value.current == approval
-    assert store.get(approval.approval_id) == approval
+    assert store.get(approval.approval_ref) == approval
 
 
 def test_a_failed_condition_on_a_missing_item_carries_none(store: DynamoApprovalStore) -> None:
@@ -156,11 +159,11 @@ def test_a_failed_condition_on_a_missing_item_carries_none(store: DynamoApproval
 def test_mark_notified_keeps_the_first_time(store: DynamoApprovalStore) -> None:
     approval = a_pending_approval(store)
 
-    store.mark_notified(approval.approval_id, "sms", T0 + timedelta(seconds=1))
-    store.mark_notified(approval.approval_id, "sms", T0 + timedelta(seconds=9))
-    store.mark_notified(approval.approval_id, "email", T0 + timedelta(seconds=2))
+    store.mark_notified(approval.approval_ref, "sms", T0 + timedelta(seconds=1))
+    store.mark_notified(approval.approval_ref, "sms", T0 + timedelta(seconds=9))
+    store.mark_notified(approval.approval_ref, "email", T0 + timedelta(seconds=2))
 
-    stored = store.get(approval.approval_id)
+    stored = store.get(approval.approval_ref)
     assert stored is not None
     assert stored.sms_sent_at == T0 + timedelta(seconds=1)
     assert stored.email_sent_at == T0 + timedelta(seconds=2)
@@ -174,13 +177,15 @@ def test_a_decision_needs_a_token_a_pending_status_and_time_left(
 
     # no token yet: refused, with the record attached
     with pytest.raises(ConditionNotMet) as no_token:
-        store.record_decision(approval.approval_id, ApprovalStatus.APPROVED, "Ada", VISITOR_PHONE, decided_at)
+        store.record_decision(
+            approval.approval_ref, ApprovalStatus.APPROVED, "Ada", VISITOR_PHONE, decided_at
+        )
     assert no_token.value.current == approval
 
     # with a token: the one write moves it to APPROVED with the contact and the decision time
-    store.attach_task_token(approval.approval_id, TOKEN, "exec-1", T0)
+    store.attach_task_token(approval.approval_ref, TOKEN, "exec-1", T0)
     decided = store.record_decision(
-        approval.approval_id, ApprovalStatus.APPROVED, "Ada", VISITOR_PHONE, decided_at
+        approval.approval_ref, ApprovalStatus.APPROVED, "Ada", VISITOR_PHONE, decided_at
     )
     assert decided.status is ApprovalStatus.APPROVED
     assert (decided.visitor_name, decided.visitor_phone, decided.decided_at) == (
@@ -189,12 +194,12 @@ def test_a_decision_needs_a_token_a_pending_status_and_time_left(
         decided_at,
     )
     assert decided.task_token == TOKEN
-    item = table.get_item(Key={"approvalId": approval.approval_id})["Item"]
+    item = table.get_item(Key={"approvalId": approval.approval_ref})["Item"]
     assert item["decidedAt"] == "2026-05-01T12:00:30.000123Z"
 
     # a second decision is refused and sees the first
     with pytest.raises(ConditionNotMet) as second:
-        store.record_decision(approval.approval_id, ApprovalStatus.DENIED, None, None, decided_at)
+        store.record_decision(approval.approval_ref, ApprovalStatus.DENIED, None, None, decided_at)
     assert second.value.current == decided
 
 
@@ -202,43 +207,60 @@ def test_expiring_a_decided_record_needs_the_same_decision_and_forgets_the_conta
     store: DynamoApprovalStore, table: Any
 ) -> None:
     approval = a_pending_approval(store)
-    store.attach_task_token(approval.approval_id, TOKEN, "exec-1", T0)
+    store.attach_task_token(approval.approval_ref, TOKEN, "exec-1", T0)
     decided_at = T0 + timedelta(seconds=30)
-    store.record_decision(approval.approval_id, ApprovalStatus.APPROVED, "Ada", VISITOR_PHONE, decided_at)
+    store.record_decision(approval.approval_ref, ApprovalStatus.APPROVED, "Ada", VISITOR_PHONE, decided_at)
 
     # another decision time (someone else's write) does not match
     with pytest.raises(ConditionNotMet):
-        store.expire(approval.approval_id, T0, ApprovalStatus.APPROVED, decided_at + timedelta(seconds=1))
+        store.expire(approval.approval_ref, T0, ApprovalStatus.APPROVED, decided_at + timedelta(seconds=1))
 
     expired = store.expire(
-        approval.approval_id, T0 + timedelta(seconds=31), ApprovalStatus.APPROVED, decided_at
+        approval.approval_ref, T0 + timedelta(seconds=31), ApprovalStatus.APPROVED, decided_at
     )
     assert expired.status is ApprovalStatus.EXPIRED
-    item = table.get_item(Key={"approvalId": approval.approval_id})["Item"]
+    item = table.get_item(Key={"approvalId": approval.approval_ref})["Item"]
     assert not {"visitorName", "visitorPhone", "taskToken"} & set(item)
     assert item["expiredAt"] == "2026-05-01T12:00:31Z"
 
 
+def test_deleting_an_approved_request_removes_the_contact_with_it_once(
+    store: DynamoApprovalStore, table: Any
+) -> None:
+    # GIVEN an approved request holding the name and phone the owner typed, and another request
+    approval = a_pending_approval(store)
+    other = a_pending_approval(store)
+    store.attach_task_token(approval.approval_ref, TOKEN, "exec-1", T0)
+    store.record_decision(approval.approval_ref, ApprovalStatus.APPROVED, "Ada", VISITOR_PHONE, T0)
+
+    # WHEN it is deleted (smartdoor visitors forget), THEN it is gone and the other stays
+    assert store.delete(approval.approval_ref) is True
+    assert store.get(approval.approval_ref) is None
+    assert [item["approvalId"] for item in table.scan()["Items"]] == [other.approval_ref]
+    # AND deleting it again says there was nothing
+    assert store.delete(approval.approval_ref) is False
+
+
 def test_reopening_undoes_exactly_one_decision(store: DynamoApprovalStore, table: Any) -> None:
     approval = a_pending_approval(store)
-    store.attach_task_token(approval.approval_id, TOKEN, "exec-1", T0)
+    store.attach_task_token(approval.approval_ref, TOKEN, "exec-1", T0)
     decided_at = T0 + timedelta(seconds=30)
-    store.record_decision(approval.approval_id, ApprovalStatus.APPROVED, "Ada", VISITOR_PHONE, decided_at)
+    store.record_decision(approval.approval_ref, ApprovalStatus.APPROVED, "Ada", VISITOR_PHONE, decided_at)
 
-    reopened = store.reopen(approval.approval_id, ApprovalStatus.APPROVED, decided_at)
+    reopened = store.reopen(approval.approval_ref, ApprovalStatus.APPROVED, decided_at)
 
     assert reopened.status is ApprovalStatus.PENDING and reopened.task_token == TOKEN
-    item = table.get_item(Key={"approvalId": approval.approval_id})["Item"]
+    item = table.get_item(Key={"approvalId": approval.approval_ref})["Item"]
     assert not {"visitorName", "visitorPhone", "decidedAt"} & set(item)
     with pytest.raises(ConditionNotMet):
-        store.reopen(approval.approval_id, ApprovalStatus.APPROVED, decided_at)
+        store.reopen(approval.approval_ref, ApprovalStatus.APPROVED, decided_at)
 
 
 def test_the_workflows_own_expiry_write_is_read_as_expired(store: DynamoApprovalStore, table: Any) -> None:
     # GIVEN the ASL's "Mark approval expired" state (a direct UpdateItem that sets only status)
     approval = a_pending_approval(store)
     table.update_item(
-        Key={"approvalId": approval.approval_id},
+        Key={"approvalId": approval.approval_ref},
         UpdateExpression="SET #status = :expired",
         ConditionExpression="#status = :pending",
         ExpressionAttributeNames={"#status": "status"},
@@ -246,7 +268,7 @@ def test_the_workflows_own_expiry_write_is_read_as_expired(store: DynamoApproval
     )
 
     # THEN the store reads it as EXPIRED
-    stored = store.get(approval.approval_id)
+    stored = store.get(approval.approval_ref)
     assert stored is not None and stored.status is ApprovalStatus.EXPIRED
 
 
@@ -286,7 +308,7 @@ def test_two_concurrent_decisions_exactly_one_wins(
 ) -> None:
     # GIVEN an approval the workflow waits on, and two owners (phone and laptop) deciding at once
     approval = a_pending_approval(store)
-    store.attach_task_token(approval.approval_id, TOKEN, "exec-1", T0)
+    store.attach_task_token(approval.approval_ref, TOKEN, "exec-1", T0)
     tokens = RecordingTaskTokens()
     # Both deciders are held just before their UpdateItem until both got there: whatever each
     # read before that point, neither has seen the other's write.
@@ -302,13 +324,14 @@ def test_two_concurrent_decisions_exactly_one_wins(
         table.meta.client.meta.events.register("before-call.dynamodb.UpdateItem", hold)
         try:
             outcomes[decision] = decide(
-                approval.approval_id,
+                LINK_KEY.owner_id(approval.approval_ref),
                 decision,
                 name="Ada" if decision == "approve" else None,
                 phone=VISITOR_PHONE if decision == "approve" else None,
                 now=T0 + timedelta(seconds=30),
                 approvals=DynamoApprovalStore(TABLE, table=table),
                 task_tokens=tokens,
+                link_key=LINK_KEY,
             )
         except Exception as error:
             outcomes[decision] = error
@@ -325,7 +348,7 @@ def test_two_concurrent_decisions_exactly_one_wins(
     winners = [d for d, outcome in outcomes.items() if isinstance(outcome, DecisionResult)]
     losers = [d for d, outcome in outcomes.items() if isinstance(outcome, ApprovalAlreadyDecided)]
     assert len(winners) == 1 and len(losers) == 1, outcomes
-    stored = store.get(approval.approval_id)
+    stored = store.get(approval.approval_ref)
     assert stored is not None
     assert stored.status is (ApprovalStatus.APPROVED if winners == ["approve"] else ApprovalStatus.DENIED)
-    assert tokens.successes == [(TOKEN, {"approvalId": approval.approval_id, "decision": winners[0]})]
+    assert tokens.successes == [(TOKEN, {"approvalRef": approval.approval_ref, "decision": winners[0]})]

@@ -27,7 +27,10 @@ from smartdoor.domain.approvals import (
 )
 from smartdoor.errors import TransientError
 from smartdoor.models import VisitPhoto
+from tests.fakes.link_key import StaticLinkKey
 from tests.integration.test_approval_store import create_approvals_table
+
+LINK_KEY = StaticLinkKey()
 
 TABLE = "smartdoor-approvals"
 BUCKET = "smartdoor-photos"
@@ -62,11 +65,11 @@ def an_asked_approval(store: DynamoApprovalStore) -> Approval:
         approvals=store,
         now=T0,
     )
-    return store.attach_task_token(approval.approval_id, TOKEN, "exec-1", T0)
+    return store.attach_task_token(approval.approval_ref, TOKEN, "exec-1", T0)
 
 
-def task_output(approval_id: str, decision: str) -> str:
-    return json.dumps({"approvalId": approval_id, "decision": decision})
+def task_output(approval_ref: str, decision: str) -> str:
+    return json.dumps({"approvalRef": approval_ref, "decision": decision})
 
 
 # ------------------------------------------------------------------------------- the adapter
@@ -75,10 +78,10 @@ def task_output(approval_id: str, decision: str) -> str:
 def test_send_success_sends_the_token_and_the_json_output(sfn: tuple[Any, Stubber]) -> None:
     client, stubber = sfn
     stubber.add_response(
-        "send_task_success", {}, {"taskToken": TOKEN, "output": '{"approvalId": "abc", "decision": "deny"}'}
+        "send_task_success", {}, {"taskToken": TOKEN, "output": '{"approvalRef": "abc", "decision": "deny"}'}
     )
 
-    StepFunctionsTaskTokens(client).send_success(TOKEN, {"approvalId": "abc", "decision": "deny"})
+    StepFunctionsTaskTokens(client).send_success(TOKEN, {"approvalRef": "abc", "decision": "deny"})
 
 
 def test_send_failure_keeps_error_and_cause_within_the_api_limits(sfn: tuple[Any, Stubber]) -> None:
@@ -96,7 +99,7 @@ def test_a_token_nothing_waits_for_is_rejected(sfn: tuple[Any, Stubber], code: s
     stubber.add_client_error("send_task_success", service_error_code=code, http_status_code=400)
 
     with pytest.raises(TaskTokenRejected) as raised:
-        StepFunctionsTaskTokens(client).send_success(TOKEN, {"approvalId": "abc", "decision": "approve"})
+        StepFunctionsTaskTokens(client).send_success(TOKEN, {"approvalRef": "abc", "decision": "approve"})
 
     assert code in str(raised.value)
     assert TOKEN not in str(raised.value)
@@ -109,7 +112,7 @@ def test_throttling_is_transient(sfn: tuple[Any, Stubber]) -> None:
     )
 
     with pytest.raises(TransientError):
-        StepFunctionsTaskTokens(client).send_success(TOKEN, {"approvalId": "abc", "decision": "approve"})
+        StepFunctionsTaskTokens(client).send_success(TOKEN, {"approvalRef": "abc", "decision": "approve"})
 
 
 def test_other_errors_are_not_disguised(sfn: tuple[Any, Stubber]) -> None:
@@ -117,7 +120,7 @@ def test_other_errors_are_not_disguised(sfn: tuple[Any, Stubber]) -> None:
     stubber.add_client_error("send_task_success", service_error_code="InvalidOutput", http_status_code=400)
 
     with pytest.raises(Exception) as raised:
-        StepFunctionsTaskTokens(client).send_success(TOKEN, {"approvalId": "abc", "decision": "approve"})
+        StepFunctionsTaskTokens(client).send_success(TOKEN, {"approvalRef": "abc", "decision": "approve"})
 
     assert not isinstance(raised.value, TaskTokenRejected | TransientError)
 
@@ -131,25 +134,26 @@ def test_approving_resumes_the_workflow_with_only_the_id_and_the_decision(
     # GIVEN the workflow waits on TOKEN
     approval = an_asked_approval(store)
     client, stubber = sfn
-    # THEN (checked by the Stubber) SendTaskSuccess carries the token and only {approvalId, decision}
+    # THEN (checked by the Stubber) SendTaskSuccess carries the token and only {approvalRef, decision}
     stubber.add_response(
-        "send_task_success", {}, {"taskToken": TOKEN, "output": task_output(approval.approval_id, "approve")}
+        "send_task_success", {}, {"taskToken": TOKEN, "output": task_output(approval.approval_ref, "approve")}
     )
 
     # WHEN the owner approves
     result = decide(
-        approval.approval_id,
+        LINK_KEY.owner_id(approval.approval_ref),
         "approve",
         name="Ada Lovelace",
         phone=VISITOR_PHONE,
         now=T0 + timedelta(seconds=60),
         approvals=store,
         task_tokens=StepFunctionsTaskTokens(client),
+        link_key=LINK_KEY,
     )
 
     # AND the record is APPROVED with the contact, for save_visitor
     assert result.status is ApprovalStatus.APPROVED
-    stored = store.get(approval.approval_id)
+    stored = store.get(approval.approval_ref)
     assert stored is not None
     assert (stored.status, stored.visitor_name, stored.visitor_phone) == (
         ApprovalStatus.APPROVED,
@@ -169,24 +173,25 @@ def test_a_timed_out_task_turns_the_decision_into_an_expiry(
         "send_task_success",
         service_error_code=code,
         http_status_code=400,
-        expected_params={"taskToken": TOKEN, "output": task_output(approval.approval_id, "approve")},
+        expected_params={"taskToken": TOKEN, "output": task_output(approval.approval_ref, "approve")},
     )
 
     # WHEN the owner approves
     with pytest.raises(TaskTokenRejected) as raised:
         decide(
-            approval.approval_id,
+            LINK_KEY.owner_id(approval.approval_ref),
             "approve",
             name="Ada Lovelace",
             phone=VISITOR_PHONE,
             now=T0 + timedelta(seconds=60),
             approvals=store,
             task_tokens=StepFunctionsTaskTokens(client),
+            link_key=LINK_KEY,
         )
 
     # THEN the API can answer 410 (it is an ApprovalExpired) and the record is EXPIRED without contact
     assert isinstance(raised.value, ApprovalExpired)
-    stored = store.get(approval.approval_id)
+    stored = store.get(approval.approval_ref)
     assert stored is not None
     assert stored.status is ApprovalStatus.EXPIRED
     assert stored.visitor_name is None and stored.visitor_phone is None and stored.task_token is None
@@ -201,17 +206,29 @@ def test_a_throttled_step_functions_leaves_the_request_pending_for_a_retry(
         "send_task_success", service_error_code="ThrottlingException", http_status_code=400
     )
     stubber.add_response(
-        "send_task_success", {}, {"taskToken": TOKEN, "output": task_output(approval.approval_id, "deny")}
+        "send_task_success", {}, {"taskToken": TOKEN, "output": task_output(approval.approval_ref, "deny")}
     )
     tokens = StepFunctionsTaskTokens(client)
 
     with pytest.raises(TransientError):
         decide(
-            approval.approval_id, "deny", now=T0 + timedelta(seconds=60), approvals=store, task_tokens=tokens
+            LINK_KEY.owner_id(approval.approval_ref),
+            "deny",
+            now=T0 + timedelta(seconds=60),
+            approvals=store,
+            task_tokens=tokens,
+            link_key=LINK_KEY,
         )
-    stored = store.get(approval.approval_id)
+    stored = store.get(approval.approval_ref)
     assert stored is not None and stored.status is ApprovalStatus.PENDING and stored.decided_at is None
 
-    decide(approval.approval_id, "deny", now=T0 + timedelta(seconds=62), approvals=store, task_tokens=tokens)
-    stored = store.get(approval.approval_id)
+    decide(
+        LINK_KEY.owner_id(approval.approval_ref),
+        "deny",
+        now=T0 + timedelta(seconds=62),
+        approvals=store,
+        task_tokens=tokens,
+        link_key=LINK_KEY,
+    )
+    stored = store.get(approval.approval_ref)
     assert stored is not None and stored.status is ApprovalStatus.DENIED

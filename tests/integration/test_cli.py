@@ -239,7 +239,7 @@ class TestVisitors:
         assert listed["name"] == "Eileen Collins" and listed["phone"] == "+1*******042"
         assert listed["faces"] == 1 and listed["visitorId"].startswith("vis-")
 
-    def test_forget_removes_faces_record_photos_and_the_current_code(
+    def test_forget_removes_faces_record_photos_codes_and_claims(
         self, app: LocalApp, port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         photo = photo_file(tmp_path, sample_faces.astronaut())
@@ -261,9 +261,11 @@ class TestVisitors:
 
         status, out, err = run(capsys, "visitors", "forget", visitor_id, "--port", str(port))
         assert (status, err) == (0, "")
+        # Her code, its pointer and her hourly SMS counter; her visit's event claim, the
+        # known-visitor workflow's claim and her place in the door's current visit.
         assert out == (
-            f"Forgot Eileen Collins ({visitor_id}): 1 faces and 1 photos deleted, record deleted; "
-            "their passcode no longer works.\n"
+            f"Forgot Eileen Collins ({visitor_id}): erased 1 faces, 1 photos, 3 passcode items, "
+            "3 visit items and the record; their passcode no longer works.\n"
         )
         assert stored(app) == {"visitors": [], "faces": [], "photos": []}
         # ... which no longer opens the door, and the camera no longer knows her.

@@ -1,4 +1,4 @@
-"""create_approval's Lambda handler on moto's DynamoDB: the workflow's input in, `{approvalId,
+"""create_approval's Lambda handler on moto's DynamoDB: the workflow's input in, `{approvalRef,
 expiresAt, timeoutSeconds, visitorId}` out, one PENDING record stored."""
 
 from __future__ import annotations
@@ -48,14 +48,14 @@ def test_creates_a_pending_request_and_returns_what_the_wait_state_needs(table: 
 
     # THEN it gets the id, the expiry and the timeout its wait state uses (TimeoutSecondsPath), and
     # the visitor an approval creates (recorded as decided in the visit before enrolment)
-    assert set(output) == {"approvalId", "expiresAt", "timeoutSeconds", "visitorId"}
-    assert output["visitorId"] == visitor_id_for(output["approvalId"])
+    assert set(output) == {"approvalRef", "expiresAt", "timeoutSeconds", "visitorId"}
+    assert output["visitorId"] == visitor_id_for(output["approvalRef"])
     assert output["expiresAt"] == "2026-05-01T12:10:00Z"
     assert output["timeoutSeconds"] == 600
-    assert len(output["approvalId"]) == 32
+    assert len(output["approvalRef"]) == 22  # 128 random bits
     # AND exactly one PENDING record exists, with the photo and the detection time
     [item] = all_items(table)
-    assert item["approvalId"] == output["approvalId"]
+    assert item["approvalId"] == output["approvalRef"]
     assert item["status"] == "PENDING"
     assert item["seenAt"] == "2026-05-01T11:59:40.500000Z"
     assert item["photo"]["frameKey"] == "visits/v-1/frame.jpg"

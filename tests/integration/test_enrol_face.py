@@ -21,7 +21,7 @@ BUCKET = "smartdoor-photos"
 PHOTO = {"bucket": BUCKET, "frameKey": "visits/v-1/frame.jpg", "faceKey": "visits/v-1/face.jpg"}
 APPROVAL_ID = "Zm9vYmFyYmF6cXV4cXV1eHF1dXg"
 REPO = Path(__file__).resolve().parents[2]
-EVENT = {"approvalId": APPROVAL_ID, "visitId": "v-1", "doorId": "front-door", "photo": PHOTO}
+EVENT = {"approvalRef": APPROVAL_ID, "visitId": "v-1", "doorId": "front-door", "photo": PHOTO}
 
 
 @pytest.fixture(autouse=True)
@@ -86,7 +86,7 @@ def test_a_photo_outside_the_photos_bucket_is_refused(settings: None) -> None:
     assert engine.calls == []
 
 
-@pytest.mark.parametrize("missing", ["approvalId", "photo", "visitId"])
+@pytest.mark.parametrize("missing", ["approvalRef", "photo", "visitId"])
 def test_incomplete_input_is_refused(settings: None, missing: str) -> None:
     engine = FakeFaceEngine()
     event = {key: value for key, value in EVENT.items() if key != missing}

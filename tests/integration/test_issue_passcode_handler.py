@@ -24,6 +24,7 @@ from smartdoor.adapters.notifications import SnsNotifier
 from smartdoor.adapters.visitor_store import DynamoVisitorStore, Visitor
 from smartdoor.errors import TransientError, VisitorNotFound
 from smartdoor.observability import logger
+from smartdoor.settings import reset_settings_cache
 
 REGION = "us-east-1"
 OTP_KEY = "per-deployment-key-from-secrets-manager-7c1d"
@@ -69,6 +70,9 @@ def deployment(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str,
         "OTP_SECRET_ARN": secret_arn,
         "ALERTS_TOPIC_ARN": topic_arn,
         "OTP_TTL_SECONDS": "300",
+        "SMS_BUDGET_TABLE": "Passcodes",
+        "SMS_PER_VISITOR_PER_HOUR": "3",
+        "SMS_PER_DOOR_PER_HOUR": "20",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -121,8 +125,9 @@ def test_the_visitor_gets_the_code_by_sms_and_the_workflow_never_sees_it() -> No
     # AND the code item remembers the visit it was issued for
     assert item["visitId"] == VISIT
     # AND the output (which enters the execution history) has the masked phone and no code
-    assert set(result) == {"visitorId", "doorId", "visitId", "expiresAt", "sentTo"}
+    assert set(result) == {"visitorId", "doorId", "visitId", "expiresAt", "sentTo", "held", "heldReason"}
     assert result["visitorId"] == "v1" and result["doorId"] == DOOR and result["sentTo"] == MASKED
+    assert result["held"] is False and result["heldReason"] is None
     assert result["visitId"] == VISIT
     assert code not in json.dumps(result) and PHONE not in json.dumps(result)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", result["expiresAt"])
@@ -217,3 +222,49 @@ def test_a_throttled_table_surfaces_as_transient() -> None:
             visitors=DynamoVisitorStore("Visitors", table=offline_table),
         )
     assert sent_sms() == []
+
+
+def visit(number: int) -> str:
+    return f"front-door-{1800000000000 + number}"
+
+
+@pytest.mark.usefixtures("deployment")
+def test_past_the_visitors_hourly_budget_nothing_is_texted_and_the_live_code_keeps_working() -> None:
+    # GIVEN the visitor was texted three codes this hour (a photo of them held up, three visits)
+    for number in range(3):
+        assert invoke({"visitorId": "v1", "doorId": DOOR, "visitId": visit(number)})["held"] is False
+    (live,) = code_items()
+    # WHEN a fourth visit of their face asks for a code
+    result = invoke({"visitorId": "v1", "doorId": DOOR, "visitId": visit(3)})
+    # THEN no SMS goes and no code is issued: the third code is still the live one
+    assert len(sent_sms()) == 3
+    assert code_items() == [live]
+    # AND the output says so, with a reason the owner's email can carry
+    assert result["held"] is True and result["sentTo"] is None and result["expiresAt"] is None
+    assert "texted 3 times this hour" in result["heldReason"]
+
+
+@pytest.mark.usefixtures("deployment")
+def test_past_the_doors_hourly_budget_no_visitor_is_texted(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a door allowed two texts an hour, and three visitors
+    monkeypatch.setenv("SMS_PER_DOOR_PER_HOUR", "2")
+    reset_settings_cache()
+    for visitor in ("v2", "v3"):
+        DynamoVisitorStore("Visitors").put(
+            Visitor(visitor_id=visitor, name=visitor, phone=PHONE, created_at="2026-11-21T19:00:00Z")
+        )
+    # WHEN each visitor comes once
+    results = [
+        invoke({"visitorId": v, "doorId": DOOR, "visitId": visit(n)})
+        for n, v in enumerate(["v1", "v2", "v3"])
+    ]
+    # THEN the first two are texted and the third is held by the door's budget (not the visitor's)
+    assert [result["held"] for result in results] == [False, False, True]
+    assert "this door has caused 2 texts this hour" in results[2]["heldReason"]
+    assert len(sent_sms()) == 2
+    # AND the held text counted nowhere: v3's own budget is untouched
+    table = boto3.resource("dynamodb").Table("Passcodes")
+    counters = {
+        item["pk"]: int(item["sent"]) for item in table.scan()["Items"] if item["pk"].startswith("SMS#")
+    }
+    assert counters == {"SMS#door#front-door": 2, "SMS#visitor#v1": 1, "SMS#visitor#v2": 1}

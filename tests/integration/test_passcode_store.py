@@ -195,6 +195,36 @@ def test_taking_a_code_returns_the_visit_it_was_issued_for(store: DynamoPasscode
 
 
 @pytest.mark.usefixtures("atomic_items")
+def test_forget_visitor_deletes_their_codes_used_or_not_at_every_door_and_nothing_else(
+    store: DynamoPasscodeStore, table: Any, clock: FakeClock
+) -> None:
+    # GIVEN v1's code used at the front door, v1's live code at the back door, v2's live code and
+    # the front door's failed tries
+    service = make_service(clock, store)
+    used = service.issue(DOOR, "v1", visit_id=VISIT)
+    assert service.verify(DOOR, used.code) == Granted("v1", DOOR, VISIT)
+    live = service.issue("back-door", "v1", visit_id="back-door-1")
+    other = service.issue(DOOR, "v2", visit_id=VISIT)
+    assert isinstance(service.verify(DOOR, "000000" if other.code != "000000" else "111111"), Denied)
+
+    # WHEN v1 is forgotten
+    deleted = store.forget_visitor("v1")
+
+    # THEN their two codes and two pointers are gone: nothing names them, their live code is refused
+    assert deleted == 4
+    assert [item for item in all_items(table) if item.get("visitorId") == "v1"] == []
+    # AND v2 and the door's failure record are untouched; a second forget finds nothing
+    assert {item["pk"] for item in all_items(table)} == {
+        f"CODE#{DOOR}#{code_hash(KEY, DOOR, other.code)}",
+        f"VISITOR#{DOOR}#v2",
+        f"DOOR#{DOOR}",
+        f"DOOR#{DOOR}#address#unknown",
+    }
+    assert isinstance(service.verify("back-door", live.code), Denied)
+    assert store.forget_visitor("v1") == 0
+    assert service.verify(DOOR, other.code) == Granted("v2", DOOR, VISIT)
+
+
 def test_eight_concurrent_verifies_of_one_code_grant_exactly_once(table: Any, clock: FakeClock) -> None:
     # GIVEN a live code and 8 callers, each with its own boto3 session (resources are not thread-safe)
     policy = OtpPolicy(max_failures=100)

@@ -57,17 +57,17 @@ def an_approval(decision: ApprovalStatus | None) -> Approval:
         approvals=store,
         now=now,
     )
-    store.attach_task_token(approval.approval_id, "task-token", "exec-1", now)
+    store.attach_task_token(approval.approval_ref, "task-token", "exec-1", now)
     if decision is ApprovalStatus.APPROVED:
-        store.record_decision(approval.approval_id, decision, "Ada Lovelace", VISITOR_PHONE, now)
+        store.record_decision(approval.approval_ref, decision, "Ada Lovelace", VISITOR_PHONE, now)
     elif decision is ApprovalStatus.DENIED:
-        store.record_decision(approval.approval_id, decision, None, None, now)
+        store.record_decision(approval.approval_ref, decision, None, None, now)
     return approval
 
 
-def workflow_input(approval_id: str, **changes: Any) -> dict[str, Any]:
+def workflow_input(approval_ref: str, **changes: Any) -> dict[str, Any]:
     event: dict[str, Any] = {
-        "approvalId": approval_id,
+        "approvalRef": approval_ref,
         "visitorId": VISITOR_ID,
         "faceIds": ["face-1", "face-2"],
         "photo": PHOTO.to_wire(),
@@ -82,7 +82,7 @@ def test_saves_the_approved_visitor_and_returns_only_id_and_name(visitors: Any) 
     approval = an_approval(ApprovalStatus.APPROVED)
 
     # WHEN the workflow saves the visitor it enrolled
-    output = handler(workflow_input(approval.approval_id), FakeLambdaContext(), now=T0)
+    output = handler(workflow_input(approval.approval_ref), FakeLambdaContext(), now=T0)
 
     # THEN the state gets the id and the name, never the phone
     assert output == {"visitorId": VISITOR_ID, "name": "Ada Lovelace"}
@@ -95,7 +95,7 @@ def test_saves_the_approved_visitor_and_returns_only_id_and_name(visitors: Any) 
         "faceIds": ["face-1", "face-2"],
         "photoKeys": ["visits/v-1/frame.jpg", "visits/v-1/face.jpg"],
         "createdAt": "2026-05-01T12:00:00Z",
-        "approvalId": approval.approval_id,
+        "approvalId": approval.approval_ref,
         "doorId": "front-door",
     }
 
@@ -103,7 +103,7 @@ def test_saves_the_approved_visitor_and_returns_only_id_and_name(visitors: Any) 
 def test_a_name_or_phone_in_the_state_is_ignored(visitors: Any) -> None:
     # GIVEN an approved request, and a state that (wrongly) carries other contact details
     approval = an_approval(ApprovalStatus.APPROVED)
-    event = workflow_input(approval.approval_id, name="Mallory", phone="+15550166666")
+    event = workflow_input(approval.approval_ref, name="Mallory", phone="+15550166666")
 
     output = handler(event, FakeLambdaContext(), now=T0)
 
@@ -113,9 +113,11 @@ def test_a_name_or_phone_in_the_state_is_ignored(visitors: Any) -> None:
 
 def test_a_retried_save_writes_the_same_visitor(visitors: Any) -> None:
     approval = an_approval(ApprovalStatus.APPROVED)
-    first = handler(workflow_input(approval.approval_id), FakeLambdaContext(), now=T0)
+    first = handler(workflow_input(approval.approval_ref), FakeLambdaContext(), now=T0)
 
-    second = handler(workflow_input(approval.approval_id), FakeLambdaContext(), now=T0 + timedelta(seconds=4))
+    second = handler(
+        workflow_input(approval.approval_ref), FakeLambdaContext(), now=T0 + timedelta(seconds=4)
+    )
 
     assert second == first
     [item] = visitors.scan()["Items"]
@@ -127,7 +129,7 @@ def test_a_request_that_was_not_approved_saves_nobody(visitors: Any, decision: A
     approval = an_approval(decision)
 
     with pytest.raises(ApprovalNotApproved):
-        handler(workflow_input(approval.approval_id), FakeLambdaContext(), now=T0)
+        handler(workflow_input(approval.approval_ref), FakeLambdaContext(), now=T0)
 
     assert visitors.scan()["Items"] == []
 
@@ -146,6 +148,6 @@ def test_a_malformed_input_saves_nobody(visitors: Any, changes: dict[str, Any]) 
     approval = an_approval(ApprovalStatus.APPROVED)
 
     with pytest.raises(ValidationError):
-        handler(workflow_input(approval.approval_id, **changes), FakeLambdaContext(), now=T0)
+        handler(workflow_input(approval.approval_ref, **changes), FakeLambdaContext(), now=T0)
 
     assert visitors.scan()["Items"] == []

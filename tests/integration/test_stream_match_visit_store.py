@@ -247,3 +247,59 @@ def test_dynamodb_store_reads_the_workflow_claims_and_carries_decided_people(aws
     assert bob == {"pk": "VISIT#visit-2", "sk": "WORKFLOW#known#vis-bob", "executionName": "known-7"}
     anna = table.get_item(Key={"pk": "VISIT#visit-2", "sk": "WORKFLOW#known#vis-anna"})["Item"]
     assert anna["doorId"] == DOOR_ID and int(anna["expiresAt"]) == int(clock.now) + TTL_SECONDS
+
+
+def test_dynamodb_forget_visitor_erases_their_claims_and_their_place_in_the_current_visit(
+    aws: None, clock: Clock
+) -> None:
+    # GIVEN anna and bob both decided in the door's current visit, with the claims the match
+    # function and the workflows write, and anna approved as the stranger of an earlier visit
+    table = create_visits_table()
+    store = DynamoVisitStore(TABLE, ttl_seconds=TTL_SECONDS, clock=clock)
+    both = visit_state(*range(5), faces=lambda: [known_face("vis-anna"), known_face("vis-bob", "face-bob")])
+    assert {"visitor#vis-anna", "visitor#vis-bob"} <= both.decided
+    store.save(both, expected_version=None)
+    for who in ("vis-anna", "vis-bob"):
+        assert store.claim(both.visit_id, f"visitor#{who}", "token") is ClaimOutcome.CLAIMED
+        table.put_item(Item={"pk": f"VISIT#{both.visit_id}", "sk": f"WORKFLOW#known#{who}"})
+    stranger = {"pk": "VISIT#earlier", "sk": "WORKFLOW#unknown", "executionName": "unknown-1"}
+    table.put_item(Item={**stranger, "approvedVisitorId": "vis-anna", "approvedAt": "2023-11-14T22:13:20Z"})
+    table.put_item(Item={"pk": "BUDGET#2023-11-14", "sk": "FRAMES", "frames": 3})
+
+    # WHEN anna is forgotten (over several scan pages: the store must follow them)
+    erased = DynamoVisitStore(TABLE, table=PagedScans(table, limit=2)).forget_visitor("vis-anna")
+
+    # THEN nothing names her: her claims are gone, the stranger's claim stays without her, and the
+    # current visit keeps bob (his tally, his decision) at the next version
+    assert erased == 4
+    items = table.scan()["Items"]
+    assert not [item for item in items if "vis-anna" in json.dumps(item, default=str)]
+    assert {(item["pk"], item["sk"]) for item in items} == {
+        (f"DOOR#{DOOR_ID}", "CURRENT"),
+        (f"VISIT#{both.visit_id}", "EVENT#visitor#vis-bob"),
+        (f"VISIT#{both.visit_id}", "WORKFLOW#known#vis-bob"),
+        ("VISIT#earlier", "WORKFLOW#unknown"),
+        ("BUDGET#2023-11-14", "FRAMES"),
+    }
+    assert table.get_item(Key={"pk": "VISIT#earlier", "sk": "WORKFLOW#unknown"})["Item"] == stranger
+    current = store.load(DOOR_ID)
+    assert current is not None and current.version == 2
+    assert current.state.decided == both.decided - {"visitor#vis-anna"}
+    assert set(current.state.tallies) == set(both.tallies) - {"visitor#vis-anna"}
+    # AND forgetting her again finds nothing more
+    assert store.forget_visitor("vis-anna") == 0
+    assert store.load(DOOR_ID) == current
+
+
+class PagedScans:
+    """A moto table whose scans return at most `limit` items a page, as a large table's do."""
+
+    def __init__(self, table: Any, limit: int) -> None:
+        self._table = table
+        self._limit = limit
+
+    def scan(self, **request: Any) -> Any:
+        return self._table.scan(Limit=self._limit, **request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)

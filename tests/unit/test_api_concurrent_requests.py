@@ -16,6 +16,7 @@ from smartdoor.models import VisitPhoto
 from smartdoor.settings import reset_settings_cache
 from smartdoor_local.http_server import LocalRequest, build_proxy_event
 from tests.fakes import FakeLambdaContext
+from tests.fakes.link_key import StaticLinkKey
 
 NOW = datetime(2026, 11, 21, 19, 45, tzinfo=UTC)
 SETTINGS = {
@@ -30,9 +31,9 @@ SETTINGS = {
 }
 
 
-def denied(approval_id: str) -> Approval:
+def denied(approval_ref: str) -> Approval:
     return Approval(
-        approval_id=approval_id,
+        approval_ref=approval_ref,
         status=ApprovalStatus.DENIED,
         visit_id="visit-1",
         door_id="front-door",
@@ -51,15 +52,15 @@ class SlowApprovals:
         self.reading = threading.Event()
         self.other_answered = other_answered
 
-    def get(self, approval_id: str) -> Approval:
+    def get(self, approval_ref: str) -> Approval:
         self.reading.set()
         assert self.other_answered.wait(timeout=10)
-        return denied(approval_id)
+        return denied(approval_ref)
 
-    def record_decision(self, approval_id: str, *args: Any) -> Approval:
+    def record_decision(self, approval_ref: str, *args: Any) -> Approval:
         from smartdoor.domain.approvals import ConditionNotMet
 
-        raise ConditionNotMet(denied(approval_id))
+        raise ConditionNotMet(denied(approval_ref))
 
 
 def event(method: str, approval_id: str, body: bytes = b"") -> dict[str, Any]:
@@ -80,10 +81,12 @@ def test_a_request_answered_meanwhile_does_not_change_another_requests_answer(
     slow = SlowApprovals(other_answered)
     answers: dict[str, dict[str, Any]] = {}
     # GIVEN a GET of a decided request that is still being looked up
-    shown_id, decided_id = "S" * 32, "D" * 32
+    key = StaticLinkKey()
+    shown_id, decided_id = key.owner_id("S" * 32), key.owner_id("D" * 32)
     showing = threading.Thread(
         target=lambda: answers.__setitem__(
-            "show", handler(event("GET", shown_id), FakeLambdaContext(), approvals=slow, now=NOW)
+            "show",
+            handler(event("GET", shown_id), FakeLambdaContext(), approvals=slow, link_key=key, now=NOW),
         )
     )
     showing.start()
@@ -93,6 +96,7 @@ def test_a_request_answered_meanwhile_does_not_change_another_requests_answer(
         event("POST", decided_id, json.dumps({"decision": "deny"}).encode()),
         FakeLambdaContext(),
         approvals=slow,
+        link_key=key,
         now=NOW,
     )
     other_answered.set()

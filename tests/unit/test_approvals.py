@@ -7,12 +7,14 @@ without AWS.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 from msgspec.structs import replace
@@ -43,6 +45,7 @@ from smartdoor.domain.approvals import (
 from smartdoor.errors import SmsNotDelivered, TransientError
 from smartdoor.models import VisitPhoto
 from smartdoor.observability import logger
+from tests.fakes.link_key import StaticLinkKey
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 BUCKET = "smartdoor-photos"
@@ -51,6 +54,14 @@ OWNER_PHONE = "+15550100000"
 VISITOR_PHONE = "+447700900123"
 SITE = "https://door.example.com"
 TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAA-secret-task-token-1"
+
+
+LINK_KEY = StaticLinkKey()
+
+
+def owner_id(approval_ref: str, key: StaticLinkKey = LINK_KEY) -> str:
+    """The approval id in the owner's link: `<approvalRef>.<mac>`."""
+    return key.owner_id(approval_ref)
 
 
 # ------------------------------------------------------------------------------- fakes
@@ -63,9 +74,9 @@ class InMemoryApprovals:
         self.items: dict[str, Approval] = {}
 
     def add(self, approval: Approval) -> None:
-        if approval.approval_id in self.items:
+        if approval.approval_ref in self.items:
             raise RuntimeError("duplicate approvalId")
-        self.items[approval.approval_id] = approval
+        self.items[approval.approval_ref] = approval
 
     def get(self, approval_id: str) -> Approval | None:
         return self.items.get(approval_id)
@@ -226,7 +237,7 @@ def a_pending_approval(approvals: InMemoryApprovals, timeout: int = 600, now: da
 def an_asked_approval(approvals: InMemoryApprovals, token: str = TOKEN) -> Approval:
     approval = a_pending_approval(approvals)
     ask_owner(
-        approval.approval_id,
+        approval.approval_ref,
         token,
         "exec-1",
         owner_phone=OWNER_PHONE,
@@ -234,9 +245,10 @@ def an_asked_approval(approvals: InMemoryApprovals, token: str = TOKEN) -> Appro
         approvals=approvals,
         notifier=RecordingNotifier(),
         photo_links=FakePhotoLinks(),
+        link_key=LINK_KEY,
         now=T0 + timedelta(seconds=1),
     )
-    return approvals.items[approval.approval_id]
+    return approvals.items[approval.approval_ref]
 
 
 def everything_logged(caplog: pytest.LogCaptureFixture) -> str:
@@ -254,9 +266,9 @@ def test_create_stores_a_pending_request_with_an_unguessable_id_that_expires_aft
     approval = a_pending_approval(approvals, timeout=600)
 
     # THEN it is stored PENDING, with a 192-bit URL-safe id and an expiry in whole seconds
-    assert approvals.items[approval.approval_id] == approval
+    assert approvals.items[approval.approval_ref] == approval
     assert approval.status is ApprovalStatus.PENDING
-    assert re.fullmatch(r"[A-Za-z0-9_-]{32}", approval.approval_id)  # 24 random bytes
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", approval.approval_ref)  # 16 random bytes
     assert approval.created_at == T0.replace(microsecond=0)
     assert approval.expires_at == datetime(2026, 5, 1, 12, 10, 0, tzinfo=UTC)
     assert approval.expires_at - T0 <= timedelta(seconds=600)  # never outlives the workflow's wait
@@ -266,7 +278,7 @@ def test_create_stores_a_pending_request_with_an_unguessable_id_that_expires_aft
 
 
 def test_every_approval_gets_a_new_id(approvals: InMemoryApprovals) -> None:
-    ids = {a_pending_approval(approvals).approval_id for _ in range(50)}
+    ids = {a_pending_approval(approvals).approval_ref for _ in range(50)}
     assert len(ids) == 50
 
 
@@ -321,7 +333,7 @@ def test_ask_owner_stores_the_token_and_sends_one_sms_and_one_email(
 
     # WHEN the workflow asks the owner at 12:00:10
     asked = ask_owner(
-        approval.approval_id,
+        approval.approval_ref,
         TOKEN,
         "exec-1",
         owner_phone=OWNER_PHONE,
@@ -329,18 +341,19 @@ def test_ask_owner_stores_the_token_and_sends_one_sms_and_one_email(
         approvals=approvals,
         notifier=notifier,
         photo_links=links,
+        link_key=LINK_KEY,
         now=T0 + timedelta(seconds=10),
     )
 
     # THEN the token is on the record, and the owner got one SMS and one email
-    stored = approvals.items[approval.approval_id]
+    stored = approvals.items[approval.approval_ref]
     assert stored.task_token == TOKEN
     assert stored.execution_name == "exec-1"
     assert stored.sms_sent_at == stored.email_sent_at == T0 + timedelta(seconds=10)
     assert asked.sms_sent and asked.email_sent
 
-    link = f"https://door.example.com/owner/?a={approval.approval_id}"
-    assert approval_link(SITE + "/", approval.approval_id) == link
+    link = f"https://door.example.com/owner/?a={owner_id(approval.approval_ref)}"
+    assert approval_link(SITE + "/", owner_id(approval.approval_ref)) == link
     [(phone, text)] = notifier.sms
     assert phone == OWNER_PHONE
     assert link in text and "front-door" in text and "12:10 UTC" in text
@@ -355,10 +368,10 @@ def test_ask_owner_stores_the_token_and_sends_one_sms_and_one_email(
     assert "visits/v-1/frame.jpg?X-Amz-Expires=589" in body
     assert TOKEN not in body and TOKEN not in text
 
-    # AND the logs hold neither the token, the owner's phone, the link nor the whole approvalId
+    # AND the logs hold neither the token, the owner's phone, the link nor its MAC
     logged = everything_logged(caplog)
     assert "Owner asked" in logged
-    for secret in (TOKEN, OWNER_PHONE, approval.approval_id, link):
+    for secret in (TOKEN, OWNER_PHONE, owner_id(approval.approval_ref).partition(".")[2], link):
         assert secret not in logged
 
 
@@ -374,20 +387,21 @@ def test_a_retry_after_the_email_failed_sends_only_the_email_and_keeps_the_new_t
         "approvals": approvals,
         "notifier": notifier,
         "photo_links": FakePhotoLinks(),
+        "link_key": LINK_KEY,
     }
     with pytest.raises(TransientError):
-        ask_owner(approval.approval_id, "token-attempt-1", "exec-1", now=T0, **asking)
+        ask_owner(approval.approval_ref, "token-attempt-1", "exec-1", now=T0, **asking)
     assert len(notifier.sms) == 1 and notifier.emails == []
 
     # WHEN Step Functions retries the task with a new token
     asked = ask_owner(
-        approval.approval_id, "token-attempt-2", "exec-1", now=T0 + timedelta(seconds=2), **asking
+        approval.approval_ref, "token-attempt-2", "exec-1", now=T0 + timedelta(seconds=2), **asking
     )
 
     # THEN only the email is sent, and the record holds the retry's token
     assert (asked.sms_sent, asked.email_sent) == (False, True)
     assert len(notifier.sms) == 1 and len(notifier.emails) == 1
-    stored = approvals.items[approval.approval_id]
+    stored = approvals.items[approval.approval_ref]
     assert stored.task_token == "token-attempt-2"
     assert stored.sms_sent_at == T0 and stored.email_sent_at == T0 + timedelta(seconds=2)
 
@@ -401,7 +415,7 @@ def test_a_refused_sms_still_emails_the_owner_saying_so_and_the_request_waits(
 
     # WHEN the owner is asked
     asked = ask_owner(
-        approval.approval_id,
+        approval.approval_ref,
         TOKEN,
         "exec-1",
         owner_phone=OWNER_PHONE,
@@ -409,6 +423,7 @@ def test_a_refused_sms_still_emails_the_owner_saying_so_and_the_request_waits(
         approvals=approvals,
         notifier=notifier,
         photo_links=FakePhotoLinks(),
+        link_key=LINK_KEY,
         now=T0,
     )
 
@@ -417,8 +432,8 @@ def test_a_refused_sms_still_emails_the_owner_saying_so_and_the_request_waits(
     assert (asked.sms_sent, asked.email_sent, asked.sms_refused) == (False, True, True)
     [(_, body)] = notifier.emails
     assert body.startswith("The text message to your phone could not be sent (InvalidParameter)")
-    assert approval_link(SITE, approval.approval_id) in body
-    stored = approvals.items[approval.approval_id]
+    assert approval_link(SITE, owner_id(approval.approval_ref)) in body
+    stored = approvals.items[approval.approval_ref]
     assert stored.task_token == TOKEN and stored.sms_sent_at is None
 
 
@@ -434,18 +449,19 @@ def test_a_throttled_sms_emails_first_then_raises_so_only_the_sms_is_retried(
         "approvals": approvals,
         "notifier": notifier,
         "photo_links": FakePhotoLinks(),
+        "link_key": LINK_KEY,
     }
 
     # WHEN the first attempt runs THEN the email (with the link) is out before the error
     with pytest.raises(TransientError):
-        ask_owner(approval.approval_id, "token-attempt-1", "exec-1", now=T0, **asking)
+        ask_owner(approval.approval_ref, "token-attempt-1", "exec-1", now=T0, **asking)
     [(_, body)] = notifier.emails
     assert body.startswith("The text message to your phone is delayed")
-    assert approval_link(SITE, approval.approval_id) in body
+    assert approval_link(SITE, owner_id(approval.approval_ref)) in body
     assert notifier.sms == []
 
     # AND the retry sends the SMS alone
-    asked = ask_owner(approval.approval_id, "token-attempt-2", "exec-1", now=T0, **asking)
+    asked = ask_owner(approval.approval_ref, "token-attempt-2", "exec-1", now=T0, **asking)
     assert (asked.sms_sent, asked.email_sent) == (True, False)
     assert len(notifier.sms) == 1 and len(notifier.emails) == 1
 
@@ -455,7 +471,7 @@ def test_a_retry_after_everything_was_sent_only_replaces_the_token(approvals: In
     notifier = RecordingNotifier()
 
     asked = ask_owner(
-        approval.approval_id,
+        approval.approval_ref,
         "token-attempt-2",
         "exec-1",
         owner_phone=OWNER_PHONE,
@@ -463,12 +479,13 @@ def test_a_retry_after_everything_was_sent_only_replaces_the_token(approvals: In
         approvals=approvals,
         notifier=notifier,
         photo_links=FakePhotoLinks(),
+        link_key=LINK_KEY,
         now=T0 + timedelta(seconds=5),
     )
 
     assert (asked.sms_sent, asked.email_sent) == (False, False)
     assert notifier.sms == [] and notifier.emails == []
-    assert approvals.items[approval.approval_id].task_token == "token-attempt-2"
+    assert approvals.items[approval.approval_ref].task_token == "token-attempt-2"
 
 
 @pytest.mark.parametrize(
@@ -485,13 +502,16 @@ def test_ask_owner_refuses_a_request_that_is_not_pending_and_sends_nothing(
 ) -> None:
     # GIVEN an approval in the given state
     approval = an_asked_approval(approvals)
-    approval_id, now = approval.approval_id, T0 + timedelta(seconds=30)
+    approval_id, now = approval.approval_ref, T0 + timedelta(seconds=30)
+    tokens = RecordingTaskTokens()
     if setup == "expired by time":
         now = approval.expires_at
     elif setup == "marked expired":
         mark_expired(approval_id, now=now, approvals=approvals)
     elif setup == "decided":
-        decide(approval_id, "deny", now=now, approvals=approvals, task_tokens=RecordingTaskTokens())
+        decide(
+            owner_id(approval_id), "deny", now=now, approvals=approvals, task_tokens=tokens, link_key=LINK_KEY
+        )
     else:
         approval_id = "A" * 32
     before = dict(approvals.items)
@@ -508,6 +528,7 @@ def test_ask_owner_refuses_a_request_that_is_not_pending_and_sends_nothing(
             approvals=approvals,
             notifier=notifier,
             photo_links=FakePhotoLinks(),
+            link_key=LINK_KEY,
             now=now,
         )
 
@@ -522,7 +543,7 @@ def test_ask_owner_presigns_only_the_deployments_photo_bucket(approvals: InMemor
 
     with pytest.raises(InvalidApprovalInput) as raised:
         ask_owner(
-            approval.approval_id,
+            approval.approval_ref,
             TOKEN,
             "exec-1",
             owner_phone=OWNER_PHONE,
@@ -530,6 +551,7 @@ def test_ask_owner_presigns_only_the_deployments_photo_bucket(approvals: InMemor
             approvals=approvals,
             notifier=notifier,
             photo_links=FakePhotoLinks(bucket="another-bucket"),
+            link_key=LINK_KEY,
             now=T0,
         )
 
@@ -550,24 +572,25 @@ def test_approve_records_the_visitor_on_the_approval_and_tells_the_workflow_only
 
     # WHEN the owner approves with the visitor's name and phone
     result = decide(
-        approval.approval_id,
+        owner_id(approval.approval_ref),
         "approve",
         name="  Ada Lovelace ",
         phone=VISITOR_PHONE,
         now=T0 + timedelta(seconds=60),
         approvals=approvals,
         task_tokens=tokens,
+        link_key=LINK_KEY,
     )
 
     # THEN the record is APPROVED with the contact, and the task output carries only id + decision
-    stored = approvals.items[approval.approval_id]
+    stored = approvals.items[approval.approval_ref]
     assert stored.status is ApprovalStatus.APPROVED
     assert (stored.visitor_name, stored.visitor_phone) == ("Ada Lovelace", VISITOR_PHONE)
     assert stored.decided_at == T0 + timedelta(seconds=60)
-    assert tokens.successes == [(TOKEN, {"approvalId": approval.approval_id, "decision": "approve"})]
+    assert tokens.successes == [(TOKEN, {"approvalRef": approval.approval_ref, "decision": "approve"})]
     assert result.decision is Decision.APPROVE and result.status is ApprovalStatus.APPROVED
     logged = everything_logged(caplog)
-    for secret in (TOKEN, VISITOR_PHONE, approval.approval_id, "Ada Lovelace"):
+    for secret in (TOKEN, VISITOR_PHONE, approval.approval_ref, "Ada Lovelace"):
         assert secret not in logged
 
 
@@ -577,19 +600,20 @@ def test_deny_records_the_decision_without_any_contact(approvals: InMemoryApprov
 
     # WHEN the owner denies (a name and phone sent along are ignored, not stored)
     result = decide(
-        approval.approval_id,
+        owner_id(approval.approval_ref),
         "deny",
         name="Someone",
         phone=VISITOR_PHONE,
         now=T0 + timedelta(seconds=60),
         approvals=approvals,
         task_tokens=tokens,
+        link_key=LINK_KEY,
     )
 
-    stored = approvals.items[approval.approval_id]
+    stored = approvals.items[approval.approval_ref]
     assert stored.status is ApprovalStatus.DENIED
     assert stored.visitor_name is None and stored.visitor_phone is None
-    assert tokens.successes == [(TOKEN, {"approvalId": approval.approval_id, "decision": "deny"})]
+    assert tokens.successes == [(TOKEN, {"approvalRef": approval.approval_ref, "decision": "deny"})]
     assert result.status is ApprovalStatus.DENIED
 
 
@@ -621,19 +645,20 @@ def test_a_bad_field_is_named_and_changes_nothing(
 ) -> None:
     # GIVEN a pending approval the workflow waits on
     approval = an_asked_approval(approvals)
-    before = approvals.items[approval.approval_id]
+    before = approvals.items[approval.approval_ref]
     tokens = RecordingTaskTokens()
 
     # WHEN the owner submits a malformed decision
     with pytest.raises(InvalidApprovalInput) as raised:
         decide(
-            approval.approval_id,
+            owner_id(approval.approval_ref),
             decision,
             name=name,
             phone=phone,
             now=T0 + timedelta(seconds=60),
             approvals=approvals,
             task_tokens=tokens,
+            link_key=LINK_KEY,
         )
 
     # THEN the error names the field (without echoing the value) and nothing changed
@@ -641,7 +666,7 @@ def test_a_bad_field_is_named_and_changes_nothing(
     assert str(raised.value).startswith(f"{field_name}: ")
     if phone:
         assert phone not in str(raised.value)
-    assert approvals.items[approval.approval_id] == before
+    assert approvals.items[approval.approval_ref] == before
     assert tokens.successes == []
 
 
@@ -650,22 +675,128 @@ def test_a_64_character_unicode_name_is_accepted(approvals: InMemoryApprovals) -
     name = "Zoë " + "é" * 60
 
     decide(
-        approval.approval_id,
+        owner_id(approval.approval_ref),
         "approve",
         name=name,
         phone=VISITOR_PHONE,
         now=T0 + timedelta(seconds=60),
         approvals=approvals,
         task_tokens=RecordingTaskTokens(),
+        link_key=LINK_KEY,
     )
 
-    assert approvals.items[approval.approval_id].visitor_name == name
+    assert approvals.items[approval.approval_ref].visitor_name == name
+
+
+def test_the_owners_approval_id_is_the_ref_and_a_mac_only_the_deployments_key_makes() -> None:
+    ref = "R" * 32
+    # GIVEN two deployments' keys
+    other_key = StaticLinkKey(b"another-deployment-key-" + b"o" * 41)
+
+    # WHEN each makes the owner's id for the same ref
+    ours, theirs = owner_id(ref), owner_id(ref, other_key)
+
+    # THEN it is the ref, a dot and a 22-character URL-safe MAC (128 bits) that depends on the key
+    mine_ref, dot, mac = ours.partition(".")
+    assert (mine_ref, dot) == (ref, ".")
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", mac)
+    assert theirs != ours and theirs.startswith(ref + ".")
+    assert owner_id(ref) == ours  # deterministic: nothing but the key and the ref
+
+
+def forgeries(approval_id: str) -> list[str]:
+    ref, _, mac = approval_id.partition(".")
+    flipped = mac[:-1] + ("A" if mac[-1] != "A" else "B")
+    return [
+        ref,  # the ref alone (what the execution history shows)
+        ref + ".",
+        f"{ref}.{flipped}",  # one character off
+        f"{ref}.{mac[:-1]}",  # truncated
+        f"{approval_id}A",  # one too many
+        owner_id(ref, StaticLinkKey(b"another-deployment-key-" + b"o" * 41)),  # another key's MAC
+        f"{ref}.{mac}.{mac}",
+        f"{ref[:-1]}.{mac}",
+        "." + mac,
+        f"{ref}.{'é' * 22}",
+        "garbage",
+    ]
+
+
+def test_only_the_right_mac_opens_an_approval(approvals: InMemoryApprovals) -> None:
+    # GIVEN an approval waiting for the owner
+    approval = an_asked_approval(approvals)
+    approval_id = owner_id(approval.approval_ref)
+    before = dict(approvals.items)
+    tokens = RecordingTaskTokens()
+    now = T0 + timedelta(seconds=5)
+
+    # WHEN anything but the owner's exact id is shown or decided
+    for forged in forgeries(approval_id):
+        # THEN it is simply unknown, as an approval that does not exist is, and nothing changes
+        with pytest.raises(ApprovalNotFound):
+            view(forged, now=now, approvals=approvals, link_key=LINK_KEY)
+        with pytest.raises(ApprovalNotFound):
+            decide(forged, "deny", now=now, approvals=approvals, task_tokens=tokens, link_key=LINK_KEY)
+    assert approvals.items == before and tokens.successes == []
+
+    # AND the owner's id itself opens it
+    assert view(approval_id, now=now, approvals=approvals, link_key=LINK_KEY).status is ApprovalStatus.PENDING
+    decide(approval_id, "deny", now=now, approvals=approvals, task_tokens=tokens, link_key=LINK_KEY)
+    assert approvals.items[approval.approval_ref].status is ApprovalStatus.DENIED
+
+
+def test_a_right_mac_for_an_unknown_ref_is_not_found_like_a_wrong_one(approvals: InMemoryApprovals) -> None:
+    # GIVEN a well-formed id this deployment could have made, for a ref it never stored
+    unknown = owner_id("U" * 32)
+    # WHEN it is shown THEN the answer is the one a wrong MAC gets (no oracle for either)
+    with pytest.raises(ApprovalNotFound) as wrong_mac:
+        view(f"{'U' * 32}.{'A' * 22}", now=T0, approvals=approvals, link_key=LINK_KEY)
+    with pytest.raises(ApprovalNotFound) as unknown_ref:
+        view(unknown, now=T0, approvals=approvals, link_key=LINK_KEY)
+    assert str(wrong_mac.value) == str(unknown_ref.value)
+
+
+def test_the_mac_is_compared_in_constant_time(approvals: InMemoryApprovals) -> None:
+    # GIVEN an approval waiting for the owner, and hmac.compare_digest watched (the only way to
+    # see which comparison runs; it still does the comparing)
+    approval = an_asked_approval(approvals)
+    approval_id = owner_id(approval.approval_ref)
+    with mock.patch("hmac.compare_digest", wraps=hmac.compare_digest) as compare:
+        # WHEN the owner's id and a forged one are checked
+        view(approval_id, now=T0, approvals=approvals, link_key=LINK_KEY)
+        with pytest.raises(ApprovalNotFound):
+            view(forgeries(approval_id)[2], now=T0, approvals=approvals, link_key=LINK_KEY)
+
+    # THEN both MACs went through compare_digest
+    assert compare.call_count == 2
+    assert compare.call_args_list[0].args[0] == approval_id.partition(".")[2].encode()
+
+
+def test_a_bad_body_is_still_a_bad_body_whatever_the_id(approvals: InMemoryApprovals) -> None:
+    # GIVEN a decision that is neither approve nor deny, sent to a forged id
+    # WHEN it is decided THEN the body is refused first (400), as before ids carried a MAC
+    with pytest.raises(InvalidApprovalInput):
+        decide(
+            "R" * 32 + "." + "A" * 22,
+            "maybe",
+            now=T0,
+            approvals=approvals,
+            task_tokens=RecordingTaskTokens(),
+            link_key=LINK_KEY,
+        )
 
 
 @pytest.mark.parametrize("approval_id", ["A" * 32, "short", "", "x" * 2000, "../../etc/passwd"])
 def test_an_unknown_or_malformed_id_is_not_found(approvals: InMemoryApprovals, approval_id: str) -> None:
     with pytest.raises(ApprovalNotFound):
-        decide(approval_id, "deny", now=T0, approvals=approvals, task_tokens=RecordingTaskTokens())
+        decide(
+            approval_id,
+            "deny",
+            now=T0,
+            approvals=approvals,
+            task_tokens=RecordingTaskTokens(),
+            link_key=LINK_KEY,
+        )
 
 
 def test_the_second_decision_is_refused_and_the_workflow_is_told_once(approvals: InMemoryApprovals) -> None:
@@ -673,27 +804,29 @@ def test_the_second_decision_is_refused_and_the_workflow_is_told_once(approvals:
     approval = an_asked_approval(approvals)
     tokens = RecordingTaskTokens()
     decide(
-        approval.approval_id,
+        owner_id(approval.approval_ref),
         "approve",
         name="Ada",
         phone=VISITOR_PHONE,
         now=T0 + timedelta(seconds=60),
         approvals=approvals,
         task_tokens=tokens,
+        link_key=LINK_KEY,
     )
 
     # WHEN a second click (or a second person with the link) denies
     with pytest.raises(ApprovalAlreadyDecided):
         decide(
-            approval.approval_id,
+            owner_id(approval.approval_ref),
             "deny",
             now=T0 + timedelta(seconds=61),
             approvals=approvals,
             task_tokens=tokens,
+            link_key=LINK_KEY,
         )
 
     # THEN the first decision stands and Step Functions heard exactly one
-    assert approvals.items[approval.approval_id].status is ApprovalStatus.APPROVED
+    assert approvals.items[approval.approval_ref].status is ApprovalStatus.APPROVED
     assert len(tokens.successes) == 1
 
 
@@ -703,30 +836,32 @@ def test_a_decision_at_or_after_the_expiry_is_refused(approvals: InMemoryApprova
 
     with pytest.raises(ApprovalExpired):
         decide(
-            approval.approval_id,
+            owner_id(approval.approval_ref),
             "approve",
             name="Ada",
             phone=VISITOR_PHONE,
             now=approval.expires_at,
             approvals=approvals,
             task_tokens=tokens,
+            link_key=LINK_KEY,
         )
 
-    assert approvals.items[approval.approval_id].status is ApprovalStatus.PENDING
+    assert approvals.items[approval.approval_ref].status is ApprovalStatus.PENDING
     assert tokens.successes == []
 
 
 def test_a_decision_on_a_request_marked_expired_is_refused(approvals: InMemoryApprovals) -> None:
     approval = an_asked_approval(approvals)
-    assert mark_expired(approval.approval_id, now=T0 + timedelta(seconds=30), approvals=approvals) is True
+    assert mark_expired(approval.approval_ref, now=T0 + timedelta(seconds=30), approvals=approvals) is True
 
     with pytest.raises(ApprovalExpired):
         decide(
-            approval.approval_id,
+            owner_id(approval.approval_ref),
             "deny",
             now=T0 + timedelta(seconds=31),
             approvals=approvals,
             task_tokens=RecordingTaskTokens(),
+            link_key=LINK_KEY,
         )
 
 
@@ -736,14 +871,15 @@ def test_a_decision_before_the_owner_was_asked_is_not_ready(approvals: InMemoryA
 
     with pytest.raises(ApprovalNotReady):
         decide(
-            approval.approval_id,
+            owner_id(approval.approval_ref),
             "deny",
             now=T0 + timedelta(seconds=1),
             approvals=approvals,
             task_tokens=RecordingTaskTokens(),
+            link_key=LINK_KEY,
         )
 
-    assert approvals.items[approval.approval_id].status is ApprovalStatus.PENDING
+    assert approvals.items[approval.approval_ref].status is ApprovalStatus.PENDING
 
 
 def test_a_token_step_functions_rejects_expires_the_request_and_forgets_the_contact(
@@ -758,28 +894,30 @@ def test_a_token_step_functions_rejects_expires_the_request_and_forgets_the_cont
     # WHEN the owner approves
     with pytest.raises(TaskTokenRejected) as raised:
         decide(
-            approval.approval_id,
+            owner_id(approval.approval_ref),
             "approve",
             name="Ada",
             phone=VISITOR_PHONE,
             now=T0 + timedelta(seconds=60),
             approvals=approvals,
             task_tokens=tokens,
+            link_key=LINK_KEY,
         )
 
     # THEN the caller sees an expiry (410) and the record is EXPIRED without the visitor's contact
     assert isinstance(raised.value, ApprovalExpired)
-    stored = approvals.items[approval.approval_id]
+    stored = approvals.items[approval.approval_ref]
     assert stored.status is ApprovalStatus.EXPIRED
     assert stored.visitor_name is None and stored.visitor_phone is None and stored.task_token is None
     # AND a later attempt is refused as expired
     with pytest.raises(ApprovalExpired):
         decide(
-            approval.approval_id,
+            owner_id(approval.approval_ref),
             "deny",
             now=T0 + timedelta(seconds=61),
             approvals=approvals,
             task_tokens=RecordingTaskTokens(),
+            link_key=LINK_KEY,
         )
 
 
@@ -793,45 +931,48 @@ def test_an_unreachable_step_functions_undoes_the_decision_so_the_owner_can_retr
     # WHEN the owner approves
     with pytest.raises(TransientError):
         decide(
-            approval.approval_id,
+            owner_id(approval.approval_ref),
             "approve",
             name="Ada",
             phone=VISITOR_PHONE,
             now=T0 + timedelta(seconds=60),
             approvals=approvals,
             task_tokens=flaky,
+            link_key=LINK_KEY,
         )
 
     # THEN the decision is not left half-done: the record is PENDING again, without the contact
-    stored = approvals.items[approval.approval_id]
+    stored = approvals.items[approval.approval_ref]
     assert stored.status is ApprovalStatus.PENDING
     assert stored.visitor_name is None and stored.decided_at is None
     # AND the owner's retry goes through
     tokens = RecordingTaskTokens()
     decide(
-        approval.approval_id,
+        owner_id(approval.approval_ref),
         "approve",
         name="Ada",
         phone=VISITOR_PHONE,
         now=T0 + timedelta(seconds=65),
         approvals=approvals,
         task_tokens=tokens,
+        link_key=LINK_KEY,
     )
-    assert tokens.successes == [(TOKEN, {"approvalId": approval.approval_id, "decision": "approve"})]
+    assert tokens.successes == [(TOKEN, {"approvalRef": approval.approval_ref, "decision": "approve"})]
 
 
 def test_the_latest_token_is_the_one_resumed(approvals: InMemoryApprovals) -> None:
     # GIVEN ask_owner was retried, so the record holds the second attempt's token
     approval = an_asked_approval(approvals, token="token-attempt-1")
-    approvals.attach_task_token(approval.approval_id, "token-attempt-2", "exec-1", T0 + timedelta(seconds=3))
+    approvals.attach_task_token(approval.approval_ref, "token-attempt-2", "exec-1", T0 + timedelta(seconds=3))
     tokens = RecordingTaskTokens()
 
     decide(
-        approval.approval_id,
+        owner_id(approval.approval_ref),
         "deny",
         now=T0 + timedelta(seconds=60),
         approvals=approvals,
         task_tokens=tokens,
+        link_key=LINK_KEY,
     )
 
     assert [token for token, _ in tokens.successes] == ["token-attempt-2"]
@@ -843,7 +984,9 @@ def test_the_latest_token_is_the_one_resumed(approvals: InMemoryApprovals) -> No
 def test_view_shows_a_pending_request_without_secrets(approvals: InMemoryApprovals) -> None:
     approval = an_asked_approval(approvals)
 
-    shown = view(approval.approval_id, now=T0 + timedelta(seconds=5), approvals=approvals)
+    shown = view(
+        owner_id(approval.approval_ref), now=T0 + timedelta(seconds=5), approvals=approvals, link_key=LINK_KEY
+    )
 
     assert shown.door_id == "front-door"
     assert shown.status is ApprovalStatus.PENDING
@@ -866,12 +1009,23 @@ def test_view_refuses_what_can_no_longer_be_decided(
     approvals: InMemoryApprovals, setup: str, expected: type[Exception]
 ) -> None:
     approval = an_asked_approval(approvals)
-    approval_id, now = approval.approval_id, T0 + timedelta(seconds=30)
+    approval_id, now = approval.approval_ref, T0 + timedelta(seconds=30)
     tokens = RecordingTaskTokens()
     if setup == "approved":
-        decide(approval_id, "approve", "Ada", VISITOR_PHONE, now=now, approvals=approvals, task_tokens=tokens)
+        decide(
+            owner_id(approval_id),
+            "approve",
+            "Ada",
+            VISITOR_PHONE,
+            now=now,
+            approvals=approvals,
+            task_tokens=tokens,
+            link_key=LINK_KEY,
+        )
     elif setup == "denied":
-        decide(approval_id, "deny", now=now, approvals=approvals, task_tokens=tokens)
+        decide(
+            owner_id(approval_id), "deny", now=now, approvals=approvals, task_tokens=tokens, link_key=LINK_KEY
+        )
     elif setup == "expired by time":
         now = approval.expires_at + timedelta(seconds=1)
     elif setup == "marked expired":
@@ -880,22 +1034,29 @@ def test_view_refuses_what_can_no_longer_be_decided(
         approval_id = "B" * 32
 
     with pytest.raises(expected):
-        view(approval_id, now=now, approvals=approvals)
+        view(owner_id(approval_id), now=now, approvals=approvals, link_key=LINK_KEY)
 
 
 def test_mark_expired_is_idempotent_and_never_overrides_a_decision(approvals: InMemoryApprovals) -> None:
     pending = an_asked_approval(approvals)
     decided = an_asked_approval(approvals)
-    decide(decided.approval_id, "deny", now=T0, approvals=approvals, task_tokens=RecordingTaskTokens())
+    decide(
+        owner_id(decided.approval_ref),
+        "deny",
+        now=T0,
+        approvals=approvals,
+        task_tokens=RecordingTaskTokens(),
+        link_key=LINK_KEY,
+    )
     later = T0 + timedelta(minutes=11)
 
-    assert mark_expired(pending.approval_id, now=later, approvals=approvals) is True
-    assert mark_expired(pending.approval_id, now=later, approvals=approvals) is False
-    assert approvals.items[pending.approval_id].status is ApprovalStatus.EXPIRED
-    assert approvals.items[pending.approval_id].expired_at == later
+    assert mark_expired(pending.approval_ref, now=later, approvals=approvals) is True
+    assert mark_expired(pending.approval_ref, now=later, approvals=approvals) is False
+    assert approvals.items[pending.approval_ref].status is ApprovalStatus.EXPIRED
+    assert approvals.items[pending.approval_ref].expired_at == later
     with pytest.raises(ApprovalAlreadyDecided):
-        mark_expired(decided.approval_id, now=later, approvals=approvals)
-    assert approvals.items[decided.approval_id].status is ApprovalStatus.DENIED
+        mark_expired(decided.approval_ref, now=later, approvals=approvals)
+    assert approvals.items[decided.approval_ref].status is ApprovalStatus.DENIED
     with pytest.raises(ApprovalNotFound):
         mark_expired("C" * 32, now=later, approvals=approvals)
 
@@ -906,13 +1067,14 @@ def test_mark_expired_is_idempotent_and_never_overrides_a_decision(approvals: In
 def approved(approvals: InMemoryApprovals) -> Approval:
     approval = an_asked_approval(approvals)
     decide(
-        approval.approval_id,
+        owner_id(approval.approval_ref),
         "approve",
         name="Ada Lovelace",
         phone=VISITOR_PHONE,
         now=T0 + timedelta(seconds=60),
         approvals=approvals,
         task_tokens=RecordingTaskTokens(),
+        link_key=LINK_KEY,
     )
     return approval
 
@@ -922,7 +1084,7 @@ def test_save_visitor_takes_name_and_phone_from_the_approval(approvals: InMemory
     visitors = InMemoryVisitors()
 
     visitor = save_approved_visitor(
-        approval_id=approval.approval_id,
+        approval_ref=approval.approval_ref,
         visitor_id="vis-0123456789abcdef",
         face_ids=["face-1", "face-2"],
         photo=PHOTO,
@@ -937,7 +1099,7 @@ def test_save_visitor_takes_name_and_phone_from_the_approval(approvals: InMemory
     assert visitor.face_ids == ("face-1", "face-2")
     assert visitor.photo_keys == ("visits/v-1/frame.jpg", "visits/v-1/face.jpg")
     assert visitor.created_at == "2026-05-01T12:01:10.250000Z"
-    assert (visitor.approval_id, visitor.door_id) == (approval.approval_id, "front-door")
+    assert (visitor.approval_id, visitor.door_id) == (approval.approval_ref, "front-door")
     assert VISITOR_PHONE not in repr(visitor)
 
 
@@ -947,7 +1109,7 @@ def test_a_retried_save_rewrites_the_same_visitor_and_keeps_its_creation_time(
     approval = approved(approvals)
     visitors = InMemoryVisitors()
     saving: dict[str, Any] = {
-        "approval_id": approval.approval_id,
+        "approval_ref": approval.approval_ref,
         "visitor_id": "vis-0123456789abcdef",
         "face_ids": ["face-1"],
         "photo": PHOTO,
@@ -969,14 +1131,21 @@ def test_save_visitor_refuses_an_approval_that_is_not_approved(
 ) -> None:
     approval = an_asked_approval(approvals)
     if state == "denied":
-        decide(approval.approval_id, "deny", now=T0, approvals=approvals, task_tokens=RecordingTaskTokens())
+        decide(
+            owner_id(approval.approval_ref),
+            "deny",
+            now=T0,
+            approvals=approvals,
+            task_tokens=RecordingTaskTokens(),
+            link_key=LINK_KEY,
+        )
     elif state == "expired":
-        mark_expired(approval.approval_id, now=T0, approvals=approvals)
+        mark_expired(approval.approval_ref, now=T0, approvals=approvals)
     visitors = InMemoryVisitors()
 
     with pytest.raises(ApprovalNotApproved):
         save_approved_visitor(
-            approval_id=approval.approval_id,
+            approval_ref=approval.approval_ref,
             visitor_id="vis-0123456789abcdef",
             face_ids=["face-1"],
             photo=PHOTO,
@@ -1002,7 +1171,7 @@ def test_save_visitor_never_overwrites_another_approvals_visitor(approvals: InMe
 
     with pytest.raises(VisitorIdTaken):
         save_approved_visitor(
-            approval_id=approval.approval_id,
+            approval_ref=approval.approval_ref,
             visitor_id="vis-0123456789abcdef",
             face_ids=["face-1"],
             photo=PHOTO,
@@ -1020,7 +1189,7 @@ def test_save_visitor_refuses_a_door_that_is_not_the_approvals(approvals: InMemo
 
     with pytest.raises(InvalidApprovalInput) as raised:
         save_approved_visitor(
-            approval_id=approval.approval_id,
+            approval_ref=approval.approval_ref,
             visitor_id="vis-0123456789abcdef",
             face_ids=["face-1"],
             photo=PHOTO,

@@ -10,6 +10,14 @@ from typing import Any
 
 import pytest
 
+from benchmarks.code_facts import (
+    FUNCTIONS,
+    CodeFacts,
+    UnreadableMetric,
+    metric_inventory,
+    sample_texts,
+    sms_segments,
+)
 from benchmarks.cost_model import (
     DEFAULT_PRICES,
     DEFAULT_PROFILE,
@@ -28,6 +36,7 @@ from benchmarks.cost_model import (
     parse_profile,
     parse_transitions,
     read_template,
+    split,
 )
 
 
@@ -170,7 +179,7 @@ def test_every_shipped_price_has_a_source_a_unit_and_the_books_date() -> None:
     assert len(book.prices) == len(raw["prices"])
     for price in book.prices.values():
         assert price.source.strip() and price.unit.strip()
-        assert price.date == book.as_of == "2026-11-21"
+        assert price.date in {book.as_of, "2026-12-03"}  # the book's date, or a later check
 
 
 @pytest.mark.parametrize(
@@ -235,7 +244,8 @@ def test_sms_cost_is_every_message_at_base_price_plus_carrier_fee_plus_the_numbe
     )
     bill = estimate("doorbell-sessions", facts, custom, prices)
     # 150 owner requests + 150 known passcodes + 150 approved passcodes
-    assert line(bill, "SNS", "SMS to the owner and visitors").quantity == pytest.approx(450)
+    parts = "SMS to the owner and visitors (1 part(s) per owner text, 1 per code)"
+    assert line(bill, "SNS", parts).quantity == pytest.approx(450)
     expected = 450 * (prices["sns.sms_us_message"].usd + prices["sns.sms_us_carrier_fee"].usd)
     expected += prices["sns.sms_us_toll_free_number_month"].usd
     sms_items = [e for e in bill.items if e.service == "SNS" and "SMS" in e.item]
@@ -259,8 +269,9 @@ def test_a_function_missing_from_the_template_is_priced_at_the_assumed_memory_an
     bill = estimate("doorbell-sessions", facts, profile(), prices)
     assert any(note.startswith("sample_door is not in the template") for note in bill.notes)
     visits = profile().visits_per_month
+    motion = 20 * profile().number("days_per_month")
     item = line(bill, "Lambda", "sample_door GB-seconds")
-    assert item.quantity == pytest.approx(visits * 6 * 256 / 1024 * 0.6)
+    assert item.quantity == pytest.approx((visits * 6 + motion * 5) * 256 / 1024 * 0.6)
 
 
 def test_the_three_scenarios_differ_in_face_search_only(facts: TemplateFacts, prices: PriceBook) -> None:
@@ -272,13 +283,16 @@ def test_the_three_scenarios_differ_in_face_search_only(facts: TemplateFacts, pr
     assert line(bills["stream-processor-24x7"], "Rekognition", "stream processor minutes").quantity == (
         pytest.approx(hours * 60)
     )
-    # per ring: whole minutes per ring (60 s -> 1 minute)
+    # per ring: whole minutes per ring or passer-by's motion (60 s -> 1 minute)
+    motion = 20 * usage.number("days_per_month")
     per_ring = "stream processor minutes (whole minutes per ring)"
-    assert line(bills["stream-processor-per-ring"], "Rekognition", per_ring).quantity == pytest.approx(visits)
-    # sessions: frames_per_visit searches per visit
-    assert line(bills["doorbell-sessions"], "Rekognition", "SearchFacesByImage").quantity == (
-        pytest.approx(visits * 6)
+    assert line(bills["stream-processor-per-ring"], "Rekognition", per_ring).quantity == pytest.approx(
+        visits + motion
     )
+    # sessions: frames_per_visit searches per visit, 5 empty samples per motion-only session
+    assert line(
+        bills["doorbell-sessions"], "Rekognition", "SearchFacesByImage (doorbell samples)"
+    ).quantity == (pytest.approx(visits * 6 + motion * 5))
     # the rest is the same bill: SMS, the shard, the secret
     for service in ("SNS", "Secrets Manager", "KMS"):
         totals = {bill.service_total(service) for bill in bills.values()}
@@ -390,3 +404,173 @@ def test_the_shipped_profile_loads_and_every_scenario_prices_it(
     bills = compare(facts, load_profile(), prices)
     assert set(bills) == set(SCENARIOS)
     assert all(bill.total > 0 for bill in bills.values())
+
+
+# ---------------------------------------------------------------------------- what the bill had missed
+
+
+def metric_math_alarm() -> dict[str, Any]:
+    stat = {"MetricStat": {"Metric": {"MetricName": "ExecutionsFailed"}, "Period": 300, "Stat": "Sum"}}
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "Metrics": [
+                {"Id": "total", "Expression": "a + b + c"},
+                {**stat, "Id": "a"},
+                {**stat, "Id": "b"},
+                {**stat, "Id": "c"},
+            ]
+        },
+    }
+
+
+def test_alarms_are_billed_per_metric_they_read(prices: PriceBook) -> None:
+    # GIVEN two alarms on one metric each and a metric-math alarm over three metrics
+    facts = read_template(template(FailedWorkflows=metric_math_alarm()))
+    assert (facts.alarms, facts.alarm_metrics) == (3, 5)
+    bill = estimate("doorbell-sessions", facts, profile(), prices)
+    assert line(bill, "CloudWatch", "3 alarms reading 5 metrics").quantity == 5
+
+
+def test_a_rotating_key_costs_two_more_key_months_once_it_has_rotated_twice(
+    facts: TemplateFacts, prices: PriceBook
+) -> None:
+    assert facts.rotating_kms_keys == 1
+    for age, billed in ((0.5, 0), (1, 1), (2, 2), (7, 2)):
+        bill = estimate("doorbell-sessions", facts, profile(deployment_age_years=age), prices)
+        rotated = [item for item in bill.items if item.item.startswith("rotated key material")]
+        assert sum(item.quantity for item in rotated) == billed, age
+
+
+def test_each_unknown_visit_also_pays_the_workflows_own_face_search(
+    facts: TemplateFacts, prices: PriceBook
+) -> None:
+    usage = profile(visits_per_day=10, days_per_month=30, unknown_share=0.5)
+    bill = estimate("doorbell-sessions", facts, usage, prices)
+    item = line(bill, "Rekognition", "SearchFacesByImage (check_collection, per unknown visit)")
+    assert item.quantity == pytest.approx(150) and item.price.key == "rekognition.image_api_call"
+
+
+def test_passers_by_cost_face_search_and_a_session_but_no_visit(
+    facts: TemplateFacts, prices: PriceBook
+) -> None:
+    quiet, busy = (
+        estimate("doorbell-sessions", facts, profile(motion_sessions_per_day=n), prices) for n in (0, 40)
+    )
+    searches = "SearchFacesByImage (doorbell samples)"
+    extra = 40 * profile().number("days_per_month")
+    assert line(busy, "Rekognition", searches).quantity - line(quiet, "Rekognition", searches).quantity == (
+        pytest.approx(extra * 5)
+    )
+    assert line(busy, "Step Functions", "Express session requests").quantity - line(
+        quiet, "Step Functions", "Express session requests"
+    ).quantity == pytest.approx(extra)
+    assert line(busy, "SNS", "owner emails").quantity == line(quiet, "SNS", "owner emails").quantity
+
+
+def test_a_text_of_more_than_one_part_is_billed_per_part(facts: TemplateFacts, prices: PriceBook) -> None:
+    usage = profile(
+        visits_per_day=10,
+        days_per_month=30,
+        unknown_share=0.5,
+        unknown_outcomes={"approved": 1, "denied": 0, "expired": 0},
+    )
+    two_part_owner = CodeFacts(metrics=frozenset(), owner_sms_segments=2, visitor_sms_segments=1)
+    bill = estimate("doorbell-sessions", facts, usage, prices, code=two_part_owner)
+    # 150 owner requests of 2 parts + 300 codes of 1
+    parts = "SMS to the owner and visitors (2 part(s) per owner text, 1 per code)"
+    assert line(bill, "SNS", parts).quantity == pytest.approx(600)
+    assert line(bill, "SNS", "SMS carrier fees (per part)").quantity == pytest.approx(600)
+    assert line(bill, "SNS", "publish requests").quantity == pytest.approx(
+        450 + line(bill, "SNS", "owner emails").quantity
+    )
+
+
+def test_custom_metrics_are_the_deployed_functions_metrics_for_the_hours_they_are_published(
+    facts: TemplateFacts, prices: PriceBook
+) -> None:
+    code = CodeFacts(
+        metrics=frozenset(
+            {
+                ("api", "DoorUnlocked"),
+                ("api", "WrongPasscodes"),
+                ("stream_match", "Records"),
+                ("not_deployed", "X"),
+            }
+        ),
+        owner_sms_segments=1,
+        visitor_sms_segments=1,
+    )
+    bill = estimate("doorbell-sessions", facts, profile(custom_metric_hour_share=0.5), prices, code=code)
+    item = line(bill, "CloudWatch", "custom metrics (EMF): 3 metrics of the deployed functions")
+    assert item.quantity == pytest.approx(1.5)
+
+
+def test_the_bill_splits_into_what_an_empty_door_costs_and_what_each_visit_adds(
+    facts: TemplateFacts, prices: PriceBook
+) -> None:
+    usage = profile(visits_per_day=10)
+    parts = split("doorbell-sessions", facts, usage, prices)
+    nobody = estimate("doorbell-sessions", facts, profile(visits_per_day=0), prices)
+    assert parts.fixed == pytest.approx(nobody.total)
+    assert parts.fixed + parts.per_visit * usage.visits_per_month == pytest.approx(parts.total)
+    # SMS is most of a visit: every known visit texts a code
+    assert 0 < parts.per_visit_before_sms < parts.per_visit
+    # the shard and the camera's video are fixed
+    assert parts.fixed > prices["kinesis.shard_hour"].usd * usage.hours_per_month
+
+
+# ---------------------------------------------------------------------------- the code's facts
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("x" * 160, 1),
+        ("x" * 161, 2),
+        ("x" * 306, 2),
+        ("x" * 307, 3),
+        ("€" * 80, 1),  # an extension character takes two septets
+        ("€" * 81, 2),
+        ("é" * 160, 1),  # in the GSM basic set
+        ("✓" * 70, 1),  # outside GSM: UCS-2, 70 in one part
+        ("✓" * 71, 2),
+    ],
+)
+def test_sms_parts_are_counted_as_aws_splits_them(text: str, parts: int) -> None:
+    assert sms_segments(text) == parts
+
+
+def test_the_texts_the_functions_send_fit_one_part_on_cloudfronts_domain() -> None:
+    texts = sample_texts()
+    assert (
+        texts["owner"].startswith("Smart Door: someone is at front-door.") and "/owner/?a=" in texts["owner"]
+    )
+    assert texts["visitor"].startswith("Smart Door: code ") and "/door/?door=front-door#" in texts["visitor"]
+    assert {name: sms_segments(text) for name, text in texts.items()} == {"owner": 1, "visitor": 1}
+    # a door id at its longest (32 characters) makes the owner's text two parts: make bench says so
+    assert sms_segments(sample_texts(door_id="a" * 32)["owner"]) == 2
+
+
+def test_every_metric_the_code_emits_is_read_with_its_function(tmp_path: Path) -> None:
+    inventory = metric_inventory()
+    assert ("api", "DoorUnlocked") in inventory and ("stream_match", "Records") in inventory
+    assert {("open_session", "SessionsStarted"), ("open_session", "SessionsExtended")} <= inventory
+    assert {
+        ("stream_processor", "StreamProcessorStart"),
+        ("stream_processor", "StreamProcessorStop"),
+    } <= inventory
+    # every add_metric call under functions/ was read (an unreadable one raises)
+    calls = sum(path.read_text().count(".add_metric(") for path in FUNCTIONS.rglob("*.py"))
+    assert calls <= len(inventory)
+
+
+def test_a_metric_name_the_inventory_cannot_read_stops_the_model(tmp_path: Path) -> None:
+    # WHEN a function builds a metric name the inventory has no rule for
+    (tmp_path / "doorbell").mkdir()
+    (tmp_path / "doorbell" / "handler.py").write_text(
+        "def handler(event, context):\n    metrics.add_metric(name=event['kind'], unit='Count', value=1)\n"
+    )
+    # THEN the cost model refuses to guess
+    with pytest.raises(UnreadableMetric, match=r"handler\.py:2"):
+        metric_inventory(tmp_path)

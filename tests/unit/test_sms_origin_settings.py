@@ -10,18 +10,22 @@ from issue_passcode.handler import IssuePasscodeSettings
 from smartdoor.domain.phones import is_sender_id
 from smartdoor.settings import read_settings
 
+TEXTING = {"SMS_BUDGET_TABLE": "passcodes", "SMS_PER_VISITOR_PER_HOUR": "3", "SMS_PER_DOOR_PER_HOUR": "20"}
 ASK_OWNER = {
     "APPROVALS_TABLE": "approvals",
     "PHOTOS_BUCKET": "photos",
     "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
     "OWNER_PHONE": "+15550100000",
+    "OTP_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:otp",
     "SITE_URL": "https://door.example.com",
+    **TEXTING,
 }
 ISSUE_PASSCODE = {
     "PASSCODES_TABLE": "passcodes",
     "VISITORS_TABLE": "visitors",
     "OTP_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:otp",
     "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
+    **TEXTING,
 }
 
 

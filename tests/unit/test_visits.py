@@ -20,6 +20,7 @@ from smartdoor.domain.visits import (
     observe,
     visit_id_for,
     visitor_key,
+    without_visitor,
 )
 from smartdoor.models import DetailType, FaceEventDetail, KnownFaceDetail
 from tests.fixtures.face_search import (
@@ -349,6 +350,30 @@ def test_decided_people_get_nothing_more_in_the_visit() -> None:
     assert state is not None and visitor_key("visitor-alice") not in state.tallies
     _, more = run(every_half_second(50, [known_face(similarity=99.99)], start=2), state=state)
     assert more == []
+
+
+def test_a_forgotten_person_leaves_no_trace_in_the_visit_and_the_others_stay() -> None:
+    # GIVEN alice decided, bob seen once (not decided yet) and a stranger seen once
+    state, _ = run(every_half_second(1, [known_face("visitor-alice")]))
+    state, _ = run(
+        [frame_at(1.5, [known_face("visitor-bob", "face-b1", 96.0), unknown_face(left=0.6)])], state=state
+    )
+    assert state is not None and visitor_key("visitor-alice") in state.decided
+    assert visitor_key("visitor-bob") in state.tallies
+
+    # WHEN each is forgotten
+    without_alice = without_visitor(state, "visitor-alice")
+    without_both = without_visitor(without_alice, "visitor-bob")
+
+    # THEN the stored state names neither, and the rest of the visit is as it was
+    stored = json.dumps(without_both.to_dict())
+    assert "visitor-alice" not in stored and "visitor-bob" not in stored
+    assert without_alice.tallies == state.tallies
+    assert without_both.decided == without_alice.decided == state.decided - {visitor_key("visitor-alice")}
+    assert set(without_both.tallies) == set(state.tallies) - {visitor_key("visitor-bob")}
+    assert (without_both.visit_id, without_both.last_frame_at) == (state.visit_id, state.last_frame_at)
+    # AND forgetting someone the visit never counted changes nothing
+    assert without_visitor(state, "visitor-carol") == state
 
 
 # --- ids and state -------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from moto.sns.models import SNSBackend, sns_backends
 
 from smartdoor.adapters.approval_store import DynamoApprovalStore
 from smartdoor.adapters.aws import reset_clients
+from smartdoor.adapters.secrets import SecretsManagerHmacKey
 from smartdoor.adapters.task_tokens import StepFunctionsTaskTokens
 from smartdoor.domain.approvals import DecisionResult, decide, utc_now
 from smartdoor.models import (
@@ -42,6 +43,7 @@ from smartdoor.models import (
 )
 from smartdoor.observability import logger as powertools_logger
 from smartdoor.settings import reset_settings_cache
+from smartdoor_local.http_server import LocalRequest, build_proxy_event
 from smartdoor_local.lambda_runtime import LambdaRuntime, LocalFunction
 from smartdoor_local.workflows import (
     execution_history,
@@ -70,7 +72,7 @@ OWNER_DECISION = "Wait for owner's decision"
 CODE_IN_SMS = re.compile(
     r"\b(?:is|code) (\d{6})\b"
 )  # "... for front-door is 123456." / "code 123456 for ..."
-APPROVAL_LINK = re.compile(re.escape(SITE_URL) + r"/owner/\?a=([A-Za-z0-9_%-]+)")
+APPROVAL_LINK = re.compile(re.escape(SITE_URL) + r"/owner/\?a=([A-Za-z0-9_%.-]+)")
 
 # The substitution names of the ASL files -> the task function each names.
 FUNCTION_PLACEHOLDERS = {
@@ -224,6 +226,9 @@ class SmartDoorOnMoto:
     frames: FakeVideoFrames
     sns_outage: SnsOutage
     approval_timeout_seconds: int = DEFAULT_APPROVAL_TIMEOUT_SECONDS
+    # The hourly SMS budgets (CDK's defaults: cdk_app/config.py).
+    sms_per_visitor_per_hour: int = 3
+    sms_per_door_per_hour: int = 20
     names: dict[str, str] = field(default_factory=dict)
     substitutions: dict[str, str] = field(default_factory=dict)
     state_machines: dict[str, str] = field(default_factory=dict)
@@ -320,6 +325,13 @@ class SmartDoorOnMoto:
         ]
         return {"url": url, "arn": arn}
 
+    def _texting(self) -> dict[str, str]:
+        return {
+            "SMS_BUDGET_TABLE": self.names["passcodes"],
+            "SMS_PER_VISITOR_PER_HOUR": str(self.sms_per_visitor_per_hour),
+            "SMS_PER_DOOR_PER_HOUR": str(self.sms_per_door_per_hour),
+        }
+
     def _register_functions(self) -> None:
         names = self.names
         common = {"POWERTOOLS_METRICS_NAMESPACE": "SmartDoor"}
@@ -340,7 +352,9 @@ class SmartDoorOnMoto:
                 "PHOTOS_BUCKET": names["photos"],
                 "ALERTS_TOPIC_ARN": names["alerts_topic"],
                 "OWNER_PHONE": OWNER_PHONE,
+                "OTP_SECRET_ARN": names["otp_secret"],
                 "SITE_URL": SITE_URL,
+                **self._texting(),
             },
             "enrol_face": {"COLLECTION_ID": COLLECTION_ID, "PHOTOS_BUCKET": names["photos"]},
             "save_visitor": {"APPROVALS_TABLE": names["approvals"], "VISITORS_TABLE": names["visitors"]},
@@ -351,6 +365,18 @@ class SmartDoorOnMoto:
                 "ALERTS_TOPIC_ARN": names["alerts_topic"],
                 "OTP_TTL_SECONDS": "300",
                 "SITE_URL": SITE_URL,
+                **self._texting(),
+            },
+            # The approval API, so a test can follow the owner's link the way the owner page does.
+            "api": {
+                "APPROVALS_TABLE": names["approvals"],
+                "VISITORS_TABLE": names["visitors"],
+                "PASSCODES_TABLE": names["passcodes"],
+                "PHOTOS_BUCKET": names["photos"],
+                "EVENT_BUS_NAME": names["bus"],
+                "ALERTS_TOPIC_ARN": names["alerts_topic"],
+                "OTP_SECRET_ARN": names["otp_secret"],
+                "DOOR_ID": "front-door",
             },
         }
         # Only the adapters moto cannot emulate are replaced; everything else is the real thing.
@@ -412,6 +438,31 @@ class SmartDoorOnMoto:
         assert links, "the owner got no SMS with an approval link"
         return links[-1]
 
+    def api(self, method: str, approval_id: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """GET or POST /approvals/{approvalId} through the real API handler, as API Gateway sends it."""
+        path = f"/approvals/{approval_id}"
+        request = LocalRequest(
+            method=method,
+            path=path,
+            raw_path=path,
+            query={},
+            headers=[("Content-Type", "application/json")],
+            body=json.dumps(body).encode() if body is not None else b"",
+            client_ip="203.0.113.7",
+            host="api.example.com",
+        )
+        event = build_proxy_event(
+            request, resource="/approvals/{approvalId}", path_parameters={"approvalId": approval_id}
+        )
+        answer, failed = self.runtime.invoke("api", event)
+        assert not failed, answer
+        return dict(answer)
+
+    def owner_approval_ids(self) -> set[str]:
+        """The approval ids (`<ref>.<mac>`) of every link the owner got, by SMS or by email."""
+        messages = [sms.text for sms in self.sms_to(OWNER_PHONE)] + [email.body for email in self.emails()]
+        return {match for message in messages for match in APPROVAL_LINK.findall(message)}
+
     def decide(
         self, approval_id: str, decision: str, name: str | None = None, phone: str | None = None
     ) -> DecisionResult:
@@ -424,6 +475,7 @@ class SmartDoorOnMoto:
             now=utc_now(),
             approvals=DynamoApprovalStore(self.names["approvals"]),
             task_tokens=StepFunctionsTaskTokens(),
+            link_key=SecretsManagerHmacKey(self.names["otp_secret"]),
         )
 
     # ------------------------------------------------------------------ observing
@@ -511,11 +563,15 @@ def approval_timeout_seconds() -> int:
 
 @pytest.fixture
 def door(approval_timeout_seconds: int) -> Iterator[SmartDoorOnMoto]:
+    import api.handler
+    import ask_owner.handler
     import issue_passcode.handler
 
     reset_clients()
     reset_settings_cache()
     issue_passcode.handler.reset_adapters()
+    ask_owner.handler.reset_adapters()
+    api.handler.reset_adapters()
     runtime = LambdaRuntime()
     deployment = SmartDoorOnMoto(
         runtime=runtime,
@@ -539,12 +595,21 @@ def door(approval_timeout_seconds: int) -> Iterator[SmartDoorOnMoto]:
     reset_clients()
     reset_settings_cache()
     issue_passcode.handler.reset_adapters()
+    ask_owner.handler.reset_adapters()
+    api.handler.reset_adapters()
 
 
 def assert_nothing_secret_leaked(door: SmartDoorOnMoto, logs: str) -> None:
-    """The global rules: no passcode and no visitor phone in any execution history or log line;
-    no task token in any SMS or email."""
+    """The global rules: no passcode, no visitor phone and no working approval link (the owner's
+    `<ref>.<mac>`, or its MAC alone) in any execution history or log line; no task token in any
+    SMS or email."""
     histories = door.all_histories()
+    for approval_id in door.owner_approval_ids():
+        mac = approval_id.partition(".")[2]
+        for secret in (approval_id, mac):
+            for arn, history in histories.items():
+                assert secret not in history, f"a working approval link is in the history of {arn}"
+            assert secret not in logs, "a working approval link was logged"
     visitor_phones = {sms.phone for sms in door.sms() if sms.phone != OWNER_PHONE}
     visitor_phones |= {str(visitor["phone"]) for visitor in door.items("visitors")}
     codes = {code for phone in visitor_phones for code in door.passcodes_sent_to(phone)}

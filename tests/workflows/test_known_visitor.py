@@ -46,6 +46,7 @@ def test_known_visitor_gets_a_code_and_the_owner_an_email(door: SmartDoorOnMoto)
         "Load visitor",
         "Visitor on record?",
         "Issue passcode",
+        "Code texted?",
         "Email owner: code sent",
         "AccessCodeSent",
     ]
@@ -169,3 +170,29 @@ def test_a_refused_passcode_sms_tells_the_owner_the_visitor_has_no_code(door: Sm
     assert notice.subject == "Smart Door: no code could be texted at front-door"
     assert VISITOR_NAME in notice.body and execution.rsplit(":", 1)[1] in notice.body
     assert VISITOR_PHONE not in notice.body
+
+
+def test_a_face_shown_again_and_again_is_texted_three_times_an_hour_then_the_owner_is_told(
+    door: SmartDoorOnMoto,
+) -> None:
+    # GIVEN Anna is known, and her face (or a photo of it) comes to the door in four visits this hour
+    enrol_anna(door)
+    runs = [door.finish(door.start_known(known_face_detail(VISITOR_ID))) for _ in range(4)]
+
+    # THEN she is texted three codes, the hourly limit for one visitor, and the fourth visit none
+    assert [run.status for run in runs] == ["SUCCEEDED"] * 4
+    assert len(door.passcodes_sent_to(VISITOR_PHONE)) == 3
+    assert "Email owner: code held" in runs[3].states and "Email owner: code sent" not in runs[3].states
+    # AND her third code is still the live one (a held visit replaces nothing)
+    codes = [item for item in door.items("passcodes") if item["sk"] == "CODE"]
+    assert (
+        len(codes) == 1
+        and codes[0]["visitId"] == json.loads(runs[2].description["input"])["detail"]["visitId"]
+    )
+    # AND the owner's email for the fourth visit says why no code went, and when texts resume
+    held = door.emails()[-1]
+    assert held.subject == "Smart Door: no code texted at front-door"
+    assert held.body.startswith(
+        f"{VISITOR_NAME} is at front-door, but no code was texted: they have been texted 3"
+    )
+    assert "Texts resume at" in held.body and "photo of them" in held.body

@@ -24,6 +24,12 @@ from tests.workflows.conftest import (
     known_face_detail,
 )
 
+
+def ref_of(approval_id: str) -> str:
+    """The approvalRef an owner's approval id (`<ref>.<mac>`) names: the Approvals table's key."""
+    return approval_id.partition(".")[0]
+
+
 VISITOR_NAME = "Anna Example"
 VISITOR_PHONE = "+15550123467"
 # The adapters' botocore clients try each call this many times before giving up (adapters/aws.py).
@@ -59,16 +65,17 @@ def test_approved_visitor_is_enrolled_saved_and_sent_a_code(door: SmartDoorOnMot
         "Enrol face",
         "Save visitor",
         "Issue passcode",
+        "Code texted?",
         "Email owner: code sent",
         "Let later strangers be announced",
         "AccessCodeSent",
     ]
-    visitor_id = visitor_id_for(approval_id)
+    visitor_id = visitor_id_for(ref_of(approval_id))
     visitor = door.item("visitors", visitorId=visitor_id)
     assert visitor is not None
     assert (visitor["name"], visitor["phone"]) == (VISITOR_NAME, VISITOR_PHONE)
     assert list(visitor["faceIds"]) == door.engine.faces_of(visitor_id)
-    approval = door.item("approvals", approvalId=approval_id)
+    approval = door.item("approvals", approvalId=ref_of(approval_id))
     assert approval is not None and approval["status"] == "APPROVED"
     claim = door.claim(visit_id, "unknown")
     assert claim is not None and claim["executionName"] == execution.rsplit(":", 1)[1]
@@ -101,20 +108,62 @@ def test_the_approval_link_carries_the_approval_id_and_never_the_task_token(door
     approval_id = door.wait_for_owner(execution)
 
     # WHEN we look at what the owner received and what the server keeps
-    approval = door.item("approvals", approvalId=approval_id)
+    approval = door.item("approvals", approvalId=ref_of(approval_id))
     owner_sms = door.sms_to(OWNER_PHONE)
     approval_email = door.emails()[0]
 
-    # THEN the link is <site>/owner/?a=<approvalId>; the token stays in the approval record
+    # THEN the link is <site>/owner/?a=<approvalRef>.<mac>; the token stays in the approval record
     assert approval is not None
     token = approval["taskToken"]
-    assert token and token != approval_id
-    assert len(approval_id) >= 22  # at least 128 random bits, URL-safe base64
+    assert token and token not in approval_id
+    ref, mac = approval_id.split(".")
+    assert len(ref) >= 22 and len(mac) == 22  # 128+ random bits and a 128-bit MAC, URL-safe base64
     link = f"{SITE_URL}/owner/?a={approval_id}"
     assert link in owner_sms[0].text and link in approval_email.body
     assert token not in owner_sms[0].text and token not in approval_email.body
     door.decide(approval_id, "deny")
     assert door.finish(execution).status == "SUCCEEDED"
+
+
+def test_the_execution_history_holds_the_approval_ref_but_never_a_working_link(door: SmartDoorOnMoto) -> None:
+    # GIVEN an unknown visitor whose owner has been asked, by SMS and by email
+    execution = door.start_unknown()
+    approval_id = door.wait_for_owner(execution)
+    ref, mac = approval_id.split(".")
+
+    # WHEN the owner approves through the API with the id from the link, and the visit ends
+    answer = door.api(
+        "POST", approval_id, {"decision": "approve", "name": VISITOR_NAME, "phone": VISITOR_PHONE}
+    )
+    finished = door.finish(execution)
+
+    # THEN the link works: the decision reached the workflow, which enrolled the visitor
+    assert answer["statusCode"] == 200, answer
+    assert finished.status == "SUCCEEDED" and finished.states[-1] == "AccessCodeSent"
+    assert [approval_id] == sorted(door.owner_approval_ids())
+    # AND the history, the execution's input and output and every task's input carry the ref only
+    history = json.dumps(finished.history, default=str)
+    assert ref in history
+    description = door.sfn.describe_execution(executionArn=execution)
+    recorded = [history, description["input"], description.get("output", "")]
+    recorded += [
+        json.dumps(call.event, default=str)
+        for call in door.runtime.invocations
+        if call.function_name != "api"
+    ]
+    recorded += [
+        json.dumps(call.result, default=str)
+        for call in door.runtime.invocations
+        if call.function_name != "api"
+    ]
+    for text in recorded:
+        assert approval_id not in text and mac not in text
+    # AND the workflow was resumed with the ref, not with the owner's id
+    resumed = finished.state_output(OWNER_DECISION)["owner"]
+    assert resumed == {"approvalRef": ref, "decision": "approve"}
+    # AND a MAC that is one character off opens nothing
+    forged = f"{ref}.{mac[:-1]}{'A' if mac[-1] != 'A' else 'B'}"
+    assert door.api("GET", forged)["statusCode"] == 404
 
 
 def test_denied_visitor_is_recorded_and_announced(door: SmartDoorOnMoto) -> None:
@@ -136,7 +185,7 @@ def test_denied_visitor_is_recorded_and_announced(door: SmartDoorOnMoto) -> None
         "Announce access denied",
         "Denied",
     ]
-    approval = door.item("approvals", approvalId=approval_id)
+    approval = door.item("approvals", approvalId=ref_of(approval_id))
     assert approval is not None and approval["status"] == "DENIED"
     claim = door.claim(detail["visitId"], "unknown")
     assert claim is not None and claim["outcome"] == "DENIED"
@@ -169,7 +218,7 @@ def test_unanswered_request_expires_and_the_owner_is_told(door: SmartDoorOnMoto)
         "Expired",
     ]
     assert finished.failures_of(OWNER_DECISION) == ["States.Timeout"]
-    approval = door.item("approvals", approvalId=approval_id)
+    approval = door.item("approvals", approvalId=ref_of(approval_id))
     assert approval is not None
     assert approval["status"] == "EXPIRED" and "expiredAt" in approval and "taskToken" not in approval
     expired = door.bus_events(DetailType.APPROVAL_EXPIRED)
@@ -280,7 +329,7 @@ def test_media_late_then_available_is_retried(door: SmartDoorOnMoto) -> None:
 
     # WHEN the workflow runs
     execution = door.start_unknown(detail)
-    door.wait_for_owner(execution)
+    approval_id = door.wait_for_owner(execution)
 
     # THEN extract_frame was retried after MediaNotAvailable and the photos were stored
     assert len(door.frames.calls) == 2
@@ -288,7 +337,6 @@ def test_media_late_then_available_is_retried(door: SmartDoorOnMoto) -> None:
         "MediaNotAvailable",
         None,
     ]
-    approval_id = door.items("approvals")[0]["approvalId"]
     door.decide(approval_id, "deny")
     finished = door.finish(execution)
     assert finished.status == "SUCCEEDED"
@@ -457,7 +505,7 @@ def test_the_approved_visitor_counts_as_decided_in_that_visit(door: SmartDoorOnM
     approval_id = door.wait_for_owner(execution)
     door.decide(approval_id, "approve", VISITOR_NAME, VISITOR_PHONE)
     assert door.finish(execution).status == "SUCCEEDED"
-    visitor_id = visitor_id_for(approval_id)
+    visitor_id = visitor_id_for(ref_of(approval_id))
     store = DynamoVisitStore(door.names["visits"])
     # THEN the workflow took her known-visitor claim, and marked the visit's stranger approved
     assert store.known_visitor_handled(visit_id, visitor_id)

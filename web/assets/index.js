@@ -1,7 +1,7 @@
 // The site's index: the door keypad and the owner's page everywhere; the local stack's own pages
 // (camera, outbox, executions) only where config.json says this is the local stack.
 
-const APPROVAL_LINK = /https?:\/\/[^\s<>"']+\/owner\/\?a=[A-Za-z0-9_-]+/g;
+const APPROVAL_LINK = /https?:\/\/[^\s<>"']+\/owner\/\?a=[A-Za-z0-9_.-]+/g;
 
 async function fetchJson(path) {
   const response = await fetch(path, { cache: "no-store" });

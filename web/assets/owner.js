@@ -3,7 +3,9 @@
 
 import { NetworkError, callApi, formatClock, formatWhen, loadConfig, showState } from "./api.js";
 
-const APPROVAL_ID = /^[A-Za-z0-9_-]{16,128}$/;
+// The link's id is <approvalRef>.<mac> (docs/api.md); the API checks the MAC, this only turns
+// away what cannot be one (a link cut short by a mail client, say) without asking the API.
+const APPROVAL_ID = /^[A-Za-z0-9_-]{16,128}\.[A-Za-z0-9_-]{22}$/;
 const E164 = /^\+[1-9]\d{6,14}$/;
 const CONTROL_CHARS = /\p{C}/u;
 const MAX_NAME = 64;

@@ -16,9 +16,9 @@ from smartdoor.observability import metrics
 # The owner page's photo links: short-lived, and never longer than the request itself lives.
 MAX_PHOTO_URL_SECONDS = 300
 
-APPROVAL_ID = {"approvalId": "the id from the approval link (a bearer secret)"}
+APPROVAL_ID = {"approvalId": "the owner's approval id from the link, `<approvalRef>.<mac>` (a bearer secret)"}
 
-_NOT_FOUND = answer("no such approval (or not a possible approval id)")
+_NOT_FOUND = answer("no such approval, or not a possible approval id, or its MAC is wrong (the same answer)")
 _GONE = answer(
     "expired (status EXPIRED), or already approved or denied (status DECIDED): how and when",
     ApprovalRefused,
@@ -28,7 +28,7 @@ _GONE = answer(
 def show_approval(call: Call) -> Answer:
     approval_id = call.params["approvalId"]
     adapters = call.adapters
-    shown = view(approval_id, now=adapters.now, approvals=adapters.approvals)
+    shown = view(approval_id, now=adapters.now, approvals=adapters.approvals, link_key=adapters.link_key)
     remaining = int((shown.expires_at - adapters.now).total_seconds())
     link_seconds = max(1, min(MAX_PHOTO_URL_SECONDS, remaining))
     metrics.add_metric(name="ApprovalsShown", unit=MetricUnit.Count, value=1)
@@ -59,6 +59,7 @@ def decide_approval(call: Call) -> Answer:
         now=adapters.now,
         approvals=adapters.approvals,
         task_tokens=adapters.task_tokens,
+        link_key=adapters.link_key,
     )
     metrics.add_metric(name=f"Approvals{result.status.value.title()}", unit=MetricUnit.Count, value=1)
     return json_answer(

@@ -1,5 +1,9 @@
 """The Approvals table: one item per approval request, keyed by `approvalId`.
 
+The key attribute holds the approval's reference (Approval.approval_ref), not the owner's
+credential: the link's MAC is never stored. (The attribute keeps its first name because
+renaming a DynamoDB key replaces the table.)
+
 Every state change is a single conditional UpdateItem. When the condition fails, DynamoDB hands
 back the item as it was (ReturnValuesOnConditionCheckFailure), so the domain can tell "unknown"
 from "already decided" from "expired" without a second read that could race.
@@ -43,7 +47,7 @@ def _epoch(value: datetime) -> Decimal:
 
 def to_item(approval: Approval) -> dict[str, Any]:
     item: dict[str, Any] = {
-        "approvalId": approval.approval_id,
+        "approvalId": approval.approval_ref,
         "status": approval.status.value,
         "visitId": approval.visit_id,
         "doorId": approval.door_id,
@@ -67,7 +71,7 @@ def to_item(approval: Approval) -> dict[str, Any]:
 def from_item(item: dict[str, Any]) -> Approval:
     expires_at = datetime.fromtimestamp(int(item["expiresAt"]), UTC)
     return Approval(
-        approval_id=str(item["approvalId"]),
+        approval_ref=str(item["approvalId"]),
         status=ApprovalStatus(item["status"]),
         visit_id=str(item["visitId"]),
         door_id=str(item["doorId"]),
@@ -116,22 +120,28 @@ class DynamoApprovalStore:
                 )
         except ClientError as error:
             if is_condition_failure(error):
-                # 192 random bits do not collide; if this fires, the id source is broken.
-                raise RuntimeError("approvalId already exists: the id generator is not random") from error
+                # 128 random bits do not collide; if this fires, the id source is broken.
+                raise RuntimeError("approvalRef already exists: the ref generator is not random") from error
             raise
 
-    def get(self, approval_id: str) -> Approval | None:
+    def get(self, approval_ref: str) -> Approval | None:
         with transient_errors_as(TransientError):
-            response = self._table.get_item(Key={"approvalId": approval_id}, ConsistentRead=True)
+            response = self._table.get_item(Key={"approvalId": approval_ref}, ConsistentRead=True)
         item = response.get("Item")
         return from_item(item) if item else None
 
-    def _update(self, approval_id: str, **request: Any) -> Approval:
+    def delete(self, approval_ref: str) -> bool:
+        """Remove the request and everything on it (`smartdoor visitors forget`); False if absent."""
+        with transient_errors_as(TransientError):
+            response = self._table.delete_item(Key={"approvalId": approval_ref}, ReturnValues="ALL_OLD")
+        return bool(response.get("Attributes"))
+
+    def _update(self, approval_ref: str, **request: Any) -> Approval:
         """One conditional UpdateItem returning the new item; ConditionNotMet carries the old one."""
         try:
             with transient_errors_as(TransientError):
                 response = self._table.update_item(
-                    Key={"approvalId": approval_id},
+                    Key={"approvalId": approval_ref},
                     ReturnValues="ALL_NEW",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                     **request,
@@ -143,10 +153,10 @@ class DynamoApprovalStore:
         return from_item(response["Attributes"])
 
     def attach_task_token(
-        self, approval_id: str, task_token: str, execution_name: str, now: datetime
+        self, approval_ref: str, task_token: str, execution_name: str, now: datetime
     ) -> Approval:
         return self._update(
-            approval_id,
+            approval_ref,
             UpdateExpression="SET taskToken = :token, executionName = :execution, tokenAttachedAt = :now_iso",
             ConditionExpression="#status = :pending AND expiresAt > :now",
             ExpressionAttributeNames=_NAMES,
@@ -159,10 +169,10 @@ class DynamoApprovalStore:
             },
         )
 
-    def mark_notified(self, approval_id: str, channel: Channel, at: datetime) -> None:
+    def mark_notified(self, approval_ref: str, channel: Channel, at: datetime) -> None:
         attribute = _NOTIFIED_ATTRIBUTE[channel]
         self._update(
-            approval_id,
+            approval_ref,
             UpdateExpression=f"SET {attribute} = if_not_exists({attribute}, :at)",
             ConditionExpression="attribute_exists(approvalId)",
             ExpressionAttributeValues={":at": iso(at)},
@@ -170,7 +180,7 @@ class DynamoApprovalStore:
 
     def record_decision(
         self,
-        approval_id: str,
+        approval_ref: str,
         status: ApprovalStatus,
         visitor_name: str | None,
         visitor_phone: str | None,
@@ -189,7 +199,7 @@ class DynamoApprovalStore:
             assignments += ["visitorName = :name", "visitorPhone = :phone"]
             values |= {":name": visitor_name, ":phone": visitor_phone}
         return self._update(
-            approval_id,
+            approval_ref,
             UpdateExpression="SET " + ", ".join(assignments),
             ConditionExpression="#status = :pending AND expiresAt > :now AND attribute_exists(taskToken)",
             ExpressionAttributeNames=_NAMES,
@@ -198,7 +208,7 @@ class DynamoApprovalStore:
 
     def expire(
         self,
-        approval_id: str,
+        approval_ref: str,
         now: datetime,
         from_status: ApprovalStatus = ApprovalStatus.PENDING,
         decided_at: datetime | None = None,
@@ -213,7 +223,7 @@ class DynamoApprovalStore:
             condition += " AND decidedAt = :decided_at"
             values[":decided_at"] = iso(decided_at)
         return self._update(
-            approval_id,
+            approval_ref,
             UpdateExpression=(
                 "SET #status = :expired, expiredAt = :now_iso REMOVE visitorName, visitorPhone, taskToken"
             ),
@@ -222,9 +232,9 @@ class DynamoApprovalStore:
             ExpressionAttributeValues=values,
         )
 
-    def reopen(self, approval_id: str, from_status: ApprovalStatus, decided_at: datetime) -> Approval:
+    def reopen(self, approval_ref: str, from_status: ApprovalStatus, decided_at: datetime) -> Approval:
         return self._update(
-            approval_id,
+            approval_ref,
             UpdateExpression="SET #status = :pending REMOVE decidedAt, visitorName, visitorPhone",
             ConditionExpression="#status = :from AND decidedAt = :decided_at",
             ExpressionAttributeNames=_NAMES,

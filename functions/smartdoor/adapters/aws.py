@@ -13,6 +13,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from smartdoor.errors import TransientError
+
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
 
 
@@ -65,6 +67,22 @@ def is_transient(error: Exception) -> bool:
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return code in _TRANSIENT_CODES or status >= 500
     return False
+
+
+def scan_pages(table: Any, **request: Any) -> Iterator[dict[str, Any]]:
+    """Every item a Scan of `table` (a boto3 Table resource) returns, page after page.
+
+    For the owner's rare operations only (listing, forgetting): a Scan reads the whole table.
+    Strongly consistent, so a write acknowledged just before is seen.
+    """
+    request.setdefault("ConsistentRead", True)
+    while True:
+        with transient_errors_as(TransientError):
+            page = table.scan(**request)
+        yield from page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            return
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 @contextmanager

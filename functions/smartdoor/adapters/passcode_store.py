@@ -6,9 +6,14 @@ Items (docs/internals.md):
 - `VISITOR#<doorId>#<visitorId>` / `CURRENT`: codeHash of the visitor's latest code, so issuing a
   new one can delete the old one in the same transaction;
 - `DOOR#<doorId>` / `FAILURES`: the door's recent failed tries (epoch seconds), lockedUntil,
-  version; `DOOR#<doorId>#address#<ip>` / `FAILURES`: the same for one client address.
+  version; `DOOR#<doorId>#address#<ip>` / `FAILURES`: the same for one client address;
+- `SMS#...` / `HOUR#...`: the hourly SMS counters (smartdoor.adapters.sms_budget_store).
 Every item carries `expiresAt` (epoch seconds, the table's TTL attribute). DynamoDB deletes
 lazily, so the domain checks a code's expiry itself.
+
+`forget_visitor` deletes every code item (live, used or expired, at any door) and pointer that
+names a visitor. A used code keeps its item until its TTL and only the current one has a key
+path (the pointer), so it scans for `visitorId`.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from smartdoor.adapters.aws import dynamodb_table, transient_errors_as
+from smartdoor.adapters.aws import dynamodb_table, scan_pages, transient_errors_as
+from smartdoor.adapters.conditional_writes import conditional_write
 from smartdoor.adapters.secrets import SecretsManagerHmacKey
 from smartdoor.domain.otp import (
     CodeCollision,
@@ -208,6 +214,28 @@ class DynamoPasscodeStore:
         with transient_errors_as(TransientError):
             response = self._table.delete_item(Key=code_key(door_id, code_hash), ReturnValues="ALL_OLD")
         return bool(response.get("Attributes"))
+
+    def forget_visitor(self, visitor_id: str) -> int:
+        """Delete every item naming the visitor, codes before pointers; returns how many went."""
+        items = list(
+            scan_pages(
+                self._table,
+                FilterExpression="visitorId = :visitor",
+                ExpressionAttributeValues={":visitor": visitor_id},
+                ProjectionExpression="pk, sk",
+            )
+        )
+        # Codes first: a live code stops opening the door before anything else goes.
+        items.sort(key=lambda item: item["sk"] == _POINTER_SK)
+        return sum(
+            conditional_write(
+                self._table.delete_item,
+                Key={"pk": item["pk"], "sk": item["sk"]},
+                ConditionExpression="visitorId = :visitor",  # a reissued hash may name someone else now
+                ExpressionAttributeValues={":visitor": visitor_id},
+            )
+            for item in items
+        )
 
     def release_code(self, door_id: str, code_hash: str) -> None:
         try:

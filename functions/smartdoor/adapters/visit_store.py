@@ -21,6 +21,12 @@ Items (docs/internals.md):
   known claims of people it carries into a new visit (`carry_decided`).
 
 Every item this store writes carries `expiresAt` (TTL, epoch seconds).
+
+`forget_visitor` (`smartdoor visitors forget`) erases a person from the table: it deletes their
+claims (`EVENT#visitor#<visitorId>`, `WORKFLOW#known#<visitorId>`), removes `approvedVisitorId`
+from the stranger's claim that named them, and takes them out of a door's current visit.
+Nothing indexes these by visitor, so it scans (a rare owner operation on a table whose items
+expire within days).
 """
 
 from __future__ import annotations
@@ -35,14 +41,15 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 
-from smartdoor.adapters.aws import dynamodb_table, transient_errors_as
+from smartdoor.adapters.aws import dynamodb_table, scan_pages, transient_errors_as
 from smartdoor.adapters.conditional_writes import conditional_write, is_condition_failure, put_versioned
 from smartdoor.domain.times import iso_utc
-from smartdoor.domain.visits import VisitState
+from smartdoor.domain.visits import VisitState, visitor_key, without_visitor
 from smartdoor.errors import SmartDoorError, TransientError
 
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600
 DEFAULT_LEASE_SECONDS = 120
+FORGET_ATTEMPTS = 5  # optimistic-locking retries while a door's current visit keeps changing
 
 CLAIMED = "CLAIMED"
 EMITTED = "EMITTED"
@@ -277,6 +284,63 @@ class DynamoVisitStore:
             response = self._table.get_item(Key={"pk": visit_pk(visit_id), "sk": sk}, ConsistentRead=True)
         item: dict[str, Any] | None = response.get("Item")
         return item
+
+    # -- forgetting a person ----------------------------------------------------------------
+
+    def forget_visitor(self, visitor_id: str) -> int:
+        """Erase every item that names the visitor; returns how many items were deleted or changed."""
+        erased = 0
+        for item in list(self._items_naming(visitor_id)):
+            erased += self._erase(item, visitor_id)
+        return erased
+
+    def _items_naming(self, visitor_id: str) -> Any:
+        return scan_pages(
+            self._table,
+            FilterExpression=(
+                "sk IN (:event, :known) OR approvedVisitorId = :visitor OR contains(#state, :visitor)"
+            ),
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":event": event_sk(visitor_key(visitor_id)),
+                ":known": known_workflow_sk(visitor_id),
+                ":visitor": visitor_id,
+            },
+            ProjectionExpression="pk, sk, approvedVisitorId",
+        )
+
+    def _erase(self, item: dict[str, Any], visitor_id: str) -> int:
+        key = {"pk": str(item["pk"]), "sk": str(item["sk"])}
+        if key["sk"] == "CURRENT":
+            return int(self._forget_in_current_visit(key["pk"].removeprefix(door_pk("")), visitor_id))
+        if item.get("approvedVisitorId") == visitor_id:
+            return int(
+                conditional_write(
+                    self._table.update_item,
+                    Key=key,
+                    UpdateExpression="REMOVE approvedVisitorId, approvedAt",
+                    ConditionExpression="approvedVisitorId = :visitor",
+                    ExpressionAttributeValues={":visitor": visitor_id},
+                )
+            )
+        with transient_errors_as(TransientError):
+            response = self._table.delete_item(Key=key, ReturnValues="ALL_OLD")
+        return int(bool(response.get("Attributes")))
+
+    def _forget_in_current_visit(self, door_id: str, visitor_id: str) -> bool:
+        for _ in range(FORGET_ATTEMPTS):
+            stored = self.load(door_id)
+            if stored is None:
+                return False
+            state = without_visitor(stored.state, visitor_id)
+            if state == stored.state:
+                return False
+            try:
+                self.save(state, stored.version)
+            except VersionConflict:
+                continue  # the match function moved the visit on: take it out of the new state
+            return True
+        raise VersionConflict(f"the visit at door {door_id} kept changing; run forget again")
 
 
 def _old_status(error: Exception) -> str | None:

@@ -1,10 +1,14 @@
 """Owner approvals: the life of one request to let an unknown visitor in.
 
 An approval is created PENDING when the unknown-visitor workflow starts waiting for the owner.
-The owner is told by SMS and email (the link carries the approvalId, a bearer secret), and the
-owner's decision moves the record from PENDING to APPROVED or DENIED exactly once; the workflow
-learns the decision through its task token, which never leaves the server. A request that
-outlives the workflow's wait becomes EXPIRED.
+Every approval is named by its approvalRef: random, but not a credential, so the table key, the
+workflow's state (execution history), events and logs may carry it. The owner is told by SMS
+and email with a link whose approval id is `<approvalRef>.<mac>`, the MAC keyed with the
+deployment's HMAC secret: that id is the bearer credential, and only ask_owner (which writes
+the link) and the approval API (which checks it) ever compute it. The owner's decision moves
+the record from PENDING to APPROVED or DENIED exactly once; the workflow learns the decision
+through its task token, which never leaves the server. A request that outlives the workflow's
+wait becomes EXPIRED.
 
     PENDING --decide(approve)--> APPROVED --(task token dead)--> EXPIRED
     PENDING --decide(deny)-----> DENIED   --(task token dead)--> EXPIRED
@@ -17,6 +21,9 @@ Functions, SNS and S3 are the ports below, implemented in smartdoor.adapters.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -33,10 +40,19 @@ from smartdoor.schema import Record
 
 if TYPE_CHECKING:
     from smartdoor.adapters.visitor_store import Visitor
+    from smartdoor.domain.sms_budget import SmsBudget
 
-# secrets.token_urlsafe(24) is 24 random bytes = 192 bits, 32 URL-safe characters.
-APPROVAL_ID_BYTES = 24
-_APPROVAL_ID = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
+# secrets.token_urlsafe(16) is 16 random bytes = 128 bits, 22 URL-safe characters: the ref is
+# no credential (the MAC is), so it needs only to be unique; shorter keeps the owner SMS in one
+# segment.
+APPROVAL_REF_BYTES = 16
+_APPROVAL_REF = re.compile(r"^[A-Za-z0-9_-]{22,128}$")
+# The owner's approval id is "<approvalRef>.<mac>": the first 16 bytes (128 bits) of
+# HMAC-SHA256(key, domain + ref), base64url without padding (22 characters). The domain keeps
+# these MACs apart from the OTP hashes made with the same key.
+LINK_MAC_BYTES = 16
+_LINK_MAC_LENGTH = 22
+_LINK_MAC_DOMAIN = b"smartdoor/approval-link\0"
 MAX_NAME_LENGTH = 64
 # A presigned URL (SigV4) cannot outlive seven days.
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
@@ -125,11 +141,12 @@ class InvalidApprovalInput(ApprovalError):
 
 
 class Approval(Record):
-    """One approval request. Secrets (id, token, visitor contact) stay out of repr, so out of logs."""
+    """One approval request. The token and the visitor's contact stay out of repr, so out of logs;
+    so does the ref (not a secret, but logs name an approval by its `log_id`)."""
 
-    __hidden__ = frozenset({"approval_id", "task_token", "visitor_name", "visitor_phone"})
+    __hidden__ = frozenset({"approval_ref", "task_token", "visitor_name", "visitor_phone"})
 
-    approval_id: str
+    approval_ref: str
     status: ApprovalStatus
     visit_id: str
     door_id: str
@@ -148,7 +165,7 @@ class Approval(Record):
 
     @property
     def log_id(self) -> str:
-        return log_id(self.approval_id)
+        return log_id(self.approval_ref)
 
     def has_expired(self, now: datetime) -> bool:
         return self.status is ApprovalStatus.EXPIRED or now >= self.expires_at
@@ -165,9 +182,9 @@ class ApprovalView(Record):
 
 
 class DecisionResult(Record):
-    __hidden__ = frozenset({"approval_id"})
+    __hidden__ = frozenset({"approval_ref"})
 
-    approval_id: str
+    approval_ref: str
     decision: Decision
     status: ApprovalStatus
     decided_at: datetime
@@ -199,21 +216,21 @@ class ApprovalRepository(Protocol):
 
     def add(self, approval: Approval) -> None: ...
 
-    def get(self, approval_id: str) -> Approval | None: ...
+    def get(self, approval_ref: str) -> Approval | None: ...
 
     def attach_task_token(
-        self, approval_id: str, task_token: str, execution_name: str, now: datetime
+        self, approval_ref: str, task_token: str, execution_name: str, now: datetime
     ) -> Approval:
         """PENDING and unexpired at `now` → store the token; returns the updated record."""
         ...
 
-    def mark_notified(self, approval_id: str, channel: Channel, at: datetime) -> None:
+    def mark_notified(self, approval_ref: str, channel: Channel, at: datetime) -> None:
         """Record that the owner was told on `channel` (keeps the first time)."""
         ...
 
     def record_decision(
         self,
-        approval_id: str,
+        approval_ref: str,
         status: ApprovalStatus,
         visitor_name: str | None,
         visitor_phone: str | None,
@@ -224,7 +241,7 @@ class ApprovalRepository(Protocol):
 
     def expire(
         self,
-        approval_id: str,
+        approval_ref: str,
         now: datetime,
         from_status: ApprovalStatus = ApprovalStatus.PENDING,
         decided_at: datetime | None = None,
@@ -232,9 +249,16 @@ class ApprovalRepository(Protocol):
         """`from_status` (and `decided_at`, when given) → EXPIRED, forgetting any visitor contact."""
         ...
 
-    def reopen(self, approval_id: str, from_status: ApprovalStatus, decided_at: datetime) -> Approval:
+    def reopen(self, approval_ref: str, from_status: ApprovalStatus, decided_at: datetime) -> Approval:
         """Undo a decision the workflow never received: `from_status` at `decided_at` → PENDING."""
         ...
+
+
+class LinkKey(Protocol):
+    """The per-deployment HMAC key (the OTP secret: smartdoor.adapters.secrets.SecretsManagerHmacKey).
+    Rotating it invalidates every pending approval link; they live at most the approval timeout."""
+
+    def hmac_key(self) -> bytes: ...
 
 
 class TaskTokens(Protocol):
@@ -263,16 +287,40 @@ class Notifier(Protocol):
 # ---------------------------------------------------------------------------- helpers
 
 
-def new_approval_id() -> str:
-    return secrets.token_urlsafe(APPROVAL_ID_BYTES)
+def new_approval_ref() -> str:
+    return secrets.token_urlsafe(APPROVAL_REF_BYTES)
 
 
-def log_id(approval_id: str) -> str:
-    """A prefix that tells approvals apart in logs without being usable as the secret."""
-    return approval_id[:6] + "…"
+def log_id(approval_ref: str) -> str:
+    """A short prefix that tells approvals apart in logs (of a ref, or of an owner's approval id)."""
+    return approval_ref[:6] + "…"
+
+
+def _link_mac(key: bytes, approval_ref: str) -> str:
+    digest = hmac.new(key, _LINK_MAC_DOMAIN + approval_ref.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:LINK_MAC_BYTES]).rstrip(b"=").decode()
+
+
+def approval_link_id(approval_ref: str, key: bytes) -> str:
+    """The owner's approval id: the ref and a MAC that only this deployment can compute."""
+    return f"{approval_ref}.{_link_mac(key, approval_ref)}"
+
+
+def ref_from_link_id(approval_id: str, link_key: LinkKey) -> str:
+    """The approvalRef an owner's approval id names, if its MAC is right. Anything else (no MAC, a
+    wrong or truncated one, garbage) is ApprovalNotFound, the answer for an unknown approval, so
+    nobody can tell a known ref from a bad MAC. Compared in constant time."""
+    approval_ref, dot, mac = (approval_id or "").partition(".")
+    if not dot or len(mac) != _LINK_MAC_LENGTH or not _APPROVAL_REF.match(approval_ref):
+        raise ApprovalNotFound("no such approval")
+    expected = _link_mac(link_key.hmac_key(), approval_ref)
+    if not hmac.compare_digest(mac.encode(), expected.encode()):
+        raise ApprovalNotFound("no such approval")
+    return approval_ref
 
 
 def approval_link(site_url: str, approval_id: str) -> str:
+    """The owner's link; `approval_id` is the credential from approval_link_id."""
     return f"{site_url.rstrip('/')}/owner/?a={quote(approval_id, safe='')}"
 
 
@@ -291,9 +339,9 @@ def _require_aware(value: datetime, name: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def _require_plausible_id(approval_id: str) -> None:
+def _require_plausible_ref(approval_ref: str) -> None:
     # Anything that cannot be one of our ids is simply unknown; don't even look it up.
-    if not _APPROVAL_ID.match(approval_id or ""):
+    if not _APPROVAL_REF.match(approval_ref or ""):
         raise ApprovalNotFound("no such approval")
 
 
@@ -330,9 +378,9 @@ def _refusal(current: Approval | None, now: datetime) -> ApprovalError | Transie
     return TransientError(f"approval {current.log_id} changed concurrently")
 
 
-def _load(approvals: ApprovalRepository, approval_id: str) -> Approval:
-    _require_plausible_id(approval_id)
-    approval = approvals.get(approval_id)
+def _load(approvals: ApprovalRepository, approval_ref: str) -> Approval:
+    _require_plausible_ref(approval_ref)
+    approval = approvals.get(approval_ref)
     if approval is None:
         raise ApprovalNotFound("no such approval")
     return approval
@@ -351,7 +399,7 @@ def create_approval(
     photos_bucket: str,
     approvals: ApprovalRepository,
     now: datetime,
-    new_id: Callable[[], str] = new_approval_id,
+    new_id: Callable[[], str] = new_approval_ref,
 ) -> Approval:
     """A PENDING request that expires `timeout_seconds` from now (whole seconds, rounded down, so
     it dies no later than the workflow's wait, which starts after this returns)."""
@@ -362,7 +410,7 @@ def create_approval(
         raise InvalidApprovalInput("photo.bucket", "is not the photos bucket of this deployment")
     created_at = _require_aware(now, "now").replace(microsecond=0)
     approval = Approval(
-        approval_id=new_id(),
+        approval_ref=new_id(),
         status=ApprovalStatus.PENDING,
         visit_id=visit_id,
         door_id=door_id,
@@ -392,7 +440,9 @@ def format_time(value: datetime) -> str:
 
 def owner_sms_text(approval: Approval, link: str) -> str:
     until = approval.expires_at.astimezone(UTC).strftime("%H:%M UTC")
-    return f"Smart Door: someone is at {approval.door_id}. See who and decide by {until}: {link}"
+    # One SMS segment (160 GSM characters) with the pages on CloudFront's own domain: make bench
+    # counts the segments of this very text (benchmarks/sms_texts.py).
+    return f"Smart Door: someone is at {approval.door_id}. Decide by {until}: {link}"
 
 
 # Why the email says the text did not arrive: the owner must not wait for an SMS that won't come.
@@ -402,6 +452,7 @@ SMS_REFUSED_NOTE = (
     "the monthly SMS spend limit is reached, or there is no origination number for your country "
     "(see docs/sms.md)."
 )
+SMS_HELD_NOTE = "No text message was sent to your phone: {reason} Use the link in this email."
 SMS_DELAYED_NOTE = (
     "The text message to your phone is delayed (SNS is throttling or failing); it will be retried."
 )
@@ -436,7 +487,7 @@ def owner_email(
 
 
 def ask_owner(
-    approval_id: str,
+    approval_ref: str,
     task_token: str,
     execution_name: str,
     *,
@@ -445,7 +496,9 @@ def ask_owner(
     approvals: ApprovalRepository,
     notifier: Notifier,
     photo_links: PhotoLinks,
+    link_key: LinkKey,
     now: datetime,
+    budget: SmsBudget | None = None,
 ) -> OwnerAsked:
     """Store the workflow's task token and tell the owner, at most once per channel.
 
@@ -455,22 +508,27 @@ def ask_owner(
     The email always goes out when the SMS fails, so no request waits unseen: if SNS refuses
     the SMS for good (SmsNotDelivered) the email says so and the task waits for the owner as
     usual; if SNS is throttling (TransientError) the email goes first and the error is raised
-    afterwards, so the workflow retries the SMS alone.
+    afterwards, so the workflow retries the SMS alone. With a `budget`, the SMS is counted
+    against the door's hourly texts first; when they are spent, only the email goes, saying so.
     """
-    _require_plausible_id(approval_id)
+    _require_plausible_ref(approval_ref)
+    # Read before the token is stored: a missing key fails the task with nothing half done.
+    link = approval_link(site_url, approval_link_id(approval_ref, link_key.hmac_key()))
     try:
-        approval = approvals.attach_task_token(approval_id, task_token, execution_name, now)
+        approval = approvals.attach_task_token(approval_ref, task_token, execution_name, now)
     except ConditionNotMet as conflict:
         raise _refusal(conflict.current, now) from None
 
     if approval.photo.bucket != photo_links.bucket:
         raise InvalidApprovalInput("photo.bucket", "is not the photos bucket of this deployment")
-    link = approval_link(site_url, approval_id)
     sms_sent = email_sent = False
     sms_note: str | None = None
     delayed: TransientError | None = None
     refused: SmsNotDelivered | None = None
-    if approval.sms_sent_at is None:
+    held = budget.take(approval.door_id) if budget is not None and approval.sms_sent_at is None else None
+    if held is not None:
+        sms_note = SMS_HELD_NOTE.format(reason=held.reason())
+    elif approval.sms_sent_at is None:
         try:
             notifier.send_sms(owner_phone, owner_sms_text(approval, link))
         except SmsNotDelivered as error:
@@ -480,7 +538,7 @@ def ask_owner(
             delayed = error
             sms_note = SMS_DELAYED_NOTE
         else:
-            approvals.mark_notified(approval_id, "sms", now)
+            approvals.mark_notified(approval_ref, "sms", now)
             sms_sent = True
     if approval.email_sent_at is None:
         valid_for = int((approval.expires_at - now).total_seconds())
@@ -489,7 +547,7 @@ def ask_owner(
         face_url = photo_links.presigned_get_url(approval.photo.face_key, valid_for)
         subject, body = owner_email(approval, link, frame_url, face_url, sms_note)
         notifier.send_email(subject, body)
-        approvals.mark_notified(approval_id, "email", now)
+        approvals.mark_notified(approval_ref, "email", now)
         email_sent = True
     logger.info(
         "Owner asked",
@@ -499,6 +557,7 @@ def ask_owner(
             "email_sent": email_sent,
             "sms_refused": refused.code if refused else None,
             "sms_delayed": delayed is not None,
+            "sms_held": held is not None,
         },
     )
     if delayed is not None:
@@ -549,21 +608,23 @@ def decide(
     now: datetime,
     approvals: ApprovalRepository,
     task_tokens: TaskTokens,
+    link_key: LinkKey,
 ) -> DecisionResult:
     """The owner's decision: one conditional write PENDING → APPROVED/DENIED, then the workflow is told.
 
-    The task output is only `{approvalId, decision}`; name and phone stay on the record. If Step
+    `approval_id` is the owner's (`<ref>.<mac>`, checked here). The task output is only
+    `{approvalRef, decision}`, never the owner's id; name and phone stay on the record. If Step
     Functions no longer waits (TaskTimedOut / InvalidToken) the record becomes EXPIRED and
     TaskTokenRejected is raised; if it cannot be reached (TransientError) the decision is undone
     so the owner can try again, instead of being recorded but never delivered.
     """
     choice = parse_decision(decision)
     contact = validate_visitor(name, phone) if choice is Decision.APPROVE else None
-    _require_plausible_id(approval_id)
+    approval_ref = ref_from_link_id(approval_id, link_key)
     status = ApprovalStatus.APPROVED if choice is Decision.APPROVE else ApprovalStatus.DENIED
     try:
         approval = approvals.record_decision(
-            approval_id,
+            approval_ref,
             status,
             contact.name if contact else None,
             contact.phone if contact else None,
@@ -576,18 +637,18 @@ def decide(
         raise ApprovalNotReady(f"approval {approval.log_id} has no task token")
 
     try:
-        task_tokens.send_success(approval.task_token, {"approvalId": approval_id, "decision": choice.value})
+        task_tokens.send_success(approval.task_token, {"approvalRef": approval_ref, "decision": choice.value})
     except TaskTokenRejected as rejected:
         logger.warning("Workflow no longer waits for this approval", extra={"approval": approval.log_id})
-        _compensate(lambda: approvals.expire(approval_id, now, from_status=status, decided_at=decided_at))
+        _compensate(lambda: approvals.expire(approval_ref, now, from_status=status, decided_at=decided_at))
         rejected.expired_at = now  # the record says EXPIRED from now on
         raise
     except TransientError:
         logger.warning("Workflow unreachable; decision undone", extra={"approval": approval.log_id})
-        _compensate(lambda: approvals.reopen(approval_id, from_status=status, decided_at=decided_at))
+        _compensate(lambda: approvals.reopen(approval_ref, from_status=status, decided_at=decided_at))
         raise
     logger.info("Approval decided", extra={"approval": approval.log_id, "decision": choice.value})
-    return DecisionResult(approval_id=approval_id, decision=choice, status=status, decided_at=decided_at)
+    return DecisionResult(approval_ref=approval_ref, decision=choice, status=status, decided_at=decided_at)
 
 
 def _compensate(undo: Callable[[], object]) -> None:
@@ -601,8 +662,11 @@ def _compensate(undo: Callable[[], object]) -> None:
 # ---------------------------------------------------------------------------- view, expire
 
 
-def view(approval_id: str, *, now: datetime, approvals: ApprovalRepository) -> ApprovalView:
-    approval = _load(approvals, approval_id)
+def view(
+    approval_id: str, *, now: datetime, approvals: ApprovalRepository, link_key: LinkKey
+) -> ApprovalView:
+    """What the owner page shows for the owner's approval id (`<ref>.<mac>`)."""
+    approval = _load(approvals, ref_from_link_id(approval_id, link_key))
     if approval.status in DECIDED:
         raise already_decided(approval)
     if approval.has_expired(now):
@@ -616,12 +680,12 @@ def view(approval_id: str, *, now: datetime, approvals: ApprovalRepository) -> A
     )
 
 
-def mark_expired(approval_id: str, *, now: datetime, approvals: ApprovalRepository) -> bool:
+def mark_expired(approval_ref: str, *, now: datetime, approvals: ApprovalRepository) -> bool:
     """PENDING → EXPIRED (the workflow's wait timed out). True if this call expired it, False if it
     already was; ApprovalAlreadyDecided if the owner decided first, ApprovalNotFound if unknown."""
-    _require_plausible_id(approval_id)
+    _require_plausible_ref(approval_ref)
     try:
-        approval = approvals.expire(approval_id, now)
+        approval = approvals.expire(approval_ref, now)
     except ConditionNotMet as conflict:
         current = conflict.current
         if current is None:
@@ -648,9 +712,9 @@ class VisitorWriter(Protocol):
     def put(self, visitor: Visitor) -> None: ...
 
 
-def approved_contact(approval_id: str, *, approvals: ApprovalRepository) -> tuple[Approval, VisitorContact]:
+def approved_contact(approval_ref: str, *, approvals: ApprovalRepository) -> tuple[Approval, VisitorContact]:
     """The APPROVED record and the visitor contact the owner typed, which the workflow may now save."""
-    approval = _load(approvals, approval_id)
+    approval = _load(approvals, approval_ref)
     if approval.status is not ApprovalStatus.APPROVED:
         raise ApprovalNotApproved(f"approval {approval.log_id} is {approval.status.lower()}, not approved")
     if not approval.visitor_name or not approval.visitor_phone:
@@ -660,7 +724,7 @@ def approved_contact(approval_id: str, *, approvals: ApprovalRepository) -> tupl
 
 def save_approved_visitor(
     *,
-    approval_id: str,
+    approval_ref: str,
     visitor_id: str,
     face_ids: Sequence[str],
     photo: VisitPhoto,
@@ -676,13 +740,13 @@ def save_approved_visitor(
     # this module's import time.
     from smartdoor.adapters.visitor_store import Visitor
 
-    approval, contact = approved_contact(approval_id, approvals=approvals)
+    approval, contact = approved_contact(approval_ref, approvals=approvals)
     if door_id != approval.door_id:
         raise InvalidApprovalInput("doorId", "does not match the approval's door")
     if not face_ids:
         raise InvalidApprovalInput("faceIds", "must name at least one enrolled face")
     existing = visitors.get(visitor_id)
-    if existing is not None and existing.approval_id != approval_id:
+    if existing is not None and existing.approval_id != approval_ref:
         raise VisitorIdTaken(f"visitor {visitor_id} belongs to another approval")
     visitor = Visitor(
         visitor_id=visitor_id,
@@ -691,7 +755,7 @@ def save_approved_visitor(
         face_ids=tuple(face_ids),
         photo_keys=(photo.frame_key, photo.face_key),
         created_at=existing.created_at if existing else iso_z(now),
-        approval_id=approval_id,
+        approval_id=approval_ref,
         door_id=approval.door_id,
     )
     visitors.put(visitor)

@@ -84,19 +84,20 @@ def search_collection(
     return best_match(response, threshold)
 
 
-def visitor_id_for(approval_id: str) -> str:
+def visitor_id_for(approval_ref: str) -> str:
     """The visitor an approval creates. Derived from the approval, so a retried enrolment
-    indexes under the same visitorId instead of minting a second visitor; one-way, so the
-    visitorId (which is logged) reveals nothing of the approvalId (which is a capability)."""
-    if not approval_id:
-        raise ValueError("approvalId is required")
-    digest = hashlib.sha256(f"smartdoor-visitor:{approval_id}".encode()).hexdigest()
+    indexes under the same visitorId instead of minting a second visitor. Derived from the
+    approvalRef (not a credential); one-way all the same, so the logged visitorId does not
+    even name the approval."""
+    if not approval_ref:
+        raise ValueError("approvalRef is required")
+    digest = hashlib.sha256(f"smartdoor-visitor:{approval_ref}".encode()).hexdigest()
     return VISITOR_ID_PREFIX + digest[:16]
 
 
-def enrol_face(approval_id: str, photo: VisitPhoto, *, engine: FaceEngine) -> Enrolment:
+def enrol_face(approval_ref: str, photo: VisitPhoto, *, engine: FaceEngine) -> Enrolment:
     """Index the largest face of the visit's frame under the approval's visitorId."""
-    visitor_id = visitor_id_for(approval_id)
+    visitor_id = visitor_id_for(approval_ref)
     response = engine.index(S3Image(photo.bucket, photo.frame_key), visitor_id)
     face_ids = [record["Face"]["FaceId"] for record in response.get("FaceRecords", [])]
     if not face_ids:

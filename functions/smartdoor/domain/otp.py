@@ -35,7 +35,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from msgspec.structs import replace
 
@@ -43,6 +43,9 @@ from smartdoor.domain.phones import mask_phone
 from smartdoor.errors import MalformedPasscode, SmartDoorError, TransientError, VisitorNotFound
 from smartdoor.observability import logger
 from smartdoor.schema import Record
+
+if TYPE_CHECKING:
+    from smartdoor.domain.sms_budget import SmsBudget
 
 CODE_LENGTH = 6
 LINK_KEY_BYTES = 16  # 128 bits: the one-tap link's key
@@ -486,8 +489,9 @@ class PasscodeSent(Record):
     visitor_id: str
     door_id: str
     visit_id: str
-    expires_at: int
-    sent_to: str  # masked phone number
+    expires_at: int | None  # None: held
+    sent_to: str | None  # masked phone number; None: held
+    held: str | None = None  # why no text went (SMS budgets), for the owner
 
 
 def send_passcode(
@@ -499,10 +503,13 @@ def send_passcode(
     visitors: VisitorLookup,
     sms: SmsSender,
     site_url: str | None = None,
+    budget: SmsBudget | None = None,
 ) -> PasscodeSent:
     """Issue a code for a known visitor, for the visit `visit_id`, and text it to them with its
     one-tap link to the keypad at `site_url` (the pages' address); the code goes nowhere else.
 
+    With a `budget`, the text is counted first; when the budget is spent nothing is issued or
+    sent (the visitor's live code keeps working) and the result says why, for the owner.
     If the SMS fails after the code is stored, a retry issues a fresh code that replaces it, so
     retrying the whole step is safe.
     """
@@ -512,6 +519,18 @@ def send_passcode(
     visitor = visitors.get(visitor_id)
     if visitor is None:
         raise VisitorNotFound(f"no visitor with id {visitor_id}")
+    held = budget.take(door_id, visitor_id) if budget is not None else None
+    if held is not None:
+        logger.warning(
+            "Passcode held: SMS budget spent",
+            extra={
+                "visitor_id": visitor_id,
+                "door_id": door_id,
+                "visit_id": visit_id,
+                "budget": held.scope.kind,
+            },
+        )
+        return PasscodeSent(visitor_id, door_id, visit_id, expires_at=None, sent_to=None, held=held.reason())
     issued = passcodes.issue(door_id, visitor_id, visit_id=visit_id)
     link = unlock_link(site_url, door_id, issued.code, issued.link_key) if site_url else None
     sms.send_sms(visitor.phone, sms_text(door_id, issued.code, passcodes.policy.ttl_seconds, link))

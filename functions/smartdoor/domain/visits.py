@@ -457,3 +457,19 @@ def decided_visitors(state: VisitState) -> list[str]:
     """The visitor ids decided in this visit."""
     prefix = visitor_key("")
     return sorted(key.removeprefix(prefix) for key in state.decided if key.startswith(prefix))
+
+
+def without_visitor(state: VisitState, visitor_id: str) -> VisitState:
+    """The visit as if the person had never been counted in it (`smartdoor visitors forget`):
+    their tally and their decision go. Their face is gone from the collection by then, so they
+    cannot be counted again."""
+    key = visitor_key(visitor_id)
+    return VisitState(
+        door_id=state.door_id,
+        visit_id=state.visit_id,
+        started_at=state.started_at,
+        last_frame_at=state.last_frame_at,
+        tallies={name: tally for name, tally in state.tallies.items() if name != key},
+        decided=state.decided - {key},
+        later_stranger=state.later_stranger,
+    )
