@@ -63,7 +63,7 @@ KNOWN_PATH = [
     "Email owner: code sent",
     "AccessCodeSent",
 ]
-LINK = re.compile(r"http://127\.0\.0\.1:\d+/owner/\?a=[A-Za-z0-9_-]+")
+LINK = re.compile(r"http://127\.0\.0\.1:\d+/owner/\?a=[A-Za-z0-9_.-]+")
 CODE = re.compile(r"\b(\d{6})\b")
 
 
