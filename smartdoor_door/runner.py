@@ -67,7 +67,7 @@ def tick_lock(lock: DoorLock, stop: threading.Event) -> None:
 
 
 def listen_for_rings(config: DoorConfig, agent: Agent) -> Any:
-    """A GPIO button on a Pi; Enter on a laptop's terminal. Returns what must stay referenced."""
+    """A GPIO button on a Pi (returned, to close at the end); Enter on a laptop's terminal."""
     if config.gpio.enabled:
         from gpiozero import Button
 
@@ -86,32 +86,39 @@ def _enter_rings(agent: Agent) -> None:
         agent.ring()
 
 
-def run_agent(config: DoorConfig, options: RunOptions) -> None:
+def run_agent(config: DoorConfig, options: RunOptions, stop: threading.Event | None = None) -> None:
+    """Runs until `stop` is set (never, from the command line: Ctrl-C ends it)."""
+    stop = stop or threading.Event()
     if config.mqtt.mode == "aws":
         tls_context(config.mqtt)  # a bad certificate is a clear error before anything starts
     source = open_camera(config, options)
     relay = make_relay(config)
-    stop = threading.Event()
     worker = Worker()
     listener = CommandListener(config, lambda report: DoorLock(relay, report))
+    button = None
     try:
         worker.start()
         listener.start()
         threading.Thread(target=tick_lock, args=(listener.lock, stop), daemon=True).start()
         agent = make_agent(config, worker.submit)
-        ring_input = listen_for_rings(config, agent)
+        button = listen_for_rings(config, agent)
         logger.info("door %s: agent running (Ctrl-C stops)", config.door_id)
         _watch(source, agent, stop, options)
         stop.wait()
-        del ring_input
     finally:
         stop.set()
         listener.stop()
         worker.stop()
-        if source is not None:
-            source.close()
-        if isinstance(relay, GpioRelay):
-            relay.release()
+        _close(source, button, relay)
+
+
+def _close(source: FrameSource | None, button: Any, relay: Relay) -> None:
+    if source is not None:
+        source.close()
+    if button is not None:
+        button.close()
+    if isinstance(relay, GpioRelay):
+        relay.release()
 
 
 def _watch(source: FrameSource | None, agent: Agent, stop: threading.Event, options: RunOptions) -> None:

@@ -162,7 +162,7 @@ class Broker:
 
 def start_broker(port: int) -> Broker:
     process = subprocess.Popen(  # noqa: S603 - our own script, this interpreter
-        [sys.executable, str(BROKER_SCRIPT), str(port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        [sys.executable, str(BROKER_SCRIPT), str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
