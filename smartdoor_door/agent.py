@@ -1,10 +1,11 @@
 """The door agent's loop: frames in, motion or a ring out as a few sharp snapshots.
 
 Nothing is uploaded unless motion was seen or the bell rang (cost and privacy): a still door
-sends nothing. Motion or a ring starts a burst of `burst_frames` frames; the `upload_frames`
-sharpest of them go to the snapshot route. A ring also goes to the ring route, exactly once per
-press. Uploads run on a worker thread so the camera keeps being read while the API is slow or
-being retried.
+sends nothing. Motion or a ring starts a burst of `burst_frames` frames spread over
+`burst_seconds` (motion is first seen as someone steps into the picture: a face is usually in
+full view a second later); the `upload_frames` sharpest of them go to the snapshot route. A
+ring also goes to the ring route, exactly once per press. Uploads run on a worker thread so the
+camera keeps being read while the API is slow or being retried.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class Agent:
         detector: MotionDetector,
         *,
         burst_frames: int = 6,
+        burst_seconds: float = 2.0,
         upload_frames: int = 3,
         submit: Callable[[Job], None] = run_now,
         clock: Callable[[], float] = time.monotonic,
@@ -69,6 +71,8 @@ class Agent:
         self._api = api
         self._detector = detector
         self._burst_frames = burst_frames
+        self._burst_spacing = burst_seconds / max(burst_frames - 1, 1)
+        self._last_burst_frame_at = float("-inf")
         self._upload_frames = upload_frames
         self._submit = submit
         self._clock = clock
@@ -85,16 +89,19 @@ class Agent:
         now = self._clock()
         motion = self._detector.update(frame, now)
         if self._burst is not None:
-            self._add_to_burst(frame)
+            self._add_to_burst(frame, now)
         elif motion or self._ring_pending.is_set():
             logger.info("%s: taking %d frames", "motion" if motion else "ring", self._burst_frames)
             self._ring_pending.clear()
             self._detector.quiet_for_cooldown(now)
             self._burst = []
-            self._add_to_burst(frame)
+            self._add_to_burst(frame, now)
 
-    def _add_to_burst(self, frame: np.ndarray) -> None:
+    def _add_to_burst(self, frame: np.ndarray, now: float) -> None:
         assert self._burst is not None
+        if self._burst and now - self._last_burst_frame_at < self._burst_spacing:
+            return
+        self._last_burst_frame_at = now
         self._burst.append(frame.copy())
         if len(self._burst) < self._burst_frames:
             return

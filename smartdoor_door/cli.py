@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -69,7 +71,13 @@ def run_command(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     options = RunOptions(video=args.video, camera_index=args.camera, no_camera=args.no_camera)
-    run_agent(config, options)
+    stop = threading.Event()
+    # systemd (or `kill`) stops the agent as Ctrl-C does: through run_agent's fail-secure exit.
+    previous = signal.signal(signal.SIGTERM, lambda _signal, _frame: stop.set())
+    try:
+        run_agent(config, options, stop)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return EXIT_OK
 
 

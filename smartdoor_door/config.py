@@ -42,6 +42,7 @@ class CameraConfig:
     motion_sensitivity: float = 0.02
     motion_cooldown_seconds: float = 15.0
     burst_frames: int = 6
+    burst_seconds: float = 2.0
     upload_frames: int = 3
 
 
@@ -127,6 +128,7 @@ def _camera(reader: _Reader) -> CameraConfig:
         motion_sensitivity=reader.number("camera.motion_sensitivity", 0.02, 0.0001, 1.0),
         motion_cooldown_seconds=reader.number("camera.motion_cooldown_seconds", 15.0, 0.0, 3600.0),
         burst_frames=burst,
+        burst_seconds=reader.number("camera.burst_seconds", 2.0, 0.0, 10.0),
         upload_frames=reader.integer("camera.upload_frames", 3, 1, min(3, burst)),
     )
 

@@ -91,12 +91,15 @@ class CommandListener:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.reconnect_delay_set(min_delay=1, max_delay=60)
         self.client.will_set(
             state_topic(config.door_id), state_message(config.door_id, "locked", None), qos=1, retain=True
         )
         self.lock = lock_factory(self.report)
         self.connected = False
+        self.failed_connects = 0
+        self._stopping = False
 
     def start(self) -> None:
         """Connect in the background (retrying until the broker answers)."""
@@ -107,6 +110,7 @@ class CommandListener:
         self.client.loop_start()
 
     def stop(self) -> None:
+        self._stopping = True
         self.lock.lock("agent stopping")
         self.client.disconnect()
         self.client.loop_stop()
@@ -120,6 +124,7 @@ class CommandListener:
             logger.error("the MQTT broker refused the connection: %s (door stays locked)", reason)
             return
         self.connected = True
+        self.failed_connects = 0
         logger.info(
             "connected to MQTT %s:%s as %s",
             self._config.mqtt.host,
@@ -129,8 +134,24 @@ class CommandListener:
         client.subscribe(command_topic(self._config.door_id), qos=1)
         self.report("locked", None)
 
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self.failed_connects += 1
+        if self.failed_connects in (1, 10) or self.failed_connects % 100 == 0:  # not a line a second
+            mqtt_config = self._config.mqtt
+            logger.error(
+                "the MQTT broker at %s:%s is unreachable (attempt %d): retrying with backoff; "
+                "the door stays locked",
+                mqtt_config.host,
+                mqtt_config.port,
+                self.failed_connects,
+            )
+        self.lock.lock("MQTT broker unreachable")
+
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         self.connected = False
+        if self._stopping:
+            logger.info("disconnected from MQTT")
+            return
         logger.warning("MQTT connection lost (%s): the door is locked until it is back", reason)
         self.lock.lock("MQTT connection lost")
 

@@ -38,13 +38,19 @@ class GpioRelay:
 
 
 class ConsoleRelay:
-    """A laptop has no strike: say what the relay would do."""
+    """A laptop has no strike: say what the relay does, once per change."""
 
     def __init__(self, say: Callable[[str], None] = print) -> None:
         self._say = say
+        self._is_open: bool | None = None
 
     def open(self) -> None:
-        self._say("relay: OPEN")
+        self._set(True)
 
     def close(self) -> None:
-        self._say("relay: closed")
+        self._set(False)
+
+    def _set(self, is_open: bool) -> None:
+        if is_open != self._is_open:
+            self._is_open = is_open
+            self._say("relay: OPEN" if is_open else "relay: closed")

@@ -53,7 +53,12 @@ def make_agent(config: DoorConfig, submit: Callable[[Callable[[], None]], None])
     camera = config.camera
     detector = MotionDetector(camera.motion_sensitivity, camera.motion_cooldown_seconds)
     return Agent(
-        api, detector, burst_frames=camera.burst_frames, upload_frames=camera.upload_frames, submit=submit
+        api,
+        detector,
+        burst_frames=camera.burst_frames,
+        burst_seconds=camera.burst_seconds,
+        upload_frames=camera.upload_frames,
+        submit=submit,
     )
 
 

@@ -32,7 +32,7 @@ def porch_video(path: Path, *, visitor: bool) -> Path:
     frames = [with_sensor_noise(scene, rng) for _ in range(30)]
     if visitor:
         frames += [with_sensor_noise(with_face(scene, x), rng) for x in range(-20, 160, 10)]
-        frames += [with_sensor_noise(with_face(scene, 160), rng) for _ in range(10)]
+        frames += [with_sensor_noise(with_face(scene, 160), rng) for _ in range(30)]
     return write_video(path, frames)
 
 
@@ -60,7 +60,7 @@ def test_a_video_of_a_visitor_played_as_the_camera_uploads_one_burst(tmp_path: P
     # WHEN it is played through the real OpenCV source
     api, count = play(video)
     # THEN every frame was read, and one burst of three JPEGs went out
-    assert count == 30 + 18 + 10
+    assert count == 30 + 18 + 30
     assert len(api.snapshots) == 3
     assert all(jpeg.startswith(b"\xff\xd8\xff") for jpeg in api.snapshots)
 

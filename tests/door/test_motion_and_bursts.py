@@ -37,9 +37,11 @@ class FakeClock:
         return self.now
 
 
-def make_agent(api: RecordingApi, clock: FakeClock, **kwargs: float) -> Agent:
-    detector = MotionDetector(sensitivity=0.02, cooldown_seconds=kwargs.pop("cooldown", 15.0))
-    return Agent(api, detector, burst_frames=6, upload_frames=3, clock=clock)  # type: ignore[arg-type]
+def make_agent(
+    api: RecordingApi, clock: FakeClock, cooldown: float = 15.0, burst_seconds: float = 2.0
+) -> Agent:
+    detector = MotionDetector(sensitivity=0.02, cooldown_seconds=cooldown)
+    return Agent(api, detector, burst_frames=6, burst_seconds=burst_seconds, upload_frames=3, clock=clock)  # type: ignore[arg-type]
 
 
 def feed(agent: Agent, clock: FakeClock, frames: list[np.ndarray]) -> None:
@@ -81,9 +83,10 @@ def test_a_still_scene_with_sensor_noise_uploads_nothing() -> None:
 
 
 def test_a_face_walking_in_uploads_one_burst_of_the_sharpest_frames() -> None:
-    # GIVEN a still porch, then a face walking in (half the frames motion-blurred)
+    # GIVEN a still porch, then a face walking in (half the frames motion-blurred), and a burst
+    # of six consecutive frames (no spacing, so three of them are blurred)
     api, clock, rng = RecordingApi(), FakeClock(), np.random.default_rng(2)
-    agent = make_agent(api, clock)
+    agent = make_agent(api, clock, burst_seconds=0.0)
     walking, blurry = face_walks_in(rng)
     # WHEN the agent sees them
     feed(agent, clock, still_frames(30, rng) + walking)
@@ -99,7 +102,7 @@ def test_a_face_walking_in_uploads_one_burst_of_the_sharpest_frames() -> None:
 def test_the_same_arrival_after_the_cooldown_is_a_second_burst() -> None:
     # GIVEN a short cooldown (one second, the walk lasts longer)
     api, clock, rng = RecordingApi(), FakeClock(), np.random.default_rng(3)
-    agent = make_agent(api, clock, cooldown=1.0)
+    agent = make_agent(api, clock, cooldown=1.0, burst_seconds=0.0)
     walking, _ = face_walks_in(rng)
     # WHEN the face walks in, and walks in again
     feed(agent, clock, still_frames(5, rng) + walking[:12] + still_frames(20, rng) + walking[:12])
@@ -123,7 +126,7 @@ def test_a_ring_is_exactly_one_ring_call_and_one_burst() -> None:
     feed(agent, clock, still_frames(10, rng))
     # WHEN the bell is pressed once and the camera keeps running
     agent.ring()
-    feed(agent, clock, still_frames(30, rng))
+    feed(agent, clock, still_frames(40, rng))
     # THEN one ring call, and one burst of three (a ring is worth a look even without motion)
     assert api.rings == 1
     assert len(api.snapshots) == 3
@@ -147,3 +150,19 @@ def test_the_detector_ignores_small_changes_below_the_sensitivity() -> None:
     # THEN no motion; a face-sized change is motion
     assert detector.update(spot, 0.1) is False
     assert detector.update(with_face(scene, 100), 0.2) is True
+
+
+def test_the_burst_is_spread_over_burst_seconds() -> None:
+    # GIVEN a 2-second burst; WHEN a face walks in
+    api, clock, rng = RecordingApi(), FakeClock(), np.random.default_rng(6)
+    agent = make_agent(api, clock, burst_seconds=2.0)
+    feed(agent, clock, still_frames(5, rng))
+    walking, _ = face_walks_in(rng)
+    feed(agent, clock, walking[:2])  # the face steps in: motion
+    started = clock.now
+    # THEN nothing is sent before the burst's two seconds are over, and three frames after
+    while clock.now - started < 1.6:
+        feed(agent, clock, [walking[min(len(walking) - 1, 2 + round((clock.now - started) * FPS))]])
+    assert api.snapshots == []
+    feed(agent, clock, walking[-10:])
+    assert len(api.snapshots) == 3

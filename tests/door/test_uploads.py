@@ -95,7 +95,7 @@ def test_api_down_the_agent_retries_and_the_relay_stays_locked(mock_pins: MockFa
     lock = DoorLock(relay, lambda state, command_id: reports.append((state, command_id)))
     sleeps = Sleeps()
     api = door_api(f"http://127.0.0.1:{closed_port()}", sleeps, attempts=3)
-    agent = Agent(api, MotionDetector(), burst_frames=2, upload_frames=2)
+    agent = Agent(api, MotionDetector(), burst_frames=2, burst_seconds=0, upload_frames=2)
     # WHEN the bell rings and a burst is taken
     agent.ring()
     agent.on_frame(door_scene())
