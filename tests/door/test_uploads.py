@@ -12,7 +12,7 @@ from smartdoor_door.camera import encode_jpeg
 from smartdoor_door.lock import DoorLock
 from smartdoor_door.motion import MotionDetector
 from smartdoor_door.relay import GpioRelay
-from smartdoor_door.uploads import ApiError, ApiKeyAuth, ApiUnreachable, Backoff, DoorApi
+from smartdoor_door.uploads import ApiError, ApiKeyAuth, ApiUnreachable, Backoff, DoorApi, IamAuth
 from tests.door.conftest import DOOR_ID, FORM_FIELDS, DeviceApi, closed_port, door_scene, with_face
 
 
@@ -106,3 +106,13 @@ def test_api_down_the_agent_retries_and_the_relay_stays_locked(mock_pins: MockFa
     assert mock_pins.pin(17).state is False
     assert lock.is_open is False
     assert reports == []
+
+
+def test_iam_auth_signs_for_execute_api_in_the_apis_region() -> None:
+    # GIVEN the tests' fake AWS credentials (tests/conftest.py); WHEN a route is signed
+    url = "https://abc123.execute-api.eu-west-1.amazonaws.com/v1/doors/front-door/ring"
+    headers = IamAuth("eu-west-1").headers("POST", url, b"{}")
+    # THEN it is SigV4 for execute-api, scoped to the region
+    assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=testing/")
+    assert "/eu-west-1/execute-api/aws4_request" in headers["Authorization"]
+    assert "X-Amz-Date" in headers
