@@ -34,26 +34,38 @@ class CertificateFiles:
 def from_local_stack(
     api_url: str, mqtt_host: str, mqtt_port: int, *, session: requests.Session | None = None
 ) -> DoorConfig:
-    url = f"{api_url.rstrip('/')}/local/stack"
+    stack = _local_stack(api_url.rstrip("/"), session or requests.Session())
+    door_id, api_key, mqtt = stack.get("doorId"), stack.get("apiKey"), stack.get("mqtt")
+    if not isinstance(door_id, str):
+        raise SetupError(f"{api_url}/local/stack names no doorId: is this a Smart Door local stack?")
+    if not isinstance(mqtt, dict):
+        mqtt = {"host": mqtt_host, "port": mqtt_port}
+    return DoorConfig(
+        door_id=door_id,
+        api=ApiConfig(
+            url=api_url.rstrip("/"),
+            auth="apiKey" if api_key else "none",
+            api_key=str(api_key or ""),
+        ),
+        mqtt=MqttConfig(mode="local", host=str(mqtt["host"]), port=int(mqtt["port"])),
+    )
+
+
+def _local_stack(api_url: str, session: requests.Session) -> dict[str, Any]:
+    url = f"{api_url}/local/stack"
     try:
-        response = (session or requests.Session()).get(url, timeout=5)
+        response = session.get(url, timeout=5)
     except requests.RequestException:
         raise SetupError(
             f"the local stack is not answering at {api_url}: start it with `smartdoor local`"
         ) from None
-    if response.status_code != 200:
+    try:
+        stack = response.json() if response.status_code == 200 else None
+    except ValueError:
+        stack = None
+    if not isinstance(stack, dict):
         raise SetupError(f"GET {url} answered {response.status_code}: is this a Smart Door local stack?")
-    stack = response.json()
-    mqtt = stack.get("mqtt") or {"host": mqtt_host, "port": mqtt_port}
-    return DoorConfig(
-        door_id=str(stack["doorId"]),
-        api=ApiConfig(
-            url=api_url.rstrip("/"),
-            auth="apiKey" if stack.get("apiKey") else "none",
-            api_key=str(stack.get("apiKey") or ""),
-        ),
-        mqtt=MqttConfig(mode="local", host=str(mqtt["host"]), port=int(mqtt["port"])),
-    )
+    return stack
 
 
 def from_aws_stack(
@@ -67,24 +79,33 @@ def from_aws_stack(
     iot: Any = None,
 ) -> DoorConfig:
     """Clients default to boto3's (the usual credential chain and region)."""
-    outputs = _outputs(cloudformation or _client("cloudformation"), stack_name)
-    api_url = _required(outputs, "ApiUrl", stack_name)
-    door_id = _door_id(_required(outputs, "DoorPageUrl", stack_name))
-    key_id = outputs.get("DeviceApiKeyId")
-    api = ApiConfig(url=api_url.rstrip("/"), auth="iam", region=_region(api_url))
-    if key_id:
-        value = (apigateway or _client("apigateway")).get_api_key(apiKey=key_id, includeValue=True)["value"]
-        api = ApiConfig(url=api.url, auth="apiKey", api_key=value)
-    host = (
-        iot_endpoint
-        or (iot or _client("iot")).describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
-    )
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        outputs = _outputs(cloudformation or _client("cloudformation"), stack_name)
+        api = _api_config(outputs, stack_name, apigateway)
+        if not iot_endpoint:
+            endpoint = (iot or _client("iot")).describe_endpoint(endpointType="iot:Data-ATS")
+            iot_endpoint = str(endpoint["endpointAddress"])
+    except ClientError as error:
+        raise SetupError(f"AWS refused: {error.response['Error']['Message']}") from None
+    except BotoCoreError as error:
+        raise SetupError(f"cannot reach AWS: {error}") from None
     return DoorConfig(
-        door_id=door_id,
+        door_id=_door_id(_required(outputs, "DoorPageUrl", stack_name)),
         api=api,
         gpio=GpioConfig(enabled=gpio),
-        mqtt=MqttConfig(mode="aws", host=host, port=8883, **certificates.__dict__),
+        mqtt=MqttConfig(mode="aws", host=iot_endpoint, port=8883, **certificates.__dict__),
     )
+
+
+def _api_config(outputs: dict[str, str], stack_name: str, apigateway: Any) -> ApiConfig:
+    api_url = _required(outputs, "ApiUrl", stack_name).rstrip("/")
+    key_id = outputs.get("DeviceApiKeyId")
+    if not key_id:
+        return ApiConfig(url=api_url, auth="iam", region=_region(api_url))
+    key = (apigateway or _client("apigateway")).get_api_key(apiKey=key_id, includeValue=True)
+    return ApiConfig(url=api_url, auth="apiKey", api_key=str(key["value"]))
 
 
 def _client(service: str) -> Any:
@@ -94,14 +115,12 @@ def _client(service: str) -> Any:
 
 
 def _outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import ClientError
 
     try:
         stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as error:
         raise SetupError(f"cannot read stack {stack_name}: {error.response['Error']['Message']}") from None
-    except BotoCoreError as error:
-        raise SetupError(f"cannot reach CloudFormation: {error}") from None
     return {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs", [])}
 
 

@@ -278,3 +278,20 @@ def test_run_with_missing_certificates_is_a_clear_error(
     )
     assert main(["run", "--config", str(config), "--no-camera"]) == 1
     assert "mqtt.ca_file: no file at ca.pem" in capsys.readouterr().err
+
+
+def test_init_aws_says_what_aws_refused_without_a_traceback() -> None:
+    cloudformation, apigateway = boto3.client("cloudformation"), boto3.client("apigateway")
+    with Stubber(cloudformation) as cfn, Stubber(apigateway) as apigw:
+        cfn.add_response("describe_stacks", describe(OUTPUTS), {"StackName": "SmartDoor"})
+        apigw.add_client_error("get_api_key", "AccessDeniedException", "not allowed: apigateway:GET")
+        with pytest.raises(SetupError, match="AWS refused: not allowed: apigateway:GET"):
+            from_aws_stack("SmartDoor", CERTS, cloudformation=cloudformation, apigateway=apigateway)
+
+
+def test_init_local_against_something_else_says_so(device_api: DeviceApi) -> None:
+    device_api.stack_extra = {"doorId": None}
+    with pytest.raises(SetupError, match="names no doorId"):
+        from_local_stack(device_api.url, "127.0.0.1", 1883)
+    with pytest.raises(SetupError, match="answered 404: is this a Smart Door local stack"):
+        from_local_stack(f"{device_api.url}/elsewhere", "127.0.0.1", 1883)

@@ -117,7 +117,7 @@ def test_an_unlock_over_mqtt_opens_for_its_seconds_and_reports_each_state(
     opened = time.monotonic()
     wait_for(lambda: owner.seen("unlocked", command_id))
     wait_for(lambda: pin.state is False, 5)
-    assert 0.8 <= time.monotonic() - opened <= 2.0
+    assert 0.8 <= time.monotonic() - opened <= 3.0  # 1 s, on a busy machine
     wait_for(lambda: owner.seen("locked", command_id))
     last = owner.states[-1]
     assert last["doorId"] == DOOR_ID
