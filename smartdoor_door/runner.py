@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,13 +81,15 @@ def listen_for_rings(config: DoorConfig, agent: Agent) -> Any:
         logger.info("the doorbell is the button on GPIO %d", config.gpio.button_pin)
         return button
     if sys.stdin.isatty():
-        threading.Thread(target=_enter_rings, args=(agent,), name="smartdoor-enter", daemon=True).start()
+        thread = threading.Thread(target=enter_rings, args=(agent, sys.stdin), daemon=True)
+        thread.start()
         logger.info("press Enter to ring the doorbell")
     return None
 
 
-def _enter_rings(agent: Agent) -> None:
-    for _ in sys.stdin:
+def enter_rings(agent: Agent, lines: Iterable[str]) -> None:
+    """Each line typed (Enter) is one press of the bell."""
+    for _ in lines:
         agent.ring()
 
 

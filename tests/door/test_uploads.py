@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import io
+import time
+
 import cv2
 import numpy as np
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from smartdoor_door.agent import Agent
+from smartdoor_door.agent import Agent, run_now
 from smartdoor_door.camera import encode_jpeg
+from smartdoor_door.config import parse_config
 from smartdoor_door.lock import DoorLock
 from smartdoor_door.motion import MotionDetector
 from smartdoor_door.relay import GpioRelay
+from smartdoor_door.runner import enter_rings, listen_for_rings, make_agent
 from smartdoor_door.uploads import ApiError, ApiKeyAuth, ApiUnreachable, Backoff, DoorApi, IamAuth
 from tests.door.conftest import DOOR_ID, FORM_FIELDS, DeviceApi, closed_port, door_scene, with_face
 
@@ -116,3 +121,31 @@ def test_iam_auth_signs_for_execute_api_in_the_apis_region() -> None:
     assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=testing/")
     assert "/eu-west-1/execute-api/aws4_request" in headers["Authorization"]
     assert "X-Amz-Date" in headers
+
+
+def test_the_doorbell_button_rings_once_per_press(device_api: DeviceApi, mock_pins: MockFactory) -> None:
+    # GIVEN the agent on a Pi: the bell button on GPIO 27, the real HTTP client
+    config = parse_config(
+        {"door_id": DOOR_ID, "api": {"url": device_api.url, "auth": "none"}, "gpio": {"enabled": True}}
+    )
+    agent = make_agent(config, run_now)
+    button = listen_for_rings(config, agent)
+    try:
+        # WHEN the button is pressed and released (the pin is pulled up; a press drives it low)
+        pin = mock_pins.pin(27)
+        pin.drive_low()
+        pin.drive_high()
+        # THEN exactly one POST to the ring route
+        wait = time.monotonic() + 5
+        while not device_api.calls_to(f"/doors/{DOOR_ID}/ring") and time.monotonic() < wait:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert len(device_api.calls_to(f"/doors/{DOOR_ID}/ring")) == 1
+    finally:
+        button.close()
+
+
+def test_enter_on_a_laptop_rings_once_per_line(device_api: DeviceApi) -> None:
+    config = parse_config({"door_id": DOOR_ID, "api": {"url": device_api.url, "auth": "none"}})
+    enter_rings(make_agent(config, run_now), io.StringIO("\n\n"))
+    assert len(device_api.calls_to(f"/doors/{DOOR_ID}/ring")) == 2
