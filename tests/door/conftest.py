@@ -160,10 +160,10 @@ class Broker:
             self.process.wait(10)
 
 
-def start_broker(port: int) -> Broker:
-    process = subprocess.Popen(  # noqa: S603 - our own script, this interpreter
-        [sys.executable, str(BROKER_SCRIPT), str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+def start_broker(port: int, tls: tuple[Path, Path, Path] | None = None) -> Broker:
+    """amqtt on 127.0.0.1:port; with tls = (server cert, server key, CA) it speaks TLS only."""
+    args = [sys.executable, str(BROKER_SCRIPT), str(port), *(str(path) for path in tls or ())]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
