@@ -67,7 +67,7 @@ test: $(BIN)/.installed node_modules/.installed
 lint: $(BIN)/.installed node_modules/.installed $(CHECKOV_VENV)/bin/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy cdk_app functions smartdoor_local
+	$(BIN)/mypy cdk_app functions smartdoor_local smartdoor_door
 	@# AWS's own checkers on what the stack deploys: the synthesized template and every state
 	@# machine definition with its substitutions applied (docs/internals.md, "Checks").
 	PYTHONPATH=functions $(BIN)/python -m tests.infra.lint_inputs $(LINT_DIR)

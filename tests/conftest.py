@@ -38,7 +38,7 @@ os.environ.pop("SMARTDOOR_API_URL", None)
 
 TESTS_DIR = Path(__file__).parent
 # Layers whose tests must never open a connection beyond this machine.
-_OFFLINE_LAYERS = ("unit", "integration", "workflows")
+_OFFLINE_LAYERS = ("unit", "integration", "workflows", "door")
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
