@@ -58,7 +58,7 @@ node_modules/.installed: package.json package-lock.json
 install: $(BIN)/.installed
 
 # The whole system on this machine: plays the scripted story, then serves until Ctrl-C.
-demo: $(BIN)/.installed node_modules/.installed
+demo: $(BIN)/.installed node_modules/.installed layers
 	$(BIN)/smartdoor local --port $(PORT)
 
 test: $(BIN)/.installed node_modules/.installed
