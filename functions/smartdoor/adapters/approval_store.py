@@ -23,7 +23,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from smartdoor.adapters.aws import dynamodb_table, transient_errors_as
+from smartdoor.adapters.aws import TableAdapter, transient_errors_as
 from smartdoor.adapters.conditional_writes import is_condition_failure
 from smartdoor.domain.approvals import Approval, ApprovalStatus, Channel, ConditionNotMet
 from smartdoor.domain.approvals import iso_z as iso
@@ -98,18 +98,13 @@ def _old_item(error: ClientError) -> Approval | None:
     return from_item({name: _DESERIALIZER.deserialize(value) for name, value in raw.items()})
 
 
-class DynamoApprovalStore:
+class DynamoApprovalStore(TableAdapter):
     """ApprovalRepository on DynamoDB (the Approvals table)."""
 
     def __init__(self, table_name: str, table: Any | None = None) -> None:
         if not table_name and table is None:
             raise ValueError("an approvals table name is required")
-        self._table_name = table_name
-        self._explicit_table = table
-
-    @property
-    def _table(self) -> Any:
-        return self._explicit_table or dynamodb_table(self._table_name)
+        super().__init__(table_name, table)
 
     def add(self, approval: Approval) -> None:
         try:

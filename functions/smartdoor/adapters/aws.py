@@ -28,6 +28,19 @@ def dynamodb_table(name: str) -> Any:
     return boto3.resource("dynamodb", config=_CONFIG).Table(name)
 
 
+class TableAdapter:
+    """Base of an adapter that owns one DynamoDB table: by name (the function's setting), or a
+    given boto3 Table resource (tests, a second account)."""
+
+    def __init__(self, table_name: str, table: Any | None = None) -> None:
+        self._table_name = table_name
+        self._explicit_table = table
+
+    @property
+    def _table(self) -> Any:
+        return self._explicit_table if self._explicit_table is not None else dynamodb_table(self._table_name)
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests that start a fresh moto context call this)."""
     client.cache_clear()

@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from smartdoor.adapters.aws import dynamodb_table, scan_pages, transient_errors_as
+from smartdoor.adapters.aws import TableAdapter, scan_pages, transient_errors_as
 from smartdoor.adapters.conditional_writes import conditional_write
 from smartdoor.adapters.secrets import SecretsManagerHmacKey
 from smartdoor.domain.otp import (
@@ -83,16 +83,8 @@ class _PreviousCodeReassigned(Exception):
     """The previous hash now names another visitor's code (ours was used or expired, then reissued)."""
 
 
-class DynamoPasscodeStore:
+class DynamoPasscodeStore(TableAdapter):
     """`PasscodeStore` on DynamoDB. Pass `table` (a boto3 Table resource) to use a specific one."""
-
-    def __init__(self, table_name: str, table: Any | None = None) -> None:
-        self._table_name = table_name
-        self._explicit_table = table
-
-    @property
-    def _table(self) -> Any:
-        return self._explicit_table if self._explicit_table is not None else dynamodb_table(self._table_name)
 
     # -- issuing ----------------------------------------------------------------------------
 

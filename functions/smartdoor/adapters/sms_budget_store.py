@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from smartdoor.adapters.aws import dynamodb_table, transient_errors_as
+from smartdoor.adapters.aws import TableAdapter, transient_errors_as
 from smartdoor.domain.sms_budget import (
     SMS_BUDGET_KEY_PREFIX,
     VISITOR,
@@ -41,16 +41,8 @@ def sms_budget(table_name: str, limits: SmsLimits) -> SmsBudget:
     return SmsBudget(DynamoSmsAllowance(table_name), time.time, limits)
 
 
-class DynamoSmsAllowance:
+class DynamoSmsAllowance(TableAdapter):
     """`SmsAllowance` on DynamoDB (the Passcodes table)."""
-
-    def __init__(self, table_name: str, table: Any | None = None) -> None:
-        self._table_name = table_name
-        self._explicit_table = table
-
-    @property
-    def _table(self) -> Any:
-        return self._explicit_table if self._explicit_table is not None else dynamodb_table(self._table_name)
 
     def take(self, scopes: Sequence[SmsScope], window: SmsWindow) -> SmsScope | None:
         table = self._table

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
-from smartdoor.adapters.aws import dynamodb_table, transient_errors_as
+from smartdoor.adapters.aws import TableAdapter, transient_errors_as
 from smartdoor.domain.visitors import Visitor
 from smartdoor.errors import TransientError
 
@@ -19,16 +19,8 @@ class VisitorRepository(Protocol):
     def delete(self, visitor_id: str) -> bool: ...
 
 
-class DynamoVisitorStore:
+class DynamoVisitorStore(TableAdapter):
     """`VisitorRepository` on DynamoDB. Pass `table` (a boto3 Table resource) to use a specific one."""
-
-    def __init__(self, table_name: str, table: Any | None = None) -> None:
-        self._table_name = table_name
-        self._explicit_table = table
-
-    @property
-    def _table(self) -> Any:
-        return self._explicit_table if self._explicit_table is not None else dynamodb_table(self._table_name)
 
     def get(self, visitor_id: str) -> Visitor | None:
         with transient_errors_as(TransientError):
