@@ -22,6 +22,14 @@ def ensure_functions_importable() -> None:
         sys.path.append(path)
 
 
+def ensure_repository_importable() -> None:
+    """Make the repository's own packages (`cdk_app`) importable: the local stack synthesizes the
+    CDK app in process, and the installed `smartdoor` command does not run from the repository."""
+    path = str(REPO_ROOT)
+    if path not in sys.path:
+        sys.path.append(path)
+
+
 # The local stack and the `smartdoor` command run the Lambda code in this process, so the shared
 # Lambda package (`smartdoor.*`) must be importable wherever `smartdoor_local` is.
 ensure_functions_importable()

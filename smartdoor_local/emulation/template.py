@@ -13,6 +13,7 @@ files are harmless (delete the directory to reclaim the space).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import tempfile
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from smartdoor_local import REPO_ROOT, WORKFLOWS_DIR
+from smartdoor_local import REPO_ROOT, WORKFLOWS_DIR, ensure_repository_importable
 
 CACHE_VARIABLE = "SMARTDOOR_TEMPLATE_CACHE"
 # What shapes the template besides the context (the functions' code only through its asset hash,
@@ -95,9 +96,10 @@ def _write_atomically(path: Path, content: dict[str, Any]) -> None:
 
 
 def _synthesize(context: Mapping[str, Any]) -> dict[str, Any]:
+    ensure_repository_importable()
+    importlib.import_module("cdk_app")  # the project's Node for jsii, before aws_cdk is imported
     from aws_cdk import App
 
-    import cdk_app  # noqa: F401 - the project's Node for jsii, before aws_cdk is imported
     from cdk_app.app import build_app
     from cdk_app.layers import ensure_layers
 
