@@ -121,7 +121,8 @@ def _calls(module: Path) -> tuple[set[str], set[str]]:
             receiver = ast.unparse(node.func.value)
             if receiver.endswith(("_client", "client", "_table", ".meta.client")) or "client(" in receiver:
                 methods.add(node.func.attr)
-            if receiver.endswith("_table") or "dynamodb_table" in module.read_text(encoding="utf-8"):
+            text = module.read_text(encoding="utf-8")
+            if receiver.endswith("_table") or "dynamodb_table" in text or "TableAdapter" in text:
                 services.add("dynamodb")
     return services, methods
 
