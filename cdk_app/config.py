@@ -47,7 +47,10 @@ class SmartDoorConfig(BaseModel):
     visit_gap_seconds: int = Field(120, alias="visitGapSeconds", ge=5, le=3600)
     approval_timeout_seconds: int = Field(600, alias="approvalTimeoutSeconds", ge=10, le=86400)
     otp_ttl_seconds: int = Field(300, alias="otpTtlSeconds", ge=30, le=3600)
-    face_source: Literal["images", "streamProcessor"] = Field("images", alias="faceSource")
+    # images: a streaming camera, sampled from Kinesis Video during a session; streamProcessor:
+    # Rekognition's video processor; snapshots: the door agent's uploads only (no Kinesis Video,
+    # no Kinesis Data Stream, no session sampling), the documented choice for a home with the agent.
+    face_source: Literal["images", "streamProcessor", "snapshots"] = Field("images", alias="faceSource")
     # Quality gate: a detected face below any of these is ignored.
     min_face_confidence: float = Field(90.0, alias="minFaceConfidence", ge=0, le=100)
     min_face_size_ratio: float = Field(0.05, alias="minFaceSizeRatio", ge=0, le=1)

@@ -52,6 +52,7 @@ class SmartDoorStack(Stack):
             "Ingestion",
             door_id=config.door_id,
             video_retention_hours=config.video_retention_hours,
+            streams=config.face_source != "snapshots",
         )
         self.faces = FaceCollection(
             self,
@@ -90,10 +91,13 @@ class SmartDoorStack(Stack):
             events_=self.events,
             alerts=self.alerts,
             api=self.api,
+            match_function=self.stream_match.function,
         )
 
-        CfnOutput(self, "DoorCameraStreamName", value=self.ingestion.video_stream.ref)
-        CfnOutput(self, "FaceSearchStreamName", value=self.ingestion.face_search_stream.stream_name)
+        if self.ingestion.video_stream is not None:
+            CfnOutput(self, "DoorCameraStreamName", value=self.ingestion.video_stream.ref)
+        if self.ingestion.face_search_stream is not None:
+            CfnOutput(self, "FaceSearchStreamName", value=self.ingestion.face_search_stream.stream_name)
         CfnOutput(self, "CollectionId", value=self.faces.collection.ref)
         CfnOutput(self, "PhotosBucketName", value=self.storage.photos_bucket.bucket_name)
         CfnOutput(self, "AlertsTopicArn", value=self.alerts.topic.topic_arn)
@@ -117,19 +121,20 @@ class SmartDoorStack(Stack):
             "dynamodb:ConditionCheckItem",
         )
         self.events.bus.grant_put_events_to(match.role)
-        self.alerts.when_iterator_age_exceeds(
-            "MatchFallingBehind", match.function, seconds=ITERATOR_AGE_ALARM_SECONDS
-        )
         self.alerts.when_function_errors("MatchErrors", match.function)
-        self.alerts.when_queue_has_messages(
-            "MatchFailuresWaiting", self.stream_match.failures, what="Face-search records"
-        )
+        if self.stream_match.failures is not None:
+            self.alerts.when_iterator_age_exceeds(
+                "MatchFallingBehind", match.function, seconds=ITERATOR_AGE_ALARM_SECONDS
+            )
+            self.alerts.when_queue_has_messages(
+                "MatchFailuresWaiting", self.stream_match.failures, what="Face-search records"
+            )
 
     def _match_environment(self) -> dict[str, str]:
         config = self.config
         return {
             "DOOR_ID": config.door_id,
-            "VIDEO_STREAM_ARN": self.ingestion.video_stream_arn,
+            **({"VIDEO_STREAM_ARN": arn} if (arn := self.ingestion.video_stream_arn) else {}),
             "VISITS_TABLE": self.storage.visits_table.table_name,
             "EVENT_BUS_NAME": self.events.bus.event_bus_name,
             "FACE_MATCH_THRESHOLD": str(config.face_match_threshold),

@@ -23,6 +23,7 @@ from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
@@ -95,6 +96,7 @@ class Doorbell(Construct):
         events_: Events,
         alerts: Alerts,
         api: Api,
+        match_function: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, construct_id)
         self._config = config
@@ -105,11 +107,74 @@ class Doorbell(Construct):
         photos = storage.photos_bucket
         common = {"DOOR_ID": config.door_id, "VISITS_TABLE": visits.table_name}
         face_search = {
-            "FACE_SEARCH_STREAM_NAME": ingestion.face_search_stream.stream_name,
             "COLLECTION_ID": faces.collection_id,
             "FACE_MATCH_THRESHOLD": str(config.face_match_threshold),
         }
+        if ingestion.face_search_stream is not None:
+            face_search["FACE_SEARCH_STREAM_NAME"] = ingestion.face_search_stream.stream_name
+        else:  # faceSource=snapshots: records go straight to the match function
+            face_search["MATCH_FUNCTION_NAME"] = match_function.function_name
 
+        self.sessions = config.face_source != "snapshots"
+        if self.sessions:
+            self._sessions(packaging, ingestion, faces, events_, common, face_search)
+
+        # ---------------------------------------------------------------- snapshots
+        self.process_snapshot = SmartDoorFunction(
+            self,
+            "ProcessSnapshot",
+            name=PROCESS_SNAPSHOT,
+            description="Smart Door: check and search an edge device's snapshot, write a face-search record",
+            packaging=packaging,
+            environment={
+                **common,
+                **face_search,
+                "PHOTOS_BUCKET": photos.bucket_name,
+                "ALERTS_TOPIC_ARN": alerts.topic.topic_arn,
+                "MAX_FRAMES_PER_DAY": str(config.max_frames_per_day),
+            },
+            timeout_seconds=30,
+        )
+        # The upload log (claim, release, outcome) and the daily budget.
+        visits.grant(
+            self.process_snapshot.role,
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:UpdateItem",
+        )
+        # HeadObject, the ranged GET of the first bytes, and Rekognition reading the object.
+        self.process_snapshot.allow_objects(
+            sid="ReadSnapshots", actions=["s3:GetObject"], bucket=photos, prefix=SNAPSHOTS_PREFIX
+        )
+        self._search_and_write(self.process_snapshot, faces, ingestion)
+        if ingestion.face_search_stream is None:
+            # The unqualified function only (grant_invoke would add its versions, ARN:*).
+            self.process_snapshot.allow(
+                sid="HandRecordsToTheMatchFunction",
+                actions=["lambda:InvokeFunction"],
+                resources=[match_function.function_arn],
+            )
+        self.process_snapshot.allow_email_to_owner(alerts.topic, alerts.key)
+        self.snapshot_rule, self.snapshot_dead_letters = self._route_uploads(photos)
+        alerts.when_function_errors("SnapshotErrors", self.process_snapshot.function)
+
+        # ---------------------------------------------------------------- device routes
+        self._device_routes(api, photos)
+
+    # -------------------------------------------------------------------- helpers
+
+    def _sessions(
+        self,
+        packaging: FunctionPackaging,
+        ingestion: Ingestion,
+        faces: FaceCollection,
+        events_: Events,
+        common: dict[str, str],
+        face_search: dict[str, str],
+    ) -> None:
+        """The doorbell session (a ring or motion samples the camera); not with faceSource=snapshots,
+        where the door agent's uploads are the frames."""
+        config, visits, alerts = self._config, self._storage.visits_table, self._alerts
         # ---------------------------------------------------------------- session functions
         self.open_session = SmartDoorFunction(
             self,
@@ -191,43 +256,6 @@ class Doorbell(Construct):
             events_.route(detail_type, self.session)
         alerts.when_executions_fail("DoorbellSessionFailed", self.session)
 
-        # ---------------------------------------------------------------- snapshots
-        self.process_snapshot = SmartDoorFunction(
-            self,
-            "ProcessSnapshot",
-            name=PROCESS_SNAPSHOT,
-            description="Smart Door: check and search an edge device's snapshot, write a face-search record",
-            packaging=packaging,
-            environment={
-                **common,
-                **face_search,
-                "PHOTOS_BUCKET": photos.bucket_name,
-                "ALERTS_TOPIC_ARN": alerts.topic.topic_arn,
-                "MAX_FRAMES_PER_DAY": str(config.max_frames_per_day),
-            },
-            timeout_seconds=30,
-        )
-        # The upload log (claim, release, outcome) and the daily budget.
-        visits.grant(
-            self.process_snapshot.role,
-            "dynamodb:PutItem",
-            "dynamodb:DeleteItem",
-            "dynamodb:UpdateItem",
-        )
-        # HeadObject, the ranged GET of the first bytes, and Rekognition reading the object.
-        self.process_snapshot.allow_objects(
-            sid="ReadSnapshots", actions=["s3:GetObject"], bucket=photos, prefix=SNAPSHOTS_PREFIX
-        )
-        self._search_and_write(self.process_snapshot, faces, ingestion)
-        self.process_snapshot.allow_email_to_owner(alerts.topic, alerts.key)
-        self.snapshot_rule, self.snapshot_dead_letters = self._route_uploads(photos)
-        alerts.when_function_errors("SnapshotErrors", self.process_snapshot.function)
-
-        # ---------------------------------------------------------------- device routes
-        self._device_routes(api, photos)
-
-    # -------------------------------------------------------------------- helpers
-
     @staticmethod
     def _search_and_write(function: SmartDoorFunction, faces: FaceCollection, ingestion: Ingestion) -> None:
         function.allow(
@@ -235,6 +263,8 @@ class Doorbell(Construct):
             actions=["rekognition:SearchFacesByImage"],
             resources=[faces.collection_arn],
         )
+        if ingestion.face_search_stream is None:
+            return
         # The stream uses the AWS-managed key (aws/kinesis): no KMS grant is needed to write.
         function.allow(
             sid="WriteFaceSearchRecords",

@@ -23,8 +23,8 @@ class FaceCollection(Construct):
         collection_id: str,
         face_source: str,
         face_match_threshold: float,
-        video_stream_arn: str,
-        face_search_stream: kinesis.IStream,
+        video_stream_arn: str | None,
+        face_search_stream: kinesis.IStream | None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.collection = rekognition.CfnCollection(self, "Collection", collection_id=collection_id)
@@ -32,6 +32,7 @@ class FaceCollection(Construct):
         self.collection_arn = self.collection.attr_arn
         self.stream_processor: rekognition.CfnStreamProcessor | None = None
         if face_source == "streamProcessor":
+            assert video_stream_arn is not None and face_search_stream is not None
             self.stream_processor = self._stream_processor(
                 face_match_threshold=face_match_threshold,
                 video_stream_arn=video_stream_arn,

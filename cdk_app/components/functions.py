@@ -22,6 +22,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk_app.components.queues import dead_letter_queue
@@ -238,9 +239,10 @@ class StreamMatch(Construct):
         *,
         packaging: FunctionPackaging,
         environment: Mapping[str, str],
-        face_search_stream: kinesis.IStream,
+        face_search_stream: kinesis.IStream | None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.failures: sqs.IQueue | None = None
         self.handler = SmartDoorFunction(
             self,
             "Handler",
@@ -251,6 +253,11 @@ class StreamMatch(Construct):
             timeout_seconds=60,
         )
         self.function = self.handler.function
+        if face_search_stream is None:
+            # faceSource=snapshots: process_snapshot invokes this function with the records
+            # (smartdoor.adapters.match_invoker); no event source, no iterator, no DLQ of its own
+            # (the snapshot rule's retries and dead-letter queue cover it).
+            return
         self.failures = dead_letter_queue(self, "Failures")
         self.event_source = event_sources.KinesisEventSource(
             face_search_stream,

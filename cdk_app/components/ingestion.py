@@ -11,8 +11,10 @@ from constructs import Construct
 class Ingestion(Construct):
     """A Kinesis Video stream for the camera and an encrypted Kinesis Data Stream for face-search records.
 
-    Both face sources (Rekognition's stream processor, or the doorbell session that searches
-    single images) write Rekognition's record format into the same data stream.
+    Both streaming face sources (Rekognition's stream processor, or the doorbell session that
+    searches single images) write Rekognition's record format into the same data stream. With
+    faceSource=snapshots there are neither: process_snapshot hands its records to the match
+    function directly (smartdoor.adapters.match_invoker).
     """
 
     def __init__(
@@ -22,10 +24,17 @@ class Ingestion(Construct):
         *,
         door_id: str,
         video_retention_hours: int,
+        streams: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
         if video_retention_hours < 24:
             raise ValueError("the door camera's video must be kept at least 24 hours")
+        self.video_stream: kinesisvideo.CfnStream | None = None
+        self.video_stream_arn: str | None = None
+        self.face_search_stream: kinesis.Stream | None = None
+        if not streams:
+            # faceSource=snapshots: the door agent uploads frames; nothing streams.
+            return
         # The edge device is configured with this name, so it is predictable.
         self.video_stream = kinesisvideo.CfnStream(
             self,

@@ -57,17 +57,18 @@ class TaskFunctions(Construct):
             description="Smart Door task: fetch a visit's frame (KVS or snapshot), store frame and face crop",
             environment={
                 "PHOTOS_BUCKET": photos.bucket_name,
-                "VIDEO_STREAM_ARN": ingestion.video_stream_arn,
+                **({"VIDEO_STREAM_ARN": arn} if (arn := ingestion.video_stream_arn) else {}),
             },
             memory_size=1024,  # decoding and re-encoding a 1280 px JPEG with Pillow
             timeout_seconds=45,
             extra_layers=[packaging.pillow],
         )
-        self.extract_frame.allow(
-            sid="GetImagesFromTheDoorCamera",
-            actions=["kinesisvideo:GetDataEndpoint", "kinesisvideo:GetImages"],
-            resources=[ingestion.video_stream_arn],
-        )
+        if ingestion.video_stream_arn is not None:  # faceSource=snapshots: uploaded frames only
+            self.extract_frame.allow(
+                sid="GetImagesFromTheDoorCamera",
+                actions=["kinesisvideo:GetDataEndpoint", "kinesisvideo:GetImages"],
+                resources=[ingestion.video_stream_arn],
+            )
         self.extract_frame.allow_objects(
             sid="ReadSnapshots", actions=["s3:GetObject"], bucket=photos, prefix=SNAPSHOTS_PREFIX
         )

@@ -19,6 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.face_engine import FaceEngine, RekognitionFaceEngine
+from smartdoor.adapters.match_invoker import LambdaMatchWriter
 from smartdoor.adapters.notifications import SnsNotifier
 from smartdoor.adapters.record_writer import KinesisRecordWriter, RecordWriter
 from smartdoor.adapters.session_store import DynamoFrameBudget
@@ -41,7 +42,10 @@ class ProcessSnapshotSettings(FunctionSettings):
     visits_table: Annotated[str, Meta(min_length=1)] = field(name="VISITS_TABLE")
     door_id: Annotated[str, Meta(pattern=DOOR_ID_PATTERN.pattern)] = field(name="DOOR_ID")
     photos_bucket: Annotated[str, Meta(min_length=3)] = field(name="PHOTOS_BUCKET")
-    face_search_stream_name: Annotated[str, Meta(min_length=1)] = field(name="FACE_SEARCH_STREAM_NAME")
+    # Exactly one of the two: the face-search stream, or (faceSource=snapshots, no stream) the
+    # match function, invoked with the records directly (smartdoor.adapters.match_invoker).
+    face_search_stream_name: str | None = field(default=None, name="FACE_SEARCH_STREAM_NAME")
+    match_function_name: str | None = field(default=None, name="MATCH_FUNCTION_NAME")
     collection_id: Annotated[str, Meta(min_length=1)] = field(name="COLLECTION_ID")
     alerts_topic_arn: Annotated[str, Meta(min_length=1)] = field(name="ALERTS_TOPIC_ARN")
     face_match_threshold: Annotated[float, Meta(ge=0, le=100)] = field(
@@ -77,6 +81,14 @@ class ObjectCreated(Model):
     detail: ObjectCreatedDetail
 
 
+def _record_writer(settings: ProcessSnapshotSettings) -> RecordWriter:
+    if settings.match_function_name:
+        return LambdaMatchWriter(settings.match_function_name)
+    if settings.face_search_stream_name:
+        return KinesisRecordWriter(settings.face_search_stream_name)
+    raise ValueError("set FACE_SEARCH_STREAM_NAME or MATCH_FUNCTION_NAME")
+
+
 class ForeignBucket(ValueError):
     """The event names a bucket other than the photos bucket (a misrouted rule): nothing is read."""
 
@@ -104,7 +116,7 @@ def handler(
         objects=objects or S3SnapshotUploads(settings.photos_bucket),
         log=log or DynamoSnapshotLog(settings.visits_table),
         engine=engine or RekognitionFaceEngine(settings.collection_id),
-        writer=writer or KinesisRecordWriter(settings.face_search_stream_name),
+        writer=writer or _record_writer(settings),
         budget=budget or DynamoFrameBudget(settings.visits_table),
         owner=owner or SnsNotifier(settings.alerts_topic_arn),
     )

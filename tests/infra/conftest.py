@@ -36,3 +36,10 @@ def synthesized_custom(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     video, a week of camera video, photos kept 7 days, a site URL, a tighter API throttle, an SMS
     sender ID and origination number, and SMS delivery logging left to another stack."""
     return synthesize(tmp_path_factory.mktemp("cdk-out-custom"), **CUSTOM_CONTEXT)
+
+
+@pytest.fixture(scope="session")
+def synthesized_snapshots(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """A home with the door agent: faceSource=snapshots (no Kinesis Video, no Kinesis Data Stream,
+    no doorbell sampling; the agent's uploads are the frames)."""
+    return synthesize(tmp_path_factory.mktemp("cdk-out-snapshots"), faceSource="snapshots")
