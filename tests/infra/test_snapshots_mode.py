@@ -40,7 +40,9 @@ def test_no_doorbell_session_or_sampling(synthesized_snapshots: Synthesized) -> 
         if r["Type"] == "AWS::Lambda::Function"
     ]
     assert not [d for d in functions if "doorbell" in d.lower()]
-    machines = [r for r in synthesized_snapshots.resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    machines = [
+        r for r in synthesized_snapshots.resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"
+    ]
     assert len(machines) == 2  # the unknown- and known-visitor workflows only
     rules = [r for r in synthesized_snapshots.resources.values() if r["Type"] == "AWS::Events::Rule"]
     patterns = [str(r["Properties"].get("EventPattern")) for r in rules]

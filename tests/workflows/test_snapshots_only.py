@@ -11,10 +11,10 @@ import time
 import boto3
 
 from smartdoor.domain.snapshots import snapshot_key
+from smartdoor_local.lambda_runtime import Invocation
 from tests.fakes import make_jpeg
 from tests.fakes.images import open_image
 from tests.workflows.conftest import DOOR_ID, REGION, SmartDoorOnMoto
-from smartdoor_local.lambda_runtime import Invocation
 from tests.workflows.doorbell_world import Doorbell, doorbell, object_created
 
 __all__ = ["doorbell"]  # the fixture
