@@ -62,6 +62,13 @@ def _parser() -> argparse.ArgumentParser:
         default=5.0,
         help="seconds without a face that end a visit (default 5 locally; 120 on AWS)",
     )
+    local.add_argument(
+        "--face-source",
+        choices=("images", "snapshots"),
+        default="images",
+        help="the CDK context faceSource to synthesize: images (the camera page streams frames, "
+        "the default) or snapshots (a home with the door agent: its uploads only, no streams)",
+    )
     local.add_argument("--verbose", action="store_true", help="show the functions' INFO logs")
 
     replay = commands.add_parser("replay", help="run recorded face-search records through the match function")
@@ -204,7 +211,8 @@ def cmd_local(args: argparse.Namespace) -> int:
 
     port = args.port if args.port is not None else _port_from_environment()
     try:
-        return serve(LocalConfig(visit_gap_seconds=args.visit_gap), port=port, story=not args.no_story)
+        config = LocalConfig(visit_gap_seconds=args.visit_gap, face_source=args.face_source)
+        return serve(config, port=port, story=not args.no_story)
     except PortInUse as error:
         raise CommandError(str(error), EXIT_FAILED) from None
 

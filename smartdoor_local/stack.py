@@ -155,6 +155,8 @@ class LocalConfig:
     # Doorbell sessions (docs/doorbell.md): the CDK defaults. Locally the "KVS stream" is the
     # frames the camera page sent (smartdoor_local.door_camera).
     sampling_interval_seconds: int = 1
+    # "images" (the camera page streams frames) or "snapshots" (the door agent's uploads only).
+    face_source: str = "images"
     session_seconds: int = 30
     max_frames_per_session: int = 15
     max_frames_per_day: int = 1000
@@ -171,7 +173,7 @@ class LocalConfig:
             "otpTtlSeconds": self.otp_ttl_seconds,
             "smsPerVisitorPerHour": self.sms_per_visitor_per_hour,
             "smsPerDoorPerHour": self.sms_per_door_per_hour,
-            "faceSource": "images",
+            "faceSource": self.face_source,
             "samplingIntervalSeconds": self.sampling_interval_seconds,
             "sessionSeconds": self.session_seconds,
             "maxFramesPerSession": self.max_frames_per_session,
@@ -345,7 +347,9 @@ class LocalStack:
         self.names = self._names()
         self.bus = EventDelivery(self.names["bus"], invoke_function=self._invoke_target)
         self.photo_links = LocalPhotoLinks(self.site_url, self.names["photos"])
-        self.camera_feed = LocalCameraFeed({self.names["video_stream_arn"]: self.config.door_id})
+        # faceSource=snapshots has no camera stream: the door agent's uploads are the frames.
+        camera = self.names.get("video_stream_arn")
+        self.camera_feed = LocalCameraFeed({camera: self.config.door_id} if camera else {})
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -370,9 +374,10 @@ class LocalStack:
             self._deploy()
             if self.with_workflows:
                 exit_stack.callback(self._stop_running_executions)
-            if self.poll_stream:
-                self.mapping.start()
-            exit_stack.callback(self.mapping.stop)
+            if self.mapping is not None:
+                if self.poll_stream:
+                    self.mapping.start()
+                exit_stack.callback(self.mapping.stop)
         except BaseException:
             exit_stack.close()
             raise
@@ -489,8 +494,12 @@ class LocalStack:
                 StreamName=self.refs.refs[logical_id], ShardCount=int(properties.get("ShardCount", 1))
             )
 
-    def _stream_mapping(self) -> StreamMapping:
-        (mapping,) = self.model.stream_mappings()  # the face-search stream -> stream_match
+    def _stream_mapping(self) -> StreamMapping | None:
+        mappings = self.model.stream_mappings()  # the face-search stream -> stream_match
+        if not mappings:  # faceSource=snapshots: process_snapshot invokes stream_match itself
+            self.names["match_failures"] = ""
+            return None
+        (mapping,) = mappings
         on_failure = self.refs.refs[mapping.on_failure] if mapping.on_failure else None
         self.names["match_failures"] = on_failure or ""
         return StreamMapping(
@@ -611,7 +620,18 @@ class LocalStack:
     # ------------------------------------------------------------------ running
 
     def put_record(self, record: Mapping[str, Any], partition_key: str | None = None) -> str:
-        """Put one face-search record on the stream (what a doorbell session does)."""
+        """Put one face-search record on the stream (what a doorbell session does). With
+        faceSource=snapshots there is no stream: the record goes to the match function as
+        process_snapshot hands it there (smartdoor.adapters.match_invoker)."""
+        if "face_search_stream" not in self.names:
+            from smartdoor.adapters.match_invoker import LambdaMatchWriter
+            from smartdoor.domain.face_search_records import OutgoingRecord
+
+            writer = LambdaMatchWriter(
+                self.function_arns["stream_match"], lambda_client=self.client("lambda")
+            )
+            key = partition_key or str(record.get("doorId") or self.config.door_id)
+            return writer.write([OutgoingRecord(partition_key=key, data=record)])[0]
         response = self.client("kinesis").put_record(
             StreamName=self.names["face_search_stream"],
             Data=json.dumps(record).encode("utf-8"),
@@ -713,7 +733,7 @@ class LocalStack:
                 "facesTable": self.names["faces"],
                 "photosBucket": self.names["photos"],
                 "collectionId": self.names["collection"],
-                "faceSearchStream": self.names["face_search_stream"],
+                "faceSearchStream": self.names.get("face_search_stream", ""),
                 "eventBus": self.names["bus"],
             },
         }
