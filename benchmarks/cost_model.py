@@ -47,10 +47,16 @@ DEFAULT_PRICES = HERE / "prices.json"
 DEFAULT_PROFILE = HERE / "usage_profile.json"
 
 SCENARIOS = ("stream-processor-24x7", "stream-processor-per-ring", "doorbell-sessions")
+# faceSource=snapshots: priced on its own template (no Kinesis Video, no Kinesis Data Stream).
+SNAPSHOTS = "door-agent-snapshots"
+# How the owner hears of an unknown visitor: "sms" (today) or "push" (Web Push, issue 17 part 4).
+# Web Push services (FCM, Mozilla autopush, Apple) charge the sender nothing: push is priced $0.
+OWNER_NOTIFICATIONS = ("sms", "push")
 SCENARIO_TITLES = {
     "stream-processor-24x7": "stream processor 24/7",
     "stream-processor-per-ring": "stream processor per ring",
     "doorbell-sessions": "doorbell sessions (image APIs)",
+    SNAPSHOTS: "door agent snapshots",
 }
 OUTCOMES = ("approved", "denied", "expired")
 HOURS_PER_DAY = 24
@@ -317,6 +323,16 @@ class UsageProfile:
         return float(value)
 
     @property
+    def owner_notification(self) -> str:
+        """ "sms" or "push": how the owner is asked about an unknown visitor."""
+        value = str(self.raw.get("owner_notification", "sms"))
+        if value not in OWNER_NOTIFICATIONS:
+            raise CostModelError(
+                f"owner_notification is one of {', '.join(OWNER_NOTIFICATIONS)}, not {value!r}"
+            )
+        return value
+
+    @property
     def visits_per_month(self) -> float:
         return self.number("visits_per_day") * self.number("days_per_month")
 
@@ -438,8 +454,8 @@ def estimate(
     """The monthly bill of one scenario. `transitions`: state transitions per visit by outcome
     (known, approved, denied, expired); the profile's when not given. `code`: the metrics and
     SMS segments of the code (read from functions/ when not given)."""
-    if scenario not in SCENARIOS:
-        raise CostModelError(f"unknown scenario {scenario!r}; one of {', '.join(SCENARIOS)}")
+    if scenario not in (*SCENARIOS, SNAPSHOTS):
+        raise CostModelError(f"unknown scenario {scenario!r}; one of {', '.join(SCENARIOS)}, {SNAPSHOTS}")
     code = code or read_code()
     bill = Estimate(scenario)
     volumes = monthly_volumes(profile)
@@ -454,6 +470,7 @@ def estimate(
     sessions = 0.0
     session_seconds = 0.0
     ring_events = 0.0
+    upload_forms = 0.0  # POST /doors/{doorId}/snapshots (faceSource=snapshots)
     if scenario == "stream-processor-24x7":
         records = rps * 3600 * hours
         minutes = hours * 60
@@ -495,6 +512,9 @@ def estimate(
         sessions, session_seconds, ring_events = runs, run_seconds, runs
         invocations["open_session"] += runs
         invocations["stream_processor"] += 2 * runs  # start, stop
+    elif scenario == SNAPSHOTS:
+        records, good_records, ring_events = _snapshots(bill, volumes, motion, profile, prices, invocations)
+        upload_forms = records
     else:
         # A motion-only session (someone walking past) samples until its empty samples run out.
         images = volumes.visits * profile.number("frames_per_visit") + motion * profile.number(
@@ -525,21 +545,12 @@ def estimate(
         invocations["open_session"] += volumes.visits + motion
         invocations["sample_door"] += images
 
-    # --- the camera's video: KVS keeps it whatever finds the faces
-    bill.add(
-        "Kinesis Video Streams",
-        "camera video ingested (GB)",
-        _video_gb(profile, hours),
-        prices["kvs.ingested_gb"],
-    )
-    bill.add(
-        "Kinesis Video Streams",
-        "camera video stored (GB-month)",
-        _video_gb(profile, facts.video_retention_hours),
-        prices["kvs.stored_gb_month"],
-    )
+    # --- the camera's video: KVS keeps it whatever finds the faces (none with snapshots)
+    if facts.video_retention_hours:
+        _camera_video(bill, facts, profile, prices, hours)
 
     # --- face-search records
+
     if facts.kinesis_shards:
         bill.add(
             "Kinesis Data Streams",
@@ -571,8 +582,9 @@ def estimate(
     invocations["issue_passcode"] += volumes.codes_sent
     unlock_requests = volumes.codes_sent * profile.number("unlock_tries_per_code")
     decisions = shares["approved"] + shares["denied"]
-    api_requests = volumes.unknown + decisions + unlock_requests + ring_events  # view, decide, unlock, ring
-    invocations["api"] += volumes.unknown + decisions + unlock_requests + ring_events
+    # view, decide, unlock, ring, upload forms
+    api_requests = volumes.unknown + decisions + unlock_requests + ring_events + upload_forms
+    invocations["api"] += api_requests
 
     memory_default = profile.number("assumed_memory_mb")
     for name, count in sorted(invocations.items()):
@@ -628,9 +640,11 @@ def estimate(
     if facts.tables_with_pitr:
         bill.add("DynamoDB", "PITR backups (GB-month)", stored, prices["dynamodb.pitr_gb_month"])
 
-    # --- SNS: SMS (billed per message part) and email
-    sms = volumes.owner_sms + volumes.codes_sent
-    parts = volumes.owner_sms * code.owner_sms_segments + volumes.codes_sent * code.visitor_sms_segments
+    # --- SNS: SMS (billed per message part) and email. With push the owner's approval requests
+    # are Web Push messages (free to send; the sending Lambda is the ask_owner call already priced).
+    owner_sms = volumes.owner_sms if profile.owner_notification == "sms" else 0.0
+    sms = owner_sms + volumes.codes_sent
+    parts = owner_sms * code.owner_sms_segments + volumes.codes_sent * code.visitor_sms_segments
     segments = f"{code.owner_sms_segments} part(s) per owner text, {code.visitor_sms_segments} per code"
     bill.add("SNS", f"SMS to the owner and visitors ({segments})", parts, prices["sns.sms_us_message"])
     bill.add("SNS", "SMS carrier fees (per part)", parts, prices["sns.sms_us_carrier_fee"])
@@ -769,6 +783,51 @@ class Split:
     fixed: float  # no visits (passers-by still start motion sessions)
     per_visit: float
     per_visit_before_sms: float
+
+
+def _camera_video(
+    bill: Estimate, facts: TemplateFacts, profile: UsageProfile, prices: PriceBook, hours: float
+) -> None:
+    bill.add(
+        "Kinesis Video Streams",
+        "camera video ingested (GB)",
+        _video_gb(profile, hours),
+        prices["kvs.ingested_gb"],
+    )
+    bill.add(
+        "Kinesis Video Streams",
+        "camera video stored (GB-month)",
+        _video_gb(profile, facts.video_retention_hours),
+        prices["kvs.stored_gb_month"],
+    )
+
+
+def _snapshots(
+    bill: Estimate,
+    volumes: MonthlyVolumes,
+    motion: float,
+    profile: UsageProfile,
+    prices: PriceBook,
+    invocations: dict[str, float],
+) -> tuple[float, float, float]:
+    """The door agent uploads a few frames per ring or motion: each one an upload form (the API),
+    an S3 PUT, S3's Object Created event (AWS service events on the default bus are free),
+    process_snapshot (HEAD, a ranged GET, one SearchFacesByImage) and the match function it
+    invokes. Returns (records, records with a good face, ring events)."""
+    uploads = volumes.visits * profile.number("snapshots_per_visit") + motion * profile.number(
+        "snapshots_per_motion"
+    )
+    bill.add(
+        "Rekognition",
+        "SearchFacesByImage (uploaded snapshots)",
+        uploads,
+        prices["rekognition.image_api_call"],
+    )
+    bill.add("S3", "snapshot uploads (PUT)", uploads, prices["s3.put_request"])
+    bill.add("S3", "snapshot reads (HEAD, ranged GET)", 2 * uploads, prices["s3.get_request"])
+    invocations["process_snapshot"] += uploads
+    invocations["stream_match"] += uploads  # invoked once per snapshot, no stream in between
+    return uploads, uploads * profile.number("good_face_share"), volumes.visits
 
 
 def split(

@@ -17,14 +17,14 @@ from benchmarks.lambda_env import REPO_ROOT
 CONTEXT = {"ownerPhone": "+15550100000", "ownerEmail": "owner@example.com"}
 
 
-def synthesize(outdir: Path) -> Path:
+def synthesize(outdir: Path, **context: str) -> Path:
     from aws_cdk import App
 
     from cdk_app.app import build_app
     from cdk_app.layers import ensure_layers
 
     ensure_layers()
-    app, stack = build_app(App(outdir=str(outdir), context=dict(CONTEXT)))
+    app, stack = build_app(App(outdir=str(outdir), context={**CONTEXT, **context}))
     app.synth()
     return outdir / f"{stack.artifact_id}.template.json"
 
@@ -32,9 +32,10 @@ def synthesize(outdir: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--face-source", help="the faceSource context (default: the CDK default)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO_ROOT))
-    print(synthesize(args.out))
+    print(synthesize(args.out, **({"faceSource": args.face_source} if args.face_source else {})))
     return 0
 
 
