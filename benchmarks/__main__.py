@@ -26,6 +26,7 @@ from pathlib import Path
 from benchmarks import cost_model
 from benchmarks.charts import cost_chart, notifications_chart
 from benchmarks.code_facts import read_code
+from benchmarks.home_profile import home_section
 from benchmarks.lambda_env import REPO_ROOT
 from benchmarks.report import (
     FIGURE_HEADER,
@@ -249,6 +250,13 @@ def _run(args: argparse.Namespace, only: set[str], work: Path, started_at: datet
             sections[-1].data.update(money.data)
         else:
             sections.append(money)
+        # 6. the default home profile (issue 17): its own template, faceSource=snapshots.
+        home_out = work / "cdk.out.snapshots"
+        _step(
+            "synth faceSource=snapshots (the home profile)",
+            ["-m", "benchmarks.synth", "--out", str(home_out), "--face-source", "snapshots"],
+        )
+        sections.append(home_section(home_out / "SmartDoor.template.json"))
 
     seconds = time.perf_counter() - started
     print()

@@ -12,7 +12,11 @@ from tests.infra.synth import Synthesized
 pytestmark = pytest.mark.infra
 
 
-def test_every_resource_type_is_priced_or_costs_nothing_for_a_stated_reason(synthesized: Synthesized) -> None:
+@pytest.mark.parametrize("fixture", ["synthesized", "synthesized_snapshots"])
+def test_every_resource_type_is_priced_or_costs_nothing_for_a_stated_reason(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    synthesized: Synthesized = request.getfixturevalue(fixture)
     types = resource_types(synthesized.template_json)
     unpriced = types - PRICED_TYPES - set(NO_CHARGE_TYPES)
     assert unpriced == set(), f"the cost model does not price {sorted(unpriced)}: add it to estimate()"
@@ -20,9 +24,11 @@ def test_every_resource_type_is_priced_or_costs_nothing_for_a_stated_reason(synt
     assert all(reason.strip() for reason in NO_CHARGE_TYPES.values())
 
 
+@pytest.mark.parametrize("fixture", ["synthesized", "synthesized_snapshots"])
 def test_the_model_reads_every_alarm_metric_key_stream_and_filter_of_the_template(
-    synthesized: Synthesized,
+    fixture: str, request: pytest.FixtureRequest
 ) -> None:
+    synthesized: Synthesized = request.getfixturevalue(fixture)
     resources = synthesized.resources
     facts = read_template(synthesized.template_json)
 
@@ -49,6 +55,8 @@ def test_the_model_reads_every_alarm_metric_key_stream_and_filter_of_the_templat
 
 
 def test_every_deployed_function_that_emits_metrics_is_priced(synthesized: Synthesized) -> None:
+    # The default template, which deploys every function (faceSource=snapshots drops the
+    # session functions; the model prices only the deployed functions' metrics either way).
     facts = read_template(synthesized.template_json)
     emitting = {function for function, _ in metric_inventory()}
     # Each function folder that emits a metric is a function of the template (a stale folder or

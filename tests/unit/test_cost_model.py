@@ -574,3 +574,45 @@ def test_a_metric_name_the_inventory_cannot_read_stops_the_model(tmp_path: Path)
     # THEN the cost model refuses to guess
     with pytest.raises(UnreadableMetric, match=r"handler\.py:2"):
         metric_inventory(tmp_path)
+
+
+# ---------------------------------------------------------------------------- faceSource=snapshots
+
+
+def snapshots_template() -> dict[str, Any]:
+    """faceSource=snapshots: no streams, process_snapshot instead of the session functions."""
+    shaped = template(ProcessSnapshotFunction=function("process_snapshot.handler.handler", 256))
+    del shaped["Resources"]["FaceSearchRecords"], shaped["Resources"]["DoorCamera"]
+    return shaped
+
+
+def test_snapshots_bill_no_video_and_no_shard_but_every_upload(prices: PriceBook) -> None:
+    facts = read_template(snapshots_template())
+    custom = profile(visits_per_day=10, days_per_month=30, motion_sessions_per_day=5)
+    bill = estimate("door-agent-snapshots", facts, custom, prices)
+    services = {entry.service for entry in bill.items}
+    assert "Kinesis Video Streams" not in services
+    assert "Kinesis Data Streams" not in services
+    # 300 visits x 3 snapshots + 150 passers-by x 2: each searched once, invoking the match once
+    uploads = 300 * 3 + 150 * 2
+    assert line(bill, "Rekognition", "SearchFacesByImage (uploaded snapshots)").quantity == uploads
+    assert line(bill, "S3", "snapshot uploads (PUT)").quantity == uploads
+    assert line(bill, "Lambda", "process_snapshot requests").quantity == uploads
+    assert line(bill, "Lambda", "stream_match requests").quantity == uploads
+
+
+def test_push_takes_the_owners_approval_requests_off_the_sms_bill(
+    facts: TemplateFacts, prices: PriceBook
+) -> None:
+    custom = {"visits_per_day": 10, "days_per_month": 30, "unknown_share": 0.5}
+    by_sms = estimate("doorbell-sessions", facts, profile(**custom, owner_notification="sms"), prices)
+    by_push = estimate("doorbell-sessions", facts, profile(**custom, owner_notification="push"), prices)
+    item = "SMS to the owner and visitors (1 part(s) per owner text, 1 per code)"
+    # 150 unknown visits: their approval requests go by push (priced $0), the codes stay SMS
+    assert line(by_sms, "SNS", item).quantity - line(by_push, "SNS", item).quantity == pytest.approx(150)
+    assert by_push.total < by_sms.total
+
+
+def test_an_unknown_owner_notification_is_refused() -> None:
+    with pytest.raises(CostModelError, match="owner_notification"):
+        _ = profile(owner_notification="pigeon").owner_notification
