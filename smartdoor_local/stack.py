@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -42,14 +41,16 @@ from typing import Any
 
 from smartdoor.observability import logger
 from smartdoor_local.door_camera import LocalCameraFeed
-from smartdoor_local.emulation.model import DeploymentModel, Function, Intrinsics, Table, UnresolvedIntrinsic
+from smartdoor_local.emulation.deploy import Deployer
+from smartdoor_local.emulation.model import DeploymentModel, Function, Table
 from smartdoor_local.emulation.resources import (
     FACES_TABLE,
     LocalRefs,
     function_skip_reason,
     local_deployment,
-    stem,
+    site_overrides,
 )
+from smartdoor_local.emulation.template import Variant
 from smartdoor_local.environment import patched_environ
 from smartdoor_local.event_rules import EventDelivery
 from smartdoor_local.face_engine import DynamoFaceStore, LocalFaceEngine, load_models
@@ -83,21 +84,6 @@ MATCH_RULE_VARIABLES = (
     "MIN_FACE_SHARPNESS",
     "MIN_FACE_BRIGHTNESS",
 )
-# The local stack's own names for resources, keyed as `names` has them -> the function environment
-# variable that, in the template, names that resource (so the template says which table is which).
-NAMED_BY_VARIABLE = {
-    "visits": "VISITS_TABLE",
-    "approvals": "APPROVALS_TABLE",
-    "visitors": "VISITORS_TABLE",
-    "passcodes": "PASSCODES_TABLE",
-    "photos": "PHOTOS_BUCKET",
-    "bus": "EVENT_BUS_NAME",
-    "face_search_stream": "FACE_SEARCH_STREAM_NAME",
-    "collection": "COLLECTION_ID",
-    "video_stream_arn": "VIDEO_STREAM_ARN",
-    "alerts_topic": "ALERTS_TOPIC_ARN",
-    "otp_secret": "OTP_SECRET_ARN",
-}
 # Environment variables whose local value differs from the template's, and why (`_environment_overrides`).
 ENVIRONMENT_OVERRIDES = {
     "SITE_URL": "the local server's URL, not the CloudFront distribution's",
@@ -288,19 +274,10 @@ def offline_aws_environment() -> Iterator[None]:
 
 
 def reset_process_caches() -> None:
-    """Forget clients, settings and adapters cached by the Lambda code (a fresh moto account)."""
+    """Forget every client, settings and adapter the Lambda code cached (a fresh moto account)."""
     from smartdoor.adapters.aws import reset_clients
-    from smartdoor.settings import reset_settings_cache
 
     reset_clients()
-    reset_settings_cache()
-    import api.handler
-    import ask_owner.handler
-    import issue_passcode.handler
-
-    api.handler.reset_adapters()
-    ask_owner.handler.reset_adapters()
-    issue_passcode.handler.reset_adapters()
 
 
 # ---------------------------------------------------------------------------- the stack
@@ -316,12 +293,15 @@ class LocalStack:
     moto_port: int | None = 0
     # Start the Kinesis poller thread (False: call `mapping.pump()` yourself).
     poll_stream: bool = True
+    # A change to the CDK app made in-process before synthesis (tests: smartdoor_local.emulation.template).
+    variant: Variant | None = None
 
     runtime: LambdaRuntime = field(default_factory=LambdaRuntime)
     outbox: Outbox = field(default_factory=Outbox)
     names: dict[str, str] = field(default_factory=dict)
     model: DeploymentModel = field(init=False)
     refs: LocalRefs = field(init=False)
+    deployer: Deployer = field(init=False)
     state_machines: dict[str, str] = field(default_factory=dict)
     bus: EventDelivery = field(init=False)
     engine: LocalFaceEngine = field(init=False)
@@ -341,7 +321,9 @@ class LocalStack:
             REGION,
             ACCOUNT,
             video_stream_arn=self.config.video_stream_arn,
+            variant=self.variant,
         )
+        self.deployer = Deployer(self.model, self.refs)
         self.names = self._names()
         self.bus = EventDelivery(self.names["bus"], invoke_function=self._invoke_target)
         self.photo_links = LocalPhotoLinks(self.site_url, self.names["photos"])
@@ -406,26 +388,13 @@ class LocalStack:
 
     def _names(self) -> dict[str, str]:
         """`names` from the template: each resource as the function variable naming it resolves."""
-        intrinsics = Intrinsics(self.refs.refs)
-        found: dict[str, str] = {"faces": FACES_TABLE}
-        for function in self.model.functions():
-            for key, variable in NAMED_BY_VARIABLE.items():
-                value = function.environment.get(variable)
-                if value is not None and key not in found:
-                    try:
-                        found[key] = intrinsics.text(value)
-                    except UnresolvedIntrinsic:
-                        continue  # a value moto makes (the secret's ARN): known once deployed
-        buses = self.model.of_type("AWS::Events::EventBus")
-        found["bus_arn"] = next(self.refs.refs[f"{logical_id}.Arn"] for logical_id in buses)
-        return found
+        return {"faces": FACES_TABLE} | self.deployer.names()
 
     def _deploy(self) -> None:
-        import boto3
 
         self._create_tables()
-        self._create_storage()
-        self._create_messaging()
+        self.deployer.create_storage()
+        self.deployer.create_messaging()
         self.names = self._names()
         from smartdoor.adapters.photo_store import S3PhotoStore
 
@@ -435,59 +404,15 @@ class LocalStack:
         if self.with_workflows:
             load_models()  # now, not on the first frame
         self._register_functions()
-        role = boto3.client("iam", region_name=REGION).create_role(
-            RoleName="smartdoor-local",
-            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
-        )["Role"]["Arn"]
+        role = self.deployer.role()
         self.function_arns = self.runtime.create_functions(self.client("lambda"), role)
         self.mapping = self._stream_mapping()
         if self.with_workflows:
             self._create_workflows(role)
 
     def _create_tables(self) -> None:
-        dynamodb = self.client("dynamodb")
-        for table in self.model.tables():
-            table.create(dynamodb, self.refs.refs[table.logical_id])
-        LOCAL_FACES.create(dynamodb, FACES_TABLE)
-
-    def _create_storage(self) -> None:
-        s3 = self.client("s3")
-        for logical_id, properties in self.model.of_type("AWS::S3::Bucket").items():
-            s3.create_bucket(Bucket=self.refs.refs[logical_id])
-            if (
-                (properties.get("NotificationConfiguration") or {}).get("EventBridgeConfiguration") or {}
-            ).get("EventBridgeEnabled"):
-                s3.put_bucket_notification_configuration(
-                    Bucket=self.refs.refs[logical_id],
-                    NotificationConfiguration={"EventBridgeConfiguration": {}},
-                )
-        secretsmanager = self.client("secretsmanager")
-        for logical_id in self.model.of_type("AWS::SecretsManager::Secret"):
-            arn = secretsmanager.create_secret(
-                Name=f"SmartDoor-{stem(logical_id)}", SecretString=secrets.token_urlsafe(48)
-            )["ARN"]
-            self.refs.add(logical_id, arn, Arn=arn)
-
-    def _create_messaging(self) -> None:
-        intrinsics = Intrinsics(self.refs.refs)
-        sns, events, sqs, kinesis = (self.client(s) for s in ("sns", "events", "sqs", "kinesis"))
-        for logical_id in self.model.of_type("AWS::SNS::Topic"):
-            sns.create_topic(Name=self.refs.refs[f"{logical_id}.TopicName"])
-        for properties in self.model.of_type("AWS::SNS::Subscription").values():
-            sns.subscribe(
-                TopicArn=intrinsics.text(properties["TopicArn"]),
-                Protocol=properties["Protocol"],
-                Endpoint=intrinsics.text(properties["Endpoint"]),
-            )
-        for logical_id in self.model.of_type("AWS::Events::EventBus"):
-            events.create_event_bus(Name=self.refs.refs[logical_id])
-        for logical_id in self.model.of_type("AWS::SQS::Queue"):
-            url = sqs.create_queue(QueueName=self.refs.refs[f"{logical_id}.QueueName"])["QueueUrl"]
-            self.refs.add(logical_id, url)
-        for logical_id, properties in self.model.of_type("AWS::Kinesis::Stream").items():
-            kinesis.create_stream(
-                StreamName=self.refs.refs[logical_id], ShardCount=int(properties.get("ShardCount", 1))
-            )
+        self.deployer.create_tables()
+        LOCAL_FACES.create(self.client("dynamodb"), FACES_TABLE)
 
     def _stream_mapping(self) -> StreamMapping:
         (mapping,) = self.model.stream_mappings()  # the face-search stream -> stream_match
@@ -512,26 +437,23 @@ class LocalStack:
         return wanted
 
     def _register_functions(self) -> None:
-        intrinsics = Intrinsics(self.refs.refs)
         adapters = self._adapter_overrides()
         for function in self._local_functions():
             self.runtime.register(
                 LocalFunction(
                     name=self.refs.refs[function.logical_id],
                     handler=function.handler,
-                    environment=self.local_environment(function, intrinsics),
+                    environment=self.local_environment(function),
                     overrides=adapters.get(str(function.folder), {}),
                 )
             )
 
-    def local_environment(self, function: Function, intrinsics: Intrinsics | None = None) -> dict[str, str]:
+    def local_environment(self, function: Function) -> dict[str, str]:
         """The function's template environment, rendered, with the local overrides applied."""
-        intrinsics = intrinsics or Intrinsics(self.refs.refs)
         overrides = self._environment_overrides()
-        return {
-            variable: overrides[variable] if variable in overrides else intrinsics.text(value)
-            for variable, value in function.environment.items()
-        } | {variable: overrides[variable] for variable in self._added_variables(function)}
+        return self.deployer.environment(function, overrides) | {
+            variable: overrides[variable] for variable in self._added_variables(function)
+        }
 
     def _added_variables(self, function: Function) -> list[str]:
         """Replay's match rules where the template leaves one to its default."""
@@ -541,11 +463,7 @@ class LocalStack:
 
     def _environment_overrides(self) -> dict[str, str]:
         """ENVIRONMENT_OVERRIDES' values (applied to any function whose template sets the variable)."""
-        overrides = {
-            "SITE_URL": self.site_url,
-            "SITE_ORIGIN": self.site_url.rstrip("/"),
-            "VISIT_GAP_SECONDS": str(self.config.visit_gap_seconds),
-        }
+        overrides = site_overrides(self.site_url) | {"VISIT_GAP_SECONDS": str(self.config.visit_gap_seconds)}
         if not self.with_workflows:
             overrides |= self.config.match_rules()
         return overrides
@@ -583,30 +501,11 @@ class LocalStack:
         return {"snapshot_forms": S3SnapshotUploads(self.names["photos"], presigning_client=presigner)}
 
     def _create_workflows(self, role_arn: str) -> None:
-        intrinsics = Intrinsics(self.refs.refs)
-        sfn = self.client("stepfunctions")
         for machine in self.model.state_machines():
-            arn = sfn.create_state_machine(
-                name=self.refs.refs[f"{machine.logical_id}.Name"],
-                definition=machine.rendered(intrinsics),
-                roleArn=role_arn,
-                type=machine.type,
-            )["stateMachineArn"]
+            arn = self.deployer.create_state_machine(machine, role_arn)
             self.state_machines[machine.workflow or machine.logical_id] = arn
-        events = self.client("events")
         for rule in self.model.rules():
-            bus = {"EventBusName": self.refs.refs[rule.bus]} if rule.bus else {}
-            name = stem(rule.logical_id)
-            events.put_rule(Name=name, EventPattern=json.dumps(intrinsics.resolve(rule.pattern)), **bus)
-            targets = [
-                {
-                    "Id": target.id,
-                    "Arn": intrinsics.text({"Fn::GetAtt": [target.logical_id, "Arn"]}),
-                    **({"RoleArn": role_arn} if target.uses_role else {}),
-                }
-                for target in rule.targets
-            ]
-            events.put_targets(Rule=name, Targets=targets, **bus)
+            self.deployer.put_rule(rule, role_arn)
 
     # ------------------------------------------------------------------ running
 

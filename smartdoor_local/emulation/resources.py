@@ -59,14 +59,30 @@ SKIPPED_TYPES: Mapping[str, str] = {
 SKIPPED_FUNCTIONS: Mapping[str, str] = {
     "stream_processor": "faceSource=streamProcessor only; the local stack samples images (faceSource=images)",
 }
+
+
+def site_overrides(site_url: str) -> dict[str, str]:
+    """The pages' URL and origin, where a function's template sets them (CloudFront's, on AWS):
+    the local server's, for the local stack and the browser tests."""
+    return {"SITE_URL": site_url, "SITE_ORIGIN": site_url.rstrip("/")}
+
+
+# The workflow test worlds' one environment override (tests/workflows): sample the camera without
+# a pause (CDK's floor is 1 s), so a session's samples take milliseconds, not seconds.
+TEST_WORLD_OVERRIDES: Mapping[str, str] = {"SAMPLING_INTERVAL_SECONDS": "0"}
 NOT_A_PROJECT_FUNCTION = "CDK's own helper function (custom resource provider), not in functions/"
 
 
 def local_deployment(
-    context: Mapping[str, Any], region: str, account: str, *, video_stream_arn: str | None = None
+    context: Mapping[str, Any],
+    region: str,
+    account: str,
+    *,
+    video_stream_arn: str | None = None,
+    variant: template.Variant | None = None,
 ) -> tuple[DeploymentModel, LocalRefs]:
-    """The template for `context` (cached) and what its logical ids stand for locally."""
-    model = DeploymentModel.from_template(template.synthesized(context))
+    """The template for `context` (and `variant`; cached) and what its logical ids stand for locally."""
+    model = DeploymentModel.from_template(template.synthesized(context, variant))
     return model, LocalRefs(region, account, video_stream_arn=video_stream_arn).build(model)
 
 
