@@ -36,10 +36,12 @@ import json
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cache
 from typing import Any
 
 from smartdoor.observability import logger
+from smartdoor_local import ensure_repository_importable
 from smartdoor_local.door_camera import LocalCameraFeed
 from smartdoor_local.emulation.deploy import Deployer
 from smartdoor_local.emulation.model import DeploymentModel, Function, Table
@@ -117,73 +119,83 @@ LOCAL_FACES = Table(
 )
 
 
+@cache
+def cdk_defaults() -> dict[str, Any]:
+    """Every defaulted key of the deployment configuration (cdk_app/config.py): field name -> default.
+    The one defaults table; the local stack reads it rather than repeating it."""
+    ensure_repository_importable()
+    from cdk_app.config import SmartDoorConfig
+
+    return {
+        name: info.default for name, info in SmartDoorConfig.model_fields.items() if not info.is_required()
+    }
+
+
+def _cdk(name: str) -> Any:
+    return field(default_factory=lambda: cdk_defaults()[name])
+
+
+# The match rules (stream_match's): replay overrides them instead of synthesizing per value.
+_MATCH_RULE_FIELDS = (
+    "face_match_threshold",
+    "min_frames_for_decision",
+    "min_face_confidence",
+    "min_face_size_ratio",
+    "min_face_sharpness",
+    "min_face_brightness",
+)
+
+
 @dataclass(frozen=True)
 class LocalConfig:
-    """The local stack's settings: the CDK context keys (README, Configuration), local defaults."""
+    """The local stack's settings: the CDK context keys (README, Configuration) with CDK's
+    defaults, but the owner's contacts (a deployment must give them) and the visit gap."""
 
-    door_id: str = "front-door"
+    door_id: str = _cdk("door_id")
     owner_phone: str = "+15550100000"
     owner_email: str = "owner@example.com"
-    face_match_threshold: float = 90.0
-    min_frames_for_decision: int = 2
+    face_match_threshold: float = _cdk("face_match_threshold")
+    min_frames_for_decision: int = _cdk("min_frames_for_decision")
     # 120 s on AWS; short here so that "walk away and come back" takes seconds, not minutes.
     visit_gap_seconds: float = 5.0
-    approval_timeout_seconds: int = 600
-    otp_ttl_seconds: int = 300
-    sms_per_visitor_per_hour: int = 3
-    sms_per_door_per_hour: int = 20
-    min_face_confidence: float = 90.0
-    min_face_size_ratio: float = 0.05
-    min_face_sharpness: float = 20.0
-    min_face_brightness: float = 20.0
+    approval_timeout_seconds: int = _cdk("approval_timeout_seconds")
+    otp_ttl_seconds: int = _cdk("otp_ttl_seconds")
+    sms_per_visitor_per_hour: int = _cdk("sms_per_visitor_per_hour")
+    sms_per_door_per_hour: int = _cdk("sms_per_door_per_hour")
+    min_face_confidence: float = _cdk("min_face_confidence")
+    min_face_size_ratio: float = _cdk("min_face_size_ratio")
+    min_face_sharpness: float = _cdk("min_face_sharpness")
+    min_face_brightness: float = _cdk("min_face_brightness")
     # The door's KVS stream: records without a doorId must come from it (replay: the trace's).
     video_stream_arn: str | None = None
-    # Doorbell sessions (docs/doorbell.md): the CDK defaults. Locally the "KVS stream" is the
-    # frames the camera page sent (smartdoor_local.door_camera).
-    sampling_interval_seconds: int = 1
-    session_seconds: int = 30
-    max_frames_per_session: int = 15
-    max_frames_per_day: int = 1000
-    max_empty_samples: int = 5
+    # Doorbell sessions (docs/doorbell.md). Locally the "KVS stream" is the frames the camera
+    # page sent (smartdoor_local.door_camera).
+    sampling_interval_seconds: int = _cdk("sampling_interval_seconds")
+    session_seconds: int = _cdk("session_seconds")
+    max_frames_per_session: int = _cdk("max_frames_per_session")
+    max_frames_per_day: int = _cdk("max_frames_per_day")
+    max_empty_samples: int = _cdk("max_empty_samples")
 
     def context(self, *, match_rules: bool = True) -> dict[str, Any]:
-        """The CDK context keys (cdk_app/config.py) the local stack synthesizes with. Without
-        `match_rules` (replay) the match rules stay CDK's defaults and are overridden instead."""
+        """The CDK context keys (cdk_app/config.py's aliases) the local stack synthesizes with:
+        every field CDK knows but the visit gap (an environment override). Without `match_rules`
+        (replay) the match rules stay CDK's defaults and are overridden instead."""
+        from cdk_app.config import SmartDoorConfig
+
+        skipped = {"visit_gap_seconds", *(() if match_rules else _MATCH_RULE_FIELDS)}
+        known = SmartDoorConfig.model_fields
         context: dict[str, Any] = {
-            "doorId": self.door_id,
-            "ownerPhone": self.owner_phone,
-            "ownerEmail": self.owner_email,
-            "approvalTimeoutSeconds": self.approval_timeout_seconds,
-            "otpTtlSeconds": self.otp_ttl_seconds,
-            "smsPerVisitorPerHour": self.sms_per_visitor_per_hour,
-            "smsPerDoorPerHour": self.sms_per_door_per_hour,
-            "faceSource": "images",
-            "samplingIntervalSeconds": self.sampling_interval_seconds,
-            "sessionSeconds": self.session_seconds,
-            "maxFramesPerSession": self.max_frames_per_session,
-            "maxFramesPerDay": self.max_frames_per_day,
-            "maxEmptySamples": self.max_empty_samples,
+            str(known[name].alias): getattr(self, name)
+            for name in (f.name for f in fields(self))
+            if name in known and name not in skipped
         }
-        if match_rules:
-            context |= {
-                "faceMatchThreshold": self.face_match_threshold,
-                "minFramesForDecision": self.min_frames_for_decision,
-                "minFaceConfidence": self.min_face_confidence,
-                "minFaceSizeRatio": self.min_face_size_ratio,
-                "minFaceSharpness": self.min_face_sharpness,
-                "minFaceBrightness": self.min_face_brightness,
-            }
-        return context
+        return context | {"faceSource": "images"}
 
     def match_rules(self) -> dict[str, str]:
         """The match rules as stream_match reads them (replay's overrides)."""
         return {
-            "FACE_MATCH_THRESHOLD": str(self.face_match_threshold),
-            "MIN_FRAMES_FOR_DECISION": str(self.min_frames_for_decision),
-            "MIN_FACE_CONFIDENCE": str(self.min_face_confidence),
-            "MIN_FACE_SIZE_RATIO": str(self.min_face_size_ratio),
-            "MIN_FACE_SHARPNESS": str(self.min_face_sharpness),
-            "MIN_FACE_BRIGHTNESS": str(self.min_face_brightness),
+            variable: str(getattr(self, name))
+            for variable, name in zip(MATCH_RULE_VARIABLES, _MATCH_RULE_FIELDS, strict=True)
         }
 
 
