@@ -348,6 +348,15 @@ class SmartDoorOnMoto:
             self.state_machines[workflow] = self.deployer.create_state_machine(machine, self._role_arn)
         return self.state_machines[workflow]
 
+    def rule_starts(self, workflow: str, event: dict[str, Any]) -> bool:
+        """Whether one of the template's rules that target `workflow` matches `event`."""
+        machine = self.deployer.state_machine(workflow)
+        intrinsics = self.deployer.intrinsics
+        return any(
+            matches(intrinsics.resolve(rule.pattern), event)
+            for rule in self.deployer.rules_targeting(machine.logical_id)
+        )
+
     def start(self, workflow: str, event: dict[str, Any], name: str | None = None) -> str:
         """What the template's rules do with `event`: start `workflow` if one of its rules matches
         (an event no rule of the workflow matches is a test that could not happen on AWS)."""
