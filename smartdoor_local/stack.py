@@ -12,9 +12,10 @@ its tables (keys, indexes, TTL), buckets, queues, topic and subscription, the OT
 bus and every rule with its targets, the face-search stream and its mapping into the match
 function, every project function with its template environment, and every state machine with
 its definition and type. Nothing is described twice: what differs locally is named once, with
-why, in ENVIRONMENT_OVERRIDES and ADAPTER_OVERRIDES below, and what is not built is named in
-smartdoor_local.emulation.resources (SKIPPED_TYPES, SKIPPED_FUNCTIONS). On top, the local stack
-keeps its face collection (dlib embeddings) in one more table, `SmartDoor-LocalFaces`.
+why, in smartdoor_local.emulation.overrides (ENVIRONMENT_OVERRIDES, ADAPTER_OVERRIDES), and what
+is not built in smartdoor_local.emulation.resources (SKIPPED_TYPES, SKIPPED_FUNCTIONS). On top,
+the local stack keeps its face collection (dlib embeddings) in one more table, `SmartDoor-LocalFaces`
+(overrides.LOCAL_FACES).
 
 How AWS is stood in for:
 
@@ -44,13 +45,17 @@ from smartdoor.observability import logger
 from smartdoor_local import ensure_repository_importable
 from smartdoor_local.door_camera import LocalCameraFeed
 from smartdoor_local.emulation.deploy import Deployer
-from smartdoor_local.emulation.model import DeploymentModel, Function, Table
+from smartdoor_local.emulation.model import DeploymentModel, Function
+from smartdoor_local.emulation.overrides import (
+    LOCAL_FACES,
+    MATCH_RULE_VARIABLES,
+    local_overrides,
+)
 from smartdoor_local.emulation.resources import (
     FACES_TABLE,
     LocalRefs,
     function_skip_reason,
     local_deployment,
-    site_overrides,
 )
 from smartdoor_local.emulation.template import Variant
 from smartdoor_local.environment import patched_environ
@@ -78,45 +83,6 @@ ACCOUNT = "123456789012"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 API_FUNCTION_NAME = "api"
 MATCH_FUNCTION_NAME = "stream_match"
-MATCH_RULE_VARIABLES = (
-    "FACE_MATCH_THRESHOLD",
-    "MIN_FRAMES_FOR_DECISION",
-    "MIN_FACE_CONFIDENCE",
-    "MIN_FACE_SIZE_RATIO",
-    "MIN_FACE_SHARPNESS",
-    "MIN_FACE_BRIGHTNESS",
-)
-# Environment variables whose local value differs from the template's, and why (`_environment_overrides`).
-ENVIRONMENT_OVERRIDES = {
-    "SITE_URL": "the local server's URL, not the CloudFront distribution's",
-    "SITE_ORIGIN": "the local server's origin, not the CloudFront distribution's",
-    "VISIT_GAP_SECONDS": "seconds, so walking away and back takes seconds (CDK's floor: 5 whole seconds)",
-    **{
-        variable: "replay only: the rules to try, before any deployment has them (any value, like the gap)"
-        for variable in MATCH_RULE_VARIABLES
-    },
-}
-# Adapters the handlers get instead of the ones they would build (`_adapter_overrides`): what moto
-# cannot emulate. By function folder.
-ADAPTER_OVERRIDES = {
-    "extract_frame": "frames: no KVS; the camera page's frames (LocalCameraFeed)",
-    "sample_door": "camera and engine: no KVS, no Rekognition; camera frames and the dlib engine",
-    "check_collection": "engine: no Rekognition collections in moto; the dlib engine",
-    "enrol_face": "engine: as check_collection",
-    "process_snapshot": "engine: as check_collection",
-    "ask_owner": "photo_links: links the local server serves, not S3 presigned URLs",
-    "api": "photo_links as ask_owner; snapshot_forms: upload forms that point at the local moto server",
-}
-
-
-# The local face engine's collection (Rekognition's stand-in; smartdoor_local.face_engine).
-LOCAL_FACES = Table(
-    "LocalFaces",
-    key_schema=[{"AttributeName": "faceId", "KeyType": "HASH"}],
-    attribute_definitions=[{"AttributeName": "faceId", "AttributeType": "S"}],
-    global_secondary_indexes=[],
-    ttl_attribute=None,
-)
 
 
 @cache
@@ -475,7 +441,7 @@ class LocalStack:
 
     def _environment_overrides(self) -> dict[str, str]:
         """ENVIRONMENT_OVERRIDES' values (applied to any function whose template sets the variable)."""
-        overrides = site_overrides(self.site_url) | {"VISIT_GAP_SECONDS": str(self.config.visit_gap_seconds)}
+        overrides = local_overrides(self.site_url, self.config.visit_gap_seconds)
         if not self.with_workflows:
             overrides |= self.config.match_rules()
         return overrides

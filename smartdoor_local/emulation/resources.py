@@ -61,15 +61,6 @@ SKIPPED_FUNCTIONS: Mapping[str, str] = {
 }
 
 
-def site_overrides(site_url: str) -> dict[str, str]:
-    """The pages' URL and origin, where a function's template sets them (CloudFront's, on AWS):
-    the local server's, for the local stack and the browser tests."""
-    return {"SITE_URL": site_url, "SITE_ORIGIN": site_url.rstrip("/")}
-
-
-# The workflow test worlds' one environment override (tests/workflows): sample the camera without
-# a pause (CDK's floor is 1 s), so a session's samples take milliseconds, not seconds.
-TEST_WORLD_OVERRIDES: Mapping[str, str] = {"SAMPLING_INTERVAL_SECONDS": "0"}
 NOT_A_PROJECT_FUNCTION = "CDK's own helper function (custom resource provider), not in functions/"
 
 

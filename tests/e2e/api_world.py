@@ -40,7 +40,8 @@ from smartdoor.domain.approvals import Approval, approval_link_id, create_approv
 from smartdoor.domain.otp import IssuedPasscode, OtpPolicy, PasscodeService
 from smartdoor.models import VisitPhoto
 from smartdoor_local.emulation.deploy import Deployer
-from smartdoor_local.emulation.resources import LocalRefs, local_deployment, site_overrides
+from smartdoor_local.emulation.overrides import site_overrides
+from smartdoor_local.emulation.resources import LocalRefs, local_deployment
 from smartdoor_local.http_server import LocalRequest, build_proxy_event, smartdoor_api_routes
 from smartdoor_local.stack import ACCOUNT, REGION, LocalConfig
 from tests.fakes import FakeLambdaContext, make_jpeg
@@ -132,6 +133,7 @@ class ApiWorld:
     emails_queue: str
     tokens_queue: str
     state_machine_arn: str
+    otp_secret_arn: str
     aws: _Clients = field(repr=False)
 
     # ------------------------------------------------------------------ setup
@@ -195,6 +197,7 @@ class ApiWorld:
             emails_queue=emails_queue,
             tokens_queue=tokens_queue,
             state_machine_arn=machine,
+            otp_secret_arn=secret_arn,
             aws=aws,
         )
 
@@ -220,7 +223,7 @@ class ApiWorld:
                 PASSCODES_TABLE, table=session.resource("dynamodb").Table(PASSCODES_TABLE)
             ),
             keys=SecretsManagerHmacKey(
-                self.env["OTP_SECRET_ARN"], secrets_client=session.client("secretsmanager")
+                self.otp_secret_arn, secrets_client=session.client("secretsmanager")
             ),
             clock=clock,
             policy=OtpPolicy(),

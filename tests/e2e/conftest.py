@@ -22,7 +22,7 @@ import boto3
 import pytest
 
 from smartdoor.adapters.aws import reset_clients
-from smartdoor_local.emulation.resources import site_overrides
+from smartdoor_local.emulation.overrides import site_overrides
 from smartdoor_local.http_server import API_FUNCTION_NAME, LocalServer, smartdoor_api_routes, via_runtime
 from smartdoor_local.lambda_runtime import LocalFunction
 from tests.workflows.conftest import (  # noqa: F401 - fixtures reused from the workflow tests

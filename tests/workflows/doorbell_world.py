@@ -4,7 +4,7 @@ The `door` world already holds everything the template describes (the face-searc
 session state machine, its functions); `doorbell` gives the session functions their stand-ins
 (KVS: FakeDoorCamera, Rekognition: the door's FakeFaceEngine, the stream processor:
 FakeStreamProcessor), samples without a pause (the one environment override,
-smartdoor_local.emulation.resources.TEST_WORLD_OVERRIDES), and plays the template's Kinesis event
+smartdoor_local.emulation.overrides.TEST_WORLD_OVERRIDES), and plays the template's Kinesis event
 source mapping with a pump: after every record write, the new records are read back from moto
 with GetRecords and handed to the mapping's function (the real stream_match handler), as the
 mapping would. So a session sees the match function's decisions exactly as on AWS, only sooner.
@@ -25,7 +25,7 @@ import pytest
 
 from smartdoor.adapters.record_writer import KinesisRecordWriter
 from smartdoor.domain.face_search_records import OutgoingRecord
-from smartdoor_local.emulation.resources import TEST_WORLD_OVERRIDES
+from smartdoor_local.emulation.overrides import TEST_WORLD_OVERRIDES
 from tests.fakes.doorbell import FakeDoorCamera, FakeStreamProcessor
 from tests.workflows.conftest import ACCOUNT, DOOR_ID, REGION, SmartDoorOnMoto, matches
 
