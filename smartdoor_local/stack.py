@@ -114,8 +114,9 @@ _MATCH_RULE_FIELDS = (
 
 @dataclass(frozen=True)
 class LocalConfig:
-    """The local stack's settings: the CDK context keys (README, Configuration) with CDK's
-    defaults, but the owner's contacts (a deployment must give them) and the visit gap."""
+    """The local stack's settings: the CDK context keys (README, Configuration) it may change,
+    with CDK's defaults, but the owner's contacts (a deployment must give them) and the visit gap.
+    Every other key is left to CDK (its default, in the template)."""
 
     door_id: str = _cdk("door_id")
     owner_phone: str = "+15550100000"
@@ -124,28 +125,17 @@ class LocalConfig:
     min_frames_for_decision: int = _cdk("min_frames_for_decision")
     # 120 s on AWS; short here so that "walk away and come back" takes seconds, not minutes.
     visit_gap_seconds: float = 5.0
-    approval_timeout_seconds: int = _cdk("approval_timeout_seconds")
-    otp_ttl_seconds: int = _cdk("otp_ttl_seconds")
-    sms_per_visitor_per_hour: int = _cdk("sms_per_visitor_per_hour")
-    sms_per_door_per_hour: int = _cdk("sms_per_door_per_hour")
     min_face_confidence: float = _cdk("min_face_confidence")
     min_face_size_ratio: float = _cdk("min_face_size_ratio")
     min_face_sharpness: float = _cdk("min_face_sharpness")
     min_face_brightness: float = _cdk("min_face_brightness")
     # The door's KVS stream: records without a doorId must come from it (replay: the trace's).
     video_stream_arn: str | None = None
-    # Doorbell sessions (docs/doorbell.md). Locally the "KVS stream" is the frames the camera
-    # page sent (smartdoor_local.door_camera).
-    sampling_interval_seconds: int = _cdk("sampling_interval_seconds")
-    session_seconds: int = _cdk("session_seconds")
-    max_frames_per_session: int = _cdk("max_frames_per_session")
-    max_frames_per_day: int = _cdk("max_frames_per_day")
-    max_empty_samples: int = _cdk("max_empty_samples")
 
     def context(self, *, match_rules: bool = True) -> dict[str, Any]:
         """The CDK context keys (cdk_app/config.py's aliases) the local stack synthesizes with:
-        every field CDK knows but the visit gap (an environment override). Without `match_rules`
-        (replay) the match rules stay CDK's defaults and are overridden instead."""
+        these fields but the visit gap (an environment override). Without `match_rules` (replay)
+        the match rules stay CDK's defaults and are overridden instead."""
         from cdk_app.config import SmartDoorConfig
 
         skipped = {"visit_gap_seconds", *(() if match_rules else _MATCH_RULE_FIELDS)}
