@@ -222,9 +222,7 @@ class ApiWorld:
             store=DynamoPasscodeStore(
                 PASSCODES_TABLE, table=session.resource("dynamodb").Table(PASSCODES_TABLE)
             ),
-            keys=SecretsManagerHmacKey(
-                self.otp_secret_arn, secrets_client=session.client("secretsmanager")
-            ),
+            keys=SecretsManagerHmacKey(self.otp_secret_arn, secrets_client=session.client("secretsmanager")),
             clock=clock,
             policy=OtpPolicy(),
         )
