@@ -136,6 +136,7 @@ def replay(trace: list[tuple[int, dict[str, Any]]], config: LocalConfig) -> Repl
             )
             if response.get("FailedRecordCount"):
                 raise RuntimeError("the local stream refused records")
+        assert stack.mapping is not None, "replay synthesizes faceSource=images: the stream exists"
         stack.mapping.pump()
         events = [{"detail-type": e["detail-type"], "detail": e["detail"]} for e in stack.bus.events()]
         return ReplayResult(

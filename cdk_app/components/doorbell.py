@@ -200,8 +200,10 @@ class Doorbell(Construct):
             "MAX_FRAMES_PER_DAY": str(config.max_frames_per_day),
             "MAX_EMPTY_SAMPLES": str(config.max_empty_samples),
         }
+        camera = ingestion.video_stream_arn
         if self.images:
-            sample_environment |= {**face_search, "VIDEO_STREAM_ARN": ingestion.video_stream_arn}
+            assert camera is not None  # faceSource=images: the camera streams
+            sample_environment |= {**face_search, "VIDEO_STREAM_ARN": camera}
         self.sample_door = SmartDoorFunction(
             self,
             "SampleDoor",
@@ -215,7 +217,7 @@ class Doorbell(Construct):
         # The session item (conditional puts), the visit it feeds, the daily budget (updates).
         visits.grant(self.sample_door.role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
         self.sample_door.allow_email_to_owner(alerts.topic, alerts.key)  # the daily-cap email
-        if self.images:
+        if self.images and camera is not None:
             self.sample_door.allow(
                 sid="NewestFramesOfTheDoorCamera",
                 actions=[
@@ -223,7 +225,7 @@ class Doorbell(Construct):
                     "kinesisvideo:GetImages",
                     "kinesisvideo:ListFragments",
                 ],
-                resources=[ingestion.video_stream_arn],
+                resources=[camera],
             )
             self._search_and_write(self.sample_door, faces, ingestion)
 

@@ -42,10 +42,6 @@ class ProcessSnapshotSettings(FunctionSettings):
     visits_table: Annotated[str, Meta(min_length=1)] = field(name="VISITS_TABLE")
     door_id: Annotated[str, Meta(pattern=DOOR_ID_PATTERN.pattern)] = field(name="DOOR_ID")
     photos_bucket: Annotated[str, Meta(min_length=3)] = field(name="PHOTOS_BUCKET")
-    # Exactly one of the two: the face-search stream, or (faceSource=snapshots, no stream) the
-    # match function, invoked with the records directly (smartdoor.adapters.match_invoker).
-    face_search_stream_name: str | None = field(default=None, name="FACE_SEARCH_STREAM_NAME")
-    match_function_name: str | None = field(default=None, name="MATCH_FUNCTION_NAME")
     collection_id: Annotated[str, Meta(min_length=1)] = field(name="COLLECTION_ID")
     alerts_topic_arn: Annotated[str, Meta(min_length=1)] = field(name="ALERTS_TOPIC_ARN")
     face_match_threshold: Annotated[float, Meta(ge=0, le=100)] = field(
@@ -54,6 +50,10 @@ class ProcessSnapshotSettings(FunctionSettings):
     max_frames_per_day: Annotated[int, Meta(ge=1, le=1000000)] = field(
         default=1000, name="MAX_FRAMES_PER_DAY"
     )
+    # Exactly one of the two: the face-search stream, or (faceSource=snapshots, no stream) the
+    # match function, invoked with the records directly (smartdoor.adapters.match_invoker).
+    face_search_stream_name: str | None = field(default=None, name="FACE_SEARCH_STREAM_NAME")
+    match_function_name: str | None = field(default=None, name="MATCH_FUNCTION_NAME")
 
     def policy(self) -> SessionPolicy:
         return SessionPolicy(
