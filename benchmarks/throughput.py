@@ -78,14 +78,26 @@ def _run(events: list[dict[str, Any]], store: Any, bus: Any) -> tuple[float, flo
     return cpu, wall, records
 
 
+def _deployment(stream_arn: str) -> tuple[Any, Any]:
+    """The local stack's template (its reader: smartdoor_local.emulation) and its visits table,
+    so the benchmark's match function has exactly the deployed environment and keys."""
+    from smartdoor_local.emulation.deploy import Deployer
+    from smartdoor_local.emulation.resources import local_deployment
+    from smartdoor_local.stack import ACCOUNT, REGION, LocalConfig
+
+    model, refs = local_deployment(LocalConfig().context(), REGION, ACCOUNT, video_stream_arn=stream_arn)
+    deployer = Deployer(model, refs)
+    visits_name = deployer.names()["visits"]
+    (visits,) = (table for table in model.tables() if refs.refs[table.logical_id] == visits_name)
+    return deployer, visits
+
+
 def run() -> Section:
     from tests.fixtures.face_search import STREAM_ARN
 
     enter_offline_process("stream_match")
-    os.environ.update(
-        {"VISITS_TABLE": "bench-visits", "EVENT_BUS_NAME": "smartdoor", "DOOR_ID": "front-door"}
-    )
-    os.environ["VIDEO_STREAM_ARN"] = STREAM_ARN
+    deployer, visits = _deployment(STREAM_ARN)
+    os.environ.update(deployer.environment(deployer.model.function("stream_match")))
     cpu_id = _pin_to_one_cpu()
     from smartdoor.adapters.event_bus import RecordingEventBus
     from smartdoor.adapters.visit_store import DynamoVisitStore, InMemoryVisitStore
@@ -114,18 +126,7 @@ def run() -> Section:
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         for batch, count in MOTO_RECORDS.items():
             table = f"bench-visits-{uuid.uuid4().hex[:8]}"  # a fresh table: no visit carried over
-            dynamodb.create_table(
-                TableName=table,
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            visits.create(dynamodb, table)
             cpu, wall, done = _run(
                 _events(records[:count], batch), DynamoVisitStore(table), RecordingEventBus()
             )

@@ -19,7 +19,7 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
-from smartdoor_local.stack import LocalConfig, LocalStack
+from smartdoor_local.stack import LocalConfig, LocalStack, cdk_defaults
 
 OWNER_PHONE = "+15550100000"
 VISITOR_PHONE_PREFIX = "+1555020"
@@ -63,4 +63,7 @@ def seed_visitors(stack: LocalStack, visitor_ids: list[str]) -> dict[str, str]:
 
 def bench_config(**changes: Any) -> LocalConfig:
     """The deployed defaults (cdk_app/config.py), not the local stack's short visit gap."""
-    return dataclasses.replace(LocalConfig(owner_phone=OWNER_PHONE, visit_gap_seconds=120.0), **changes)
+    deployed_gap = float(cdk_defaults()["visit_gap_seconds"])
+    return dataclasses.replace(
+        LocalConfig(owner_phone=OWNER_PHONE, visit_gap_seconds=deployed_gap), **changes
+    )

@@ -66,15 +66,15 @@ def _parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser("replay", help="run recorded face-search records through the match function")
     replay.add_argument("trace", metavar="TRACE.jsonl", help="one face-search record per line ('-': stdin)")
-    replay.add_argument("--door-id", default="front-door", help="the door of records without doorId")
+    replay.add_argument("--door-id", help="the door of records without doorId")
     replay.add_argument("--stream-arn", help="the door's KVS stream (default: the first record's)")
-    replay.add_argument("--threshold", type=_percentage, default=90.0, help="FACE_MATCH_THRESHOLD (90)")
-    replay.add_argument("--min-frames", type=_count, default=2, help="MIN_FRAMES_FOR_DECISION (2)")
-    replay.add_argument("--visit-gap", type=_positive, default=120.0, help="VISIT_GAP_SECONDS (120)")
-    replay.add_argument("--min-confidence", type=_percentage, default=90.0, help="MIN_FACE_CONFIDENCE (90)")
-    replay.add_argument("--min-face-size", type=_ratio, default=0.05, help="MIN_FACE_SIZE_RATIO (0.05)")
-    replay.add_argument("--min-sharpness", type=_percentage, default=20.0, help="MIN_FACE_SHARPNESS (20)")
-    replay.add_argument("--min-brightness", type=_percentage, default=20.0, help="MIN_FACE_BRIGHTNESS (20)")
+    replay.add_argument("--threshold", type=_percentage, help="FACE_MATCH_THRESHOLD (90)")
+    replay.add_argument("--min-frames", type=_count, help="MIN_FRAMES_FOR_DECISION (2)")
+    replay.add_argument("--visit-gap", type=_positive, help="VISIT_GAP_SECONDS (120)")
+    replay.add_argument("--min-confidence", type=_percentage, help="MIN_FACE_CONFIDENCE (90)")
+    replay.add_argument("--min-face-size", type=_ratio, help="MIN_FACE_SIZE_RATIO (0.05)")
+    replay.add_argument("--min-sharpness", type=_percentage, help="MIN_FACE_SHARPNESS (20)")
+    replay.add_argument("--min-brightness", type=_percentage, help="MIN_FACE_BRIGHTNESS (20)")
 
     enrol = commands.add_parser("enrol", help="add a known visitor from a photo of their face")
     enrol.add_argument("--name", required=True, help="the visitor's name (1-64 characters)")
@@ -230,7 +230,6 @@ def cmd_device(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from smartdoor_local.replay import TraceError, default_stream_arn, read_trace, replay
-    from smartdoor_local.stack import LocalConfig
 
     try:
         if args.trace == "-":
@@ -242,17 +241,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.trace}: {error}") from None
     except UnicodeDecodeError:
         raise CommandError(f"{args.trace}: not UTF-8 text (one JSON record per line)") from None
-    config = LocalConfig(
-        door_id=args.door_id,
-        video_stream_arn=args.stream_arn or default_stream_arn(record for _, record in trace),
-        face_match_threshold=args.threshold,
-        min_frames_for_decision=args.min_frames,
-        visit_gap_seconds=args.visit_gap,
-        min_face_confidence=args.min_confidence,
-        min_face_size_ratio=args.min_face_size,
-        min_face_sharpness=args.min_sharpness,
-        min_face_brightness=args.min_brightness,
-    )
+    config = _replay_config(args, default_stream_arn(record for _, record in trace))
     result = replay(trace, config)
     for event in result.events:
         sys.stdout.write(json.dumps(event, sort_keys=True) + "\n")
@@ -265,6 +254,30 @@ def cmd_replay(args: argparse.Namespace) -> int:
     for line in result.dropped.summary(len(result.malformed)):
         _say(line)
     return EXIT_OK
+
+
+def _replay_config(args: argparse.Namespace, trace_stream_arn: str | None) -> Any:
+    """The flags given, CDK's defaults (cdk_app/config.py) for the others, the visit gap included."""
+    from smartdoor_local.stack import LocalConfig, cdk_defaults
+
+    given = {
+        "door_id": args.door_id,
+        "face_match_threshold": args.threshold,
+        "min_frames_for_decision": args.min_frames,
+        "visit_gap_seconds": args.visit_gap,
+        "min_face_confidence": args.min_confidence,
+        "min_face_size_ratio": args.min_face_size,
+        "min_face_sharpness": args.min_sharpness,
+        "min_face_brightness": args.min_brightness,
+    }
+    return LocalConfig(
+        video_stream_arn=args.stream_arn or trace_stream_arn,
+        **({"visit_gap_seconds": float(cdk_defaults()["visit_gap_seconds"])} | _given(given)),
+    )
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def cmd_enrol(args: argparse.Namespace) -> int:

@@ -12,9 +12,10 @@ its tables (keys, indexes, TTL), buckets, queues, topic and subscription, the OT
 bus and every rule with its targets, the face-search stream and its mapping into the match
 function, every project function with its template environment, and every state machine with
 its definition and type. Nothing is described twice: what differs locally is named once, with
-why, in ENVIRONMENT_OVERRIDES and ADAPTER_OVERRIDES below, and what is not built is named in
-smartdoor_local.emulation.resources (SKIPPED_TYPES, SKIPPED_FUNCTIONS). On top, the local stack
-keeps its face collection (dlib embeddings) in one more table, `SmartDoor-LocalFaces`.
+why, in smartdoor_local.emulation.overrides (ENVIRONMENT_OVERRIDES, ADAPTER_OVERRIDES), and what
+is not built in smartdoor_local.emulation.resources (SKIPPED_TYPES, SKIPPED_FUNCTIONS). On top,
+the local stack keeps its face collection (dlib embeddings) in one more table, `SmartDoor-LocalFaces`
+(overrides.LOCAL_FACES).
 
 How AWS is stood in for:
 
@@ -34,22 +35,29 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cache
 from typing import Any
 
 from smartdoor.observability import logger
+from smartdoor_local import ensure_repository_importable
 from smartdoor_local.door_camera import LocalCameraFeed
-from smartdoor_local.emulation.model import DeploymentModel, Function, Intrinsics, Table, UnresolvedIntrinsic
+from smartdoor_local.emulation.deploy import Deployer
+from smartdoor_local.emulation.model import DeploymentModel, Function
+from smartdoor_local.emulation.overrides import (
+    LOCAL_FACES,
+    MATCH_RULE_VARIABLES,
+    local_overrides,
+)
 from smartdoor_local.emulation.resources import (
     FACES_TABLE,
     LocalRefs,
     function_skip_reason,
     local_deployment,
-    stem,
 )
+from smartdoor_local.emulation.template import Variant
 from smartdoor_local.environment import patched_environ
 from smartdoor_local.event_rules import EventDelivery
 from smartdoor_local.face_engine import DynamoFaceStore, LocalFaceEngine, load_models
@@ -75,129 +83,75 @@ ACCOUNT = "123456789012"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 API_FUNCTION_NAME = "api"
 MATCH_FUNCTION_NAME = "stream_match"
-MATCH_RULE_VARIABLES = (
-    "FACE_MATCH_THRESHOLD",
-    "MIN_FRAMES_FOR_DECISION",
-    "MIN_FACE_CONFIDENCE",
-    "MIN_FACE_SIZE_RATIO",
-    "MIN_FACE_SHARPNESS",
-    "MIN_FACE_BRIGHTNESS",
-)
-# The local stack's own names for resources, keyed as `names` has them -> the function environment
-# variable that, in the template, names that resource (so the template says which table is which).
-NAMED_BY_VARIABLE = {
-    "visits": "VISITS_TABLE",
-    "approvals": "APPROVALS_TABLE",
-    "visitors": "VISITORS_TABLE",
-    "passcodes": "PASSCODES_TABLE",
-    "photos": "PHOTOS_BUCKET",
-    "bus": "EVENT_BUS_NAME",
-    "face_search_stream": "FACE_SEARCH_STREAM_NAME",
-    "collection": "COLLECTION_ID",
-    "video_stream_arn": "VIDEO_STREAM_ARN",
-    "alerts_topic": "ALERTS_TOPIC_ARN",
-    "otp_secret": "OTP_SECRET_ARN",
-}
-# Environment variables whose local value differs from the template's, and why (`_environment_overrides`).
-ENVIRONMENT_OVERRIDES = {
-    "SITE_URL": "the local server's URL, not the CloudFront distribution's",
-    "SITE_ORIGIN": "the local server's origin, not the CloudFront distribution's",
-    "VISIT_GAP_SECONDS": "seconds, so walking away and back takes seconds (CDK's floor: 5 whole seconds)",
-    **{
-        variable: "replay only: the rules to try, before any deployment has them (any value, like the gap)"
-        for variable in MATCH_RULE_VARIABLES
-    },
-}
-# Adapters the handlers get instead of the ones they would build (`_adapter_overrides`): what moto
-# cannot emulate. By function folder.
-ADAPTER_OVERRIDES = {
-    "extract_frame": "frames: no KVS; the camera page's frames (LocalCameraFeed)",
-    "sample_door": "camera and engine: no KVS, no Rekognition; camera frames and the dlib engine",
-    "check_collection": "engine: no Rekognition collections in moto; the dlib engine",
-    "enrol_face": "engine: as check_collection",
-    "process_snapshot": "engine: as check_collection",
-    "ask_owner": "photo_links: links the local server serves, not S3 presigned URLs",
-    "api": "photo_links as ask_owner; snapshot_forms: upload forms that point at the local moto server",
-}
 
 
-# The local face engine's collection (Rekognition's stand-in; smartdoor_local.face_engine).
-LOCAL_FACES = Table(
-    "LocalFaces",
-    key_schema=[{"AttributeName": "faceId", "KeyType": "HASH"}],
-    attribute_definitions=[{"AttributeName": "faceId", "AttributeType": "S"}],
-    global_secondary_indexes=[],
-    ttl_attribute=None,
+@cache
+def cdk_defaults() -> dict[str, Any]:
+    """Every defaulted key of the deployment configuration (cdk_app/config.py): field name -> default.
+    The one defaults table; the local stack reads it rather than repeating it."""
+    ensure_repository_importable()
+    from cdk_app.config import SmartDoorConfig
+
+    return {
+        name: info.default for name, info in SmartDoorConfig.model_fields.items() if not info.is_required()
+    }
+
+
+def _cdk(name: str) -> Any:
+    return field(default_factory=lambda: cdk_defaults()[name])
+
+
+# The match rules (stream_match's): replay overrides them instead of synthesizing per value.
+_MATCH_RULE_FIELDS = (
+    "face_match_threshold",
+    "min_frames_for_decision",
+    "min_face_confidence",
+    "min_face_size_ratio",
+    "min_face_sharpness",
+    "min_face_brightness",
 )
 
 
 @dataclass(frozen=True)
 class LocalConfig:
-    """The local stack's settings: the CDK context keys (README, Configuration), local defaults."""
+    """The local stack's settings: the CDK context keys (README, Configuration) it may change,
+    with CDK's defaults, but the owner's contacts (a deployment must give them) and the visit gap.
+    Every other key is left to CDK (its default, in the template)."""
 
-    door_id: str = "front-door"
+    door_id: str = _cdk("door_id")
     owner_phone: str = "+15550100000"
     owner_email: str = "owner@example.com"
-    face_match_threshold: float = 90.0
-    min_frames_for_decision: int = 2
+    face_match_threshold: float = _cdk("face_match_threshold")
+    min_frames_for_decision: int = _cdk("min_frames_for_decision")
     # 120 s on AWS; short here so that "walk away and come back" takes seconds, not minutes.
     visit_gap_seconds: float = 5.0
-    approval_timeout_seconds: int = 600
-    otp_ttl_seconds: int = 300
-    sms_per_visitor_per_hour: int = 3
-    sms_per_door_per_hour: int = 20
-    min_face_confidence: float = 90.0
-    min_face_size_ratio: float = 0.05
-    min_face_sharpness: float = 20.0
-    min_face_brightness: float = 20.0
+    min_face_confidence: float = _cdk("min_face_confidence")
+    min_face_size_ratio: float = _cdk("min_face_size_ratio")
+    min_face_sharpness: float = _cdk("min_face_sharpness")
+    min_face_brightness: float = _cdk("min_face_brightness")
     # The door's KVS stream: records without a doorId must come from it (replay: the trace's).
     video_stream_arn: str | None = None
-    # Doorbell sessions (docs/doorbell.md): the CDK defaults. Locally the "KVS stream" is the
-    # frames the camera page sent (smartdoor_local.door_camera).
-    sampling_interval_seconds: int = 1
-    session_seconds: int = 30
-    max_frames_per_session: int = 15
-    max_frames_per_day: int = 1000
-    max_empty_samples: int = 5
 
     def context(self, *, match_rules: bool = True) -> dict[str, Any]:
-        """The CDK context keys (cdk_app/config.py) the local stack synthesizes with. Without
-        `match_rules` (replay) the match rules stay CDK's defaults and are overridden instead."""
+        """The CDK context keys (cdk_app/config.py's aliases) the local stack synthesizes with:
+        these fields but the visit gap (an environment override). Without `match_rules` (replay)
+        the match rules stay CDK's defaults and are overridden instead."""
+        from cdk_app.config import SmartDoorConfig
+
+        skipped = {"visit_gap_seconds", *(() if match_rules else _MATCH_RULE_FIELDS)}
+        known = SmartDoorConfig.model_fields
         context: dict[str, Any] = {
-            "doorId": self.door_id,
-            "ownerPhone": self.owner_phone,
-            "ownerEmail": self.owner_email,
-            "approvalTimeoutSeconds": self.approval_timeout_seconds,
-            "otpTtlSeconds": self.otp_ttl_seconds,
-            "smsPerVisitorPerHour": self.sms_per_visitor_per_hour,
-            "smsPerDoorPerHour": self.sms_per_door_per_hour,
-            "faceSource": "images",
-            "samplingIntervalSeconds": self.sampling_interval_seconds,
-            "sessionSeconds": self.session_seconds,
-            "maxFramesPerSession": self.max_frames_per_session,
-            "maxFramesPerDay": self.max_frames_per_day,
-            "maxEmptySamples": self.max_empty_samples,
+            str(known[name].alias): getattr(self, name)
+            for name in (f.name for f in fields(self))
+            if name in known and name not in skipped
         }
-        if match_rules:
-            context |= {
-                "faceMatchThreshold": self.face_match_threshold,
-                "minFramesForDecision": self.min_frames_for_decision,
-                "minFaceConfidence": self.min_face_confidence,
-                "minFaceSizeRatio": self.min_face_size_ratio,
-                "minFaceSharpness": self.min_face_sharpness,
-                "minFaceBrightness": self.min_face_brightness,
-            }
-        return context
+        return context | {"faceSource": "images"}
 
     def match_rules(self) -> dict[str, str]:
         """The match rules as stream_match reads them (replay's overrides)."""
         return {
-            "FACE_MATCH_THRESHOLD": str(self.face_match_threshold),
-            "MIN_FRAMES_FOR_DECISION": str(self.min_frames_for_decision),
-            "MIN_FACE_CONFIDENCE": str(self.min_face_confidence),
-            "MIN_FACE_SIZE_RATIO": str(self.min_face_size_ratio),
-            "MIN_FACE_SHARPNESS": str(self.min_face_sharpness),
-            "MIN_FACE_BRIGHTNESS": str(self.min_face_brightness),
+            variable: str(getattr(self, name))
+            for variable, name in zip(MATCH_RULE_VARIABLES, _MATCH_RULE_FIELDS, strict=True)
         }
 
 
@@ -288,19 +242,10 @@ def offline_aws_environment() -> Iterator[None]:
 
 
 def reset_process_caches() -> None:
-    """Forget clients, settings and adapters cached by the Lambda code (a fresh moto account)."""
+    """Forget every client, settings and adapter the Lambda code cached (a fresh moto account)."""
     from smartdoor.adapters.aws import reset_clients
-    from smartdoor.settings import reset_settings_cache
 
     reset_clients()
-    reset_settings_cache()
-    import api.handler
-    import ask_owner.handler
-    import issue_passcode.handler
-
-    api.handler.reset_adapters()
-    ask_owner.handler.reset_adapters()
-    issue_passcode.handler.reset_adapters()
 
 
 # ---------------------------------------------------------------------------- the stack
@@ -316,12 +261,15 @@ class LocalStack:
     moto_port: int | None = 0
     # Start the Kinesis poller thread (False: call `mapping.pump()` yourself).
     poll_stream: bool = True
+    # A change to the CDK app made in-process before synthesis (tests: smartdoor_local.emulation.template).
+    variant: Variant | None = None
 
     runtime: LambdaRuntime = field(default_factory=LambdaRuntime)
     outbox: Outbox = field(default_factory=Outbox)
     names: dict[str, str] = field(default_factory=dict)
     model: DeploymentModel = field(init=False)
     refs: LocalRefs = field(init=False)
+    deployer: Deployer = field(init=False)
     state_machines: dict[str, str] = field(default_factory=dict)
     bus: EventDelivery = field(init=False)
     engine: LocalFaceEngine = field(init=False)
@@ -341,7 +289,9 @@ class LocalStack:
             REGION,
             ACCOUNT,
             video_stream_arn=self.config.video_stream_arn,
+            variant=self.variant,
         )
+        self.deployer = Deployer(self.model, self.refs)
         self.names = self._names()
         self.bus = EventDelivery(self.names["bus"], invoke_function=self._invoke_target)
         self.photo_links = LocalPhotoLinks(self.site_url, self.names["photos"])
@@ -406,26 +356,13 @@ class LocalStack:
 
     def _names(self) -> dict[str, str]:
         """`names` from the template: each resource as the function variable naming it resolves."""
-        intrinsics = Intrinsics(self.refs.refs)
-        found: dict[str, str] = {"faces": FACES_TABLE}
-        for function in self.model.functions():
-            for key, variable in NAMED_BY_VARIABLE.items():
-                value = function.environment.get(variable)
-                if value is not None and key not in found:
-                    try:
-                        found[key] = intrinsics.text(value)
-                    except UnresolvedIntrinsic:
-                        continue  # a value moto makes (the secret's ARN): known once deployed
-        buses = self.model.of_type("AWS::Events::EventBus")
-        found["bus_arn"] = next(self.refs.refs[f"{logical_id}.Arn"] for logical_id in buses)
-        return found
+        return {"faces": FACES_TABLE} | self.deployer.names()
 
     def _deploy(self) -> None:
-        import boto3
 
         self._create_tables()
-        self._create_storage()
-        self._create_messaging()
+        self.deployer.create_storage()
+        self.deployer.create_messaging()
         self.names = self._names()
         from smartdoor.adapters.photo_store import S3PhotoStore
 
@@ -435,59 +372,15 @@ class LocalStack:
         if self.with_workflows:
             load_models()  # now, not on the first frame
         self._register_functions()
-        role = boto3.client("iam", region_name=REGION).create_role(
-            RoleName="smartdoor-local",
-            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
-        )["Role"]["Arn"]
+        role = self.deployer.role()
         self.function_arns = self.runtime.create_functions(self.client("lambda"), role)
         self.mapping = self._stream_mapping()
         if self.with_workflows:
             self._create_workflows(role)
 
     def _create_tables(self) -> None:
-        dynamodb = self.client("dynamodb")
-        for table in self.model.tables():
-            table.create(dynamodb, self.refs.refs[table.logical_id])
-        LOCAL_FACES.create(dynamodb, FACES_TABLE)
-
-    def _create_storage(self) -> None:
-        s3 = self.client("s3")
-        for logical_id, properties in self.model.of_type("AWS::S3::Bucket").items():
-            s3.create_bucket(Bucket=self.refs.refs[logical_id])
-            if (
-                (properties.get("NotificationConfiguration") or {}).get("EventBridgeConfiguration") or {}
-            ).get("EventBridgeEnabled"):
-                s3.put_bucket_notification_configuration(
-                    Bucket=self.refs.refs[logical_id],
-                    NotificationConfiguration={"EventBridgeConfiguration": {}},
-                )
-        secretsmanager = self.client("secretsmanager")
-        for logical_id in self.model.of_type("AWS::SecretsManager::Secret"):
-            arn = secretsmanager.create_secret(
-                Name=f"SmartDoor-{stem(logical_id)}", SecretString=secrets.token_urlsafe(48)
-            )["ARN"]
-            self.refs.add(logical_id, arn, Arn=arn)
-
-    def _create_messaging(self) -> None:
-        intrinsics = Intrinsics(self.refs.refs)
-        sns, events, sqs, kinesis = (self.client(s) for s in ("sns", "events", "sqs", "kinesis"))
-        for logical_id in self.model.of_type("AWS::SNS::Topic"):
-            sns.create_topic(Name=self.refs.refs[f"{logical_id}.TopicName"])
-        for properties in self.model.of_type("AWS::SNS::Subscription").values():
-            sns.subscribe(
-                TopicArn=intrinsics.text(properties["TopicArn"]),
-                Protocol=properties["Protocol"],
-                Endpoint=intrinsics.text(properties["Endpoint"]),
-            )
-        for logical_id in self.model.of_type("AWS::Events::EventBus"):
-            events.create_event_bus(Name=self.refs.refs[logical_id])
-        for logical_id in self.model.of_type("AWS::SQS::Queue"):
-            url = sqs.create_queue(QueueName=self.refs.refs[f"{logical_id}.QueueName"])["QueueUrl"]
-            self.refs.add(logical_id, url)
-        for logical_id, properties in self.model.of_type("AWS::Kinesis::Stream").items():
-            kinesis.create_stream(
-                StreamName=self.refs.refs[logical_id], ShardCount=int(properties.get("ShardCount", 1))
-            )
+        self.deployer.create_tables()
+        LOCAL_FACES.create(self.client("dynamodb"), FACES_TABLE)
 
     def _stream_mapping(self) -> StreamMapping:
         (mapping,) = self.model.stream_mappings()  # the face-search stream -> stream_match
@@ -512,26 +405,23 @@ class LocalStack:
         return wanted
 
     def _register_functions(self) -> None:
-        intrinsics = Intrinsics(self.refs.refs)
         adapters = self._adapter_overrides()
         for function in self._local_functions():
             self.runtime.register(
                 LocalFunction(
                     name=self.refs.refs[function.logical_id],
                     handler=function.handler,
-                    environment=self.local_environment(function, intrinsics),
+                    environment=self.local_environment(function),
                     overrides=adapters.get(str(function.folder), {}),
                 )
             )
 
-    def local_environment(self, function: Function, intrinsics: Intrinsics | None = None) -> dict[str, str]:
+    def local_environment(self, function: Function) -> dict[str, str]:
         """The function's template environment, rendered, with the local overrides applied."""
-        intrinsics = intrinsics or Intrinsics(self.refs.refs)
         overrides = self._environment_overrides()
-        return {
-            variable: overrides[variable] if variable in overrides else intrinsics.text(value)
-            for variable, value in function.environment.items()
-        } | {variable: overrides[variable] for variable in self._added_variables(function)}
+        return self.deployer.environment(function, overrides) | {
+            variable: overrides[variable] for variable in self._added_variables(function)
+        }
 
     def _added_variables(self, function: Function) -> list[str]:
         """Replay's match rules where the template leaves one to its default."""
@@ -541,11 +431,7 @@ class LocalStack:
 
     def _environment_overrides(self) -> dict[str, str]:
         """ENVIRONMENT_OVERRIDES' values (applied to any function whose template sets the variable)."""
-        overrides = {
-            "SITE_URL": self.site_url,
-            "SITE_ORIGIN": self.site_url.rstrip("/"),
-            "VISIT_GAP_SECONDS": str(self.config.visit_gap_seconds),
-        }
+        overrides = local_overrides(self.site_url, self.config.visit_gap_seconds)
         if not self.with_workflows:
             overrides |= self.config.match_rules()
         return overrides
@@ -583,30 +469,11 @@ class LocalStack:
         return {"snapshot_forms": S3SnapshotUploads(self.names["photos"], presigning_client=presigner)}
 
     def _create_workflows(self, role_arn: str) -> None:
-        intrinsics = Intrinsics(self.refs.refs)
-        sfn = self.client("stepfunctions")
         for machine in self.model.state_machines():
-            arn = sfn.create_state_machine(
-                name=self.refs.refs[f"{machine.logical_id}.Name"],
-                definition=machine.rendered(intrinsics),
-                roleArn=role_arn,
-                type=machine.type,
-            )["stateMachineArn"]
+            arn = self.deployer.create_state_machine(machine, role_arn)
             self.state_machines[machine.workflow or machine.logical_id] = arn
-        events = self.client("events")
         for rule in self.model.rules():
-            bus = {"EventBusName": self.refs.refs[rule.bus]} if rule.bus else {}
-            name = stem(rule.logical_id)
-            events.put_rule(Name=name, EventPattern=json.dumps(intrinsics.resolve(rule.pattern)), **bus)
-            targets = [
-                {
-                    "Id": target.id,
-                    "Arn": intrinsics.text({"Fn::GetAtt": [target.logical_id, "Arn"]}),
-                    **({"RoleArn": role_arn} if target.uses_role else {}),
-                }
-                for target in rule.targets
-            ]
-            events.put_targets(Rule=name, Targets=targets, **bus)
+            self.deployer.put_rule(rule, role_arn)
 
     # ------------------------------------------------------------------ running
 

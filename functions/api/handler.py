@@ -16,7 +16,6 @@ docs/openapi.json is generated from these routes by `python -m api.openapi`).
 from __future__ import annotations
 
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -49,18 +48,19 @@ from smartdoor.ports import (
     TaskTokens,
     VisitorNames,
 )
+from smartdoor.process_cache import process_cache
 from smartdoor.settings import load_settings
 
 __all__ = ["MAX_BODY_BYTES", "Adapters", "ApiSettings", "create_router", "handler", "reset_adapters"]
 
 
 # One per warm container: the key source keeps the cached secret between invocations.
-@cache
+@process_cache
 def _default_passcodes(settings: ApiSettings) -> PasscodeService:
     return passcode_service(settings.passcodes_table, settings.otp_secret_arn, settings.policy())
 
 
-@cache
+@process_cache
 def _default_link_key(otp_secret_arn: str) -> LinkKey:
     return SecretsManagerHmacKey(otp_secret_arn)
 
@@ -76,7 +76,7 @@ def api_routes(settings: ApiSettings) -> list[Route]:
     return [*approvals.ROUTES, *doors.routes(settings)]
 
 
-@cache  # one per warm container and configuration: the router keeps no per-request state
+@process_cache  # one per warm container and configuration: the router keeps no per-request state
 def create_router(settings: ApiSettings) -> Router:
     """The routes and the error mapping; the adapters come per invocation."""
     # No SITE_ORIGIN: no CORS headers at all.

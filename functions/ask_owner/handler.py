@@ -19,7 +19,6 @@ the owner's phone and the approval link never reach the logs.
 from __future__ import annotations
 
 from datetime import datetime
-from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -36,6 +35,7 @@ from smartdoor.domain.sms_budget import SmsBudget
 from smartdoor.models import WireModel
 from smartdoor.observability import logger, metrics
 from smartdoor.ports import ApprovalRepository, LinkKey, Notifier, PhotoLinks
+from smartdoor.process_cache import process_cache
 from smartdoor.schema import Meta, field
 from smartdoor.settings import SmsSettings, load_settings
 
@@ -66,7 +66,7 @@ class AskOwnerRequest(WireModel):
 
 
 # One per warm container: the key source keeps the cached secret between invocations.
-@cache
+@process_cache
 def _default_link_key(otp_secret_arn: str) -> LinkKey:
     return SecretsManagerHmacKey(otp_secret_arn)
 

@@ -8,7 +8,6 @@ Needs Pillow: deployed with the Pillow layer (scripts/build_pillow_layer.sh).
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -19,6 +18,7 @@ from smartdoor.adapters.video_frames import KvsVideoFrames, VideoFrames
 from smartdoor.domain.visit_photos import extract_visit_photos
 from smartdoor.models import BoundingBox, FrameLocation, WireModel
 from smartdoor.observability import logger, metrics
+from smartdoor.process_cache import process_cache
 from smartdoor.schema import Meta, field
 from smartdoor.settings import FunctionSettings, load_settings
 
@@ -35,7 +35,7 @@ class ExtractFrameInput(WireModel):
     bounding_box: BoundingBox
 
 
-@cache
+@process_cache
 def _kvs_frames() -> VideoFrames:
     # One per process: it remembers the stream's GetImages endpoint across invocations.
     return KvsVideoFrames()

@@ -13,7 +13,6 @@ execution history. Errors: `VisitorNotFound`; `TransientError` (retried by the A
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import cache
 from typing import Annotated, Any
 
 import msgspec
@@ -29,6 +28,7 @@ from smartdoor.domain.sms_budget import SmsBudget
 from smartdoor.models import WIRE_ID_PATTERN, WireModel
 from smartdoor.observability import logger, metrics
 from smartdoor.ports import SmsSender, VisitorLookup
+from smartdoor.process_cache import process_cache
 from smartdoor.schema import Meta, field
 from smartdoor.settings import SmsSettings, load_settings
 
@@ -97,7 +97,7 @@ class IssuePasscodeResponse(WireModel):
 
 
 # One of each per warm container: the key source keeps the cached secret between invocations.
-@cache
+@process_cache
 def _default_passcodes(settings: IssuePasscodeSettings) -> PasscodeService:
     return passcode_service(settings.passcodes_table, settings.otp_secret_arn, settings.policy())
 

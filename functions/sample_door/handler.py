@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from functools import cache
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -27,6 +26,7 @@ from smartdoor.domain.doorbell import SessionPolicy
 from smartdoor.domain.records import DOOR_ID_PATTERN
 from smartdoor.observability import logger, metrics
 from smartdoor.ports import FrameBudget, OwnerEmail, SessionStore, VisitReader
+from smartdoor.process_cache import process_cache
 from smartdoor.schema import Meta, Model, field
 from smartdoor.services.doorbell_session import SessionWorld, sample, watch
 from smartdoor.settings import FunctionSettings, load_settings
@@ -74,7 +74,7 @@ class SamplingNotConfigured(ValueError):
     """mode "sample" needs VIDEO_STREAM_ARN, FACE_SEARCH_STREAM_NAME and COLLECTION_ID."""
 
 
-@cache
+@process_cache
 def _camera() -> DoorCamera:
     # One per process: it remembers the stream's data endpoints across invocations.
     return KvsDoorCamera()

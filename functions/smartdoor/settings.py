@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import cache
 from typing import Annotated
 
 import msgspec
 
 from smartdoor.domain.phones import is_e164, is_sender_id
 from smartdoor.domain.sms_budget import SmsLimits
+from smartdoor.process_cache import process_cache
 from smartdoor.schema import Meta, Model, field, parse
 
 # Set by Lambda, its runtime or Powertools, whatever a settings class declares.
@@ -39,7 +39,7 @@ class UnknownSettingVariable(ValueError):
     """The environment holds a project variable that this function's settings do not declare."""
 
 
-@cache
+@process_cache
 def load_settings[SettingsT: FunctionSettings](model: type[SettingsT]) -> SettingsT:
     return read_settings(model, os.environ)
 

@@ -59,14 +59,21 @@ SKIPPED_TYPES: Mapping[str, str] = {
 SKIPPED_FUNCTIONS: Mapping[str, str] = {
     "stream_processor": "faceSource=streamProcessor only; the local stack samples images (faceSource=images)",
 }
+
+
 NOT_A_PROJECT_FUNCTION = "CDK's own helper function (custom resource provider), not in functions/"
 
 
 def local_deployment(
-    context: Mapping[str, Any], region: str, account: str, *, video_stream_arn: str | None = None
+    context: Mapping[str, Any],
+    region: str,
+    account: str,
+    *,
+    video_stream_arn: str | None = None,
+    variant: template.Variant | None = None,
 ) -> tuple[DeploymentModel, LocalRefs]:
-    """The template for `context` (cached) and what its logical ids stand for locally."""
-    model = DeploymentModel.from_template(template.synthesized(context))
+    """The template for `context` (and `variant`; cached) and what its logical ids stand for locally."""
+    model = DeploymentModel.from_template(template.synthesized(context, variant))
     return model, LocalRefs(region, account, video_stream_arn=video_stream_arn).build(model)
 
 

@@ -17,7 +17,7 @@ import importlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,15 @@ CACHE_VARIABLE = "SMARTDOOR_TEMPLATE_CACHE"
 # which the local stack does not read; phones.py validates the owner's phone in cdk_app/config.py).
 SOURCES = ("cdk_app", "workflows", "cdk.json", "requirements.txt", "functions/smartdoor/domain/phones.py")
 _CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A change to the CDK app made in-process (a test's: an escape hatch on the built stack),
+    applied before synthesis. `name` keys the cache, so name each distinct change distinctly."""
+
+    name: str
+    apply: Callable[[Any], None]  # gets the built SmartDoorStack
 
 
 @dataclass(frozen=True)
@@ -64,8 +73,10 @@ def _source_files() -> Iterator[Path]:
                 yield file
 
 
-def source_hash(context: Mapping[str, Any]) -> str:
+def source_hash(context: Mapping[str, Any], variant: Variant | None = None) -> str:
     digest = hashlib.sha256(f"format {_CACHE_FORMAT}\n".encode())
+    if variant is not None:
+        digest.update(f"variant {variant.name}\n".encode())
     digest.update(json.dumps(dict(context), sort_keys=True).encode())
     for file in _source_files():
         digest.update(str(file.relative_to(REPO_ROOT)).encode() + b"\0")
@@ -73,15 +84,16 @@ def source_hash(context: Mapping[str, Any]) -> str:
     return digest.hexdigest()
 
 
-def synthesized(context: Mapping[str, Any]) -> Synthesized:
-    """The template for `context` (CDK context keys), from the cache or a fresh synthesis."""
-    path = cache_dir() / f"{source_hash(context)}.json"
+def synthesized(context: Mapping[str, Any], variant: Variant | None = None) -> Synthesized:
+    """The template for `context` (CDK context keys), and `variant` if given, from the cache or
+    a fresh synthesis."""
+    path = cache_dir() / f"{source_hash(context, variant)}.json"
     try:
         cached = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         cached = None
     if cached is None:
-        cached = _synthesize(context)
+        cached = _synthesize(context, variant)
         _write_atomically(path, cached)
     return Synthesized(cached["template"], cached["definitions"], cached["workflows"])
 
@@ -95,7 +107,7 @@ def _write_atomically(path: Path, content: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-def _synthesize(context: Mapping[str, Any]) -> dict[str, Any]:
+def _synthesize(context: Mapping[str, Any], variant: Variant | None) -> dict[str, Any]:
     ensure_repository_importable()
     importlib.import_module("cdk_app")  # the project's Node for jsii, before aws_cdk is imported
     from aws_cdk import App
@@ -106,6 +118,8 @@ def _synthesize(context: Mapping[str, Any]) -> dict[str, Any]:
     ensure_layers()
     with tempfile.TemporaryDirectory(prefix="smartdoor-synth-") as outdir:
         app, stack = build_app(App(outdir=outdir, context=dict(context)))
+        if variant is not None:
+            variant.apply(stack)
         app.synth()
         out = Path(outdir)
         template = json.loads((out / f"{stack.artifact_id}.template.json").read_text(encoding="utf-8"))

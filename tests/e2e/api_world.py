@@ -39,30 +39,27 @@ from smartdoor.adapters.visitor_store import DynamoVisitorStore, Visitor
 from smartdoor.domain.approvals import Approval, approval_link_id, create_approval, utc_now
 from smartdoor.domain.otp import IssuedPasscode, OtpPolicy, PasscodeService
 from smartdoor.models import VisitPhoto
-from smartdoor_local.emulation.model import Intrinsics, ref_of
-from smartdoor_local.emulation.resources import local_deployment
+from smartdoor_local.emulation.deploy import Deployer
+from smartdoor_local.emulation.overrides import site_overrides
+from smartdoor_local.emulation.resources import LocalRefs, local_deployment
 from smartdoor_local.http_server import LocalRequest, build_proxy_event, smartdoor_api_routes
 from smartdoor_local.stack import ACCOUNT, REGION, LocalConfig
 from tests.fakes import FakeLambdaContext, make_jpeg
 
-# The deployment the local stack reads (the template, cached), and the API function in it.
-_MODEL, _REFS = local_deployment(LocalConfig().context(), REGION, ACCOUNT)
-_API = _MODEL.function("api")
-_INTRINSICS = Intrinsics(_REFS.refs)
+# The deployment the local stack reads (the template, cached), the API function in it, and the
+# resources by the names the functions' environments give them.
+_DEPLOYER = Deployer(*local_deployment(LocalConfig().context(), REGION, ACCOUNT))
+_API = _DEPLOYER.model.function("api")
+_NAMES = _DEPLOYER.names()
 
-
-def _api_names(variable: str) -> str:
-    return _INTRINSICS.text(_API.environment[variable])
-
-
-DOOR_ID = _api_names("DOOR_ID")
+DOOR_ID = LocalConfig().door_id
 SITE_ORIGIN = "https://door.example.com"
-APPROVALS_TABLE = _api_names("APPROVALS_TABLE")
-VISITORS_TABLE = _api_names("VISITORS_TABLE")
-PASSCODES_TABLE = _api_names("PASSCODES_TABLE")
-PHOTOS_BUCKET = _api_names("PHOTOS_BUCKET")
-EVENT_BUS = _api_names("EVENT_BUS_NAME")
-ALERTS_TOPIC = _REFS.refs[f"{ref_of(_API.environment['ALERTS_TOPIC_ARN'])}.TopicName"]
+APPROVALS_TABLE = _NAMES["approvals"]
+VISITORS_TABLE = _NAMES["visitors"]
+PASSCODES_TABLE = _NAMES["passcodes"]
+PHOTOS_BUCKET = _NAMES["photos"]
+EVENT_BUS = _NAMES["bus"]
+ALERTS_TOPIC = _NAMES["alerts_topic"].rsplit(":", 1)[1]
 # A Secrets Manager generated string is at least 32 characters; this one is 64.
 OTP_SECRET_VALUE = "otp-key-for-tests-" + "x" * 46
 
@@ -105,9 +102,10 @@ class _Clients:
 def _create_tables(aws: _Clients) -> None:
     """The template's tables that the API's environment names."""
     wanted = {APPROVALS_TABLE, VISITORS_TABLE, PASSCODES_TABLE}
-    for table in _MODEL.tables():
-        if _REFS.refs[table.logical_id] in wanted:
-            table.create(aws("dynamodb"), _REFS.refs[table.logical_id])
+    refs = _DEPLOYER.refs.refs
+    for table in _DEPLOYER.model.tables():
+        if refs[table.logical_id] in wanted:
+            table.create(aws("dynamodb"), refs[table.logical_id])
 
 
 def _queue(aws: _Clients, name: str) -> tuple[str, str]:
@@ -135,6 +133,7 @@ class ApiWorld:
     emails_queue: str
     tokens_queue: str
     state_machine_arn: str
+    otp_secret_arn: str
     aws: _Clients = field(repr=False)
 
     # ------------------------------------------------------------------ setup
@@ -187,17 +186,18 @@ class ApiWorld:
             name="ask-owner", definition=json.dumps(definition), roleArn=role
         )["stateMachineArn"]
 
-        overrides = {"SITE_ORIGIN": SITE_ORIGIN, "OTP_SECRET_ARN": secret_arn}
-        env = {
-            name: overrides[name] if name in overrides else _INTRINSICS.text(value)
-            for name, value in _API.environment.items()
-        } | overrides
+        secrets = _DEPLOYER.model.of_type("AWS::SecretsManager::Secret")
+        world = LocalRefs(REGION, ACCOUNT, refs=dict(_DEPLOYER.refs.refs))
+        for logical_id in secrets:
+            world.add(logical_id, secret_arn, Arn=secret_arn)  # the world's secret, not a random one
+        env = Deployer(_DEPLOYER.model, world).environment(_API, site_overrides(SITE_ORIGIN))
         return cls(
             env=env,
             events_queue=events_queue,
             emails_queue=emails_queue,
             tokens_queue=tokens_queue,
             state_machine_arn=machine,
+            otp_secret_arn=secret_arn,
             aws=aws,
         )
 
@@ -222,9 +222,7 @@ class ApiWorld:
             store=DynamoPasscodeStore(
                 PASSCODES_TABLE, table=session.resource("dynamodb").Table(PASSCODES_TABLE)
             ),
-            keys=SecretsManagerHmacKey(
-                self.env["OTP_SECRET_ARN"], secrets_client=session.client("secretsmanager")
-            ),
+            keys=SecretsManagerHmacKey(self.otp_secret_arn, secrets_client=session.client("secretsmanager")),
             clock=clock,
             policy=OtpPolicy(),
         )
@@ -384,10 +382,8 @@ def _no_content_type(headers: Mapping[str, str] | None) -> bool:
 
 def use_world_environment(world: ApiWorld, monkeypatch: Any) -> None:
     """Point the API handler's settings at `world` (and forget adapters built for an earlier one)."""
-    from api.handler import reset_adapters
-    from smartdoor.settings import reset_settings_cache
+    from smartdoor.adapters.aws import reset_clients
 
     for name, value in world.env.items():
         monkeypatch.setenv(name, value)
-    reset_settings_cache()
-    reset_adapters()
+    reset_clients()

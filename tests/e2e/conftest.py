@@ -21,6 +21,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import boto3
 import pytest
 
+from smartdoor.adapters.aws import reset_clients
+from smartdoor_local.emulation.overrides import site_overrides
 from smartdoor_local.http_server import API_FUNCTION_NAME, LocalServer, smartdoor_api_routes, via_runtime
 from smartdoor_local.lambda_runtime import LocalFunction
 from tests.workflows.conftest import (  # noqa: F401 - fixtures reused from the workflow tests
@@ -94,24 +96,13 @@ class Site:
 @pytest.fixture
 def site(door: SmartDoorOnMoto) -> Iterator[Site]:  # noqa: F811 - the imported fixture
     server = LocalServer(site_config={"doorId": DOOR_ID}).start()
-    names = door.names
+    # The API as the template has it, its pages' origin the local server's (the browser's CORS).
+    api = door.model.function(API_FUNCTION_NAME)
     door.runtime.register(
         LocalFunction(
             name=API_FUNCTION_NAME,
-            handler="api.handler.handler",
-            environment={
-                "POWERTOOLS_SERVICE_NAME": "api",
-                "POWERTOOLS_METRICS_NAMESPACE": "SmartDoor",
-                "APPROVALS_TABLE": names["approvals"],
-                "VISITORS_TABLE": names["visitors"],
-                "PASSCODES_TABLE": names["passcodes"],
-                "PHOTOS_BUCKET": names["photos"],
-                "EVENT_BUS_NAME": names["bus"],
-                "ALERTS_TOPIC_ARN": names["alerts_topic"],
-                "OTP_SECRET_ARN": names["otp_secret"],
-                "DOOR_ID": DOOR_ID,
-                "SITE_ORIGIN": server.url,
-            },
+            handler=api.handler,
+            environment=door.deployer.environment(api, site_overrides(server.url)),
         )
     )
     for route in smartdoor_api_routes(via_runtime(door.runtime, API_FUNCTION_NAME)):
@@ -120,9 +111,7 @@ def site(door: SmartDoorOnMoto) -> Iterator[Site]:  # noqa: F811 - the imported 
         yield Site(server=server, door=door)
     finally:
         server.stop()
-        import api.handler
-
-        api.handler.reset_adapters()
+        reset_clients()
 
 
 @pytest.fixture

@@ -15,13 +15,14 @@ import pytest
 from smartdoor.settings import UnknownSettingVariable, project_variables, read_settings
 from smartdoor_local.emulation import template
 from smartdoor_local.emulation.model import Intrinsics, UnresolvedIntrinsic
+from smartdoor_local.emulation.overrides import ENVIRONMENT_OVERRIDES
 from smartdoor_local.emulation.resources import (
     CREATED_TYPES,
     SKIPPED_TYPES,
     function_skip_reason,
     type_rule,
 )
-from smartdoor_local.stack import ENVIRONMENT_OVERRIDES, LocalConfig, LocalStack
+from smartdoor_local.stack import LocalConfig, LocalStack
 
 
 @pytest.fixture(scope="module")

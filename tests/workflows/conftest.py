@@ -1,12 +1,15 @@
-"""Workflow tests: the real ASL files, rendered as the CDK construct renders them, executed by
+"""Workflow tests: the real ASL files, as the synthesized template renders them, executed by
 moto's Step Functions with the real task handlers running in-process.
 
-`door` builds one Smart Door on moto per test: the tables, the photos bucket, the alerts topic
-(with an SQS queue standing in for the owner's inbox), the event bus (with a rule copying every
-`smartdoor` event to a queue), the OTP secret, the seven task functions served by
-`smartdoor_local.lambda_runtime`, and both state machines. Rekognition and KVS are the fakes
-from tests/fakes. Every test ends with the global checks: no passcode and no visitor phone in
-any execution history or log line, no task token in any message.
+`door` builds one Smart Door on moto per test from the synthesized CDK template (the same
+template reader the local stack uses, smartdoor_local.emulation): its tables, buckets, topic,
+secret, bus, queues and stream, every project function served by
+`smartdoor_local.lambda_runtime` with exactly its template environment, and the state machines
+with their rendered definitions and types (each on first use). An execution starts the way the
+template's rules start it: `start` refuses an event no rule of that workflow matches. On top,
+two queues to watch what happened (the owner's inbox on the alerts topic, a tap on the bus).
+Rekognition and KVS are the fakes from tests/fakes. Every test ends with the global checks: no
+passcode and no visitor phone in any execution history or log line, no task token in any message.
 """
 
 from __future__ import annotations
@@ -42,16 +45,17 @@ from smartdoor.models import (
     KnownFaceDetail,
 )
 from smartdoor.observability import logger as powertools_logger
-from smartdoor.settings import reset_settings_cache
+from smartdoor_local.emulation.deploy import Deployer
+from smartdoor_local.emulation.model import DeploymentModel
+from smartdoor_local.emulation.resources import NOT_A_PROJECT_FUNCTION, function_skip_reason, local_deployment
+from smartdoor_local.emulation.template import Variant
 from smartdoor_local.http_server import LocalRequest, build_proxy_event
 from smartdoor_local.lambda_runtime import LambdaRuntime, LocalFunction
 from smartdoor_local.workflows import (
     execution_history,
-    render_definition,
     states_entered,
     wait_for_event,
     wait_for_execution,
-    workflow_path,
 )
 from tests.fakes import FakeFaceEngine, FakeVideoFrames
 
@@ -61,9 +65,9 @@ ACCOUNT = DEFAULT_ACCOUNT_ID
 
 DOOR_ID = "front-door"
 OWNER_PHONE = "+15550100000"
+OWNER_EMAIL = "owner@example.com"
 SITE_URL = "https://door.example.com"
 VIDEO_STREAM_ARN = f"arn:aws:kinesisvideo:{REGION}:{ACCOUNT}:stream/front-door/1700000000000"
-COLLECTION_ID = "SmartDoor-front-door"
 OTP_KEY = "k" * 64
 DEFAULT_APPROVAL_TIMEOUT_SECONDS = 300
 # The shortest approval timeout the functions accept (create_approval's settings): the timeout test.
@@ -74,16 +78,30 @@ CODE_IN_SMS = re.compile(
 )  # "... for front-door is 123456." / "code 123456 for ..."
 APPROVAL_LINK = re.compile(re.escape(SITE_URL) + r"/owner/\?a=([A-Za-z0-9_%.-]+)")
 
-# The substitution names of the ASL files -> the task function each names.
-FUNCTION_PLACEHOLDERS = {
-    "ExtractFrameFunctionArn": "extract_frame",
-    "CheckCollectionFunctionArn": "check_collection",
-    "CreateApprovalFunctionArn": "create_approval",
-    "AskOwnerFunctionArn": "ask_owner",
-    "EnrolFaceFunctionArn": "enrol_face",
-    "SaveVisitorFunctionArn": "save_visitor",
-    "IssuePasscodeFunctionArn": "issue_passcode",
-}
+
+def world_context(approval_timeout_seconds: int = DEFAULT_APPROVAL_TIMEOUT_SECONDS) -> dict[str, Any]:
+    """The CDK context (cdk_app/config.py keys) the workflow world synthesizes the app with."""
+    return {
+        "doorId": DOOR_ID,
+        "ownerPhone": OWNER_PHONE,
+        "ownerEmail": OWNER_EMAIL,
+        "siteUrl": SITE_URL,
+        "approvalTimeoutSeconds": approval_timeout_seconds,
+    }
+
+
+def world_deployer(
+    approval_timeout_seconds: int = DEFAULT_APPROVAL_TIMEOUT_SECONDS, variant: Variant | None = None
+) -> Deployer:
+    """The template (cached) for the world's context, and the world's names for its resources."""
+    model, refs = local_deployment(
+        world_context(approval_timeout_seconds),
+        REGION,
+        ACCOUNT,
+        video_stream_arn=VIDEO_STREAM_ARN,
+        variant=variant,
+    )
+    return Deployer(model, refs)
 
 
 def face_event_detail(visit_id: str | None = None, **changes: Any) -> dict[str, Any]:
@@ -217,6 +235,14 @@ class SnsOutage:
             SNSBackend.publish = original  # type: ignore[method-assign]
 
 
+def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    """Whether EventBridge would match `event` with `pattern` (moto's matcher, as the local
+    stack's rules use it)."""
+    from moto.events.models import EventPattern
+
+    return bool(EventPattern.load(json.dumps(pattern)).matches_event(event))
+
+
 @dataclass
 class SmartDoorOnMoto:
     """One Smart Door deployment on moto, with the helpers the workflow tests share."""
@@ -225,16 +251,18 @@ class SmartDoorOnMoto:
     engine: FakeFaceEngine
     frames: FakeVideoFrames
     sns_outage: SnsOutage
-    approval_timeout_seconds: int = DEFAULT_APPROVAL_TIMEOUT_SECONDS
-    # The hourly SMS budgets (CDK's defaults: cdk_app/config.py).
-    sms_per_visitor_per_hour: int = 3
-    sms_per_door_per_hour: int = 20
+    deployer: Deployer
     names: dict[str, str] = field(default_factory=dict)
-    substitutions: dict[str, str] = field(default_factory=dict)
     state_machines: dict[str, str] = field(default_factory=dict)
+    # Variables set in every function whose template sets them (a test's or the doorbell world's).
+    settings: dict[str, str] = field(default_factory=dict)
     _role_arn: str = ""
     _emails: list[Email] = field(default_factory=list)
     _bus_events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def model(self) -> DeploymentModel:
+        return self.deployer.model
 
     # ------------------------------------------------------------------ clients
 
@@ -253,70 +281,31 @@ class SmartDoorOnMoto:
     # ------------------------------------------------------------------ deploying
 
     def deploy(self) -> SmartDoorOnMoto:
-        self._create_storage()
-        self._create_messaging()
-        self._register_functions()
-        role = boto3.client("iam").create_role(
-            RoleName="smartdoor-local",
-            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
-        )["Role"]["Arn"]
-        arns = self.runtime.create_functions(boto3.client("lambda", region_name=REGION), role)
-        self.substitutions = {
-            "VisitsTableName": self.names["visits"],
-            "VisitorsTableName": self.names["visitors"],
-            "ApprovalsTableName": self.names["approvals"],
-            "AlertsTopicArn": self.names["alerts_topic"],
-            "EventBusName": self.names["bus"],
-            **{placeholder: arns[name] for placeholder, name in FUNCTION_PLACEHOLDERS.items()},
-        }
-        self._role_arn = role
+        """Everything the template describes but the state machines (made on first use)."""
+        self.deployer.create_tables()
+        self.deployer.create_storage(secret_value=lambda: OTP_KEY)
+        self.deployer.create_messaging()
+        self.names = self.deployer.names() | self._watch()
+        self.register_functions()
+        self._role_arn = self.deployer.role()
+        self.runtime.create_functions(boto3.client("lambda", region_name=REGION), self._role_arn)
         return self
 
-    def _create_storage(self) -> None:
-        self.names |= {
-            "visits": "SmartDoor-Visits",
-            "visitors": "SmartDoor-Visitors",
-            "approvals": "SmartDoor-Approvals",
-            "passcodes": "SmartDoor-Passcodes",
-            "photos": "smartdoor-photos-test",
-        }
-        keys = {
-            "visits": [("pk", "HASH"), ("sk", "RANGE")],
-            "visitors": [("visitorId", "HASH")],
-            "approvals": [("approvalId", "HASH")],
-            "passcodes": [("pk", "HASH"), ("sk", "RANGE")],
-        }
-        for table, schema in keys.items():
-            self.dynamodb.create_table(
-                TableName=self.names[table],
-                KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in schema],
-                AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name, _ in schema],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        boto3.client("s3", region_name=REGION).create_bucket(Bucket=self.names["photos"])
-        self.names["otp_secret"] = boto3.client("secretsmanager", region_name=REGION).create_secret(
-            Name="SmartDoor-OtpKey", SecretString=OTP_KEY
-        )["ARN"]
-
-    def _create_messaging(self) -> None:
-        sns = boto3.client("sns", region_name=REGION)
-        topic = sns.create_topic(Name="SmartDoor-Alerts")["TopicArn"]
+    def _watch(self) -> dict[str, str]:
+        """Two queues to see what happened: the owner's inbox (on the alerts topic) and a tap on
+        the bus (every `smartdoor` event). Test instruments, not part of the deployment."""
+        names = self.deployer.names()
         inbox = self._queue("owner-inbox")
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox["arn"])
+        boto3.client("sns", region_name=REGION).subscribe(
+            TopicArn=names["alerts_topic"], Protocol="sqs", Endpoint=inbox["arn"]
+        )
         events = boto3.client("events", region_name=REGION)
-        bus = events.create_event_bus(Name="smartdoor")["EventBusArn"]
         tap = self._queue("bus-tap")
         events.put_rule(
-            Name="tap", EventBusName="smartdoor", EventPattern=json.dumps({"source": ["smartdoor"]})
+            Name="tap", EventBusName=names["bus"], EventPattern=json.dumps({"source": ["smartdoor"]})
         )
-        events.put_targets(Rule="tap", EventBusName="smartdoor", Targets=[{"Id": "tap", "Arn": tap["arn"]}])
-        self.names |= {
-            "alerts_topic": topic,
-            "owner_inbox": inbox["url"],
-            "bus": "smartdoor",
-            "bus_arn": bus,
-            "bus_tap": tap["url"],
-        }
+        events.put_targets(Rule="tap", EventBusName=names["bus"], Targets=[{"Id": "tap", "Arn": tap["arn"]}])
+        return {"owner_inbox": inbox["url"], "bus_tap": tap["url"]}
 
     def _queue(self, name: str) -> dict[str, str]:
         url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
@@ -325,90 +314,59 @@ class SmartDoorOnMoto:
         ]
         return {"url": url, "arn": arn}
 
-    def _texting(self) -> dict[str, str]:
+    def adapter_overrides(self) -> dict[str, dict[str, Any]]:
+        """By function folder: only the adapters moto cannot emulate; everything else is real."""
         return {
-            "SMS_BUDGET_TABLE": self.names["passcodes"],
-            "SMS_PER_VISITOR_PER_HOUR": str(self.sms_per_visitor_per_hour),
-            "SMS_PER_DOOR_PER_HOUR": str(self.sms_per_door_per_hour),
-        }
-
-    def _register_functions(self) -> None:
-        names = self.names
-        common = {"POWERTOOLS_METRICS_NAMESPACE": "SmartDoor"}
-        environments = {
-            "extract_frame": {"PHOTOS_BUCKET": names["photos"], "VIDEO_STREAM_ARN": VIDEO_STREAM_ARN},
-            "check_collection": {
-                "COLLECTION_ID": COLLECTION_ID,
-                "FACE_MATCH_THRESHOLD": "90",
-                "PHOTOS_BUCKET": names["photos"],
-            },
-            "create_approval": {
-                "APPROVALS_TABLE": names["approvals"],
-                "PHOTOS_BUCKET": names["photos"],
-                "APPROVAL_TIMEOUT_SECONDS": str(self.approval_timeout_seconds),
-            },
-            "ask_owner": {
-                "APPROVALS_TABLE": names["approvals"],
-                "PHOTOS_BUCKET": names["photos"],
-                "ALERTS_TOPIC_ARN": names["alerts_topic"],
-                "OWNER_PHONE": OWNER_PHONE,
-                "OTP_SECRET_ARN": names["otp_secret"],
-                "SITE_URL": SITE_URL,
-                **self._texting(),
-            },
-            "enrol_face": {"COLLECTION_ID": COLLECTION_ID, "PHOTOS_BUCKET": names["photos"]},
-            "save_visitor": {"APPROVALS_TABLE": names["approvals"], "VISITORS_TABLE": names["visitors"]},
-            "issue_passcode": {
-                "PASSCODES_TABLE": names["passcodes"],
-                "VISITORS_TABLE": names["visitors"],
-                "OTP_SECRET_ARN": names["otp_secret"],
-                "ALERTS_TOPIC_ARN": names["alerts_topic"],
-                "OTP_TTL_SECONDS": "300",
-                "SITE_URL": SITE_URL,
-                **self._texting(),
-            },
-            # The approval API, so a test can follow the owner's link the way the owner page does.
-            "api": {
-                "APPROVALS_TABLE": names["approvals"],
-                "VISITORS_TABLE": names["visitors"],
-                "PASSCODES_TABLE": names["passcodes"],
-                "PHOTOS_BUCKET": names["photos"],
-                "EVENT_BUS_NAME": names["bus"],
-                "ALERTS_TOPIC_ARN": names["alerts_topic"],
-                "OTP_SECRET_ARN": names["otp_secret"],
-                "DOOR_ID": "front-door",
-            },
-        }
-        # Only the adapters moto cannot emulate are replaced; everything else is the real thing.
-        overrides: dict[str, dict[str, Any]] = {
             "extract_frame": {"frames": self.frames},
             "check_collection": {"engine": self.engine},
             "enrol_face": {"engine": self.engine},
         }
-        for name, environment in environments.items():
+
+    def register_functions(self, adapters: dict[str, dict[str, Any]] | None = None) -> None:
+        """(Re-)register every project function with its template environment (and `settings`
+        where the template sets the variable) and the adapter overrides."""
+        adapters = adapters or self.adapter_overrides()
+        for function in self.model.functions():
+            if function_skip_reason(function) == NOT_A_PROJECT_FUNCTION:
+                continue
             self.runtime.register(
                 LocalFunction(
-                    name=name,
-                    handler=f"{name}.handler.handler",
-                    environment=common | environment | {"POWERTOOLS_SERVICE_NAME": name},
-                    overrides=overrides.get(name, {}),
+                    name=self.deployer.refs.refs[function.logical_id],
+                    handler=function.handler,
+                    environment=self.deployer.environment(function, self.settings),
+                    overrides=adapters.get(str(function.folder), {}),
                 )
             )
 
     # ------------------------------------------------------------------ running
 
     def state_machine(self, workflow: str) -> str:
-        """The state machine's ARN, created from the rendered ASL on first use (moto's ASL parser
-        is slow, and most tests need only one of the two)."""
+        """The state machine's ARN, created from the template on first use (moto's ASL parser is
+        slow, and most tests need only one or two)."""
         if workflow not in self.state_machines:
-            self.state_machines[workflow] = self.sfn.create_state_machine(
-                name=f"SmartDoor-{workflow}",
-                definition=render_definition(workflow_path(workflow), self.substitutions),
-                roleArn=self._role_arn,
-            )["stateMachineArn"]
+            machine = self.deployer.state_machine(workflow)
+            self.state_machines[workflow] = self.deployer.create_state_machine(machine, self._role_arn)
         return self.state_machines[workflow]
 
+    def rule_starts(self, workflow: str, event: dict[str, Any]) -> bool:
+        """Whether one of the template's rules that target `workflow` matches `event`."""
+        machine = self.deployer.state_machine(workflow)
+        intrinsics = self.deployer.intrinsics
+        return any(
+            matches(intrinsics.resolve(rule.pattern), event)
+            for rule in self.deployer.rules_targeting(machine.logical_id)
+        )
+
     def start(self, workflow: str, event: dict[str, Any], name: str | None = None) -> str:
+        """What the template's rules do with `event`: start `workflow` if one of its rules matches
+        (an event no rule of the workflow matches is a test that could not happen on AWS)."""
+        machine = self.deployer.state_machine(workflow)
+        rules = self.deployer.rules_targeting(machine.logical_id)
+        intrinsics = self.deployer.intrinsics
+        if not any(matches(intrinsics.resolve(rule.pattern), event) for rule in rules):
+            raise AssertionError(
+                f"no rule of the template starts {workflow} for a {event.get('detail-type')!r}"
+            )
         response = self.sfn.start_execution(
             stateMachineArn=self.state_machine(workflow),
             name=name or f"{workflow}-{uuid.uuid4().hex[:12]}",
@@ -563,22 +521,22 @@ def approval_timeout_seconds() -> int:
 
 @pytest.fixture
 def door(approval_timeout_seconds: int) -> Iterator[SmartDoorOnMoto]:
-    import api.handler
-    import ask_owner.handler
-    import issue_passcode.handler
+    with door_on_moto(world_deployer(approval_timeout_seconds)) as deployment:
+        yield deployment
 
+
+@contextmanager
+def door_on_moto(deployer: Deployer) -> Iterator[SmartDoorOnMoto]:
+    """The world for `deployer`'s template, deployed on a fresh moto account; the global checks
+    when the block ends without an error."""
     reset_clients()
-    reset_settings_cache()
-    issue_passcode.handler.reset_adapters()
-    ask_owner.handler.reset_adapters()
-    api.handler.reset_adapters()
     runtime = LambdaRuntime()
     deployment = SmartDoorOnMoto(
         runtime=runtime,
         engine=FakeFaceEngine(),
         frames=FakeVideoFrames(),
         sns_outage=SnsOutage(),
-        approval_timeout_seconds=approval_timeout_seconds,
+        deployer=deployer,
     )
     with (
         mock_aws(config=MOTO_CONFIG),  # type: ignore[arg-type]
@@ -593,10 +551,6 @@ def door(approval_timeout_seconds: int) -> Iterator[SmartDoorOnMoto]:
         finally:
             deployment.stop_running_executions()
     reset_clients()
-    reset_settings_cache()
-    issue_passcode.handler.reset_adapters()
-    ask_owner.handler.reset_adapters()
-    api.handler.reset_adapters()
 
 
 def assert_nothing_secret_leaked(door: SmartDoorOnMoto, logs: str) -> None:

@@ -51,8 +51,13 @@ def test_rendering_the_file_equals_the_synthesized_definition(
 
 
 def test_the_workflow_tests_substitute_the_same_names_as_the_stack(state_machines: list[Deployed]) -> None:
+    # The workflow world renders each definition from the template the local stack reads.
     from cdk_app.components.workflows import FUNCTION_PLACEHOLDERS as STACK_FUNCTIONS
-    from tests.workflows.conftest import FUNCTION_PLACEHOLDERS as TEST_FUNCTIONS
+    from tests.workflows.conftest import world_deployer
 
-    assert dict(STACK_FUNCTIONS) == TEST_FUNCTIONS
+    world = {m.workflow: set(m.substitutions) for m in world_deployer().model.state_machines()}
+    assert set(world) == set(WORKFLOWS)
+    for workflow, names in world.items():
+        assert names == placeholders(workflow_path(workflow).read_text(encoding="utf-8")), workflow
+    assert set(STACK_FUNCTIONS) <= set.union(*world.values())
     assert len(state_machines) == len(WORKFLOWS)

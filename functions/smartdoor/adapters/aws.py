@@ -7,23 +7,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
 from smartdoor.errors import TransientError
+from smartdoor.process_cache import clear_process_caches, process_cache
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
 
 
-@cache
+@process_cache
 def client(service: str, endpoint_url: str | None = None) -> Any:
     return boto3.client(service, config=_CONFIG, endpoint_url=endpoint_url)  # type: ignore[call-overload]
 
 
-@cache
+@process_cache
 def dynamodb_table(name: str) -> Any:
     return boto3.resource("dynamodb", config=_CONFIG).Table(name)
 
@@ -42,9 +42,10 @@ class TableAdapter:
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests that start a fresh moto context call this)."""
-    client.cache_clear()
-    dynamodb_table.cache_clear()
+    """Forget every per-process cache of the Lambda code: clients, tables, key sources, engines,
+    settings (smartdoor.process_cache). Tests and the local stack call this when they start a
+    fresh moto account; nothing outside functions/ needs to know which handler caches what."""
+    clear_process_caches()
 
 
 _TRANSIENT_CODES = frozenset(

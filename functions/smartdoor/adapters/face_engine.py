@@ -21,7 +21,6 @@ Throttling and server errors raise `TransientError`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
 from typing import Any
 
 from smartdoor.adapters.aws import client, transient_errors_as
@@ -29,6 +28,7 @@ from smartdoor.errors import InvalidImage, NoFaceInPhoto, TransientError
 from smartdoor.models import ImageRef, S3Image
 from smartdoor.observability import logger
 from smartdoor.ports import FaceEngine as FaceEngine  # the port this adapter implements (re-exported)
+from smartdoor.process_cache import process_cache
 
 __all__ = ["FaceEngine", "ImageRef", "RekognitionFaceEngine", "S3Image", "rekognition_image"]
 
@@ -134,7 +134,7 @@ class RekognitionFaceEngine:
         return {"DeletedFaces": deleted, "UnsuccessfulFaceDeletions": unsuccessful}
 
 
-@cache
+@process_cache
 def rekognition_engine(collection_id: str) -> RekognitionFaceEngine:
     """The collection's engine, one per process (warm invocations reuse it)."""
     return RekognitionFaceEngine(collection_id)

@@ -5,7 +5,6 @@ The key layout is `VisitPhoto.for_visit` (smartdoor.models).
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import boto3
@@ -15,12 +14,13 @@ from smartdoor.adapters.aws import client, transient_errors_as
 from smartdoor.errors import TransientError
 from smartdoor.models import visit_photo_prefix
 from smartdoor.ports import PhotoStore as PhotoStore  # the port this adapter implements (re-exported)
+from smartdoor.process_cache import process_cache
 
 JPEG_CONTENT_TYPE = "image/jpeg"
 _RETRYABLE_DELETE_CODES = frozenset({"InternalError", "SlowDown", "ServiceUnavailable"})
 
 
-@cache
+@process_cache
 def _presigning_client() -> Any:
     # SigV4 explicitly: botocore may still presign S3 GETs with SigV2, which KMS-encrypted
     # objects refuse; virtual-hosted addressing gives the regional bucket URL.

@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -32,6 +31,7 @@ from smartdoor.domain.snapshot_keys import (
 )
 from smartdoor.domain.times import iso_utc
 from smartdoor.errors import TransientError
+from smartdoor.process_cache import process_cache
 
 if TYPE_CHECKING:
     from smartdoor.domain.snapshots import SnapshotOutcome
@@ -45,7 +45,7 @@ CLAIM_LEASE_SECONDS = 120
 _CLAIMABLE = "attribute_not_exists(pk) OR (#s = :processing AND leaseUntil < :now)"
 
 
-@cache
+@process_cache
 def _presigning_client() -> Any:
     # SigV4 and virtual-hosted addressing: the regional bucket URL a device can post to.
     return boto3.client("s3", config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
