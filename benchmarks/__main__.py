@@ -219,6 +219,19 @@ def _run(args: argparse.Namespace, only: set[str], work: Path, started_at: datet
     if cdk_out is None and only & {"3", "5"}:
         cdk_out = work / "cdk.out"
         _step("synth the CDK app (template and assets)", ["-m", "benchmarks.synth", "--out", str(cdk_out)])
+    sections = _measure(only, work, cdk_out)
+    seconds = time.perf_counter() - started
+    cost = next((s for s in sections if "rows" in s.data), None)
+    _print_report(sections, cost, seconds)
+    if not only >= {"1", "2", "3", "4", "5"}:
+        print("A partial run: RESULTS.md and the charts are left as they are.")
+        return 0
+    _write_results(args.results_dir, sections, cost, started_at, seconds)
+    return 0
+
+
+def _measure(only: set[str], work: Path, cdk_out: Path | None) -> list[Section]:
+    """Run the chosen benchmarks, each in its own process; their sections in report order."""
     parts: dict[str, Section] = {}
     steps = [
         ("2", "2. match Lambda throughput", ["-m", "benchmarks.throughput"]),
@@ -242,26 +255,35 @@ def _run(args: argparse.Namespace, only: set[str], work: Path, started_at: datet
         if "5" in only:
             sections.append(transitions_part)
     if "5" in only and cdk_out is not None:
-        money = cost_section(cdk_out, transitions)
-        if sections and sections[-1].key == "5":
-            sections[-1].figures += money.figures
-            sections[-1].title = "State transitions and money"
-            sections[-1].details += money.details
-            sections[-1].data.update(money.data)
-        else:
-            sections.append(money)
-        # 6. the default home profile (issue 17): its own template, faceSource=snapshots.
-        home_out = work / "cdk.out.snapshots"
-        _step(
-            "synth faceSource=snapshots (the home profile)",
-            ["-m", "benchmarks.synth", "--out", str(home_out), "--face-source", "snapshots"],
-        )
-        sections.append(home_section(home_out / "SmartDoor.template.json"))
+        _add_money(sections, cost_section(cdk_out, transitions))
+        sections.append(_home_profile(work))
+    return sections
 
-    seconds = time.perf_counter() - started
+
+def _home_profile(work: Path) -> Section:
+    """6. The default home profile (issue 17): its own template, faceSource=snapshots."""
+    home_out = work / "cdk.out.snapshots"
+    _step(
+        "synth faceSource=snapshots (the home profile)",
+        ["-m", "benchmarks.synth", "--out", str(home_out), "--face-source", "snapshots"],
+    )
+    return home_section(home_out / "SmartDoor.template.json")
+
+
+def _add_money(sections: list[Section], money: Section) -> None:
+    """The cost estimate joins the state-transitions section (5) when there is one."""
+    if sections and sections[-1].key == "5":
+        sections[-1].figures += money.figures
+        sections[-1].title = "State transitions and money"
+        sections[-1].details += money.details
+        sections[-1].data.update(money.data)
+    else:
+        sections.append(money)
+
+
+def _print_report(sections: list[Section], cost: Section | None, seconds: float) -> None:
     print()
     print(table(figure_rows(sections), FIGURE_HEADER))
-    cost = next((s for s in sections if "rows" in s.data), None)
     if cost is not None:
         print()
         print(
@@ -279,10 +301,10 @@ def _run(args: argparse.Namespace, only: set[str], work: Path, started_at: datet
         print("Every target met.")
     print(f"\nmake bench took {seconds / 60:.1f} minutes.")
 
-    if not only >= {"1", "2", "3", "4", "5"}:
-        print("A partial run: RESULTS.md and the charts are left as they are.")
-        return 0
-    results = args.results_dir
+
+def _write_results(
+    results: Path, sections: list[Section], cost: Section | None, started_at: datetime, seconds: float
+) -> None:
     results.mkdir(parents=True, exist_ok=True)
     write_results(results / "RESULTS.md", sections, started_at, seconds)
     notifications = next((s for s in sections if s.key == "1"), None)
@@ -297,7 +319,6 @@ def _run(args: argparse.Namespace, only: set[str], work: Path, started_at: datet
             results / "cost.png",
         )
     print(f"Wrote {results / 'RESULTS.md'} and the charts.")
-    return 0
 
 
 if __name__ == "__main__":

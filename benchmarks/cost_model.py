@@ -443,6 +443,34 @@ def monthly_volumes(profile: UsageProfile) -> MonthlyVolumes:
     )
 
 
+@dataclass
+class _Month:
+    """One estimate in the making: its inputs, the bill, and what the sections pass on to later ones."""
+
+    scenario: str
+    facts: TemplateFacts
+    profile: UsageProfile
+    prices: PriceBook
+    code: CodeFacts
+    volumes: MonthlyVolumes
+    bill: Estimate
+    invocations: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    records: float = 0.0  # face-search records written to Kinesis
+    good_records: float = 0.0  # of them, with a face good enough for the match function
+    sessions: float = 0.0  # Express executions (doorbell sessions or processor runs)
+    session_seconds: float = 0.0
+    ring_events: float = 0.0
+    upload_forms: float = 0.0  # POST /doors/{doorId}/snapshots (faceSource=snapshots)
+    unlock_requests: float = 0.0
+    api_requests: float = 0.0
+    standard_transitions: float = 0.0
+
+    @property
+    def motion(self) -> float:
+        """Sessions a passer-by starts (MotionDetected) in a month."""
+        return self.profile.number("motion_sessions_per_day") * self.profile.number("days_per_month")
+
+
 def estimate(
     scenario: str,
     facts: TemplateFacts,
@@ -456,101 +484,184 @@ def estimate(
     SMS segments of the code (read from functions/ when not given)."""
     if scenario not in (*SCENARIOS, SNAPSHOTS):
         raise CostModelError(f"unknown scenario {scenario!r}; one of {', '.join(SCENARIOS)}, {SNAPSHOTS}")
-    code = code or read_code()
-    bill = Estimate(scenario)
-    volumes = monthly_volumes(profile)
-    motion = profile.number("motion_sessions_per_day") * profile.number("days_per_month")
-    hours = profile.hours_per_month
+    month = _Month(
+        scenario, facts, profile, prices, code or read_code(), monthly_volumes(profile), Estimate(scenario)
+    )
+    _FACE_SEARCH[scenario](month)
+    for section in (_camera_video, _face_search_records, _task_functions, _lambda):
+        section(month)
+    _step_functions(month, transitions or {})
+    for section in (
+        _dynamodb,
+        _sns,
+        _eventbridge,
+        _workflow_rekognition,
+        _s3,
+        _cloudwatch,
+        _secrets_and_keys,
+    ):
+        section(month)
+    _api_and_pages(month)
+    return month.bill
+
+
+# ---------------------------------------------------------------------------- face search
+# The part the three scenarios differ in.
+
+
+def _processor_24x7(month: _Month) -> None:
+    bill, profile, prices, volumes = month.bill, month.profile, month.prices, month.volumes
+    hours, rps = profile.hours_per_month, profile.number("records_per_second")
+    month.records = rps * 3600 * hours
+    bill.add(
+        "Rekognition", "stream processor minutes", hours * 60, prices["rekognition.video_streaming_minute"]
+    )
+    bill.add(
+        "Kinesis Video Streams",
+        "read by the processor (GB)",
+        _video_gb(profile, hours),
+        prices["kvs.consumed_gb"],
+    )
+    month.invocations["stream_match"] += month.records / profile.number(
+        "stream_match_records_per_invocation", "continuous"
+    )
+    month.good_records = (
+        volumes.visits * profile.number("visit_seconds") * rps * profile.number("good_face_share")
+    )
+
+
+def _processor_per_ring(month: _Month) -> None:
+    bill, profile, prices, volumes, motion = (
+        month.bill,
+        month.profile,
+        month.prices,
+        month.volumes,
+        month.motion,
+    )
     rps = profile.number("records_per_second")
-    visit_seconds = profile.number("visit_seconds")
-    good_share = profile.number("good_face_share")
+    run_seconds = profile.number("processor_seconds_per_ring")
+    month.records = volumes.visits * run_seconds * rps
+    minutes = (volumes.visits + motion) * math.ceil(run_seconds / 60)
+    bill.add(
+        "Rekognition",
+        "stream processor minutes (whole minutes per ring)",
+        minutes,
+        prices["rekognition.video_streaming_minute"],
+    )
+    bill.add(
+        "Kinesis Video Streams",
+        "read by the processor (GB)",
+        _video_gb(profile, (volumes.visits + motion) * run_seconds / 3600),
+        prices["kvs.consumed_gb"],
+    )
+    month.invocations["stream_match"] += month.records / profile.number(
+        "stream_match_records_per_invocation", "continuous"
+    )
+    month.good_records = (
+        volumes.visits * profile.number("visit_seconds") * rps * profile.number("good_face_share")
+    )
+    # Someone walking past starts a session too (MotionDetected): the processor runs for it.
+    runs = volumes.visits + motion
+    month.sessions, month.session_seconds, month.ring_events = runs, run_seconds, runs
+    month.invocations["open_session"] += runs
+    month.invocations["stream_processor"] += 2 * runs  # start, stop
 
-    # --- face search: the part the three scenarios differ in
-    invocations: dict[str, float] = defaultdict(float)
-    sessions = 0.0
-    session_seconds = 0.0
-    ring_events = 0.0
-    upload_forms = 0.0  # POST /doors/{doorId}/snapshots (faceSource=snapshots)
-    if scenario == "stream-processor-24x7":
-        records = rps * 3600 * hours
-        minutes = hours * 60
-        bill.add(
-            "Rekognition", "stream processor minutes", minutes, prices["rekognition.video_streaming_minute"]
-        )
-        bill.add(
-            "Kinesis Video Streams",
-            "read by the processor (GB)",
-            _video_gb(profile, hours),
-            prices["kvs.consumed_gb"],
-        )
-        invocations["stream_match"] += records / profile.number(
-            "stream_match_records_per_invocation", "continuous"
-        )
-        good_records = volumes.visits * visit_seconds * rps * good_share
-    elif scenario == "stream-processor-per-ring":
-        run_seconds = profile.number("processor_seconds_per_ring")
-        records = volumes.visits * run_seconds * rps
-        minutes = (volumes.visits + motion) * math.ceil(run_seconds / 60)
-        bill.add(
-            "Rekognition",
-            "stream processor minutes (whole minutes per ring)",
-            minutes,
-            prices["rekognition.video_streaming_minute"],
-        )
-        bill.add(
-            "Kinesis Video Streams",
-            "read by the processor (GB)",
-            _video_gb(profile, (volumes.visits + motion) * run_seconds / 3600),
-            prices["kvs.consumed_gb"],
-        )
-        invocations["stream_match"] += records / profile.number(
-            "stream_match_records_per_invocation", "continuous"
-        )
-        good_records = volumes.visits * visit_seconds * rps * good_share
-        # Someone walking past starts a session too (MotionDetected): the processor runs for it.
-        runs = volumes.visits + motion
-        sessions, session_seconds, ring_events = runs, run_seconds, runs
-        invocations["open_session"] += runs
-        invocations["stream_processor"] += 2 * runs  # start, stop
-    elif scenario == SNAPSHOTS:
-        records, good_records, ring_events = _snapshots(bill, volumes, motion, profile, prices, invocations)
-        upload_forms = records
-    else:
-        # A motion-only session (someone walking past) samples until its empty samples run out.
-        images = volumes.visits * profile.number("frames_per_visit") + motion * profile.number(
-            "frames_per_motion_session"
-        )
-        records = images
-        bill.add(
-            "Rekognition",
-            "SearchFacesByImage (doorbell samples)",
-            images,
-            prices["rekognition.image_api_call"],
-        )
-        bill.add(
-            "Kinesis Video Streams",
-            "GetImages frames (GB)",
-            images * profile.number("image_bytes") / GB,
-            prices["kvs.consumed_gb"],
-        )
-        invocations["stream_match"] += records / profile.number(
-            "stream_match_records_per_invocation", "per_visit"
-        )
-        good_records = images * good_share
-        sessions, session_seconds, ring_events = (
-            volumes.visits + motion,
-            profile.number("session_seconds"),
-            volumes.visits + motion,
-        )
-        invocations["open_session"] += volumes.visits + motion
-        invocations["sample_door"] += images
 
-    # --- the camera's video: KVS keeps it whatever finds the faces (none with snapshots)
-    if facts.video_retention_hours:
-        _camera_video(bill, facts, profile, prices, hours)
+def _doorbell_sessions(month: _Month) -> None:
+    bill, profile, prices, volumes, motion = (
+        month.bill,
+        month.profile,
+        month.prices,
+        month.volumes,
+        month.motion,
+    )
+    # A motion-only session (someone walking past) samples until its empty samples run out.
+    images = volumes.visits * profile.number("frames_per_visit") + motion * profile.number(
+        "frames_per_motion_session"
+    )
+    month.records = images
+    bill.add(
+        "Rekognition",
+        "SearchFacesByImage (doorbell samples)",
+        images,
+        prices["rekognition.image_api_call"],
+    )
+    bill.add(
+        "Kinesis Video Streams",
+        "GetImages frames (GB)",
+        images * profile.number("image_bytes") / GB,
+        prices["kvs.consumed_gb"],
+    )
+    month.invocations["stream_match"] += month.records / profile.number(
+        "stream_match_records_per_invocation", "per_visit"
+    )
+    month.good_records = images * profile.number("good_face_share")
+    month.sessions, month.session_seconds, month.ring_events = (
+        volumes.visits + motion,
+        profile.number("session_seconds"),
+        volumes.visits + motion,
+    )
+    month.invocations["open_session"] += volumes.visits + motion
+    month.invocations["sample_door"] += images
 
-    # --- face-search records
 
+def _snapshots(month: _Month) -> None:
+    """The door agent uploads a few frames per ring or motion: each one an upload form (the API),
+    an S3 PUT, S3's Object Created event (AWS service events on the default bus are free),
+    process_snapshot (HEAD, a ranged GET, one SearchFacesByImage) and the match function it
+    invokes."""
+    bill, profile, prices, volumes = month.bill, month.profile, month.prices, month.volumes
+    uploads = volumes.visits * profile.number("snapshots_per_visit") + month.motion * profile.number(
+        "snapshots_per_motion"
+    )
+    bill.add(
+        "Rekognition",
+        "SearchFacesByImage (uploaded snapshots)",
+        uploads,
+        prices["rekognition.image_api_call"],
+    )
+    bill.add("S3", "snapshot uploads (PUT)", uploads, prices["s3.put_request"])
+    bill.add("S3", "snapshot reads (HEAD, ranged GET)", 2 * uploads, prices["s3.get_request"])
+    month.invocations["process_snapshot"] += uploads
+    month.invocations["stream_match"] += uploads  # invoked once per snapshot, no stream in between
+    month.records, month.upload_forms = uploads, uploads
+    month.good_records = uploads * profile.number("good_face_share")
+    month.ring_events = volumes.visits
+
+
+_FACE_SEARCH = {
+    "stream-processor-24x7": _processor_24x7,
+    "stream-processor-per-ring": _processor_per_ring,
+    "doorbell-sessions": _doorbell_sessions,
+    SNAPSHOTS: _snapshots,
+}
+
+
+# ---------------------------------------------------------------------------- what every scenario pays
+
+
+def _camera_video(month: _Month) -> None:
+    """The camera's video: KVS keeps it whatever finds the faces (none with snapshots)."""
+    bill, profile, prices = month.bill, month.profile, month.prices
+    if not month.facts.video_retention_hours:
+        return
+    bill.add(
+        "Kinesis Video Streams",
+        "camera video ingested (GB)",
+        _video_gb(profile, profile.hours_per_month),
+        prices["kvs.ingested_gb"],
+    )
+    bill.add(
+        "Kinesis Video Streams",
+        "camera video stored (GB-month)",
+        _video_gb(profile, month.facts.video_retention_hours),
+        prices["kvs.stored_gb_month"],
+    )
+
+
+def _face_search_records(month: _Month) -> None:
+    bill, facts, prices, records = month.bill, month.facts, month.prices, month.records
+    hours = month.profile.hours_per_month
     if facts.kinesis_shards:
         bill.add(
             "Kinesis Data Streams",
@@ -573,21 +684,29 @@ def estimate(
             prices["kinesis.on_demand_gb_in"],
         )
 
-    # --- the workflows' task functions and the API
+
+def _task_functions(month: _Month) -> None:
+    """The workflows' task functions and the API: how often each runs."""
+    volumes, invocations = month.volumes, month.invocations
     shares = volumes.outcomes
     for name in ("extract_frame", "check_collection", "create_approval", "ask_owner"):
         invocations[name] += volumes.unknown
     invocations["enrol_face"] += shares["approved"]
     invocations["save_visitor"] += shares["approved"]
     invocations["issue_passcode"] += volumes.codes_sent
-    unlock_requests = volumes.codes_sent * profile.number("unlock_tries_per_code")
+    month.unlock_requests = volumes.codes_sent * month.profile.number("unlock_tries_per_code")
     decisions = shares["approved"] + shares["denied"]
     # view, decide, unlock, ring, upload forms
-    api_requests = volumes.unknown + decisions + unlock_requests + ring_events + upload_forms
-    invocations["api"] += api_requests
+    month.api_requests = (
+        volumes.unknown + decisions + month.unlock_requests + month.ring_events + month.upload_forms
+    )
+    invocations["api"] += month.api_requests
 
+
+def _lambda(month: _Month) -> None:
+    bill, facts, profile, prices = month.bill, month.facts, month.profile, month.prices
     memory_default = profile.number("assumed_memory_mb")
-    for name, count in sorted(invocations.items()):
+    for name, count in sorted(month.invocations.items()):
         function = facts.functions.get(name)
         if function is None:
             bill.notes.append(f"{name} is not in the template: assumed arm64, {memory_default:.0f} MB")
@@ -597,39 +716,50 @@ def estimate(
         bill.add("Lambda", f"{name} requests", count, prices["lambda.request"])
         bill.add("Lambda", f"{name} GB-seconds", gb_seconds, duration_price)
 
-    # --- Step Functions
+
+def _step_functions(month: _Month, transitions: Mapping[str, float]) -> None:
+    bill, profile, prices, volumes = month.bill, month.profile, month.prices, month.volumes
+    shares = volumes.outcomes
     per_visit = {
-        key: (transitions or {}).get(key, profile.number("transitions_per_visit", key))
+        key: transitions.get(key, profile.number("transitions_per_visit", key))
         for key in ("known", "approved", "denied", "expired")
     }
     standard = volumes.known * per_visit["known"] + sum(shares[o] * per_visit[o] for o in OUTCOMES)
-    if any(kind == "STANDARD" for kind in facts.state_machines.values()):
+    month.standard_transitions = standard
+    if any(kind == "STANDARD" for kind in month.facts.state_machines.values()):
         bill.add(
             "Step Functions",
             "Standard state transitions",
             standard,
             prices["stepfunctions.standard_transition"],
         )
-    if sessions:
+    if month.sessions:
         bill.add(
-            "Step Functions", "Express session requests", sessions, prices["stepfunctions.express_request"]
+            "Step Functions",
+            "Express session requests",
+            month.sessions,
+            prices["stepfunctions.express_request"],
         )
         bill.add(
             "Step Functions",
             "Express session GB-seconds",
-            sessions * session_seconds * EXPRESS_MIN_GB,
+            month.sessions * month.session_seconds * EXPRESS_MIN_GB,
             prices["stepfunctions.express_gb_second"],
         )
 
-    # --- DynamoDB (on-demand)
+
+def _dynamodb(month: _Month) -> None:
+    """DynamoDB, on demand."""
+    bill, profile, prices, volumes = month.bill, month.profile, month.prices, month.volumes
+    shares = volumes.outcomes
     rru, wru = 0.0, 0.0
     for key, visits in (
         ("known", volumes.known),
         ("unknown_approved", shares["approved"]),
         ("unknown_denied", shares["denied"]),
         ("unknown_expired", shares["expired"]),
-        ("session", sessions),
-        ("per_good_face_record", good_records),
+        ("session", month.sessions),
+        ("per_good_face_record", month.good_records),
     ):
         rru += visits * profile.number("dynamodb_per_visit", key, "rru")
         wru += visits * profile.number("dynamodb_per_visit", key, "wru")
@@ -637,12 +767,15 @@ def estimate(
     bill.add("DynamoDB", "write request units", wru, prices["dynamodb.on_demand_wru"])
     stored = profile.number("dynamodb_stored_gb")
     bill.add("DynamoDB", "storage (GB-month)", stored, prices["dynamodb.storage_gb_month"])
-    if facts.tables_with_pitr:
+    if month.facts.tables_with_pitr:
         bill.add("DynamoDB", "PITR backups (GB-month)", stored, prices["dynamodb.pitr_gb_month"])
 
-    # --- SNS: SMS (billed per message part) and email. With push the owner's approval requests
-    # are Web Push messages (free to send; the sending Lambda is the ask_owner call already priced).
-    owner_sms = volumes.owner_sms if profile.owner_notification == "sms" else 0.0
+
+def _sns(month: _Month) -> None:
+    """SNS: SMS (billed per message part) and email. With push the owner's approval requests are
+    Web Push messages (free to send; the sending Lambda is the ask_owner call already priced)."""
+    bill, prices, volumes, code = month.bill, month.prices, month.volumes, month.code
+    owner_sms = volumes.owner_sms if month.profile.owner_notification == "sms" else 0.0
     sms = owner_sms + volumes.codes_sent
     parts = owner_sms * code.owner_sms_segments + volumes.codes_sent * code.visitor_sms_segments
     segments = f"{code.owner_sms_segments} part(s) per owner text, {code.visitor_sms_segments} per code"
@@ -652,11 +785,21 @@ def estimate(
     bill.add("SNS", "owner emails", volumes.owner_emails, prices["sns.email_notification"])
     bill.add("SNS", "publish requests", sms + volumes.owner_emails, prices["sns.publish_request"])
 
-    # --- EventBridge: face events, unlocks, denials, expiries, rings
-    events = volumes.known + volumes.unknown + volumes.codes_sent + shares["denied"] + shares["expired"]
-    bill.add("EventBridge", "custom events", events + ring_events, prices["eventbridge.custom_event"])
 
-    # --- Rekognition: the unknown-visitor workflow's own search, and enrolment
+def _eventbridge(month: _Month) -> None:
+    """EventBridge: face events, unlocks, denials, expiries, rings."""
+    volumes = month.volumes
+    shares = volumes.outcomes
+    events = volumes.known + volumes.unknown + volumes.codes_sent + shares["denied"] + shares["expired"]
+    month.bill.add(
+        "EventBridge", "custom events", events + month.ring_events, month.prices["eventbridge.custom_event"]
+    )
+
+
+def _workflow_rekognition(month: _Month) -> None:
+    """Rekognition: the unknown-visitor workflow's own search, and enrolment."""
+    bill, prices, volumes = month.bill, month.prices, month.volumes
+    shares = volumes.outcomes
     bill.add(
         "Rekognition",
         "SearchFacesByImage (check_collection, per unknown visit)",
@@ -671,7 +814,16 @@ def estimate(
         prices["rekognition.face_storage_month"],
     )
 
-    # --- S3: visit photos
+
+def _s3(month: _Month) -> None:
+    """S3: visit photos."""
+    bill, facts, profile, prices, volumes = (
+        month.bill,
+        month.facts,
+        month.profile,
+        month.prices,
+        month.volumes,
+    )
     photo_days = facts.photo_retention_days if facts.photo_retention_days is not None else 30.0
     per_day = volumes.unknown / profile.number("days_per_month")
     bill.add(
@@ -681,14 +833,19 @@ def estimate(
         prices["s3.standard_gb_month"],
     )
     bill.add("S3", "PUT requests", 2 * volumes.unknown, prices["s3.put_request"])
-    bill.add("S3", "GET requests", 4 * volumes.unknown + shares["approved"], prices["s3.get_request"])
+    bill.add(
+        "S3", "GET requests", 4 * volumes.unknown + volumes.outcomes["approved"], prices["s3.get_request"]
+    )
 
-    # --- CloudWatch: logs, metrics, alarms; X-Ray
-    all_invocations = sum(invocations.values())
+
+def _cloudwatch(month: _Month) -> None:
+    """CloudWatch: logs, metrics, alarms; X-Ray."""
+    bill, facts, profile, prices = month.bill, month.facts, month.profile, month.prices
+    all_invocations = sum(month.invocations.values())
     log_gb = (
         all_invocations * profile.number("log_bytes_per_invocation")
-        + standard * profile.number("log_bytes_per_transition")
-        + api_requests * 500
+        + month.standard_transitions * profile.number("log_bytes_per_transition")
+        + month.api_requests * 500
     ) / GB
     bill.add("CloudWatch", "logs ingested (GB)", log_gb, prices["cloudwatch.logs_ingested_gb"])
     retention_months = (facts.log_retention_days or 30.0) / profile.number("days_per_month")
@@ -698,7 +855,7 @@ def estimate(
         log_gb * retention_months,
         prices["cloudwatch.logs_stored_gb_month"],
     )
-    deployed = sorted(name for function, name in code.metrics if function in facts.functions)
+    deployed = sorted(name for function, name in month.code.metrics if function in facts.functions)
     bill.add(
         "CloudWatch",
         f"custom metrics (EMF): {len(deployed)} metrics of the deployed functions",
@@ -718,9 +875,11 @@ def estimate(
         facts.alarm_metrics,
         prices["cloudwatch.alarm_month"],
     )
-    bill.add("X-Ray", "traces", all_invocations + api_requests, prices["xray.trace_recorded"])
+    bill.add("X-Ray", "traces", all_invocations + month.api_requests, prices["xray.trace_recorded"])
 
-    # --- secrets, keys, API, pages
+
+def _secrets_and_keys(month: _Month) -> None:
+    bill, facts, profile, prices = month.bill, month.facts, month.profile, month.prices
     bill.add(
         "Secrets Manager", f"{facts.secrets} secret(s)", facts.secrets, prices["secretsmanager.secret_month"]
     )
@@ -728,7 +887,7 @@ def estimate(
     bill.add(
         "Secrets Manager",
         "GetSecretValue calls",
-        invocations["issue_passcode"] + unlock_requests,
+        month.invocations["issue_passcode"] + month.unlock_requests,
         prices["secretsmanager.api_call"],
     )
     bill.add(
@@ -749,30 +908,37 @@ def estimate(
             prices["kms.customer_key_month"],
         )
     bill.add("KMS", "requests", profile.number("kms_requests_per_month"), prices["kms.request"])
+
+
+def _api_and_pages(month: _Month) -> None:
+    """API Gateway and CloudFront (the owner page per request, the keypad per code)."""
+    bill, facts, profile, prices, volumes = (
+        month.bill,
+        month.facts,
+        month.profile,
+        month.prices,
+        month.volumes,
+    )
     if facts.rest_apis:
-        bill.add("API Gateway", "REST requests", api_requests, prices["apigateway.rest_request"])
-    if facts.distributions:
-        views = volumes.unknown + volumes.codes_sent  # the owner page per request, the keypad per code
+        bill.add("API Gateway", "REST requests", month.api_requests, prices["apigateway.rest_request"])
+    if not facts.distributions:
+        return
+    views = volumes.unknown + volumes.codes_sent
+    requests = views * profile.number("page_requests_per_view")
+    bill.add("CloudFront", "HTTPS requests", requests, prices["cloudfront.https_request"])
+    if facts.cloudfront_functions:
         bill.add(
             "CloudFront",
-            "HTTPS requests",
-            views * profile.number("page_requests_per_view"),
-            prices["cloudfront.https_request"],
+            "CloudFront Functions invocations (every viewer request)",
+            facts.cloudfront_functions * views * profile.number("page_requests_per_view"),
+            prices["cloudfront.function_invocation"],
         )
-        if facts.cloudfront_functions:
-            bill.add(
-                "CloudFront",
-                "CloudFront Functions invocations (every viewer request)",
-                facts.cloudfront_functions * views * profile.number("page_requests_per_view"),
-                prices["cloudfront.function_invocation"],
-            )
-        bill.add(
-            "CloudFront",
-            "data out (GB)",
-            views * profile.number("page_bytes_per_view") / GB,
-            prices["cloudfront.data_out_gb"],
-        )
-    return bill
+    bill.add(
+        "CloudFront",
+        "data out (GB)",
+        views * profile.number("page_bytes_per_view") / GB,
+        prices["cloudfront.data_out_gb"],
+    )
 
 
 @dataclass(frozen=True)
@@ -783,51 +949,6 @@ class Split:
     fixed: float  # no visits (passers-by still start motion sessions)
     per_visit: float
     per_visit_before_sms: float
-
-
-def _camera_video(
-    bill: Estimate, facts: TemplateFacts, profile: UsageProfile, prices: PriceBook, hours: float
-) -> None:
-    bill.add(
-        "Kinesis Video Streams",
-        "camera video ingested (GB)",
-        _video_gb(profile, hours),
-        prices["kvs.ingested_gb"],
-    )
-    bill.add(
-        "Kinesis Video Streams",
-        "camera video stored (GB-month)",
-        _video_gb(profile, facts.video_retention_hours),
-        prices["kvs.stored_gb_month"],
-    )
-
-
-def _snapshots(
-    bill: Estimate,
-    volumes: MonthlyVolumes,
-    motion: float,
-    profile: UsageProfile,
-    prices: PriceBook,
-    invocations: dict[str, float],
-) -> tuple[float, float, float]:
-    """The door agent uploads a few frames per ring or motion: each one an upload form (the API),
-    an S3 PUT, S3's Object Created event (AWS service events on the default bus are free),
-    process_snapshot (HEAD, a ranged GET, one SearchFacesByImage) and the match function it
-    invokes. Returns (records, records with a good face, ring events)."""
-    uploads = volumes.visits * profile.number("snapshots_per_visit") + motion * profile.number(
-        "snapshots_per_motion"
-    )
-    bill.add(
-        "Rekognition",
-        "SearchFacesByImage (uploaded snapshots)",
-        uploads,
-        prices["rekognition.image_api_call"],
-    )
-    bill.add("S3", "snapshot uploads (PUT)", uploads, prices["s3.put_request"])
-    bill.add("S3", "snapshot reads (HEAD, ranged GET)", 2 * uploads, prices["s3.get_request"])
-    invocations["process_snapshot"] += uploads
-    invocations["stream_match"] += uploads  # invoked once per snapshot, no stream in between
-    return uploads, uploads * profile.number("good_face_share"), volumes.visits
 
 
 def split(

@@ -74,39 +74,67 @@ DOCUMENTED_LIMITS: dict[tuple[str, str], Callable[[dict[str, Any]], list[str]]] 
 }
 
 
-def _shape_violations(shape: Shape, value: Any, path: str) -> list[str]:
+def _over_max(shape: Shape, size: float, path: str, what: str) -> list[str]:
+    """`path: <size> <what> (max N)` when the shape's `max` is below `size`."""
+    limit = shape.metadata.get("max")
+    return [f"{path}: {size}{what} (max {limit})"] if limit is not None and size > limit else []
+
+
+def _structure(shape: Shape, value: Any, path: str) -> list[str]:
     problems: list[str] = []
-    meta = shape.metadata
-    if shape.type_name == "structure" and isinstance(value, dict):
-        for name, member in value.items():
-            if name in shape.members:
-                problems += _shape_violations(shape.members[name], member, f"{path}.{name}")
-    elif shape.type_name == "list" and isinstance(value, list):
-        if "max" in meta and len(value) > meta["max"]:
-            problems.append(f"{path}: {len(value)} items (max {meta['max']})")
-        for index, item in enumerate(value):
-            problems += _shape_violations(shape.member, item, f"{path}[{index}]")  # type: ignore[attr-defined]
-    elif shape.type_name == "map" and isinstance(value, dict):
-        if "max" in meta and len(value) > meta["max"]:
-            problems.append(f"{path}: {len(value)} entries (max {meta['max']})")
-        for key, item in value.items():
-            problems += _shape_violations(shape.key, key, f"{path} key")  # type: ignore[attr-defined]
-            problems += _shape_violations(shape.value, item, f"{path}[{key!r}]")  # type: ignore[attr-defined]
-    elif shape.type_name == "string" and isinstance(value, str):
-        if "max" in meta and len(value) > meta["max"]:
-            problems.append(f"{path}: {len(value)} characters (max {meta['max']})")
-        if shape.enum and value not in shape.enum:  # type: ignore[attr-defined]
-            problems.append(f"{path}: {value!r} not one of {shape.enum}")  # type: ignore[attr-defined]
-    elif shape.type_name in ("integer", "long", "float", "double") and isinstance(value, int | float):
-        if "max" in meta and value > meta["max"]:
-            problems.append(f"{path}: {value} (max {meta['max']})")
-    elif (
-        shape.type_name == "blob"
-        and isinstance(value, bytes | str)
-        and len(value) > meta.get("max", len(value))
-    ):
-        problems.append(f"{path}: {len(value)} bytes (max {meta['max']})")
+    for name, member in value.items():
+        if name in shape.members:
+            problems += _shape_violations(shape.members[name], member, f"{path}.{name}")
     return problems
+
+
+def _list(shape: Shape, value: Any, path: str) -> list[str]:
+    problems = _over_max(shape, len(value), path, " items")
+    for index, item in enumerate(value):
+        problems += _shape_violations(shape.member, item, f"{path}[{index}]")  # type: ignore[attr-defined]
+    return problems
+
+
+def _map(shape: Shape, value: Any, path: str) -> list[str]:
+    problems = _over_max(shape, len(value), path, " entries")
+    for key, item in value.items():
+        problems += _shape_violations(shape.key, key, f"{path} key")  # type: ignore[attr-defined]
+        problems += _shape_violations(shape.value, item, f"{path}[{key!r}]")  # type: ignore[attr-defined]
+    return problems
+
+
+def _string(shape: Shape, value: Any, path: str) -> list[str]:
+    problems = _over_max(shape, len(value), path, " characters")
+    if shape.enum and value not in shape.enum:  # type: ignore[attr-defined]
+        problems.append(f"{path}: {value!r} not one of {shape.enum}")  # type: ignore[attr-defined]
+    return problems
+
+
+def _number(shape: Shape, value: Any, path: str) -> list[str]:
+    return _over_max(shape, value, path, "")
+
+
+def _blob(shape: Shape, value: Any, path: str) -> list[str]:
+    return _over_max(shape, len(value), path, " bytes")
+
+
+# Per shape type: the Python types a value of it may have here, and its check.
+_SHAPE_CHECKS: dict[str, tuple[type | tuple[type, ...], Callable[[Shape, Any, str], list[str]]]] = {
+    "structure": (dict, _structure),
+    "list": (list, _list),
+    "map": (dict, _map),
+    "string": (str, _string),
+    "integer": ((int, float), _number),
+    "long": ((int, float), _number),
+    "float": ((int, float), _number),
+    "double": ((int, float), _number),
+    "blob": ((bytes, str), _blob),
+}
+
+
+def _shape_violations(shape: Shape, value: Any, path: str) -> list[str]:
+    kinds, check = _SHAPE_CHECKS.get(shape.type_name, ((), None))
+    return check(shape, value, path) if check is not None and isinstance(value, kinds) else []
 
 
 def violations(operation: OperationModel, params: dict[str, Any]) -> list[str]:

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from api.doorbell import SnapshotForms
-from api.unlock import Bus, OwnerEmail, PasscodeVerifier, VisitorNames
-from smartdoor.domain.approvals import ApprovalRepository, LinkKey, PhotoLinks, TaskTokens
+from smartdoor.ports import (
+    ApprovalRepository,
+    EventBus,
+    LinkKey,
+    OwnerEmail,
+    PasscodeVerifier,
+    PhotoLinks,
+    SnapshotForms,
+    TaskTokens,
+    VisitorNames,
+)
 from smartdoor.schema import Record
 
 
@@ -22,7 +30,7 @@ class Adapters(Record):
     link_key: LinkKey  # checks the MAC in the owner's approval id
     passcodes: PasscodeVerifier
     visitors: VisitorNames
-    bus: Bus
+    bus: EventBus
     owner: OwnerEmail
     now: datetime
     snapshot_forms: SnapshotForms | None = None  # door devices' uploads (POST /doors/{id}/snapshots)

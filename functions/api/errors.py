@@ -18,9 +18,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from api.doorbell import RingNotDelivered
 from api.router import Answer, Call, InvalidBody, NotFound, NotJson, body_text, json_answer
-from api.unlock import DoorAlreadyOpen, DoorLockedOut, UnknownDoor, WrongPasscode, iso_utc
 from smartdoor.domain.approvals import (
     ApprovalAlreadyDecided,
     ApprovalExpired,
@@ -28,9 +26,11 @@ from smartdoor.domain.approvals import (
     ApprovalNotReady,
     InvalidApprovalInput,
 )
-from smartdoor.errors import MalformedPasscode, SmartDoorError, TransientError
+from smartdoor.errors import MalformedPasscode, SmartDoorError, TransientError, UnknownDoor
 from smartdoor.observability import logger, metrics
 from smartdoor.schema import ValidationError, where
+from smartdoor.services.door_devices import RingNotDelivered
+from smartdoor.services.unlock import DoorAlreadyOpen, DoorLockedOut, WrongPasscode, iso_utc
 
 # Every body this API accepts is a few dozen bytes; anything near this is not a real client.
 MAX_BODY_BYTES = 4096

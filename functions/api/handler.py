@@ -22,12 +22,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from api.adapters import Adapters
-from api.doorbell import SnapshotForms
 from api.errors import MAX_BODY_BYTES, answer_error, read_json_object
 from api.router import Route, Router
 from api.routes import approvals, doors
 from api.settings import ApiSettings
-from api.unlock import Bus, OwnerEmail, PasscodeVerifier, VisitorNames
 from smartdoor.adapters.approval_store import DynamoApprovalStore
 from smartdoor.adapters.event_bus import EventBridgeBus
 from smartdoor.adapters.notifications import SnsNotifier
@@ -36,9 +34,20 @@ from smartdoor.adapters.photo_store import S3PhotoStore
 from smartdoor.adapters.secrets import SecretsManagerHmacKey
 from smartdoor.adapters.task_tokens import StepFunctionsTaskTokens
 from smartdoor.adapters.visitor_store import DynamoVisitorStore
-from smartdoor.domain.approvals import ApprovalRepository, LinkKey, PhotoLinks, TaskTokens, log_id, utc_now
+from smartdoor.domain.approvals import log_id, utc_now
 from smartdoor.domain.otp import PasscodeService
 from smartdoor.observability import logger, metrics
+from smartdoor.ports import (
+    ApprovalRepository,
+    EventBus,
+    LinkKey,
+    OwnerEmail,
+    PasscodeVerifier,
+    PhotoLinks,
+    SnapshotForms,
+    TaskTokens,
+    VisitorNames,
+)
 from smartdoor.process_cache import process_cache
 from smartdoor.settings import load_settings
 
@@ -89,7 +98,7 @@ def handler(
     link_key: LinkKey | None = None,
     passcodes: PasscodeVerifier | None = None,
     visitors: VisitorNames | None = None,
-    bus: Bus | None = None,
+    bus: EventBus | None = None,
     owner: OwnerEmail | None = None,
     now: datetime | None = None,
     snapshot_forms: SnapshotForms | None = None,

@@ -29,19 +29,12 @@ from smartdoor.adapters.notifications import SmsOrigin, SnsNotifier
 from smartdoor.adapters.photo_store import S3PhotoStore
 from smartdoor.adapters.secrets import SecretsManagerHmacKey
 from smartdoor.adapters.sms_budget_store import sms_budget
-from smartdoor.domain.approvals import (
-    ApprovalRepository,
-    LinkKey,
-    Notifier,
-    PhotoLinks,
-    ask_owner,
-    log_id,
-    utc_now,
-)
+from smartdoor.domain.approvals import ask_owner, log_id, utc_now
 from smartdoor.domain.phones import is_e164
 from smartdoor.domain.sms_budget import SmsBudget
 from smartdoor.models import WireModel
 from smartdoor.observability import logger, metrics
+from smartdoor.ports import ApprovalRepository, LinkKey, Notifier, PhotoLinks
 from smartdoor.process_cache import process_cache
 from smartdoor.schema import Meta, field
 from smartdoor.settings import SmsSettings, load_settings

@@ -17,10 +17,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.approval_store import DynamoApprovalStore
-from smartdoor.domain.approvals import ApprovalRepository, create_approval, iso_z, utc_now
+from smartdoor.domain.approvals import create_approval, iso_z, utc_now
 from smartdoor.domain.face_matching import visitor_id_for
 from smartdoor.models import WIRE_ID_PATTERN, VisitPhoto, WireModel
 from smartdoor.observability import logger, metrics
+from smartdoor.ports import ApprovalRepository
 from smartdoor.schema import Meta, field
 from smartdoor.settings import FunctionSettings, load_settings
 

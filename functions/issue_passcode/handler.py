@@ -23,17 +23,11 @@ from smartdoor.adapters.notifications import SmsOrigin, SnsNotifier
 from smartdoor.adapters.passcode_store import passcode_service
 from smartdoor.adapters.sms_budget_store import sms_budget
 from smartdoor.adapters.visitor_store import DynamoVisitorStore
-from smartdoor.domain.otp import (
-    OtpPolicy,
-    PasscodeSent,
-    PasscodeService,
-    SmsSender,
-    VisitorLookup,
-    send_passcode,
-)
+from smartdoor.domain.otp import OtpPolicy, PasscodeSent, PasscodeService, send_passcode
 from smartdoor.domain.sms_budget import SmsBudget
 from smartdoor.models import WIRE_ID_PATTERN, WireModel
 from smartdoor.observability import logger, metrics
+from smartdoor.ports import SmsSender, VisitorLookup
 from smartdoor.process_cache import process_cache
 from smartdoor.schema import Meta, field
 from smartdoor.settings import SmsSettings, load_settings

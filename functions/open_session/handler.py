@@ -17,20 +17,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.session_store import DynamoSessionStore
-from smartdoor.domain.doorbell import (
-    FaceSource,
-    SessionPolicy,
-    SessionStore,
-    Trigger,
-    UnknownDoor,
-    ring,
-)
+from smartdoor.domain.doorbell import FaceSource, SessionPolicy, Trigger
 from smartdoor.domain.records import DOOR_ID_PATTERN
 from smartdoor.domain.times import iso_utc
-from smartdoor.errors import SmartDoorError
+from smartdoor.errors import SmartDoorError, UnknownDoor
 from smartdoor.models import DoorActivityDetail
 from smartdoor.observability import logger, metrics
+from smartdoor.ports import SessionStore
 from smartdoor.schema import Meta, ValidationError, field, where
+from smartdoor.services.doorbell_session import ring
 from smartdoor.settings import FunctionSettings, load_settings
 
 

@@ -24,17 +24,13 @@ from smartdoor.adapters.notifications import SnsNotifier
 from smartdoor.adapters.record_writer import KinesisRecordWriter, RecordWriter
 from smartdoor.adapters.session_store import DynamoFrameBudget
 from smartdoor.adapters.snapshot_store import DynamoSnapshotLog, S3SnapshotUploads
-from smartdoor.domain.doorbell import FrameBudget, OwnerEmail, SessionPolicy
+from smartdoor.domain.doorbell import SessionPolicy
 from smartdoor.domain.records import DOOR_ID_PATTERN
-from smartdoor.domain.snapshots import (
-    SnapshotLog,
-    SnapshotObjects,
-    SnapshotStatus,
-    SnapshotWorld,
-    process_snapshot,
-)
+from smartdoor.domain.snapshots import SnapshotStatus
 from smartdoor.observability import logger, metrics
+from smartdoor.ports import FrameBudget, OwnerEmail, SnapshotLog, SnapshotObjects
 from smartdoor.schema import Meta, Model, field
+from smartdoor.services.snapshot_search import SnapshotWorld, process_snapshot
 from smartdoor.settings import FunctionSettings, load_settings
 
 

@@ -22,20 +22,13 @@ from smartdoor.adapters.notifications import SnsNotifier
 from smartdoor.adapters.record_writer import KinesisRecordWriter, RecordWriter
 from smartdoor.adapters.session_store import DynamoFrameBudget, DynamoSessionStore
 from smartdoor.adapters.visit_store import DynamoVisitStore
-from smartdoor.domain.doorbell import (
-    FrameBudget,
-    OwnerEmail,
-    SessionPolicy,
-    SessionStore,
-    SessionWorld,
-    VisitReader,
-    sample,
-    watch,
-)
+from smartdoor.domain.doorbell import SessionPolicy
 from smartdoor.domain.records import DOOR_ID_PATTERN
 from smartdoor.observability import logger, metrics
+from smartdoor.ports import FrameBudget, OwnerEmail, SessionStore, VisitReader
 from smartdoor.process_cache import process_cache
 from smartdoor.schema import Meta, Model, field
+from smartdoor.services.doorbell_session import SessionWorld, sample, watch
 from smartdoor.settings import FunctionSettings, load_settings
 
 

@@ -16,15 +16,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.approval_store import DynamoApprovalStore
 from smartdoor.adapters.visitor_store import DynamoVisitorStore
-from smartdoor.domain.approvals import (
-    ApprovalRepository,
-    VisitorWriter,
-    log_id,
-    save_approved_visitor,
-    utc_now,
-)
+from smartdoor.domain.approvals import log_id, save_approved_visitor, utc_now
 from smartdoor.models import WIRE_ID_PATTERN, VisitPhoto, WireModel
 from smartdoor.observability import logger, metrics
+from smartdoor.ports import ApprovalRepository, VisitorWriter
 from smartdoor.schema import Meta, field
 from smartdoor.settings import FunctionSettings, load_settings
 

@@ -9,6 +9,18 @@ class TransientError(SmartDoorError):
     """A dependency is throttling or failing; the same call may succeed later (ASL retries it)."""
 
 
+class UnknownDoor(SmartDoorError):
+    """A ring, event, upload or passcode names a door this deployment does not serve (404 in the API)."""
+
+
+class VersionConflict(SmartDoorError):
+    """A versioned item (a door's session or visit) changed after it was read; read it again."""
+
+
+class SessionContended(TransientError):
+    """The door's session item kept changing under us; retry."""
+
+
 class MediaNotAvailable(SmartDoorError):
     """KVS has no image for the requested time yet (ingestion lag); retry shortly."""
 

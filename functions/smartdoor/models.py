@@ -11,10 +11,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from smartdoor.schema import Meta, Model, WireModel
+from smartdoor.schema import Meta, Model, Record, WireModel
 
 EVENT_SOURCE = "smartdoor"
 EVENT_VERSION = "1"
+
+
+class BusEvent(Record):
+    """One entry for the bus: its detail-type and the detail as JSON (the source is EVENT_SOURCE)."""
+
+    detail_type: str
+    detail: str  # JSON
 
 
 class DetailType(StrEnum):

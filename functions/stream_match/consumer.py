@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import Ki
 from smartdoor.domain.records import MalformedRecord, parse_record
 from smartdoor.errors import SmartDoorError
 from smartdoor.observability import logger
-from stream_match.service import BatchStats, VisitMatcher
+from smartdoor.services.visit_matching import BatchStats, VisitMatcher
 
 
 class EarlierRecordFailed(SmartDoorError):

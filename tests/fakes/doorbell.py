@@ -18,10 +18,10 @@ from typing import Any
 from smartdoor.adapters.door_camera import CameraFrame
 from smartdoor.adapters.snapshot_store import HEAD_BYTES
 from smartdoor.adapters.stream_processor import ProcessorBusy, ProcessorOutcome
-from smartdoor.domain.doorbell import Session, StoredSession, VersionConflict
+from smartdoor.domain.doorbell import Session, StoredSession
 from smartdoor.domain.face_search_records import OutgoingRecord, VideoFrameSource
 from smartdoor.domain.snapshots import SnapshotOutcome, UploadedObject
-from smartdoor.errors import TransientError
+from smartdoor.errors import TransientError, VersionConflict
 from tests.fakes.images import make_jpeg
 
 STREAM_ARN = "arn:aws:kinesisvideo:us-east-1:123456789012:stream/SmartDoor-front-door/1700000000000"

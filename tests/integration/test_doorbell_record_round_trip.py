@@ -14,9 +14,11 @@ import pytest
 from smartdoor.adapters.record_writer import KinesisRecordWriter
 from smartdoor.adapters.session_store import DynamoFrameBudget, DynamoSessionStore
 from smartdoor.adapters.visit_store import DynamoVisitStore
-from smartdoor.domain.doorbell import SessionPolicy, SessionWorld, StopReason, ring, sample
-from smartdoor.domain.snapshots import SnapshotWorld, process_snapshot, snapshot_key
+from smartdoor.domain.doorbell import SessionPolicy, StopReason
+from smartdoor.domain.snapshots import snapshot_key
 from smartdoor.observability import logger
+from smartdoor.services.doorbell_session import SessionWorld, ring, sample
+from smartdoor.services.snapshot_search import SnapshotWorld, process_snapshot
 from stream_match.handler import handler as stream_match
 from tests.fakes import FakeFaceEngine, make_jpeg
 from tests.fakes.doorbell import FakeClock, FakeDoorCamera, InMemorySnapshots, RecordingOwnerEmail

@@ -15,7 +15,7 @@ import pytest
 
 from smartdoor.adapters.session_store import DynamoFrameBudget, DynamoSessionStore
 from smartdoor.adapters.snapshot_store import HEAD_BYTES, DynamoSnapshotLog, S3SnapshotUploads
-from smartdoor.domain.doorbell import Session, SessionStatus, VersionConflict
+from smartdoor.domain.doorbell import Session, SessionStatus
 from smartdoor.domain.snapshots import (
     MAX_SNAPSHOT_BYTES,
     Rejection,
@@ -23,6 +23,7 @@ from smartdoor.domain.snapshots import (
     SnapshotStatus,
     snapshot_key,
 )
+from smartdoor.errors import VersionConflict
 from tests.fakes import make_jpeg
 from tests.integration.test_stream_match_visit_store import TABLE, create_visits_table
 

@@ -13,21 +13,17 @@ from smartdoor.adapters.visit_store import InMemoryVisitStore
 from smartdoor.domain.doorbell import (
     MAX_SESSION_SECONDS,
     SampleOutcome,
-    SessionContended,
     SessionPolicy,
     SessionStatus,
-    SessionWorld,
     StopReason,
     budget_day,
-    ring,
-    sample,
-    watch,
 )
 from smartdoor.domain.records import parse_record
 from smartdoor.domain.visits import MatchRules
-from smartdoor.errors import InvalidImage, TransientError
+from smartdoor.errors import InvalidImage, SessionContended, TransientError
 from smartdoor.observability import logger
-from stream_match.service import BatchStats, VisitMatcher
+from smartdoor.services.doorbell_session import SessionWorld, ring, sample, watch
+from smartdoor.services.visit_matching import BatchStats, VisitMatcher
 from tests.fakes import FakeFaceEngine
 from tests.fakes.doorbell import (
     STREAM_ARN,

@@ -14,13 +14,12 @@ from smartdoor.domain.snapshots import (
     Rejection,
     SnapshotOutcome,
     SnapshotStatus,
-    SnapshotWorld,
     parse_snapshot_key,
-    process_snapshot,
     snapshot_key,
 )
 from smartdoor.errors import InvalidImage, TooManyPixels, TransientError
 from smartdoor.observability import logger
+from smartdoor.services.snapshot_search import SnapshotWorld, process_snapshot
 from tests.fakes import FakeFaceEngine, make_jpeg
 from tests.fakes.doorbell import (
     FakeClock,

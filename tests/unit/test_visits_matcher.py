@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from smartdoor.adapters.event_bus import RecordingEventBus
-from smartdoor.adapters.visit_store import ClaimOutcome, InMemoryVisitStore, VersionConflict
+from smartdoor.adapters.visit_store import ClaimOutcome, InMemoryVisitStore
 from smartdoor.domain.records import Frame, parse_record
 from smartdoor.domain.visits import UNKNOWN_KEY, MatchRules, VisitState, visit_id_for
-from smartdoor.errors import TransientError
+from smartdoor.errors import TransientError, VersionConflict
 from smartdoor.models import DetailType
-from stream_match.service import (
+from smartdoor.services.visit_matching import (
     BatchStats,
     EmissionInFlight,
     EventsRejected,

@@ -19,7 +19,7 @@ from smartdoor.adapters.event_bus import RecordingEventBus
 from smartdoor.adapters.visit_store import UNKNOWN_WORKFLOW_SK, InMemoryVisitStore, known_workflow_sk
 from smartdoor.domain.records import Frame, parse_record
 from smartdoor.domain.visits import UNKNOWN_KEY, MatchRules, VisitState, visit_id_for, visitor_key
-from stream_match.service import BatchStats, VisitMatcher
+from smartdoor.services.visit_matching import BatchStats, VisitMatcher
 from tests.fixtures.face_search import DOOR_ID, STREAM_ARN, VISIT_START, known_face, record, unknown_face
 
 DOORS = {STREAM_ARN: DOOR_ID}

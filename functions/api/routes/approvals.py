@@ -9,9 +9,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from api.contract import ApprovalDecided, ApprovalRefused, ApprovalShown, DecisionRequest, answer
 from api.router import Answer, Call, Doc, Route, json_answer
-from api.unlock import iso_utc
 from smartdoor.domain.approvals import decide, view
 from smartdoor.observability import metrics
+from smartdoor.services.unlock import iso_utc
 
 # The owner page's photo links: short-lived, and never longer than the request itself lives.
 MAX_PHOTO_URL_SECONDS = 300

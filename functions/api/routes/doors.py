@@ -7,12 +7,12 @@ from http import HTTPStatus
 from aws_lambda_powertools.metrics import MetricUnit
 
 from api.contract import Rang, SnapshotUploadForm, Unlocked, UnlockRefused, UnlockRequest, answer
-from api.doorbell import ring_door, snapshot_upload
 from api.router import Answer, Call, Doc, Route, json_answer
 from api.settings import ApiSettings
-from api.unlock import iso_utc, unlock_door
 from smartdoor.adapters.snapshot_store import S3SnapshotUploads
 from smartdoor.observability import metrics
+from smartdoor.services.door_devices import ring_door, snapshot_upload
+from smartdoor.services.unlock import iso_utc, unlock_door
 
 DOOR_ID = {"doorId": "the door's id, e.g. front-door"}
 

@@ -25,11 +25,12 @@ import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from smartdoor.adapters.kvs_media import KvsMedia, utc_datetime
 from smartdoor.adapters.video_frames import JPEG_QUALITY
 from smartdoor.domain.face_search_records import VideoFrameSource
+from smartdoor.ports import DoorCamera as DoorCamera  # the port this adapter implements (re-exported)
 
 LOOKBACK_SECONDS = 3.0
 SAMPLING_INTERVAL_MS = 1000
@@ -50,12 +51,6 @@ class CameraFrame:
     @property
     def frame_time(self) -> float:
         return self.source.frame_time
-
-
-class DoorCamera(Protocol):
-    def newest_frame(self, stream_arn: str, now: float, after: float | None) -> CameraFrame | None:
-        """The newest image received after `after` (server time, epoch seconds), or None."""
-        ...
 
 
 def _seconds(value: Any) -> float | None:

@@ -11,29 +11,16 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from smartdoor.adapters.aws import client, transient_errors_as
 from smartdoor.errors import TransientError
 from smartdoor.models import EVENT_SOURCE
+from smartdoor.models import BusEvent as BusEvent  # moved to the models; re-exported
 from smartdoor.observability import logger
-from smartdoor.schema import Record
+from smartdoor.ports import EventBus as EventBus  # the port this adapter implements (re-exported)
 
 _MAX_ENTRIES_PER_CALL = 10  # PutEvents limit
-
-
-class BusEvent(Record):
-    detail_type: str
-    detail: str  # JSON
-
-
-class EventBus(Protocol):
-    def publish(self, events: Sequence[BusEvent]) -> list[str | None]:
-        """Publish events; per event its EventBridge event id, or None if it was rejected.
-
-        Raises TransientError when the call itself fails for a reason a retry may fix.
-        """
-        ...
 
 
 class EventBridgeBus:

@@ -21,12 +21,13 @@ Throttling and server errors raise `TransientError`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from smartdoor.adapters.aws import client, transient_errors_as
 from smartdoor.errors import InvalidImage, NoFaceInPhoto, TransientError
 from smartdoor.models import ImageRef, S3Image
 from smartdoor.observability import logger
+from smartdoor.ports import FaceEngine as FaceEngine  # the port this adapter implements (re-exported)
 from smartdoor.process_cache import process_cache
 
 __all__ = ["FaceEngine", "ImageRef", "RekognitionFaceEngine", "S3Image", "rekognition_image"]
@@ -36,14 +37,6 @@ _UNREADABLE_IMAGE_CODES = frozenset({"InvalidImageFormatException", "ImageTooLar
 # Rekognition's ExternalImageId pattern and the DeleteFaces batch limit.
 MAX_EXTERNAL_ID_LENGTH = 255
 MAX_DELETE_BATCH = 4096
-
-
-class FaceEngine(Protocol):
-    def search(self, image: ImageRef, threshold: float, max_faces: int) -> dict[str, Any]: ...
-
-    def index(self, image: ImageRef, external_image_id: str) -> dict[str, Any]: ...
-
-    def delete(self, face_ids: Sequence[str]) -> dict[str, Any]: ...
 
 
 def rekognition_image(image: ImageRef) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -11,15 +11,10 @@ from smartdoor.adapters.aws import client, transient_errors_as
 from smartdoor.domain.phones import mask_phone
 from smartdoor.errors import SmsNotDelivered, TransientError
 from smartdoor.observability import logger
+from smartdoor.ports import Notifier as Notifier  # the port this adapter implements (re-exported)
 
 # SNS email subjects must be ASCII, under 100 characters, with no line breaks.
 _MAX_SUBJECT = 99
-
-
-class Notifier(Protocol):
-    def send_sms(self, phone: str, text: str) -> str: ...
-
-    def send_email(self, subject: str, body: str) -> str: ...
 
 
 @dataclass(frozen=True)

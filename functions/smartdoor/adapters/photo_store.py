@@ -5,7 +5,7 @@ The key layout is `VisitPhoto.for_visit` (smartdoor.models).
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -13,6 +13,7 @@ from botocore.config import Config
 from smartdoor.adapters.aws import client, transient_errors_as
 from smartdoor.errors import TransientError
 from smartdoor.models import visit_photo_prefix
+from smartdoor.ports import PhotoStore as PhotoStore  # the port this adapter implements (re-exported)
 from smartdoor.process_cache import process_cache
 
 JPEG_CONTENT_TYPE = "image/jpeg"
@@ -24,19 +25,6 @@ def _presigning_client() -> Any:
     # SigV4 explicitly: botocore may still presign S3 GETs with SigV2, which KMS-encrypted
     # objects refuse; virtual-hosted addressing gives the regional bucket URL.
     return boto3.client("s3", config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
-
-
-class PhotoStore(Protocol):
-    @property
-    def bucket(self) -> str: ...
-
-    def put_jpeg(self, key: str, data: bytes) -> None: ...
-
-    def read(self, key: str, bucket: str | None = None) -> bytes: ...
-
-    def presigned_get_url(self, key: str, expires_in: int) -> str: ...
-
-    def delete_visit_photos(self, visit_id: str) -> list[str]: ...
 
 
 class S3PhotoStore:

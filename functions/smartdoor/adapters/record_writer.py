@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from smartdoor.adapters.aws import client, transient_errors_as
 from smartdoor.domain.face_search_records import OutgoingRecord
 from smartdoor.errors import TransientError
 from smartdoor.observability import logger
+from smartdoor.ports import RecordWriter as RecordWriter  # the port this adapter implements (re-exported)
 
 MAX_RECORDS_PER_CALL = 500  # PutRecords limit
 MAX_RECORD_BYTES = 1024 * 1024  # data + partition key
@@ -26,12 +27,6 @@ MAX_RECORD_BYTES = 1024 * 1024  # data + partition key
 
 class RecordsNotWritten(TransientError):
     """Kinesis kept refusing some records after retries; nothing about them was lost silently."""
-
-
-class RecordWriter(Protocol):
-    def write(self, records: Sequence[OutgoingRecord]) -> list[str]:
-        """Write every record; their sequence numbers in order. Raises RecordsNotWritten/TransientError."""
-        ...
 
 
 class KinesisRecordWriter:

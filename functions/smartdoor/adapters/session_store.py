@@ -23,9 +23,9 @@ from typing import Any
 
 from smartdoor.adapters.aws import dynamodb_table, transient_errors_as
 from smartdoor.adapters.conditional_writes import conditional_write, put_versioned
-from smartdoor.domain.doorbell import Session, StoredSession, VersionConflict
+from smartdoor.domain.doorbell import Session, StoredSession
 from smartdoor.domain.times import iso_utc
-from smartdoor.errors import TransientError
+from smartdoor.errors import TransientError, VersionConflict
 
 SESSION_SK = "SESSION"
 BUDGET_SK = "FRAMES"

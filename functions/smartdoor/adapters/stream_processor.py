@@ -14,11 +14,14 @@ reserves both for label-detection processors), so the session stops the processo
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from smartdoor.adapters.aws import client, transient_errors_as
 from smartdoor.errors import TransientError
 from smartdoor.observability import logger
+from smartdoor.ports import (
+    StreamProcessor as StreamProcessor,  # the port this adapter implements (re-exported)
+)
 
 
 class ProcessorBusy(TransientError):
@@ -30,12 +33,6 @@ class ProcessorOutcome(StrEnum):
     ALREADY_RUNNING = "already-running"
     STOPPED = "stopped"
     ALREADY_STOPPED = "already-stopped"
-
-
-class StreamProcessor(Protocol):
-    def start(self) -> ProcessorOutcome: ...
-
-    def stop(self) -> ProcessorOutcome: ...
 
 
 def _code(error: Exception) -> str:

@@ -12,11 +12,12 @@ import base64
 import binascii
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from smartdoor.adapters.kvs_media import KvsMedia, utc_datetime
 from smartdoor.errors import MediaNotAvailable
 from smartdoor.observability import logger
+from smartdoor.ports import VideoFrames as VideoFrames  # the port this adapter implements (re-exported)
 
 # GetImages samples the window every SamplingInterval ms; 200 ms is the documented minimum.
 SAMPLING_INTERVAL_MS = 200
@@ -25,12 +26,6 @@ WINDOW_SECONDS = 0.5
 MAX_IMAGES = 10
 IMAGE_WIDTH = 1280
 JPEG_QUALITY = 90
-
-
-class VideoFrames(Protocol):
-    def get_frame(self, stream_arn: str, frame_time: float) -> bytes:
-        """The JPEG closest to `frame_time` (epoch seconds, producer time); MediaNotAvailable if none."""
-        ...
 
 
 def _timestamp_seconds(value: Any) -> float | None:

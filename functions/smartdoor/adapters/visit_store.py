@@ -39,13 +39,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from smartdoor.adapters.aws import dynamodb_table, scan_pages, transient_errors_as
 from smartdoor.adapters.conditional_writes import conditional_write, is_condition_failure, put_versioned
 from smartdoor.domain.times import iso_utc
 from smartdoor.domain.visits import VisitState, visitor_key, without_visitor
-from smartdoor.errors import SmartDoorError, TransientError
+from smartdoor.errors import TransientError
+from smartdoor.errors import VersionConflict as VersionConflict  # defined once, re-exported
+from smartdoor.ports import VisitStore as VisitStore  # the port this adapter implements (re-exported)
 
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600
 DEFAULT_LEASE_SECONDS = 120
@@ -53,10 +55,6 @@ FORGET_ATTEMPTS = 5  # optimistic-locking retries while a door's current visit k
 
 CLAIMED = "CLAIMED"
 EMITTED = "EMITTED"
-
-
-class VersionConflict(SmartDoorError):
-    """Another writer changed the door's visit state after it was read; read it again."""
 
 
 class ClaimOutcome(StrEnum):
@@ -95,39 +93,6 @@ def _approved_stranger(item: dict[str, Any] | None) -> ApprovedStranger | None:
 
 def known_workflow_sk(visitor_id: str) -> str:
     return f"WORKFLOW#known#{visitor_id}"
-
-
-class VisitStore(Protocol):
-    def load(self, door_id: str) -> StoredVisit | None: ...
-
-    def save(self, state: VisitState, expected_version: int | None) -> int:
-        """Write the door's visit if its stored version is still `expected_version` (None: no item).
-
-        Returns the new version; raises VersionConflict otherwise.
-        """
-        ...
-
-    def claim(self, visit_id: str, key: str, token: str) -> ClaimOutcome: ...
-
-    def mark_emitted(self, visit_id: str, key: str, token: str, event_id: str) -> bool:
-        """Record that the claimed event went out; False if the claim is no longer ours."""
-        ...
-
-    def release(self, visit_id: str, key: str, token: str) -> None:
-        """Give a claim back (publish failed) so a retry can claim and publish again."""
-        ...
-
-    def known_visitor_handled(self, visit_id: str, visitor_id: str) -> bool:
-        """True if this person was already decided in this visit (known-visitor claim taken)."""
-        ...
-
-    def approved_visitor(self, visit_id: str) -> ApprovedStranger | None:
-        """The visitor the owner approved (and who is saved) for this visit's stranger, if any."""
-        ...
-
-    def carry_decided(self, visit_id: str, door_id: str, visitor_ids: list[str]) -> None:
-        """Take the known-visitor claim of each person in `visit_id` (one already held stays)."""
-        ...
 
 
 def door_pk(door_id: str) -> str:

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from smartdoor.adapters.aws import TableAdapter, transient_errors_as
 from smartdoor.domain.visitors import Visitor
 from smartdoor.errors import TransientError
+from smartdoor.ports import (
+    VisitorRepository as VisitorRepository,  # the port this adapter implements (re-exported)
+)
 
 __all__ = ["DynamoVisitorStore", "Visitor", "VisitorRepository"]
-
-
-class VisitorRepository(Protocol):
-    def get(self, visitor_id: str) -> Visitor | None: ...
-
-    def put(self, visitor: Visitor) -> None: ...
-
-    def delete(self, visitor_id: str) -> bool: ...
 
 
 class DynamoVisitorStore(TableAdapter):

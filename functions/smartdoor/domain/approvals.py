@@ -26,10 +26,10 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote
 
 from smartdoor.domain.phones import is_e164
@@ -41,6 +41,7 @@ from smartdoor.schema import Record
 if TYPE_CHECKING:
     from smartdoor.adapters.visitor_store import Visitor
     from smartdoor.domain.sms_budget import SmsBudget
+    from smartdoor.ports import ApprovalRepository, LinkKey, Notifier, PhotoLinks, TaskTokens, VisitorWriter
 
 # secrets.token_urlsafe(16) is 16 random bytes = 128 bits, 22 URL-safe characters: the ref is
 # no credential (the MAC is), so it needs only to be unique; shorter keeps the owner SMS in one
@@ -208,80 +209,6 @@ class ConditionNotMet(Exception):
     def __init__(self, current: Approval | None) -> None:
         super().__init__("approval is not in the expected state")
         self.current = current
-
-
-class ApprovalRepository(Protocol):
-    """Storage of approvals. Every transition is one conditional write; on failure it raises
-    ConditionNotMet carrying the record as it was, so the domain can say why."""
-
-    def add(self, approval: Approval) -> None: ...
-
-    def get(self, approval_ref: str) -> Approval | None: ...
-
-    def attach_task_token(
-        self, approval_ref: str, task_token: str, execution_name: str, now: datetime
-    ) -> Approval:
-        """PENDING and unexpired at `now` → store the token; returns the updated record."""
-        ...
-
-    def mark_notified(self, approval_ref: str, channel: Channel, at: datetime) -> None:
-        """Record that the owner was told on `channel` (keeps the first time)."""
-        ...
-
-    def record_decision(
-        self,
-        approval_ref: str,
-        status: ApprovalStatus,
-        visitor_name: str | None,
-        visitor_phone: str | None,
-        now: datetime,
-    ) -> Approval:
-        """PENDING, unexpired at `now` and holding a task token → `status`; returns the updated record."""
-        ...
-
-    def expire(
-        self,
-        approval_ref: str,
-        now: datetime,
-        from_status: ApprovalStatus = ApprovalStatus.PENDING,
-        decided_at: datetime | None = None,
-    ) -> Approval:
-        """`from_status` (and `decided_at`, when given) → EXPIRED, forgetting any visitor contact."""
-        ...
-
-    def reopen(self, approval_ref: str, from_status: ApprovalStatus, decided_at: datetime) -> Approval:
-        """Undo a decision the workflow never received: `from_status` at `decided_at` → PENDING."""
-        ...
-
-
-class LinkKey(Protocol):
-    """The per-deployment HMAC key (the OTP secret: smartdoor.adapters.secrets.SecretsManagerHmacKey).
-    Rotating it invalidates every pending approval link; they live at most the approval timeout."""
-
-    def hmac_key(self) -> bytes: ...
-
-
-class TaskTokens(Protocol):
-    """Step Functions callbacks. Raises TaskTokenRejected when the task no longer waits."""
-
-    def send_success(self, task_token: str, output: Mapping[str, Any]) -> None: ...
-
-    def send_failure(self, task_token: str, error: str, cause: str) -> None: ...
-
-
-class PhotoLinks(Protocol):
-    """Short-lived links to photos in the deployment's photos bucket (S3PhotoStore)."""
-
-    @property
-    def bucket(self) -> str: ...
-
-    def presigned_get_url(self, key: str, expires_in: int) -> str: ...
-
-
-class Notifier(Protocol):
-    def send_sms(self, phone: str, text: str) -> str: ...
-
-    def send_email(self, subject: str, body: str) -> str: ...
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -702,14 +629,6 @@ def mark_expired(approval_ref: str, *, now: datetime, approvals: ApprovalReposit
 
 class VisitorIdTaken(ApprovalError):
     """The visitorId already names a visitor created by another approval; nothing is overwritten."""
-
-
-class VisitorWriter(Protocol):
-    """The Visitors table (smartdoor.adapters.visitor_store.DynamoVisitorStore)."""
-
-    def get(self, visitor_id: str) -> Visitor | None: ...
-
-    def put(self, visitor: Visitor) -> None: ...
 
 
 def approved_contact(approval_ref: str, *, approvals: ApprovalRepository) -> tuple[Approval, VisitorContact]:

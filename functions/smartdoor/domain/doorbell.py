@@ -2,7 +2,7 @@
 
 A ring (POST /doors/{doorId}/ring, a `DoorbellPressed` or `MotionDetected` event) opens a
 session for the door; the session samples the door camera every `sampling_interval_seconds`
-until it ends. Rules (pure; the adapters are passed in):
+until it ends. The rules, pure (`smartdoor.services.doorbell_session` runs them on the ports):
 
 - One session per door. A ring while a session is live extends it (ends
   `session_seconds` after this ring, never more than `max_session_seconds` after it began) and
@@ -24,17 +24,14 @@ until it ends. Rules (pure; the adapters are passed in):
 
 from __future__ import annotations
 
-import math
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
-from smartdoor.domain.face_search_records import ImageSource, OutgoingRecord, face_search_record
+from smartdoor.domain.face_search_records import ImageSource
 from smartdoor.domain.visits import VisitState
-from smartdoor.errors import InvalidImage, NoFaceInPhoto, SmartDoorError, TransientError
 
 # Express executions end after 5 minutes: a session, extensions included, ends well before.
 MAX_SESSION_SECONDS = 240
@@ -67,18 +64,6 @@ class StopReason(StrEnum):
     DAILY_FRAME_CAP = "daily-frame-cap"
     SUPERSEDED = "superseded"  # the door's session is another one now (this one was judged dead)
     FAILED = "failed"  # the workflow failed; the session was closed so the next ring starts afresh
-
-
-class UnknownDoor(SmartDoorError):
-    """A ring, event or upload names a door this deployment does not serve."""
-
-
-class SessionContended(TransientError):
-    """The door's session item kept changing under us; retry."""
-
-
-class VersionConflict(SmartDoorError):
-    """The session item changed after it was read; read it again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,93 +228,13 @@ def new_session_id(door_id: str, now: float) -> str:
     return f"{door_id}-{round(now * 1000)}-{uuid.uuid4().hex[:8]}"
 
 
-# ---------------------------------------------------------------------------- ports
-
-
-class SessionStore(Protocol):
-    def load(self, door_id: str) -> StoredSession | None: ...
-
-    def save(self, session: Session, expected_version: int | None) -> int:
-        """Write if the stored version is still `expected_version` (None: no item). Raises VersionConflict."""
-        ...
-
-
-class FrameBudget(Protocol):
-    def reserve(self, day: str, cap: int) -> bool:
-        """Count one frame against the day; False (and nothing counted) if the day's cap is reached."""
-        ...
-
-    def claim_cap_alert(self, day: str) -> bool:
-        """True exactly once per day: the caller sends the cap email."""
-        ...
-
-    def release_cap_alert(self, day: str) -> None:
-        """The email could not be sent: let the next refusal try again."""
-        ...
-
-
-class VisitReader(Protocol):
-    def load(self, door_id: str) -> Any:
-        """The door's stored visit (`.state` is a VisitState), or None."""
-        ...
-
-
-class OwnerEmail(Protocol):
-    def send_email(self, subject: str, body: str) -> str: ...
-
-
-class FaceSearch(Protocol):
-    def search(self, image: Any, threshold: float, max_faces: int) -> dict[str, Any]: ...
-
-
-class FrameSource(Protocol):
-    def newest_frame(self, stream_arn: str, now: float, after: float | None) -> Any:
-        """A CameraFrame (`.jpeg`, `.source`, `.server_time`, `.frame_time`) or None."""
-        ...
-
-
-class RecordSink(Protocol):
-    def write(self, records: Any) -> list[str]: ...
-
-
-# ---------------------------------------------------------------------------- ringing
+# ---------------------------------------------------------------------------- outcomes
 
 
 @dataclass(frozen=True, slots=True)
 class RingOutcome:
     session: Session
     started: bool  # False: an existing session was extended
-
-
-MAX_WRITE_CONFLICTS = 5
-
-
-def ring(
-    door_id: str,
-    trigger: str,
-    now: float,
-    *,
-    sessions: SessionStore,
-    policy: SessionPolicy,
-    new_id: Callable[[str, float], str] = new_session_id,
-) -> RingOutcome:
-    """Start the door's session, or extend the live one."""
-    for _ in range(MAX_WRITE_CONFLICTS):
-        stored = sessions.load(door_id)
-        try:
-            if stored is None or not stored.session.is_live(now, policy):
-                session = new_session(door_id, new_id(door_id, now), trigger, now, policy)
-                sessions.save(session, None if stored is None else stored.version)
-                return RingOutcome(session, started=True)
-            session = extended(stored.session, now, policy)
-            sessions.save(session, stored.version)
-            return RingOutcome(session, started=False)
-        except VersionConflict:
-            continue
-    raise SessionContended(f"the session of door {door_id} kept changing")
-
-
-# ---------------------------------------------------------------------------- sampling
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,189 +259,11 @@ class SampleOutcome:
         return output
 
 
-@dataclass(frozen=True)
-class SessionWorld:
-    """Everything a sample talks to."""
-
-    sessions: SessionStore
-    budget: FrameBudget
-    visits: VisitReader
-    owner: OwnerEmail
-    camera: FrameSource | None = None
-    engine: FaceSearch | None = None
-    writer: RecordSink | None = None
-
-
-def _ended_reason(session: Session) -> StopReason:
+def ended_reason(session: Session) -> StopReason:
     try:
         return StopReason(session.ended_reason or "")
     except ValueError:  # "failed", or a reason from a newer version
         return StopReason.TIME_UP
-
-
-def _visit_state(visits: VisitReader, door_id: str) -> VisitState | None:
-    stored = visits.load(door_id)
-    return None if stored is None else stored.state
-
-
-def _end(stored: StoredSession, reason: StopReason, now: float, world: SessionWorld) -> SampleOutcome | None:
-    """End the session for `reason`. None: the session changed meanwhile; the caller looks again."""
-    ended = replace(
-        stored.session, status=SessionStatus.ENDED, ended_reason=reason.value, ended_at=now, heartbeat_at=now
-    )
-    try:
-        world.sessions.save(ended, stored.version)
-    except VersionConflict:
-        return None
-    return SampleOutcome(False, 0, ended.frames_sent, reason=reason)
-
-
-def reserve_frame(
-    now: float, *, budget: FrameBudget, owner: OwnerEmail, policy: SessionPolicy, log: Any
-) -> bool:
-    """Count one frame against today's budget; the first refusal of the day emails the owner."""
-    day = budget_day(now)
-    if budget.reserve(day, policy.max_frames_per_day):
-        return True
-    if budget.claim_cap_alert(day):
-        try:
-            owner.send_email(
-                "Smart Door: daily face-search limit reached",
-                f"Smart Door has sent {policy.max_frames_per_day} images to face search today ({day}, UTC), "
-                "its daily limit (maxFramesPerDay). Doorbell sessions and snapshots are not searched "
-                "until the day ends (UTC). Raise maxFramesPerDay in the deployment's configuration "
-                "if this is expected.",
-            )
-        except Exception as error:
-            budget.release_cap_alert(day)
-            log.warning("Could not email the daily-limit alert", extra={"error_type": type(error).__name__})
-    return False
-
-
-def sample(
-    door_id: str,
-    session_id: str,
-    now: Callable[[], float],
-    *,
-    stream_arn: str,
-    world: SessionWorld,
-    policy: SessionPolicy,
-    log: Any,
-) -> SampleOutcome:
-    """One sample of a session in `images` mode (see the module docstring)."""
-    assert world.camera is not None and world.engine is not None and world.writer is not None
-    searched_frame: Any = None
-    face_found = False
-    for _ in range(MAX_WRITE_CONFLICTS):
-        stored = world.sessions.load(door_id)
-        if stored is None or stored.session.session_id != session_id:
-            return SampleOutcome(False, 0, 0, reason=StopReason.SUPERSEDED)
-        session = stored.session
-        if session.status is SessionStatus.ENDED:
-            return SampleOutcome(False, 0, session.frames_sent, reason=_ended_reason(session))
-        moment = now()
-
-        if searched_frame is None:
-            visit = _visit_state(world.visits, door_id) if session.frames_sent else None
-            reason = stop_reason(session, visit, moment, policy)
-            if reason is not None:
-                ended = _end(stored, reason, moment, world)
-                if ended is None:
-                    continue
-                return ended
-            frame = world.camera.newest_frame(stream_arn, moment, session.last_image_at)
-            if frame is None:
-                try:
-                    world.sessions.save(replace(session, heartbeat_at=moment), stored.version)
-                except VersionConflict:
-                    continue
-                log.info("No new camera frame yet", extra={"door_id": door_id})
-                return SampleOutcome(True, policy.sampling_interval_seconds, session.frames_sent)
-            if not reserve_frame(moment, budget=world.budget, owner=world.owner, policy=policy, log=log):
-                ended = _end(stored, StopReason.DAILY_FRAME_CAP, moment, world)
-                if ended is None:
-                    continue
-                return ended
-            try:
-                answer: dict[str, Any] | None = world.engine.search(
-                    frame.jpeg, policy.face_match_threshold, MAX_MATCHES
-                )
-            except NoFaceInPhoto:
-                answer = None
-            except InvalidImage:  # a frame Rekognition cannot decode counts as a frame without a face
-                log.warning("Rekognition could not read a camera frame", extra={"door_id": door_id})
-                answer = None
-            face_found = answer is not None
-            record = face_search_record(answer, door_id=door_id, source=frame.source)
-            world.writer.write([OutgoingRecord(partition_key=door_id, data=record)])
-            searched_frame = frame
-
-        # The frame is searched and written: record the progress (re-applied after a conflict).
-        progressed = replace(
-            session,
-            heartbeat_at=moment,
-            frames_sent=session.frames_sent + 1,
-            empty_samples=0 if face_found else session.empty_samples + 1,
-            first_frame_time=session.first_frame_time
-            if session.first_frame_time is not None
-            else searched_frame.frame_time,
-            last_image_at=searched_frame.server_time,
-        )
-        try:
-            version = world.sessions.save(progressed, stored.version)
-        except VersionConflict:
-            continue
-        log.info(
-            "Searched a camera frame",
-            extra={"door_id": door_id, "face_found": face_found, "frames_sent": progressed.frames_sent},
-        )
-        # Stop now rather than one interval later when the frame used up the session's budget.
-        reason = stop_reason(progressed, None, moment, policy)
-        if reason in (StopReason.SESSION_FRAME_CAP, StopReason.NO_FACE):
-            assert reason is not None
-            ended = _end(StoredSession(progressed, version), reason, moment, world)
-            if ended is not None:
-                return replace(ended, searched=True, face_found=face_found)
-        return SampleOutcome(
-            True,
-            policy.sampling_interval_seconds,
-            progressed.frames_sent,
-            searched=True,
-            face_found=face_found,
-        )
-    raise SessionContended(f"the session of door {door_id} kept changing")
-
-
-def watch(
-    door_id: str,
-    session_id: str,
-    now: Callable[[], float],
-    *,
-    world: SessionWorld,
-    policy: SessionPolicy,
-) -> SampleOutcome:
-    """One check of a session in `streamProcessor` mode: the processor searches, the session watches."""
-    for _ in range(MAX_WRITE_CONFLICTS):
-        stored = world.sessions.load(door_id)
-        if stored is None or stored.session.session_id != session_id:
-            return SampleOutcome(False, 0, 0, reason=StopReason.SUPERSEDED)
-        session = stored.session
-        if session.status is SessionStatus.ENDED:
-            return SampleOutcome(False, 0, 0, reason=_ended_reason(session))
-        moment = now()
-        reason = stop_reason(session, _visit_state(world.visits, door_id), moment, policy)
-        if reason is not None:
-            ended = _end(stored, reason, moment, world)
-            if ended is None:
-                continue
-            return ended
-        try:
-            world.sessions.save(replace(session, heartbeat_at=moment), stored.version)
-        except VersionConflict:
-            continue
-        wait = max(1, min(policy.watch_interval_seconds, math.ceil(session.ends_at - moment)))
-        return SampleOutcome(True, wait, 0)
-    raise SessionContended(f"the session of door {door_id} kept changing")
 
 
 __all__ = [
@@ -548,8 +275,12 @@ __all__ = [
     "SessionPolicy",
     "SessionStatus",
     "StopReason",
+    "StoredSession",
     "Trigger",
-    "ring",
-    "sample",
-    "watch",
+    "budget_day",
+    "ended_reason",
+    "extended",
+    "new_session",
+    "new_session_id",
+    "stop_reason",
 ]

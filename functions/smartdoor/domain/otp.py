@@ -35,7 +35,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from msgspec.structs import replace
 
@@ -46,6 +46,7 @@ from smartdoor.schema import Record
 
 if TYPE_CHECKING:
     from smartdoor.domain.sms_budget import SmsBudget
+    from smartdoor.ports import HmacKeySource, PasscodeStore, SmsSender, VisitorLookup
 
 CODE_LENGTH = 6
 LINK_KEY_BYTES = 16  # 128 bits: the one-tap link's key
@@ -154,59 +155,6 @@ class CodeCollision(SmartDoorError):
 
 class ConcurrentIssue(SmartDoorError):
     """The visitor's current code changed between reading and replacing it; the caller re-reads."""
-
-
-class PasscodeStore(Protocol):
-    def current_code_hash(self, door_id: str, visitor_id: str) -> str | None:
-        """Hash of the visitor's most recently issued code at the door, if any (may be used or expired)."""
-        ...
-
-    def replace_code(self, code: StoredCode, previous_hash: str | None) -> None:
-        """Atomically store `code`, point the visitor at it and delete the code `previous_hash`.
-
-        Raises CodeCollision if a code with the same hash exists at the door, ConcurrentIssue if the
-        visitor's pointer no longer holds `previous_hash`. Never deletes another visitor's code.
-        """
-        ...
-
-    def peek_code(self, door_id: str, code_hash: str) -> StoredCode | None:
-        """What is stored for the code (used or not), without changing it."""
-        ...
-
-    def take_code(self, door_id: str, code_hash: str, now: float) -> StoredCode | None:
-        """Atomically mark the code used at `now` and return what was stored before, or None if
-        there is no such code. A code already used is returned as it is (`used_at` set), unmarked
-        again: of concurrent calls for one code, exactly one sees `used_at` None. Expired codes
-        are returned too (TTL is lazy): judging expiry is the caller's job.
-        """
-        ...
-
-    def release_code(self, door_id: str, code_hash: str) -> None:
-        """Make a used code usable again (the door was never told to open)."""
-        ...
-
-    def load_failures(self, door_id: str) -> FailureRecord: ...
-
-    def save_failures(self, door_id: str, record: FailureRecord, expected_version: int, ttl: int) -> bool:
-        """Write `record` if the stored version is still `expected_version`; False if it changed."""
-        ...
-
-
-class HmacKeySource(Protocol):
-    def hmac_key(self) -> bytes: ...
-
-
-class VisitorContact(Protocol):
-    @property
-    def phone(self) -> str: ...
-
-
-class VisitorLookup(Protocol):
-    def get(self, visitor_id: str) -> VisitorContact | None: ...
-
-
-class SmsSender(Protocol):
-    def send_sms(self, phone: str, text: str) -> str: ...
 
 
 # ---------------------------------------------------------------------------------------------

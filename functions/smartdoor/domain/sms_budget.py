@@ -20,14 +20,14 @@ gives the numbers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from smartdoor.schema import Record
 
 if TYPE_CHECKING:
     from smartdoor.domain.otp import Clock
+    from smartdoor.ports import SmsAllowance
 
 WINDOW_SECONDS = 3600
 # Every counter's partition key (Passcodes table) starts so: the functions that text may update
@@ -83,13 +83,6 @@ class SmsHeld(Record):
             f"this door has caused {limit} texts this hour (Smart Door's limit for one door). "
             f"Texts resume at {self.window.ends_at}."
         )
-
-
-class SmsAllowance(Protocol):
-    def take(self, scopes: Sequence[SmsScope], window: SmsWindow) -> SmsScope | None:
-        """Count one text against every scope in `window`, all or none: None if counted, else
-        (counting nothing) a scope whose budget is spent."""
-        ...
 
 
 def window_at(now: float, seconds: int = WINDOW_SECONDS) -> SmsWindow:

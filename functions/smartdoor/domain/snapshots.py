@@ -33,21 +33,10 @@ __all__ = [
     "snapshot_key",
 ]
 
-from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
-from smartdoor.domain.doorbell import (
-    MAX_MATCHES,
-    FaceSearch,
-    FrameBudget,
-    OwnerEmail,
-    RecordSink,
-    SessionPolicy,
-    reserve_frame,
-)
-from smartdoor.domain.face_search_records import OutgoingRecord, StoredImageSource, face_search_record
 from smartdoor.domain.picture_size import declared_size, has_too_many_pixels
 from smartdoor.domain.snapshot_keys import (
     JPEG_CONTENT_TYPE,
@@ -59,8 +48,6 @@ from smartdoor.domain.snapshot_keys import (
     parse_snapshot_key,
     snapshot_key,
 )
-from smartdoor.errors import InvalidImage, NoFaceInPhoto, TooManyPixels
-from smartdoor.models import S3Image
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 
@@ -118,104 +105,3 @@ class SnapshotOutcome:
         if self.size is not None:
             item["size"] = self.size
         return item
-
-
-class SnapshotObjects(Protocol):
-    def inspect(self, bucket: str, key: str, max_bytes: int) -> UploadedObject | None:
-        """Size and first bytes of the object (None: it does not exist). Reads nothing past the head."""
-        ...
-
-
-class SnapshotLog(Protocol):
-    def claim(self, key: str, now: float) -> bool:
-        """Take the object for processing; False if it was processed (or is being processed)."""
-        ...
-
-    def release(self, key: str) -> None: ...
-
-    def finish(self, outcome: SnapshotOutcome, now: float) -> None: ...
-
-
-@dataclass(frozen=True)
-class SnapshotWorld:
-    objects: SnapshotObjects
-    log: SnapshotLog
-    engine: FaceSearch
-    writer: RecordSink
-    budget: FrameBudget
-    owner: OwnerEmail
-
-
-def process_snapshot(
-    bucket: str,
-    key: str,
-    now: Callable[[], float],
-    *,
-    served_doors: Collection[str],
-    world: SnapshotWorld,
-    policy: SessionPolicy,
-    log: Any,
-) -> SnapshotOutcome:
-    """Check, search and record one uploaded snapshot (see the module docstring)."""
-    parsed = parse_snapshot_key(key)
-    door_id = parsed.door_id if parsed else None
-    if parsed is None or parsed.door_id not in served_doors:
-        reason = Rejection.UNKNOWN_KEY if parsed is None else Rejection.UNKNOWN_DOOR
-        outcome = SnapshotOutcome(key, SnapshotStatus.REJECTED, door_id=door_id, reason=reason)
-        world.log.finish(outcome, now())
-        return outcome
-    if not world.log.claim(key, now()):
-        return SnapshotOutcome(key, SnapshotStatus.DUPLICATE, door_id=door_id)
-    try:
-        outcome = _search(bucket, key, parsed, now, world=world, policy=policy, log=log)
-        world.log.finish(outcome, now())
-    except Exception:
-        world.log.release(key)
-        raise
-    return outcome
-
-
-def _search(
-    bucket: str,
-    key: str,
-    parsed: SnapshotKey,
-    now: Callable[[], float],
-    *,
-    world: SnapshotWorld,
-    policy: SessionPolicy,
-    log: Any,
-) -> SnapshotOutcome:
-    upload = world.objects.inspect(bucket, key, MAX_SNAPSHOT_BYTES)
-    size = None if upload is None else upload.size
-
-    def rejected(reason: Rejection) -> SnapshotOutcome:
-        return SnapshotOutcome(key, SnapshotStatus.REJECTED, door_id=parsed.door_id, reason=reason, size=size)
-
-    rejection = check_upload(upload)
-    if rejection is not None:
-        return rejected(rejection)
-    if not reserve_frame(now(), budget=world.budget, owner=world.owner, policy=policy, log=log):
-        return rejected(Rejection.DAILY_FRAME_CAP)
-    try:
-        answer = world.engine.search(S3Image(bucket, key), policy.face_match_threshold, MAX_MATCHES)
-    except NoFaceInPhoto:
-        return rejected(Rejection.NO_FACE)
-    except TooManyPixels:
-        return rejected(Rejection.TOO_MANY_PIXELS)
-    except InvalidImage:
-        return rejected(Rejection.NOT_JPEG)
-    record = face_search_record(
-        answer,
-        door_id=parsed.door_id,
-        source=StoredImageSource(bucket=bucket, key=key, frame_time=parsed.taken_at),
-        single_image=True,
-    )
-    world.writer.write([OutgoingRecord(partition_key=parsed.door_id, data=record)])
-    return SnapshotOutcome(
-        key,
-        SnapshotStatus.SEARCHED,
-        door_id=parsed.door_id,
-        size=size,
-        face_found=True,
-        matched=bool(answer.get("FaceMatches")),
-    )

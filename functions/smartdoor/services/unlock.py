@@ -8,20 +8,18 @@ typed exception, mapped to an HTTP status in `api.errors`, the API's one excepti
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING
 
-from smartdoor.adapters.event_bus import BusEvent
-from smartdoor.domain.otp import AlreadyOpen, Denied, Granted, LockedOut, OtpPolicy, VerifyOutcome
-from smartdoor.errors import SmartDoorError, TransientError
-from smartdoor.models import DetailType, DoorUnlockedDetail
+from smartdoor.domain.otp import AlreadyOpen, Denied, Granted, LockedOut, OtpPolicy
+from smartdoor.errors import SmartDoorError, TransientError, UnknownDoor
+from smartdoor.models import BusEvent, DetailType, DoorUnlockedDetail
 from smartdoor.observability import logger
 from smartdoor.schema import Record
 
-
-class UnknownDoor(SmartDoorError):
-    """The door id in the path is not a door this deployment serves (404)."""
+if TYPE_CHECKING:
+    from smartdoor.ports import EventBus, OwnerEmail, PasscodeVerifier, VisitorNames
 
 
 class WrongPasscode(SmartDoorError):
@@ -47,33 +45,6 @@ class DoorNotTold(TransientError):
 
 
 # ---------------------------------------------------------------------------- ports
-
-
-class PasscodeVerifier(Protocol):
-    policy: OtpPolicy
-
-    def verify(
-        self, door_id: str, otp: str, *, client: str | None = None, link_key: str | None = None
-    ) -> VerifyOutcome: ...
-
-    def release(self, door_id: str, otp: str) -> None: ...
-
-
-class NamedVisitor(Protocol):
-    @property
-    def name(self) -> str: ...
-
-
-class VisitorNames(Protocol):
-    def get(self, visitor_id: str) -> NamedVisitor | None: ...
-
-
-class Bus(Protocol):
-    def publish(self, events: Sequence[BusEvent]) -> list[str | None]: ...
-
-
-class OwnerEmail(Protocol):
-    def send_email(self, subject: str, body: str) -> str: ...
 
 
 # ---------------------------------------------------------------------------- use case
@@ -120,7 +91,7 @@ def unlock_door(
     served_doors: Collection[str],
     passcodes: PasscodeVerifier,
     visitors: VisitorNames,
-    bus: Bus,
+    bus: EventBus,
     owner: OwnerEmail,
     now: datetime,
     client: str | None = None,
@@ -158,7 +129,7 @@ def unlock_door(
     raise TypeError(f"unexpected verify outcome {type(outcome).__name__}")
 
 
-def _open(granted: Granted, *, visitors: VisitorNames, bus: Bus, now: datetime) -> Unlocked:
+def _open(granted: Granted, *, visitors: VisitorNames, bus: EventBus, now: datetime) -> Unlocked:
     detail = DoorUnlockedDetail(
         visit_id=granted.visit_id,
         door_id=granted.door_id,

@@ -15,29 +15,27 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from api.unlock import Bus, UnknownDoor, iso_utc
-from smartdoor.adapters.event_bus import BusEvent
 from smartdoor.domain.snapshot_keys import (
     JPEG_CONTENT_TYPE,
     MAX_SNAPSHOT_BYTES,
     UPLOAD_URL_SECONDS,
     snapshot_key,
 )
-from smartdoor.errors import TransientError
-from smartdoor.models import DetailType, DoorActivityDetail
+from smartdoor.errors import TransientError, UnknownDoor
+from smartdoor.models import BusEvent, DetailType, DoorActivityDetail
 from smartdoor.schema import Record
+from smartdoor.services.unlock import iso_utc
+
+if TYPE_CHECKING:
+    from smartdoor.ports import EventBus, SnapshotForms
 
 API_REPORTER = "api"
 
 
 class RingNotDelivered(TransientError):
     """EventBridge refused the DoorbellPressed event after retries: no session was started (503)."""
-
-
-class SnapshotForms(Protocol):
-    def upload_form(self, key: str, expires_in: int = UPLOAD_URL_SECONDS) -> dict[str, Any]: ...
 
 
 class Rang(Record):
@@ -69,7 +67,7 @@ def _served(door_id: str, served_doors: Collection[str]) -> None:
         raise UnknownDoor(f"door {door_id!r} is not served here")
 
 
-def ring_door(door_id: str, *, served_doors: Collection[str], bus: Bus, now: datetime) -> Rang:
+def ring_door(door_id: str, *, served_doors: Collection[str], bus: EventBus, now: datetime) -> Rang:
     _served(door_id, served_doors)
     detail = DoorActivityDetail(door_id=door_id, occurred_at=iso_utc(now), reported_by=API_REPORTER)
     (event_id,) = bus.publish(

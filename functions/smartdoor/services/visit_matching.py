@@ -27,13 +27,10 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.metrics import MetricUnit
-
-from smartdoor.adapters.event_bus import BusEvent, EventBus
-from smartdoor.adapters.visit_store import ClaimOutcome, VersionConflict, VisitStore
+from smartdoor.adapters.visit_store import ClaimOutcome
 from smartdoor.domain.records import Frame
 from smartdoor.domain.visits import (
     Emission,
@@ -44,9 +41,12 @@ from smartdoor.domain.visits import (
     screen,
     split_for_stranger,
 )
-from smartdoor.errors import TransientError
-from smartdoor.models import KnownFaceDetail
+from smartdoor.errors import TransientError, VersionConflict
+from smartdoor.models import BusEvent, KnownFaceDetail
 from smartdoor.observability import logger
+
+if TYPE_CHECKING:
+    from smartdoor.ports import EventBus, VisitStore
 
 MAX_STATE_CONFLICTS = 5
 
@@ -65,7 +65,7 @@ class VisitStateContended(TransientError):
 
 @dataclass
 class BatchStats:
-    """What one invocation saw; published once as metrics."""
+    """What one invocation saw (the handler publishes it once as metrics)."""
 
     records: int = 0
     malformed_records: int = 0
@@ -76,24 +76,6 @@ class BatchStats:
     visits_opened: int = 0
     events_emitted: int = 0
     duplicates_suppressed: int = 0
-
-    _METRIC_NAMES = {
-        "records": "Records",
-        "malformed_records": "MalformedRecords",
-        "failed_records": "FailedRecords",
-        "faces": "Faces",
-        "faces_skipped": "FacesSkippedByGate",
-        "duplicate_frames": "DuplicateFrames",
-        "visits_opened": "VisitsOpened",
-        "events_emitted": "EventsEmitted",
-        "duplicates_suppressed": "DuplicatesSuppressed",
-    }
-
-    def publish(self, metrics: Metrics) -> None:
-        for item in fields(self):
-            metrics.add_metric(
-                name=self._METRIC_NAMES[item.name], unit=MetricUnit.Count, value=getattr(self, item.name)
-            )
 
 
 class VisitMatcher:
