@@ -1,7 +1,9 @@
 """Workflow task (`lambda:invoke.waitForTaskToken`): ask the owner to approve an unknown visitor.
 
 Input `{taskToken, approvalRef, executionName}`. Stores the task token on the PENDING approval
-(server side only), texts the owner a short message with the approval link and emails a
+(server side only), pushes the request to the owner's subscribed devices (Web Push, when
+configured: VAPID_SUBJECT), texts the owner a short message with the approval link only when no
+push was delivered, and emails a
 longer one (photo links valid until the request expires) through the alerts topic. The link's
 approval id, `<approvalRef>.<mac>`, is computed here with the deployment's HMAC key
 (`OTP_SECRET_ARN`) and never returned: the execution history holds only the ref. The
@@ -31,6 +33,7 @@ from smartdoor.adapters.secrets import SecretsManagerHmacKey
 from smartdoor.adapters.sms_budget_store import sms_budget
 from smartdoor.domain.approvals import ask_owner, log_id, utc_now
 from smartdoor.domain.phones import is_e164
+from smartdoor.domain.push import OwnerDevices
 from smartdoor.domain.sms_budget import SmsBudget
 from smartdoor.models import WireModel
 from smartdoor.observability import logger, metrics
@@ -49,11 +52,21 @@ class AskOwnerSettings(SmsSettings, kw_only=True):
 
     owner_phone: str = field(name="OWNER_PHONE")
     site_url: Annotated[str, Meta(pattern="^https?://[^\\s?#]+$")] = field(name="SITE_URL")
+    # Web Push to the owner's devices (docs/notifications.md): the VAPID `sub` (mailto: the
+    # owner's email) and the table of subscriptions. Without them, no push: SMS as before.
+    vapid_subject: Annotated[str, Meta(pattern="^(mailto:[^\\s@]+@[^\\s@]+|https://\\S+)$")] | None = field(
+        default=None, name="VAPID_SUBJECT"
+    )
+    push_subscriptions_table: str | None = field(default=None, name="PUSH_SUBSCRIPTIONS_TABLE")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not is_e164(self.owner_phone):
             raise ValueError("OWNER_PHONE must be an E.164 number such as +15551234567")
+        if (self.vapid_subject is None) != (self.push_subscriptions_table is None):
+            raise ValueError(
+                "VAPID_SUBJECT and PUSH_SUBSCRIPTIONS_TABLE are set together (Web Push) or not at all"
+            )
 
 
 class AskOwnerRequest(WireModel):
@@ -76,6 +89,19 @@ def reset_adapters() -> None:
     _default_link_key.cache_clear()
 
 
+def _owner_devices(settings: AskOwnerSettings, key: LinkKey) -> OwnerDevices | None:
+    if settings.vapid_subject is None or settings.push_subscriptions_table is None:
+        return None
+    # Imported only when push is configured: cryptography comes from the Web Push layer.
+    from smartdoor.adapters.push_store import DynamoPushSubscriptions
+    from smartdoor.adapters.web_push import DerivedVapidKey, WebPushSender
+
+    return OwnerDevices(
+        subscriptions=DynamoPushSubscriptions(settings.push_subscriptions_table),
+        sender=WebPushSender(DerivedVapidKey(key), settings.vapid_subject),
+    )
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(
@@ -87,10 +113,12 @@ def handler(
     link_key: LinkKey | None = None,
     now: datetime | None = None,
     budget: SmsBudget | None = None,
+    devices: OwnerDevices | None = None,
 ) -> dict[str, Any]:
     request = AskOwnerRequest.parse(event)
     settings = load_settings(AskOwnerSettings)
     logger.append_keys(approval=log_id(request.approval_ref), execution=request.execution_name)
+    key = link_key or _default_link_key(settings.otp_secret_arn)
     asked = ask_owner(
         request.approval_ref,
         request.task_token,
@@ -104,10 +132,13 @@ def handler(
             sms_origin=SmsOrigin(settings.sms_sender_id, settings.sms_origination_number),
         ),
         photo_links=photo_links or S3PhotoStore(settings.photos_bucket),
-        link_key=link_key or _default_link_key(settings.otp_secret_arn),
+        link_key=key,
         now=now or utc_now(),
         budget=budget or sms_budget(settings.sms_budget_table, settings.sms_limits()),
+        devices=devices or _owner_devices(settings, key),
     )
+    if asked.pushes_delivered:
+        metrics.add_metric(name="OwnerPushesDelivered", unit=MetricUnit.Count, value=asked.pushes_delivered)
     if asked.sms_sent:
         metrics.add_metric(name="OwnerSmsSent", unit=MetricUnit.Count, value=1)
     if asked.email_sent:
@@ -115,4 +146,8 @@ def handler(
     if asked.sms_refused:
         metrics.add_metric(name="OwnerSmsRefused", unit=MetricUnit.Count, value=1)
     # The execution waits for the task token; this value is not used by the workflow.
-    return {"smsSent": asked.sms_sent, "emailSent": asked.email_sent}
+    return {
+        "smsSent": asked.sms_sent,
+        "emailSent": asked.email_sent,
+        "pushesDelivered": asked.pushes_delivered,
+    }

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from smartdoor.domain.doorbell import Session, StoredSession
     from smartdoor.domain.face_search_records import OutgoingRecord
     from smartdoor.domain.otp import FailureRecord, OtpPolicy, StoredCode, VerifyOutcome
+    from smartdoor.domain.push import PushSubscription
     from smartdoor.domain.sms_budget import SmsScope, SmsWindow
     from smartdoor.domain.snapshot_keys import UploadedObject
     from smartdoor.domain.snapshots import SnapshotOutcome
@@ -45,6 +46,31 @@ class OwnerEmail(Protocol):
 
 class Notifier(SmsSender, OwnerEmail, Protocol):
     """Text messages and the owner's email (SnsNotifier)."""
+
+
+class PushSender(Protocol):
+    """Web Push (smartdoor.adapters.web_push.WebPushSender): encrypt `payload` for the device and
+    post it. Raises SubscriptionGone (404/410) or PushNotDelivered (anything else)."""
+
+    def send(self, subscription: PushSubscription, payload: bytes, ttl: int) -> None: ...
+
+
+class PushSubscriptions(Protocol):
+    """The owner's devices (smartdoor.adapters.push_store.DynamoPushSubscriptions)."""
+
+    def list(self, owner_id: str) -> Sequence[PushSubscription]: ...
+
+    def put(self, owner_id: str, subscription: PushSubscription) -> None: ...
+
+    def remove(self, owner_id: str, subscription_id: str) -> bool:
+        """Forget one device; False if it was not there."""
+        ...
+
+
+class VapidPublicKey(Protocol):
+    """The deployment's VAPID public key, base64url (the page's applicationServerKey)."""
+
+    def public_key(self) -> str: ...
 
 
 class EventBus(Protocol):

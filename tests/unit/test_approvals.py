@@ -98,7 +98,7 @@ class InMemoryApprovals:
         current = self.items.get(approval_id)
         if current is None:
             raise ConditionNotMet(None)
-        name = "sms_sent_at" if channel == "sms" else "email_sent_at"
+        name = f"{channel}_sent_at"
         if getattr(current, name) is None:
             self.items[approval_id] = replace(current, **{name: at})
 

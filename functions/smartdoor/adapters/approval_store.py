@@ -11,7 +11,7 @@ from "already decided" from "expired" without a second read that could race.
 Item attributes (docs/internals.md): approvalId, status, visitId, doorId, photo {bucket,
 frameKey, faceKey}, seenAt, createdAt, expiresAt (epoch seconds, the table's TTL attribute),
 expiresAtIso, and as the request moves on: taskToken, executionName, tokenAttachedAt,
-smsSentAt, emailSentAt, visitorName, visitorPhone, decidedAt, expiredAt.
+smsSentAt, pushSentAt, emailSentAt, visitorName, visitorPhone, decidedAt, expiredAt.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from smartdoor.errors import TransientError
 from smartdoor.models import VisitPhoto
 
 _DESERIALIZER = TypeDeserializer()
-_NOTIFIED_ATTRIBUTE: dict[str, str] = {"sms": "smsSentAt", "email": "emailSentAt"}
+_NOTIFIED_ATTRIBUTE: dict[str, str] = {"sms": "smsSentAt", "email": "emailSentAt", "push": "pushSentAt"}
 # `status` is a DynamoDB reserved word.
 _NAMES = {"#status": "status"}
 # Times are stored as `iso()` strings; decidedAt is also compared in conditions, so the form is fixed.
@@ -59,6 +59,7 @@ def to_item(approval: Approval) -> dict[str, Any]:
         "taskToken": approval.task_token,
         "executionName": approval.execution_name,
         "smsSentAt": iso(approval.sms_sent_at) if approval.sms_sent_at else None,
+        "pushSentAt": iso(approval.push_sent_at) if approval.push_sent_at else None,
         "emailSentAt": iso(approval.email_sent_at) if approval.email_sent_at else None,
         "visitorName": approval.visitor_name,
         "visitorPhone": approval.visitor_phone,
@@ -82,6 +83,7 @@ def from_item(item: dict[str, Any]) -> Approval:
         task_token=item.get("taskToken"),
         execution_name=item.get("executionName"),
         sms_sent_at=_parse_time(item.get("smsSentAt")),
+        push_sent_at=_parse_time(item.get("pushSentAt")),
         email_sent_at=_parse_time(item.get("emailSentAt")),
         visitor_name=item.get("visitorName"),
         visitor_phone=item.get("visitorPhone"),

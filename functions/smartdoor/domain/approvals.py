@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote
 
 from smartdoor.domain.phones import is_e164
+from smartdoor.domain.push import OwnerDevices, owner_push_message, push_to_owner
 from smartdoor.errors import SmartDoorError, SmsNotDelivered, TransientError
 from smartdoor.models import VisitPhoto
 from smartdoor.observability import logger
@@ -58,7 +59,7 @@ MAX_NAME_LENGTH = 64
 # A presigned URL (SigV4) cannot outlive seven days.
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 
-Channel = Literal["sms", "email"]
+Channel = Literal["sms", "email", "push"]
 
 
 class ApprovalStatus(StrEnum):
@@ -158,6 +159,7 @@ class Approval(Record):
     task_token: str | None = None
     execution_name: str | None = None
     sms_sent_at: datetime | None = None
+    push_sent_at: datetime | None = None
     email_sent_at: datetime | None = None
     visitor_name: str | None = None
     visitor_phone: str | None = None
@@ -196,6 +198,8 @@ class OwnerAsked(Record):
 
     sms_sent: bool
     email_sent: bool
+    # Pushes that reached a device of the owner on this attempt (then no SMS goes).
+    pushes_delivered: int = 0
     # SNS refused the owner's SMS for good (SmsNotDelivered): the email alone carries the link.
     sms_refused: bool = False
 
@@ -380,6 +384,7 @@ SMS_REFUSED_NOTE = (
     "(see docs/sms.md)."
 )
 SMS_HELD_NOTE = "No text message was sent to your phone: {reason} Use the link in this email."
+PUSHED_NOTE = "A notification went to your devices, so no text message was sent."
 SMS_DELAYED_NOTE = (
     "The text message to your phone is delayed (SNS is throttling or failing); it will be retried."
 )
@@ -426,6 +431,7 @@ def ask_owner(
     link_key: LinkKey,
     now: datetime,
     budget: SmsBudget | None = None,
+    devices: OwnerDevices | None = None,
 ) -> OwnerAsked:
     """Store the workflow's task token and tell the owner, at most once per channel.
 
@@ -437,6 +443,10 @@ def ask_owner(
     usual; if SNS is throttling (TransientError) the email goes first and the error is raised
     afterwards, so the workflow retries the SMS alone. With a `budget`, the SMS is counted
     against the door's hourly texts first; when they are spent, only the email goes, saying so.
+
+    With `devices` (the owner's Web Push subscriptions), the request is pushed to every device
+    first, and the SMS goes only when no push was delivered (no device, or every push failed):
+    push is free, SMS is not. The email goes in every case.
     """
     _require_plausible_ref(approval_ref)
     # Read before the token is stored: a missing key fails the task with nothing half done.
@@ -452,10 +462,15 @@ def ask_owner(
     sms_note: str | None = None
     delayed: TransientError | None = None
     refused: SmsNotDelivered | None = None
-    held = budget.take(approval.door_id) if budget is not None and approval.sms_sent_at is None else None
-    if held is not None:
+    valid_for = max(1, min(int((approval.expires_at - now).total_seconds()), MAX_PRESIGN_SECONDS))
+    pushed = _push_once(approval, link, valid_for, devices, approvals, photo_links, now)
+    texting = approval.sms_sent_at is None and not pushed
+    held = budget.take(approval.door_id) if budget is not None and texting else None
+    if pushed:
+        sms_note = PUSHED_NOTE
+    elif held is not None:
         sms_note = SMS_HELD_NOTE.format(reason=held.reason())
-    elif approval.sms_sent_at is None:
+    elif texting:
         try:
             notifier.send_sms(owner_phone, owner_sms_text(approval, link))
         except SmsNotDelivered as error:
@@ -468,8 +483,6 @@ def ask_owner(
             approvals.mark_notified(approval_ref, "sms", now)
             sms_sent = True
     if approval.email_sent_at is None:
-        valid_for = int((approval.expires_at - now).total_seconds())
-        valid_for = max(1, min(valid_for, MAX_PRESIGN_SECONDS))
         frame_url = photo_links.presigned_get_url(approval.photo.frame_key, valid_for)
         face_url = photo_links.presigned_get_url(approval.photo.face_key, valid_for)
         subject, body = owner_email(approval, link, frame_url, face_url, sms_note)
@@ -485,11 +498,42 @@ def ask_owner(
             "sms_refused": refused.code if refused else None,
             "sms_delayed": delayed is not None,
             "sms_held": held is not None,
+            "pushed": pushed,
         },
     )
     if delayed is not None:
         raise delayed
-    return OwnerAsked(sms_sent=sms_sent, email_sent=email_sent, sms_refused=refused is not None)
+    return OwnerAsked(
+        sms_sent=sms_sent,
+        email_sent=email_sent,
+        sms_refused=refused is not None,
+        pushes_delivered=pushed if approval.push_sent_at is None else 0,
+    )
+
+
+def _push_once(
+    approval: Approval,
+    link: str,
+    valid_for: int,
+    devices: OwnerDevices | None,
+    approvals: ApprovalRepository,
+    photo_links: PhotoLinks,
+    now: datetime,
+) -> int:
+    """Push the request to the owner's devices unless an earlier attempt did (or texted): the
+    number of devices reached (an earlier attempt's push counts as 1), 0 if none."""
+    if approval.push_sent_at is not None:
+        return 1
+    if devices is None or approval.sms_sent_at is not None:
+        return 0
+    thumbnail = photo_links.presigned_get_url(approval.photo.face_key, valid_for)
+    message = owner_push_message(
+        approval.door_id, approval.approval_ref, approval.expires_at, link, thumbnail
+    )
+    outcome = push_to_owner(message, subscriptions=devices.subscriptions, sender=devices.sender, now=now)
+    if outcome.delivered:
+        approvals.mark_notified(approval.approval_ref, "push", now)
+    return outcome.delivered
 
 
 # ---------------------------------------------------------------------------- decide
