@@ -81,10 +81,11 @@ format: $(BIN)/.installed
 	$(BIN)/ruff check --fix .
 
 # The Lambda layers, unpacked from PyPI's prebuilt wheels (no Docker): msgspec for every
-# function, Pillow for extract_frame.
+# function, Pillow for extract_frame, cryptography/http-ece/py-vapid for Web Push.
 layers: $(BIN)/.installed
 	scripts/build_layer.sh msgspec arm64
 	scripts/build_layer.sh pillow arm64
+	scripts/build_layer.sh webpush arm64
 
 # Measurements, not tests (docs/performance.md): prints every figure beside its target and
 # writes benchmarks/RESULTS.md and the charts. Offline; synthesizes the app in-process.

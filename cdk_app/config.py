@@ -91,6 +91,9 @@ class SmartDoorConfig(BaseModel):
     # SNS SMS delivery status logging (account and region wide): failures go to CloudWatch Logs,
     # and one alarm emails the owner. false when another stack in the account already manages it.
     sms_delivery_logs: bool = Field(True, alias="smsDeliveryLogs")
+    # Web Push to the owner's devices (docs/notifications.md): the owner page subscribes a device,
+    # ask_owner pushes each request and texts only when no push arrived. false: SMS as before.
+    web_push: bool = Field(True, alias="webPush")
 
     @field_validator("owner_phone")
     @classmethod

@@ -65,9 +65,13 @@ MSGSPEC_LAYER_DIR = REPO_ROOT / "build" / "layers" / "msgspec-arm64"
 MSGSPEC_LAYER_BUILD = "scripts/build_layer.sh msgspec arm64"
 PILLOW_LAYER_DIR = REPO_ROOT / "build" / "layers" / "pillow-arm64"
 PILLOW_LAYER_BUILD = "scripts/build_layer.sh pillow arm64"
+# ask_owner and the API push to the owner's devices: cryptography, http-ece and py-vapid.
+WEBPUSH_LAYER_DIR = REPO_ROOT / "build" / "layers" / "webpush-arm64"
+WEBPUSH_LAYER_BUILD = "scripts/build_layer.sh webpush arm64"
 LAYER_BUILDS = (
     (MSGSPEC_LAYER_DIR, "msgspec", MSGSPEC_LAYER_BUILD),
     (PILLOW_LAYER_DIR, "PIL", PILLOW_LAYER_BUILD),
+    (WEBPUSH_LAYER_DIR, "cryptography", WEBPUSH_LAYER_BUILD),
 )
 
 # DynamoDB: every table expires items through this attribute (epoch seconds).

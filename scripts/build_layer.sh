@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Build a Lambda layer from PyPI's prebuilt manylinux wheel: no Docker, no compiler.
 #
-#   scripts/build_layer.sh pillow|msgspec [arm64|x86_64] [output dir]
+#   scripts/build_layer.sh pillow|msgspec|webpush [arm64|x86_64] [output dir]
 #
 # pillow:  extract_frame crops faces with Pillow; Lambda's Python runtime has no image library
 #          and the Powertools layer carries none. The wheel bundles its own libjpeg/zlib.
 # msgspec: every function validates its events and settings with msgspec (smartdoor.schema).
+# webpush: ask_owner and the API push to the owner's devices (smartdoor.adapters.web_push):
+#          cryptography (with cffi, from their manylinux wheels) and the pure-Python http-ece
+#          and py-vapid (http-ece is published as an sdist only: pure Python, nothing to compile).
 # Unpacking the wheel under python/ is a complete layer. The version is the pin in the
 # requirements files, so tests and Lambda run the same release. Rebuilds only when the pin,
 # architecture or Python version changes. Needs PyPI (like `make install`).
@@ -16,7 +19,8 @@ PACKAGE="${1:-}"
 case "$PACKAGE" in
   pillow) MODULE=PIL; EXTENSION=_imaging ;;
   msgspec) MODULE=msgspec; EXTENSION=_core ;;
-  *) echo "usage: $0 pillow|msgspec [arm64|x86_64] [output dir]" >&2; exit 2 ;;
+  webpush) MODULE=cryptography; EXTENSION=_cffi_backend ;;
+  *) echo "usage: $0 pillow|msgspec|webpush [arm64|x86_64] [output dir]" >&2; exit 2 ;;
 esac
 ARCH="${2:-arm64}"
 OUT="${3:-build/layers/${PACKAGE}-${ARCH}}"
@@ -29,10 +33,21 @@ case "$ARCH" in
   *) echo "architecture must be arm64 or x86_64, not '$ARCH'" >&2; exit 2 ;;
 esac
 
-PIN="$(cat requirements.txt requirements-dev.txt | grep -iE "^${PACKAGE}==" | head -1 | tr -d '[:space:]' || true)"
-if [[ -z "$PIN" ]]; then
-  echo "requirements.txt and requirements-dev.txt have no '${PACKAGE}==<version>' pin" >&2
-  exit 2
+pin() {
+  local found
+  found="$(cat requirements.txt requirements-dev.txt | grep -iE "^$1==" | head -1 | tr -d '[:space:]' || true)"
+  if [[ -z "$found" ]]; then
+    echo "requirements.txt and requirements-dev.txt have no '$1==<version>' pin" >&2
+    exit 2
+  fi
+  echo "$found"
+}
+if [[ "$PACKAGE" == webpush ]]; then
+  BINARY_PIN="$(pin cryptography)"
+  PURE_PINS="$(pin http-ece) $(pin py-vapid)"
+  PIN="${BINARY_PIN} ${PURE_PINS// / }"
+else
+  PIN="$(pin "$PACKAGE")"
 fi
 
 STAMP="${OUT%/}.stamp"
@@ -45,12 +60,28 @@ fi
 rm -rf "$OUT" "$STAMP"
 mkdir -p "$OUT/python"
 # manylinux_2_28 wheels run on Lambda's Amazon Linux 2023 (glibc 2.34) runtimes.
-"$PYTHON" -m pip install --quiet --disable-pip-version-check --no-compile --no-deps \
-  --only-binary=:all: --implementation cp --python-version "$PYTHON_VERSION" \
-  --platform "manylinux_2_28_${MACHINE}" --platform "manylinux2014_${MACHINE}" \
-  --target "$OUT/python" "$PIN"
+PLATFORM=(--implementation cp --python-version "$PYTHON_VERSION"
+  --platform "manylinux_2_28_${MACHINE}" --platform "manylinux2014_${MACHINE}" --platform "manylinux_2_34_${MACHINE}")
+if [[ "$PACKAGE" == webpush ]]; then
+  # cryptography and its dependencies (cffi, pycparser), wheels only; then the two pure packages.
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-compile \
+    --only-binary=:all: "${PLATFORM[@]}" --target "$OUT/python" "$BINARY_PIN"
+  # shellcheck disable=SC2086 # two pins, split on purpose
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-compile --no-deps \
+    "${PLATFORM[@]}" --target "$OUT/python" $PURE_PINS
+  if [[ ! -f "$OUT/python/cryptography/hazmat/bindings/_rust.abi3.so" ]]; then
+    echo "the layer has no cryptography Rust bindings; refusing a broken layer" >&2
+    exit 1
+  fi
+  EXTENSION_DIR="$OUT/python"
+else
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-compile --no-deps \
+    --only-binary=:all: "${PLATFORM[@]}" --target "$OUT/python" "$PIN"
+  EXTENSION_DIR="$OUT/python/$MODULE"
+fi
+rm -rf "$OUT/python/bin"
 
-if ! ls "$OUT"/python/"$MODULE"/"$EXTENSION".cpython-*-"${MACHINE}"-linux-gnu.so >/dev/null 2>&1; then
+if ! ls "$EXTENSION_DIR"/"$EXTENSION".cpython-*-"${MACHINE}"-linux-gnu.so >/dev/null 2>&1; then
   echo "the layer has no ${MACHINE} build of ${MODULE}.${EXTENSION}; refusing a broken layer" >&2
   exit 1
 fi

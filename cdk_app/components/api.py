@@ -38,6 +38,7 @@ from constructs import Construct
 
 from cdk_app.components.functions import FunctionPackaging, SmartDoorFunction
 from cdk_app.components.storage import Storage
+from cdk_app.components.tasks import allow_push_subscriptions, push_environment
 from cdk_app.config import SmartDoorConfig
 from cdk_app.constants import API, API_STAGE_NAME, VISIT_PHOTOS_PREFIX
 
@@ -91,6 +92,39 @@ UNLOCK_BODY = apigateway.JsonSchema(
     max_properties=1,
     properties={"otp": apigateway.JsonSchema(type=_STRING, max_length=16)},
 )
+_NUMBER = apigateway.JsonSchemaType.NUMBER
+PUSH_SUBSCRIPTION_BODY = apigateway.JsonSchema(
+    schema=apigateway.JsonSchemaVersion.DRAFT4,
+    title="A browser's push subscription (PushSubscription.toJSON())",
+    type=apigateway.JsonSchemaType.OBJECT,
+    additional_properties=False,
+    required=["endpoint", "keys"],
+    properties={
+        "endpoint": apigateway.JsonSchema(type=_STRING, max_length=1024),
+        "expirationTime": apigateway.JsonSchema(type=[_NUMBER, _NULL]),
+        "keys": apigateway.JsonSchema(
+            type=apigateway.JsonSchemaType.OBJECT,
+            additional_properties=False,
+            required=["p256dh", "auth"],
+            properties={
+                "p256dh": apigateway.JsonSchema(type=_STRING, max_length=128),
+                "auth": apigateway.JsonSchema(type=_STRING, max_length=64),
+            },
+        ),
+    },
+)
+PUSH_UNSUBSCRIBE_BODY = apigateway.JsonSchema(
+    schema=apigateway.JsonSchemaVersion.DRAFT4,
+    title="The device to stop notifying",
+    type=apigateway.JsonSchemaType.OBJECT,
+    additional_properties=False,
+    required=["endpoint"],
+    properties={"endpoint": apigateway.JsonSchema(type=_STRING, max_length=1024)},
+)
+PUSH_KEY_IS_PUBLIC = (
+    "GET /push/key has no authorizer on purpose: it answers the deployment's VAPID public key, "
+    "which every push subscription carries anyway; it changes nothing. Stage throttling sits in front."
+)
 
 APPROVAL_ID_IS_THE_CREDENTIAL = (
     "The owner's approval routes have no authorizer on purpose: the approvalId in the path is "
@@ -142,12 +176,19 @@ class Api(Construct):
                 "OTP_MAX_FAILURES": str(config.otp_max_failures),
                 "OTP_FAILURE_WINDOW_SECONDS": str(config.otp_failure_window_seconds),
                 "OTP_LOCKOUT_SECONDS": str(config.otp_lockout_seconds),
+                **(push_environment(storage) if config.web_push else {}),
             },
+            extra_layers=[packaging.webpush] if config.web_push else [],
             memory_size=512,  # a snappier cold start for a person waiting at the door
             timeout_seconds=15,  # well inside API Gateway's 29 s integration timeout
         )
         self.function = self.handler.function
         self._grant(storage, bus, alerts_topic, alerts_key, unknown_visitor)
+        if config.web_push:
+            # The owner page adds and removes this device; one Query counts the owner's devices.
+            allow_push_subscriptions(
+                self.handler, storage, "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"
+            )
 
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=ACCESS_LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
@@ -217,6 +258,8 @@ class Api(Construct):
             self.approval: ["GET", "POST"],
             self.unlock: ["POST"],
         }
+        if config.web_push:
+            self._push_routes(approval_id)
         Validations.of(self.rest_api).acknowledge(
             Acknowledgment(
                 id="AwsSolutions::AwsSolutions-APIG3",
@@ -227,6 +270,28 @@ class Api(Construct):
                 ),
             )
         )
+
+    def _push_routes(self, approval_id: Mapping[str, bool]) -> None:
+        """GET /push/key (a public key: no credential) and the owner page's (un)subscribe."""
+        self.push_key = self.rest_api.root.add_resource("push").add_resource("key")
+        self.push_subscription = self.approval.add_resource("push-subscription")
+        self.show_push_key = self._method(self.push_key, "GET", parameters={}, reason=PUSH_KEY_IS_PUBLIC)
+        self.subscribe = self._method(
+            self.push_subscription,
+            "POST",
+            parameters=approval_id,
+            body=self.json_body_model("PushSubscriptionBody", PUSH_SUBSCRIPTION_BODY),
+            reason=APPROVAL_ID_IS_THE_CREDENTIAL,
+        )
+        self.unsubscribe = self._method(
+            self.push_subscription,
+            "DELETE",
+            parameters=approval_id,
+            body=self.json_body_model("PushUnsubscribeBody", PUSH_UNSUBSCRIBE_BODY),
+            reason=APPROVAL_ID_IS_THE_CREDENTIAL,
+        )
+        self.page_routes[self.push_key] = ["GET"]
+        self.page_routes[self.push_subscription] = ["POST", "DELETE"]
 
     def json_body_model(self, construct_id: str, schema: apigateway.JsonSchema) -> apigateway.Model:
         """A JSON body model for `application/json` requests.

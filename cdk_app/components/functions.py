@@ -36,6 +36,8 @@ from cdk_app.constants import (
     PILLOW_LAYER_DIR,
     POWERTOOLS_LAYER_ACCOUNT,
     POWERTOOLS_LAYER_NAME,
+    WEBPUSH_LAYER_BUILD,
+    WEBPUSH_LAYER_DIR,
 )
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
@@ -80,6 +82,7 @@ class FunctionPackaging(Construct):
         powertools_layer_version: int,
         pillow_layer_dir: Path = PILLOW_LAYER_DIR,
         msgspec_layer_dir: Path = MSGSPEC_LAYER_DIR,
+        webpush_layer_dir: Path = WEBPUSH_LAYER_DIR,
     ) -> None:
         super().__init__(scope, construct_id)
         self.code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=FUNCTION_ASSET_EXCLUDES)
@@ -88,6 +91,17 @@ class FunctionPackaging(Construct):
         )
         self.msgspec = self._built_layer("Msgspec", msgspec_layer_dir, "msgspec", MSGSPEC_LAYER_BUILD)
         self.pillow = self._built_layer("Pillow", pillow_layer_dir, "PIL", PILLOW_LAYER_BUILD)
+        self._webpush_layer_dir = webpush_layer_dir
+        self._webpush: lambda_.LayerVersion | None = None
+
+    @property
+    def webpush(self) -> lambda_.LayerVersion:
+        """The Web Push layer, created when a function first asks for it (webPush=false: never)."""
+        if self._webpush is None:
+            self._webpush = self._built_layer(
+                "WebPush", self._webpush_layer_dir, "cryptography", WEBPUSH_LAYER_BUILD
+            )
+        return self._webpush
 
     def _built_layer(
         self, construct_id: str, layer_dir: Path, module: str, build: str

@@ -30,6 +30,7 @@ from cdk_app.constants import (
     SNAPSHOTS_PREFIX,
     VISIT_PHOTOS_PREFIX,
 )
+from smartdoor.domain.push import PUSH_KEY_PREFIX
 from smartdoor.domain.sms_budget import SMS_BUDGET_KEY_PREFIX
 
 
@@ -118,6 +119,10 @@ class TaskFunctions(Construct):
         }
         if config.site_url:
             ask_owner_environment["SITE_URL"] = config.site_url
+        if config.web_push:
+            ask_owner_environment |= push_environment(storage)
+            # The VAPID JWT's `sub`: how a push service reaches whoever runs this deployment.
+            ask_owner_environment["VAPID_SUBJECT"] = f"mailto:{config.owner_email}"
         sms_origin = sms_environment(config, storage)
         self.ask_owner = self._task(
             "AskOwner",
@@ -125,6 +130,7 @@ class TaskFunctions(Construct):
             description="Smart Door task: text and email the owner an approval link, keep the task token",
             environment={**ask_owner_environment, **sms_origin},
             sends_sms=True,
+            extra_layers=[packaging.webpush] if config.web_push else [],
         )
         storage.approvals_table.grant(self.ask_owner.role, "dynamodb:GetItem", "dynamodb:UpdateItem")
         allow_sms_budget(self.ask_owner, storage)
@@ -134,6 +140,9 @@ class TaskFunctions(Construct):
         )
         self.ask_owner.allow_email_to_owner(alerts_topic, alerts_key)
         storage.otp_secret.grant_read(self.ask_owner.role)
+        if config.web_push:
+            # Read the owner's devices; forget one its push service no longer knows (404/410).
+            allow_push_subscriptions(self.ask_owner, storage, "dynamodb:Query", "dynamodb:DeleteItem")
 
         self.enrol_face = self._task(
             "EnrolFace",
@@ -243,6 +252,24 @@ def sms_environment(config: SmartDoorConfig, storage: Storage) -> dict[str, str]
     if config.origination_number:
         environment["SMS_ORIGINATION_NUMBER"] = config.origination_number
     return environment
+
+
+def push_environment(storage: Storage) -> dict[str, str]:
+    """Where the owner's push subscriptions live: the Passcodes table's PUSH# items."""
+    return {"PUSH_SUBSCRIPTIONS_TABLE": storage.passcodes_table.table_name}
+
+
+def allow_push_subscriptions(function: SmartDoorFunction, storage: Storage, *actions: str) -> None:
+    """`actions` on the Passcodes table's `PUSH#...` items only (smartdoor.adapters.push_store),
+    not on its codes, failure records or SMS counters."""
+    function.role.add_to_policy(
+        iam.PolicyStatement(
+            sid="OwnersPushSubscriptions",
+            actions=list(actions),
+            resources=[storage.passcodes_table.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{PUSH_KEY_PREFIX}*"]}},
+        )
+    )
 
 
 def allow_sms_budget(function: SmartDoorFunction, storage: Storage) -> None:

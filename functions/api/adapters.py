@@ -16,8 +16,10 @@ from smartdoor.ports import (
     OwnerEmail,
     PasscodeVerifier,
     PhotoLinks,
+    PushSubscriptions,
     SnapshotForms,
     TaskTokens,
+    VapidPublicKey,
     VisitorNames,
 )
 from smartdoor.schema import Record
@@ -34,3 +36,5 @@ class Adapters(Record):
     owner: OwnerEmail
     now: datetime
     snapshot_forms: SnapshotForms | None = None  # door devices' uploads (POST /doors/{id}/snapshots)
+    push_subscriptions: PushSubscriptions | None = None  # the owner's devices (Web Push)
+    vapid: VapidPublicKey | None = None

@@ -74,7 +74,37 @@ class UnlockRequest(Model):
     ) = None
 
 
+class PushKeys(Model):
+    p256dh: Annotated[str, Meta(max_length=128, description="the browser's P-256 public key, base64url")]
+    auth: Annotated[str, Meta(max_length=64, description="the browser's 16-byte auth secret, base64url")]
+
+
+class SubscriptionRequest(Model):
+    """A browser's PushSubscription, as `subscription.toJSON()` gives it (expirationTime ignored)."""
+
+    endpoint: Annotated[str, Meta(max_length=1024, description="the push service URL of this device")]
+    keys: PushKeys
+    expirationTime: int | float | None = None
+
+
+class UnsubscribeRequest(Model):
+    endpoint: Annotated[str, Meta(max_length=1024, description="the push service URL of this device")]
+
+
 # ---------------------------------------------------------------------------- answers
+
+
+class PushKey(_Wire):
+    public_key: str
+
+
+class PushSubscribed(Model):
+    subscribed: Literal[True]
+    new: bool
+
+
+class PushUnsubscribed(Model):
+    unsubscribed: bool
 
 
 class ErrorAnswer(Model):

@@ -26,6 +26,7 @@ from smartdoor.domain.approvals import (
     ApprovalNotReady,
     InvalidApprovalInput,
 )
+from smartdoor.domain.push import InvalidPushSubscription, TooManySubscriptions
 from smartdoor.errors import MalformedPasscode, SmartDoorError, TransientError, UnknownDoor
 from smartdoor.observability import logger, metrics
 from smartdoor.schema import ValidationError, where
@@ -143,6 +144,14 @@ def _invalid_approval_input(error: InvalidApprovalInput, call: Call) -> Answer:
     return _field_error(error.field, error.message)
 
 
+def _invalid_subscription(error: InvalidPushSubscription, call: Call) -> Answer:
+    return _field_error(error.field, error.message)
+
+
+def _too_many_subscriptions(error: TooManySubscriptions, call: Call) -> Answer:
+    return json_answer(HTTPStatus.CONFLICT, {"error": str(error)})
+
+
 def _malformed_passcode(error: MalformedPasscode, call: Call) -> Answer:
     return json_answer(
         HTTPStatus.BAD_REQUEST, {"granted": False, "error": "otp must be exactly 6 digits", "field": "otp"}
@@ -244,6 +253,8 @@ ANSWERS: dict[type, Callable[[Any, Call], Answer]] = {
     binascii.Error: _not_base64,
     UnicodeDecodeError: _not_utf8,
     InvalidApprovalInput: _invalid_approval_input,
+    InvalidPushSubscription: _invalid_subscription,
+    TooManySubscriptions: _too_many_subscriptions,
     MalformedPasscode: _malformed_passcode,
     PayloadTooLarge: _payload_too_large,
     ApprovalNotFound: _not_found,

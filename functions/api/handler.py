@@ -5,6 +5,7 @@
     POST /doors/{doorId}/unlock    a visitor's passcode: {"otp": "123456"}
     POST /doors/{doorId}/ring      a door device: start (or extend) the doorbell session (202)
     POST /doors/{doorId}/snapshots a door device: a presigned S3 POST for one JPEG (201)
+    GET  /push/key, POST|DELETE /approvals/{approvalId}/push-subscription  the owner's devices (Web Push)
 
 Routes live in `api.routes` (one module per group) and parse, call one domain function and
 return; `api.router` matches them. Bodies are validated against the request models in
@@ -24,7 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from api.adapters import Adapters
 from api.errors import MAX_BODY_BYTES, answer_error, read_json_object
 from api.router import Route, Router
-from api.routes import approvals, doors
+from api.routes import approvals, doors, push
 from api.settings import ApiSettings
 from smartdoor.adapters.approval_store import DynamoApprovalStore
 from smartdoor.adapters.event_bus import EventBridgeBus
@@ -44,6 +45,7 @@ from smartdoor.ports import (
     OwnerEmail,
     PasscodeVerifier,
     PhotoLinks,
+    PushSubscriptions,
     SnapshotForms,
     TaskTokens,
     VisitorNames,
@@ -73,7 +75,8 @@ def reset_adapters() -> None:
 
 def api_routes(settings: ApiSettings) -> list[Route]:
     """Every route the function serves (API Gateway has a resource for each; docs/openapi.json)."""
-    return [*approvals.ROUTES, *doors.routes(settings)]
+    pushing = push.ROUTES if settings.push_subscriptions_table else []
+    return [*approvals.ROUTES, *pushing, *doors.routes(settings)]
 
 
 @process_cache  # one per warm container and configuration: the router keeps no per-request state
@@ -81,6 +84,21 @@ def create_router(settings: ApiSettings) -> Router:
     """The routes and the error mapping; the adapters come per invocation."""
     # No SITE_ORIGIN: no CORS headers at all.
     return Router(api_routes(settings), answer_error, read_json_object, cors_origin=settings.site_origin)
+
+
+def _push_adapters(
+    settings: ApiSettings, key: LinkKey, subscriptions: PushSubscriptions | None
+) -> dict[str, Any]:
+    if not settings.push_subscriptions_table:
+        return {}
+    # Imported only when push is configured: cryptography comes from the Web Push layer.
+    from smartdoor.adapters.push_store import DynamoPushSubscriptions
+    from smartdoor.adapters.web_push import DerivedVapidKey
+
+    return {
+        "push_subscriptions": subscriptions or DynamoPushSubscriptions(settings.push_subscriptions_table),
+        "vapid": DerivedVapidKey(key),
+    }
 
 
 # ---------------------------------------------------------------------------- Lambda entry point
@@ -102,19 +120,22 @@ def handler(
     owner: OwnerEmail | None = None,
     now: datetime | None = None,
     snapshot_forms: SnapshotForms | None = None,
+    push_subscriptions: PushSubscriptions | None = None,
 ) -> dict[str, Any]:
     settings = load_settings(ApiSettings)
+    key = link_key or _default_link_key(settings.otp_secret_arn)
     adapters = Adapters(
         approvals=approvals or DynamoApprovalStore(settings.approvals_table),
         task_tokens=task_tokens or StepFunctionsTaskTokens(),
         photo_links=photo_links or S3PhotoStore(settings.photos_bucket),
-        link_key=link_key or _default_link_key(settings.otp_secret_arn),
+        link_key=key,
         passcodes=passcodes or _default_passcodes(settings),
         visitors=visitors or DynamoVisitorStore(settings.visitors_table),
         bus=bus or EventBridgeBus(settings.event_bus_name),
         owner=owner or SnsNotifier(settings.alerts_topic_arn),
         now=now or utc_now(),
         snapshot_forms=snapshot_forms,
+        **_push_adapters(settings, key, push_subscriptions),
     )
     approval_id = (event.get("pathParameters") or {}).get("approvalId")
     if approval_id:

@@ -34,6 +34,7 @@ _EXAMPLE_SETTINGS = {
     "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
     "OTP_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:otp",
     "DOOR_ID": "front-door",
+    "PUSH_SUBSCRIPTIONS_TABLE": "Passcodes",
 }
 
 

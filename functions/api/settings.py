@@ -22,6 +22,8 @@ class ApiSettings(FunctionSettings):
     # The pages' origin (scheme://host[:port]); other origins get no CORS headers, and with no
     # SITE_ORIGIN no origin does (the pages then need the API on their own origin).
     site_origin: str | None = field(default=None, name="SITE_ORIGIN")
+    # The owner's Web Push subscriptions (the Passcodes table's PUSH# items); unset: no push routes.
+    push_subscriptions_table: str | None = field(default=None, name="PUSH_SUBSCRIPTIONS_TABLE")
     otp_max_failures: Annotated[int, Meta(ge=1)] = field(default=5, name="OTP_MAX_FAILURES")
     otp_failure_window_seconds: Annotated[int, Meta(ge=1)] = field(
         default=900, name="OTP_FAILURE_WINDOW_SECONDS"

@@ -32,6 +32,10 @@ UNLOCK = ("POST", "/doors/{doorId}/unlock")
 # Door device routes (cdk_app/components/doorbell.py; their own tests: tests/infra/test_doorbell.py).
 RING = ("POST", "/doors/{doorId}/ring")
 SNAPSHOTS = ("POST", "/doors/{doorId}/snapshots")
+# The owner's devices (Web Push; their own tests: tests/infra/test_push.py).
+PUSH_KEY = ("GET", "/push/key")
+SUBSCRIBE = ("POST", "/approvals/{approvalId}/push-subscription")
+UNSUBSCRIBE = ("DELETE", "/approvals/{approvalId}/push-subscription")
 
 
 def _routes(synthesized: Synthesized) -> dict[tuple[str, str], dict[str, Any]]:
@@ -72,14 +76,19 @@ def test_the_api_has_exactly_the_documented_routes_and_their_preflights(synthesi
         UNLOCK,
         RING,
         SNAPSHOTS,
+        PUSH_KEY,
+        SUBSCRIBE,
+        UNSUBSCRIBE,
         ("OPTIONS", "/approvals/{approvalId}"),
         ("OPTIONS", "/doors/{doorId}/unlock"),
+        ("OPTIONS", "/push/key"),
+        ("OPTIONS", "/approvals/{approvalId}/push-subscription"),
     }
     # No catch-all: unknown paths are refused by API Gateway itself.
     assert not any("{proxy+}" in path or method == "ANY" for method, path in routes)
 
 
-@pytest.mark.parametrize("route", [SHOW, DECIDE, UNLOCK])
+@pytest.mark.parametrize("route", [SHOW, DECIDE, UNLOCK, PUSH_KEY, SUBSCRIBE, UNSUBSCRIBE])
 def test_routes_are_lambda_proxy_integrations_of_the_api_function(
     synthesized: Synthesized, route: tuple[str, str]
 ) -> None:
@@ -110,6 +119,9 @@ def test_api_gateway_may_invoke_the_function_only_for_its_routes_on_its_stage(
         f"{prefix}/POST/doors/*/unlock",
         f"{prefix}/POST/doors/*/ring",
         f"{prefix}/POST/doors/*/snapshots",
+        f"{prefix}/GET/push/key",
+        f"{prefix}/POST/approvals/*/push-subscription",
+        f"{prefix}/DELETE/approvals/*/push-subscription",
     }
 
 
@@ -449,8 +461,15 @@ def test_the_api_function_is_granted_exactly_what_it_calls(synthesized: Synthesi
         "approvals": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
         # the welcome name
         "visitors": {"dynamodb:GetItem"},
-        # verify: conditional delete of the code, the door's failure count
-        "passcodes": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+        # verify: conditional delete of the code, the door's failure count; and (PUSH# items only,
+        # tests/infra/test_push.py) the owner's devices: Query, PutItem, DeleteItem
+        "passcodes": {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:Query",
+            "dynamodb:DeleteItem",
+        },
         "otp key": {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
         # presigned photo links
         "visits/*": {"s3:GetObject"},

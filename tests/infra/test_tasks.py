@@ -172,7 +172,8 @@ EXPECTED_GRANTS: dict[str, dict[str, set[str]]] = {
     "create_approval": {"approvals": {"dynamodb:PutItem", "dynamodb:GetItem"}},
     "ask_owner": {
         "approvals": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
-        "passcodes": {"dynamodb:UpdateItem"},  # the SMS counters only: see below
+        # the SMS counters, and the owner's push subscriptions (PUSH# items only: test_push.py)
+        "passcodes": {"dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:DeleteItem"},
         "visits/*": {"s3:GetObject"},
         "alerts topic": {"sns:Publish"},
         "alerts key": {"kms:GenerateDataKey", "kms:Decrypt"},

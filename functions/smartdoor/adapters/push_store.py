@@ -15,10 +15,9 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 from smartdoor.adapters.aws import TableAdapter, transient_errors_as
-from smartdoor.domain.push import MAX_SUBSCRIPTIONS_PER_OWNER, PushSubscription
+from smartdoor.domain.push import MAX_SUBSCRIPTIONS_PER_OWNER, PUSH_KEY_PREFIX, PushSubscription
 from smartdoor.errors import TransientError
 
-PUSH_KEY_PREFIX = "PUSH#"
 _SUBSCRIPTION_PREFIX = "SUB#"
 
 

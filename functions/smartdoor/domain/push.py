@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 # One deployment has one owner (OWNER_PHONE, the alerts topic's email): subscriptions are stored
 # under this owner id, so a deployment with several owners only adds ids.
 OWNER_ID = "owner"
+# Their items' partition keys on the Passcodes table (smartdoor.adapters.push_store).
+PUSH_KEY_PREFIX = "PUSH#"
 # A household's phones, tablets and laptops; more is a script, not a family.
 MAX_SUBSCRIPTIONS_PER_OWNER = 10
 MAX_ENDPOINT_LENGTH = 1024
