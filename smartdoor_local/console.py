@@ -47,6 +47,9 @@ class Console:
         if message.channel == "sms":
             self.note(f"sms    to {mask_phone(message.to)}: {message.body}")
             return
+        if message.channel == "push":
+            self.note(f"push   to {message.to}: {message.subject or '(encrypted)'}")
+            return
         lines = [f"email  to {message.to}: {message.subject or '(no subject)'}"]
         lines.extend(_INDENT + line if line else "" for line in message.body.splitlines())
         self.note("\n".join(lines))

@@ -1,4 +1,4 @@
-"""The outbox: every SMS and email the local stack would have sent, in the order they were sent.
+"""The outbox: every SMS, email and push the local stack would have sent, in the order they were sent.
 
 On AWS, SNS texts phones (Publish with PhoneNumber) and emails the owner through the alerts
 topic's email subscription. moto accepts both and delivers nothing, so `Outbox.installed()`
@@ -8,7 +8,10 @@ wraps moto's SNS Publish: after moto accepted a message, it is recorded as
     {"channel": "email", "to": "owner@example.com", "subject": "...", "body": "...", "sentAt": "...Z"}
 
 (one email entry per email subscription of the topic) and handed to the listeners (the
-console). A publish that moto refuses is not recorded, as it would not have been delivered.
+console). The local push service (smartdoor_local.push_service) records each push it receives:
+
+    {"channel": "push", "to": "device 3fK9a…", "subject": "<title>", "body": "<decrypted JSON>", ...}
+ A publish that moto refuses is not recorded, as it would not have been delivered.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ EMAIL_PROTOCOLS = frozenset({"email", "email-json"})
 
 @dataclass(frozen=True)
 class Message:
-    channel: Literal["sms", "email"]
+    channel: Literal["sms", "email", "push"]
     to: str
     subject: str | None
     body: str
@@ -44,7 +47,7 @@ class Message:
 Listener = Callable[[Message], None]
 
 
-def _now() -> str:
+def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -109,7 +112,7 @@ class Outbox:
             **kwargs: Any,
         ) -> str:
             message_id = original(backend, message, arn, phone_number, subject, *args, **kwargs)
-            sent_at = _now()
+            sent_at = now_iso()
             if phone_number:
                 outbox.record(Message("sms", phone_number, None, message, sent_at))
                 return message_id

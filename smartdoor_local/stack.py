@@ -3,7 +3,8 @@
     with LocalStack(LocalConfig(), site_url="http://127.0.0.1:8080") as stack:
         stack.aws_endpoint      # http://127.0.0.1:<port>: moto, for other processes (the CLI)
         stack.put_record(...)   # a face-search record onto the stream -> stream_match -> ...
-        stack.outbox.messages() # every SMS and email
+        stack.outbox.messages() # every SMS, email and push
+        stack.push_service      # a Web Push service on 127.0.0.1 (new_subscription(), deliveries)
         stack.executions()      # every workflow execution and the states it went through
 
 What it builds is read from the CDK stack's synthesized template (smartdoor_local.emulation:
@@ -26,7 +27,9 @@ How AWS is stood in for:
   frames (there is no KVS locally: camera frames are stored snapshots), and photo links
   (`LocalPhotoLinks` instead of S3 presigned URLs, served by the local server).
 - EventBridge rules start executions (`EventDelivery`); the Kinesis event source mapping is
-  `StreamMapping`; SNS deliveries land in the `Outbox`.
+  `StreamMapping`; SNS deliveries land in the `Outbox`. Web Push: ask_owner's real sender posts
+  to each subscription's endpoint; `LocalPushService` (127.0.0.1) is the push service of the
+  subscriptions it creates, checks the VAPID JWT, decrypts and puts each push in the outbox.
 
 Everything lives in memory: stopping the stack forgets visitors, faces and photos.
 """
@@ -64,6 +67,7 @@ from smartdoor_local.face_engine import DynamoFaceStore, LocalFaceEngine, load_m
 from smartdoor_local.lambda_runtime import LambdaRuntime, LocalFunction, function_name_of
 from smartdoor_local.outbox import Outbox
 from smartdoor_local.photo_links import LocalPhotoLinks
+from smartdoor_local.push_service import LocalPushService
 from smartdoor_local.s3_post_policy import enforce_post_policy
 from smartdoor_local.serving import (
     LimitedRequestHandler,
@@ -269,6 +273,7 @@ class LocalStack:
 
     runtime: LambdaRuntime = field(default_factory=LambdaRuntime)
     outbox: Outbox = field(default_factory=Outbox)
+    push_service: LocalPushService = field(init=False)
     names: dict[str, str] = field(default_factory=dict)
     model: DeploymentModel = field(init=False)
     refs: LocalRefs = field(init=False)
@@ -317,6 +322,8 @@ class LocalStack:
             exit_stack.callback(reset_process_caches)
             exit_stack.enter_context(self.runtime.installed())
             exit_stack.enter_context(self.outbox.installed())
+            self.push_service = LocalPushService(self.outbox).start()
+            exit_stack.callback(self.push_service.stop)
             exit_stack.enter_context(self.bus.installed())
             exit_stack.callback(self.bus.drain)
             if self.moto_port is not None:

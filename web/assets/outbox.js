@@ -21,7 +21,7 @@ function render(messages) {
       item.dataset.channel = message.channel;
       const head = element("p", "message-head");
       head.append(
-        element("span", "badge", message.channel === "sms" ? "SMS" : "Email"),
+        element("span", "badge", { sms: "SMS", push: "Push" }[message.channel] || "Email"),
         document.createTextNode(" to "),
         element("strong", "message-to", message.to),
         document.createTextNode(" at "),

@@ -260,9 +260,25 @@ form.addEventListener("submit", (event) => {
 denyButton.addEventListener("click", () => decide("deny"));
 document.getElementById("retry").addEventListener("click", () => loadApproval());
 
-approvalId = new URLSearchParams(window.location.search).get("a");
-if (!approvalId || !APPROVAL_ID.test(approvalId)) {
+const query = new URLSearchParams(window.location.search);
+approvalId = query.get("a");
+if (!approvalId && query.has("app")) {
+  // Opened from the home screen (the manifest's start_url): nothing to decide yet.
+  setState("app");
+} else if (!approvalId || !APPROVAL_ID.test(approvalId)) {
   setState("notfound");
 } else {
-  loadApproval();
+  loadApproval().then(() => prepareIntent(query.get("intent")));
+}
+
+/** A notification's "Approve…" or "Deny" opened the page: prepare that choice, decide nothing. */
+function prepareIntent(intent) {
+  if (main.dataset.current !== "pending") {
+    return;
+  }
+  if (intent === "approve") {
+    nameInput.focus();
+  } else if (intent === "deny") {
+    denyButton.focus();
+  }
 }
