@@ -35,6 +35,8 @@ from py_vapid import Vapid02
 
 from smartdoor_local.outbox import Message, Outbox, now_iso
 
+# The hosts the local stack's API and ask_owner accept plain-http push endpoints for (this service's).
+LOCAL_PUSH_HOSTS = frozenset({"127.0.0.1"})
 MAX_BODY_BYTES = 4096  # RFC 8030 services accept at least 4096 bytes of payload
 MAX_JWT_LIFETIME_SECONDS = 24 * 3600
 

@@ -67,7 +67,7 @@ from smartdoor_local.face_engine import DynamoFaceStore, LocalFaceEngine, load_m
 from smartdoor_local.lambda_runtime import LambdaRuntime, LocalFunction, function_name_of
 from smartdoor_local.outbox import Outbox
 from smartdoor_local.photo_links import LocalPhotoLinks
-from smartdoor_local.push_service import LocalPushService
+from smartdoor_local.push_service import LOCAL_PUSH_HOSTS, LocalPushService
 from smartdoor_local.s3_post_policy import enforce_post_policy
 from smartdoor_local.serving import (
     LimitedRequestHandler,
@@ -459,10 +459,14 @@ class LocalStack:
             "extract_frame": {"frames": self.camera_feed},
             "check_collection": {"engine": self.engine},
             "enrol_face": {"engine": self.engine},
-            "ask_owner": {"photo_links": self.photo_links},
+            "ask_owner": {"photo_links": self.photo_links, "push_http_hosts": LOCAL_PUSH_HOSTS},
             "sample_door": {"camera": self.camera_feed, "engine": self.engine},
             "process_snapshot": {"engine": self.engine},
-            API_FUNCTION_NAME: {"photo_links": self.photo_links, **self._device_overrides()},
+            API_FUNCTION_NAME: {
+                "photo_links": self.photo_links,
+                "push_http_hosts": LOCAL_PUSH_HOSTS,
+                **self._device_overrides(),
+            },
         }
 
     def _device_overrides(self) -> dict[str, Any]:

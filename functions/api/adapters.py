@@ -38,3 +38,4 @@ class Adapters(Record):
     snapshot_forms: SnapshotForms | None = None  # door devices' uploads (POST /doors/{id}/snapshots)
     push_subscriptions: PushSubscriptions | None = None  # the owner's devices (Web Push)
     vapid: VapidPublicKey | None = None
+    push_http_hosts: frozenset[str] = frozenset()  # the local stack's push service: plain http

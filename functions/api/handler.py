@@ -87,7 +87,7 @@ def create_router(settings: ApiSettings) -> Router:
 
 
 def _push_adapters(
-    settings: ApiSettings, key: LinkKey, subscriptions: PushSubscriptions | None
+    settings: ApiSettings, key: LinkKey, subscriptions: PushSubscriptions | None, http_hosts: frozenset[str]
 ) -> dict[str, Any]:
     if not settings.push_subscriptions_table:
         return {}
@@ -98,6 +98,7 @@ def _push_adapters(
     return {
         "push_subscriptions": subscriptions or DynamoPushSubscriptions(settings.push_subscriptions_table),
         "vapid": DerivedVapidKey(key),
+        "push_http_hosts": http_hosts,
     }
 
 
@@ -121,6 +122,7 @@ def handler(
     now: datetime | None = None,
     snapshot_forms: SnapshotForms | None = None,
     push_subscriptions: PushSubscriptions | None = None,
+    push_http_hosts: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     settings = load_settings(ApiSettings)
     key = link_key or _default_link_key(settings.otp_secret_arn)
@@ -135,7 +137,7 @@ def handler(
         owner=owner or SnsNotifier(settings.alerts_topic_arn),
         now=now or utc_now(),
         snapshot_forms=snapshot_forms,
-        **_push_adapters(settings, key, push_subscriptions),
+        **_push_adapters(settings, key, push_subscriptions, push_http_hosts),
     )
     approval_id = (event.get("pathParameters") or {}).get("approvalId")
     if approval_id:

@@ -89,7 +89,9 @@ def reset_adapters() -> None:
     _default_link_key.cache_clear()
 
 
-def _owner_devices(settings: AskOwnerSettings, key: LinkKey) -> OwnerDevices | None:
+def _owner_devices(
+    settings: AskOwnerSettings, key: LinkKey, http_hosts: frozenset[str]
+) -> OwnerDevices | None:
     if settings.vapid_subject is None or settings.push_subscriptions_table is None:
         return None
     # Imported only when push is configured: cryptography comes from the Web Push layer.
@@ -98,7 +100,7 @@ def _owner_devices(settings: AskOwnerSettings, key: LinkKey) -> OwnerDevices | N
 
     return OwnerDevices(
         subscriptions=DynamoPushSubscriptions(settings.push_subscriptions_table),
-        sender=WebPushSender(DerivedVapidKey(key), settings.vapid_subject),
+        sender=WebPushSender(DerivedVapidKey(key), settings.vapid_subject, http_hosts=http_hosts),
     )
 
 
@@ -114,6 +116,7 @@ def handler(
     now: datetime | None = None,
     budget: SmsBudget | None = None,
     devices: OwnerDevices | None = None,
+    push_http_hosts: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     request = AskOwnerRequest.parse(event)
     settings = load_settings(AskOwnerSettings)
@@ -135,7 +138,7 @@ def handler(
         link_key=key,
         now=now or utc_now(),
         budget=budget or sms_budget(settings.sms_budget_table, settings.sms_limits()),
-        devices=devices or _owner_devices(settings, key),
+        devices=devices or _owner_devices(settings, key, push_http_hosts),
     )
     if asked.pushes_delivered:
         metrics.add_metric(name="OwnerPushesDelivered", unit=MetricUnit.Count, value=asked.pushes_delivered)

@@ -41,8 +41,14 @@ ADAPTER_OVERRIDES = {
     "check_collection": "engine: no Rekognition collections in moto; the dlib engine",
     "enrol_face": "engine: as check_collection",
     "process_snapshot": "engine: as check_collection",
-    "ask_owner": "photo_links: links the local server serves, not S3 presigned URLs",
-    "api": "photo_links as ask_owner; snapshot_forms: upload forms that point at the local moto server",
+    "ask_owner": (
+        "photo_links: links the local server serves, not S3 presigned URLs; push_http_hosts: the "
+        "local push service is plain http on 127.0.0.1"
+    ),
+    "api": (
+        "photo_links and push_http_hosts as ask_owner; snapshot_forms: upload forms that point at "
+        "the local moto server"
+    ),
 }
 
 # The local face engine's collection (Rekognition's stand-in; smartdoor_local.face_engine).

@@ -75,6 +75,8 @@ def test_the_owner_page_of_a_pending_request_subscribes_and_unsubscribes_a_devic
     ("change", "field"),
     [
         ({"endpoint": "http://push.example.com/x"}, "endpoint"),
+        # Lambda's runtime API listens on 127.0.0.1: only the local stack accepts loopback http
+        ({"endpoint": "http://127.0.0.1:9001/2018-06-01/runtime/invocation/next"}, "endpoint"),
         ({"keys": {"p256dh": "AAAA", "auth": "AAAAAAAAAAAAAAAAAAAAAA"}}, "keys.p256dh"),
         ({"endpoint": 7}, "endpoint"),
         ({"keys": None}, "keys"),

@@ -156,9 +156,19 @@ def test_a_browser_subscription_is_accepted_and_a_bad_one_is_named_and_not_store
         assert refused.value.field == name
 
 
-def test_the_local_push_service_may_be_plain_http_on_this_machine_only() -> None:
+def test_plain_http_only_for_the_hosts_the_local_stack_names() -> None:
+    # GIVEN Lambda's runtime API on 127.0.0.1: a subscription must never make ask_owner post there
     good = BrowserKeys().subscription(ENDPOINT)
-    assert parse_subscription("http://127.0.0.1:8099/push/1", good.p256dh, good.auth)
+    local = "http://127.0.0.1:9001/2018-06-01/runtime/invocation/x/response"
+    with pytest.raises(InvalidPushSubscription):
+        parse_subscription(local, good.p256dh, good.auth)
+    post = RecordingPost()
+    with pytest.raises(PushNotDelivered):
+        a_sender(post).send(BrowserKeys().subscription(local), b"{}", ttl=60)
+    assert post.posted == []
+    # AND the local stack's push service, which it names, is accepted
+    local_hosts = frozenset({"127.0.0.1"})
+    assert parse_subscription("http://127.0.0.1:8099/push/1", good.p256dh, good.auth, http_hosts=local_hosts)
 
 
 def test_subscriptions_are_limited_per_owner_and_the_same_device_replaces_itself() -> None:

@@ -48,7 +48,9 @@ def public_key(call: Call) -> Answer:
 
 def add_subscription(call: Call) -> Answer:
     body: SubscriptionRequest = call.body
-    subscription = parse_subscription(body.endpoint, body.keys.p256dh, body.keys.auth)
+    subscription = parse_subscription(
+        body.endpoint, body.keys.p256dh, body.keys.auth, http_hosts=call.adapters.push_http_hosts
+    )
     _owner_of_a_pending_request(call)
     if call.adapters.push_subscriptions is None:
         raise PushNotConfigured("no subscriptions table")

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from py_vapid import Vapid02
 
-from smartdoor.domain.push import PushNotDelivered, PushSubscription, SubscriptionGone
+from smartdoor.domain.push import PushNotDelivered, PushSubscription, SubscriptionGone, is_push_url
 from smartdoor.ports import LinkKey
 
 CONTENT_ENCODING = "aes128gcm"
@@ -116,12 +116,14 @@ class WebPushSender:
         post: Post = _urllib_post,
         clock: Callable[[], float] = time.time,
         timeout: float = REQUEST_TIMEOUT_SECONDS,
+        http_hosts: frozenset[str] = frozenset(),
     ) -> None:
         self._vapid = vapid
         self._subject = subject
         self._post = post
         self._clock = clock
         self._timeout = timeout
+        self._http_hosts = http_hosts
 
     def headers(self, endpoint: str, ttl: int) -> dict[str, str]:
         parts = urlsplit(endpoint)
@@ -140,6 +142,9 @@ class WebPushSender:
         }
 
     def send(self, subscription: PushSubscription, payload: bytes, ttl: int) -> None:
+        if not is_push_url(subscription.endpoint, self._http_hosts):
+            # Checked when stored too; a stored item is re-checked before any request leaves.
+            raise PushNotDelivered("not an https endpoint")
         body = encrypt(payload, subscription)
         headers = self.headers(subscription.endpoint, ttl)
         try:

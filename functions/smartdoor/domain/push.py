@@ -17,6 +17,7 @@ import binascii
 import hashlib
 import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -41,7 +42,8 @@ P256DH_BYTES = 65
 AUTH_BYTES = 16
 # Push services keep an undelivered message at most this long; the request dies sooner anyway.
 MAX_PUSH_TTL_SECONDS = 24 * 3600
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# Pushes go out in parallel, so a slow push service does not hold up the others (or the SMS).
+MAX_PARALLEL_PUSHES = MAX_SUBSCRIPTIONS_PER_OWNER
 
 
 class InvalidPushSubscription(SmartDoorError):
@@ -163,16 +165,26 @@ def _decoded(value: object, field_name: str, size: int) -> bytes:
     return raw
 
 
-def parse_subscription(endpoint: object, p256dh: object, auth: object) -> PushSubscription:
-    """A subscription as a browser makes it: an https endpoint (http only on this machine, for the
-    local stack's push service), a P-256 public key and a 16-byte auth secret."""
+def is_push_url(endpoint: str, http_hosts: frozenset[str] = frozenset()) -> bool:
+    """An https URL with a host and no credentials; plain http only to `http_hosts` (the local
+    stack's push service on 127.0.0.1: never on AWS, where 127.0.0.1 is Lambda's runtime API)."""
+    parts = urlsplit(endpoint)
+    secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in http_hosts)
+    return bool(
+        secure and parts.hostname and not parts.username and not parts.password and endpoint.isprintable()
+    )
+
+
+def parse_subscription(
+    endpoint: object, p256dh: object, auth: object, *, http_hosts: frozenset[str] = frozenset()
+) -> PushSubscription:
+    """A subscription as a browser makes it: an https endpoint, a P-256 public key and a 16-byte
+    auth secret."""
     if not isinstance(endpoint, str) or not endpoint:
         raise InvalidPushSubscription("endpoint", "is required")
     if len(endpoint) > MAX_ENDPOINT_LENGTH:
         raise InvalidPushSubscription("endpoint", f"must be at most {MAX_ENDPOINT_LENGTH} characters")
-    parts = urlsplit(endpoint)
-    secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS)
-    if not secure or not parts.hostname or parts.username or parts.password or not endpoint.isprintable():
+    if not is_push_url(endpoint, http_hosts):
         raise InvalidPushSubscription("endpoint", "must be the push service's https URL")
     if _decoded(p256dh, "keys.p256dh", P256DH_BYTES)[0] != 0x04:
         raise InvalidPushSubscription("keys.p256dh", "must be an uncompressed P-256 point")
@@ -217,11 +229,15 @@ def push_to_owner(
     """Push `message` to every device of the owner; a device the push service has forgotten is
     removed. Never raises for one device: the caller falls back to SMS when none was reached."""
     stored: Sequence[PushSubscription] = subscriptions.list(owner_id)
+    if not stored:
+        return PushOutcome()
     payload, ttl = message.payload(), push_ttl(message.expires_at, now)
     delivered = gone = failed = 0
-    for subscription in stored:
+    with ThreadPoolExecutor(max_workers=min(len(stored), MAX_PARALLEL_PUSHES)) as pool:
+        sent = [(item, pool.submit(sender.send, item, payload, ttl)) for item in stored]
+    for subscription, future in sent:
         try:
-            sender.send(subscription, payload, ttl)
+            future.result()
         except SubscriptionGone:
             subscriptions.remove(owner_id, subscription.subscription_id)
             gone += 1
