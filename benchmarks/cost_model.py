@@ -52,6 +52,7 @@ SNAPSHOTS = "door-agent-snapshots"
 # How the owner hears of an unknown visitor: "sms" (today) or "push" (Web Push, issue 17 part 4).
 # Web Push services (FCM, Mozilla autopush, Apple) charge the sender nothing: push is priced $0.
 OWNER_NOTIFICATIONS = ("sms", "push")
+PUSH_SUBSCRIPTION_QUERY_RRU = 1.0
 SCENARIO_TITLES = {
     "stream-processor-24x7": "stream processor 24/7",
     "stream-processor-per-ring": "stream processor per ring",
@@ -763,6 +764,11 @@ def _dynamodb(month: _Month) -> None:
     ):
         rru += visits * profile.number("dynamodb_per_visit", key, "rru")
         wru += visits * profile.number("dynamodb_per_visit", key, "wru")
+    if profile.owner_notification == "push":
+        # ask_owner reads the owner's devices (one Query, eventually consistent: under 4 KB is
+        # 0.5 RRU, billed as 1); its pushSentAt write replaces the smsSentAt one. No extra secret:
+        # the VAPID key is derived from the OTP secret (docs/notifications.md).
+        rru += PUSH_SUBSCRIPTION_QUERY_RRU * (shares["approved"] + shares["denied"] + shares["expired"])
     bill.add("DynamoDB", "read request units", rru, prices["dynamodb.on_demand_rru"])
     bill.add("DynamoDB", "write request units", wru, prices["dynamodb.on_demand_wru"])
     stored = profile.number("dynamodb_stored_gb")

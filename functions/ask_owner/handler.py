@@ -140,8 +140,7 @@ def handler(
         budget=budget or sms_budget(settings.sms_budget_table, settings.sms_limits()),
         devices=devices or _owner_devices(settings, key, push_http_hosts),
     )
-    if asked.pushes_delivered:
-        metrics.add_metric(name="OwnerPushesDelivered", unit=MetricUnit.Count, value=asked.pushes_delivered)
+    # Pushes are a log field ("Owner asked": pushed), not a metric: no alarm or decision reads them.
     if asked.sms_sent:
         metrics.add_metric(name="OwnerSmsSent", unit=MetricUnit.Count, value=1)
     if asked.email_sent:

@@ -18,6 +18,7 @@ from cdk_app.constants import (
     POWERTOOLS_LAYER_NAME,
     POWERTOOLS_LAYER_VERSIONS,
     REPO_ROOT,
+    WEBPUSH_LAYER_DIR,
 )
 from tests.infra.synth import Synthesized
 
@@ -109,3 +110,23 @@ def test_each_built_layer_is_for_the_functions_runtime_and_architecture(
     tag = f"cpython-{runtime.removeprefix('python').replace('.', '')}-{MACHINES[architecture]}-linux-gnu.so"
     compiled = sorted(p.name for p in (layer_dir / "python" / module).glob(f"{extension}*.so"))
     assert compiled and all(name.endswith(tag) for name in compiled), compiled
+
+
+def test_the_webpush_layer_is_the_pinned_releases_built_for_the_functions_runtime_and_architecture(
+    synthesized: Synthesized,
+) -> None:
+    runtime, architecture = runtime_and_architecture(synthesized)
+    pins = {package: pin("requirements.txt", package) for package in ("cryptography", "http-ece", "py-vapid")}
+    assert {package: version(package) for package in pins} == pins  # tests run the releases Lambda runs
+    stamp = WEBPUSH_LAYER_DIR.with_name(WEBPUSH_LAYER_DIR.name + ".stamp").read_text(encoding="utf-8").strip()
+    wanted = " ".join(f"{package}=={pinned}" for package, pinned in pins.items())
+    assert stamp == f"{wanted} {architecture} {runtime}"
+    layer = synthesized.properties(synthesized.stack.node.find_child("Packaging").webpush)
+    assert layer["Description"].endswith(stamp)
+    assert layer["CompatibleRuntimes"] == [runtime] and layer["CompatibleArchitectures"] == [architecture]
+    # cffi's backend is that CPython on that machine; cryptography's Rust bindings are abi3 for it
+    python = WEBPUSH_LAYER_DIR / "python"
+    tag = f"cpython-{runtime.removeprefix('python').replace('.', '')}-{MACHINES[architecture]}-linux-gnu.so"
+    assert [p.name for p in python.glob("_cffi_backend*.so")] == [f"_cffi_backend.{tag}"]
+    assert (python / "cryptography" / "hazmat" / "bindings" / "_rust.abi3.so").is_file()
+    assert (python / "http_ece" / "__init__.py").is_file() and (python / "py_vapid" / "__init__.py").is_file()
