@@ -36,8 +36,11 @@ function subscriptionPath(approvalId) {
   return `/approvals/${encodeURIComponent(approvalId)}/push-subscription`;
 }
 
+// "../owner/": the page is served at /owner/ and at /owner (like its ../assets/).
+const APP_SCOPE = new URL("../owner/", document.baseURI);
+
 async function registration() {
-  await navigator.serviceWorker.register(new URL("sw.js", document.baseURI), { scope: "./" });
+  await navigator.serviceWorker.register(new URL("sw.js", APP_SCOPE), { scope: APP_SCOPE.href });
   return navigator.serviceWorker.ready;
 }
 
