@@ -275,3 +275,25 @@ def test_subscription_repr_keeps_the_endpoint_and_keys_out_of_logs() -> None:
     subscription: PushSubscription = BrowserKeys().subscription(ENDPOINT + "/secret-path")
     assert "secret-path" not in repr(subscription) and subscription.p256dh not in repr(subscription)
     assert subscription.service == "fcm.googleapis.com"
+
+
+# ------------------------------------------------------------------------------- settings
+
+
+def test_ask_owner_pushes_only_with_both_push_settings_and_a_contact_as_subject() -> None:
+    from msgspec import ValidationError
+
+    from ask_owner.handler import AskOwnerSettings
+    from smartdoor.settings import read_settings
+    from tests.unit.test_sms_origin_settings import ASK_OWNER
+
+    pushing = {**ASK_OWNER, "VAPID_SUBJECT": SUBJECT, "PUSH_SUBSCRIPTIONS_TABLE": "passcodes"}
+    assert read_settings(AskOwnerSettings, pushing).vapid_subject == SUBJECT
+    assert read_settings(AskOwnerSettings, ASK_OWNER).vapid_subject is None
+    for broken in (
+        {**ASK_OWNER, "VAPID_SUBJECT": SUBJECT},
+        {**ASK_OWNER, "PUSH_SUBSCRIPTIONS_TABLE": "passcodes"},
+        {**pushing, "VAPID_SUBJECT": "owner@example.com"},  # not a mailto: or https: contact
+    ):
+        with pytest.raises(ValidationError):
+            read_settings(AskOwnerSettings, broken)
