@@ -115,7 +115,6 @@ def _child_env(module: str) -> dict[str, str]:
             "_HANDLER": f"{module}.handler",
             "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
             "POWERTOOLS_SERVICE_NAME": name,
-            "POWERTOOLS_METRICS_NAMESPACE": "SmartDoor",
         }
     )
     return env

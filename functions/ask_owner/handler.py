@@ -21,7 +21,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.approval_store import DynamoApprovalStore
@@ -33,7 +32,7 @@ from smartdoor.domain.approvals import ask_owner, log_id, utc_now
 from smartdoor.domain.phones import is_e164
 from smartdoor.domain.sms_budget import SmsBudget
 from smartdoor.models import WireModel
-from smartdoor.observability import logger, metrics
+from smartdoor.observability import log_counts, logger
 from smartdoor.ports import ApprovalRepository, LinkKey, Notifier, PhotoLinks
 from smartdoor.process_cache import process_cache
 from smartdoor.schema import Meta, field
@@ -77,7 +76,6 @@ def reset_adapters() -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
 def handler(
     event: dict[str, Any],
     context: LambdaContext,
@@ -108,11 +106,13 @@ def handler(
         now=now or utc_now(),
         budget=budget or sms_budget(settings.sms_budget_table, settings.sms_limits()),
     )
-    if asked.sms_sent:
-        metrics.add_metric(name="OwnerSmsSent", unit=MetricUnit.Count, value=1)
-    if asked.email_sent:
-        metrics.add_metric(name="OwnerEmailsSent", unit=MetricUnit.Count, value=1)
-    if asked.sms_refused:
-        metrics.add_metric(name="OwnerSmsRefused", unit=MetricUnit.Count, value=1)
+    log_counts(
+        "Owner asked",
+        {
+            "OwnerSmsSent": int(asked.sms_sent),
+            "OwnerEmailsSent": int(asked.email_sent),
+            "OwnerSmsRefused": int(asked.sms_refused),
+        },
+    )
     # The execution waits for the task token; this value is not used by the workflow.
     return {"smsSent": asked.sms_sent, "emailSent": asked.email_sent}
