@@ -6,7 +6,11 @@ SMS segments its texts take.
   the source: every `add_metric(name=...)` call under functions/, with the name a string, a
   conditional between strings, an f-string whose variants `FSTRING_VARIANTS` lists, or a lookup
   in a module-level dict of strings. A call in any other form raises, so a new metric can never
-  go unpriced.
+  go unpriced. Today no function emits one: what they count are log fields
+  (smartdoor.observability.log_counts), since no alarm reads them.
+- Dimensions: the inventory prices the `service` dimension alone. A call that adds one
+  (`add_dimension`, `set_default_dimensions`, `single_metric`) raises: each value of a
+  dimension is a metric of its own, and a visit or visitor id would make thousands.
 - SMS segments: the owner's approval request and the visitor's code, rendered by the very
   functions that send them, with the pages on CloudFront's own domain (the default), counted as
   AWS bills them ([character limits]: 160 GSM 03.38 characters in one part, 153 per part when
@@ -48,6 +52,13 @@ class UnreadableMetric(ValueError):
     """An add_metric call whose name the inventory cannot read."""
 
 
+class UnpricedDimension(ValueError):
+    """A metric dimension beyond `service`: one metric per value, which the model does not count."""
+
+
+DIMENSION_CALLS = frozenset({"add_dimension", "set_default_dimensions", "single_metric"})
+
+
 @dataclass(frozen=True)
 class CodeFacts:
     metrics: frozenset[tuple[str, str]]  # (function, metric name)
@@ -78,11 +89,23 @@ def metric_inventory(root: Path = FUNCTIONS) -> frozenset[tuple[str, str]]:
         if function in SHARED_PACKAGES or "__pycache__" in path.parts:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        _refuse_dimensions(tree, path)
         dicts = _string_dicts(tree)
         for call in _add_metric_calls(tree):
             for name in _names(call, dicts, path):
                 found.add(("api" if function == "api" else function, name))
     return frozenset(found)
+
+
+def _refuse_dimensions(tree: ast.AST, path: Path) -> None:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if called in DIMENSION_CALLS:
+                raise UnpricedDimension(
+                    f"{path}:{node.lineno}: {called} adds a metric dimension (one metric per value): "
+                    "count it as a log field, or price its values in benchmarks/code_facts.py"
+                )
 
 
 def _add_metric_calls(tree: ast.AST) -> Iterator[ast.Call]:

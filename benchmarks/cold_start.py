@@ -44,15 +44,10 @@ ROUNDS = 7  # a median of 7: single imports on a shared machine vary by 30 %
 PARALLEL = 2
 BASELINE = "boto3"
 # What every handler pays before any Smart Door code: boto3 and the Powertools utilities as
-# smartdoor.observability creates them (Logger and Metrics; tracing is Lambda's own, no X-Ray SDK).
+# smartdoor.observability creates them (the Logger: counts are log fields, no Metrics; tracing
+# is Lambda's own, no X-Ray SDK).
 FLOOR = "powertools-floor"
-STATEMENTS = {
-    FLOOR: (
-        "import boto3\n"
-        "from aws_lambda_powertools import Logger, Metrics\n"
-        "Logger(); Metrics(namespace='SmartDoor')"
-    )
-}
+STATEMENTS = {FLOOR: "import boto3\nfrom aws_lambda_powertools import Logger\nLogger()"}
 # What AWS's Powertools v3 layer carries (its pyproject's extras for tracer and parser).
 POWERTOOLS_LAYER_PACKAGES = (
     "aws_lambda_powertools",
@@ -115,7 +110,6 @@ def _child_env(module: str) -> dict[str, str]:
             "_HANDLER": f"{module}.handler",
             "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
             "POWERTOOLS_SERVICE_NAME": name,
-            "POWERTOOLS_METRICS_NAMESPACE": "SmartDoor",
         }
     )
     return env

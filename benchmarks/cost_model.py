@@ -8,8 +8,9 @@ What it reads:
 
 - the template (`read_template`): every Lambda function's memory and architecture, the Kinesis
   data stream's capacity mode and shards, the video stream's retention, the state machines'
-  types, the photos' lifecycle, and how many secrets, customer-managed KMS keys, alarms,
-  tables (with PITR), REST APIs and CloudFront distributions it creates;
+  types, the photos' lifecycle, and how many secrets, customer-managed KMS keys, alarms (and
+  the metrics they read), log metric filters, API detailed metrics, tables (with PITR), REST
+  APIs and CloudFront distributions it creates;
 - a usage profile (`UsageProfile`): visits a day, the share of unknown visitors and what the
   owner decides, frames searched per visit, durations, sizes;
 - the price book (`prices.json`): every unit price with its source and date, nothing else.
@@ -149,6 +150,7 @@ class TemplateFacts:
     alarms: int
     alarm_metrics: int  # CloudWatch bills alarms per metric: a metric-math alarm per metric it reads
     metric_filters: int  # each publishes a custom metric
+    api_method_metrics: int  # a stage's detailed (per-method) metrics: custom metrics, billed
     cloudfront_functions: int  # run on every viewer request
     tables: int
     tables_with_pitr: int
@@ -195,7 +197,9 @@ NO_CHARGE_TYPES = {
     "AWS::ApiGateway::Model": "configuration; requests are priced on the REST API",
     "AWS::ApiGateway::RequestValidator": "configuration; requests are priced on the REST API",
     "AWS::ApiGateway::Resource": "configuration; requests are priced on the REST API",
-    "AWS::ApiGateway::Stage": "no cache, no execution logs; requests are priced on the REST API",
+    "AWS::ApiGateway::Stage": (
+        "no cache, no execution data; requests and detailed metrics are priced on the REST API"
+    ),
     "AWS::ApiGateway::UsagePlan": "configuration; requests are priced on the REST API",
     "AWS::ApiGateway::UsagePlanKey": "configuration; requests are priced on the REST API",
     "AWS::CloudFront::OriginAccessControl": "configuration of the distribution",
@@ -279,7 +283,8 @@ def read_template(template: Mapping[str, Any]) -> TemplateFacts:
         rotating_kms_keys=sum(1 for _, properties in keys if properties.get("EnableKeyRotation")),
         alarms=len(alarms),
         alarm_metrics=sum(_alarm_metrics(properties) for _, properties in alarms),
-        metric_filters=len(_resources(template, "AWS::Logs::MetricFilter")),
+        metric_filters=_metric_filters(template),
+        api_method_metrics=_api_method_metrics(template),
         cloudfront_functions=len(_resources(template, "AWS::CloudFront::Function")),
         tables=len(tables),
         tables_with_pitr=sum(
@@ -291,6 +296,32 @@ def read_template(template: Mapping[str, Any]) -> TemplateFacts:
         distributions=len(_resources(template, "AWS::CloudFront::Distribution")),
         log_retention_days=max(log_days) if log_days else None,
     )
+
+
+# API Gateway's detailed metrics, one set per method (resource and verb) of a stage that enables
+# them; the stage-level metrics are free. CacheHitCount and CacheMissCount need a cache (none).
+API_METHOD_METRIC_NAMES = ("Count", "4XXError", "5XXError", "Latency", "IntegrationLatency")
+
+
+def _api_method_metrics(template: Mapping[str, Any]) -> int:
+    stages = _resources(template, "AWS::ApiGateway::Stage")
+    if not any(setting.get("MetricsEnabled") for _, p in stages for setting in p.get("MethodSettings", [])):
+        return 0
+    methods = len(_resources(template, "AWS::ApiGateway::Method"))
+    return len(stages) * methods * len(API_METHOD_METRIC_NAMES)
+
+
+def _metric_filters(template: Mapping[str, Any]) -> int:
+    """Each filter is one custom metric: one without dimensions. A dimension (a field of the log
+    line) makes one metric per value it takes, a visit or visitor id thousands: refused."""
+    filters = _resources(template, "AWS::Logs::MetricFilter")
+    for logical_id, properties in filters:
+        for transformation in properties.get("MetricTransformations", []):
+            if transformation.get("Dimensions"):
+                raise CostModelError(
+                    f"metric filter {logical_id} has dimensions: one metric per value, not priced"
+                )
+    return len(filters)
 
 
 def _alarm_metrics(alarm: Mapping[str, Any]) -> int:
@@ -873,6 +904,13 @@ def _cloudwatch(month: _Month) -> None:
             "CloudWatch",
             f"custom metrics: {facts.metric_filters} log metric filter(s)",
             facts.metric_filters * profile.number("custom_metric_hour_share"),
+            prices["cloudwatch.custom_metric_month"],
+        )
+    if facts.api_method_metrics:
+        bill.add(
+            "CloudWatch",
+            f"custom metrics: {facts.api_method_metrics} API Gateway detailed (per-method) metrics",
+            facts.api_method_metrics * profile.number("custom_metric_hour_share"),
             prices["cloudwatch.custom_metric_month"],
         )
     bill.add(

@@ -22,6 +22,7 @@ from benchmarks.code_facts import read_code
 from benchmarks.report import FIGURE_HEADER, Figure, Section, at_most, figure_rows, table
 
 TARGET_FIXED_USD = 12.0
+TARGET_CLOUDWATCH_USD = 2.0
 TARGET_PER_VISIT_BEFORE_SMS_USD = 0.01
 TARGET_TOTAL_USD = 25.0
 TARGET_VISITS_PER_DAY = 50
@@ -60,11 +61,16 @@ def home_section(template: Path) -> Section:
             )
             total_target = TARGET_TOTAL_USD if targets and visits == TARGET_VISITS_PER_DAY else None
             section.add(_figure(f"  total per month, {label}", parts.total, total_target, why))
-            section.add(
-                _figure(f"  of which CloudWatch, {label}", bill.service_total("CloudWatch"), None, "")
-            )
+            section.add(_cloudwatch_figure(label, bill, targets))
     section.data = {"prices_as_of": prices.as_of, "template": str(template)}
     return section
+
+
+def _cloudwatch_figure(label: str, bill: cost_model.Estimate, targets: bool) -> Figure:
+    lines = [item for item in bill.items if item.service == "CloudWatch" and item.usd >= 0.01]
+    why = "lines: " + ", ".join(f"{item.item} ${item.usd:.2f}" for item in lines)
+    target = TARGET_CLOUDWATCH_USD if targets else None
+    return _figure(f"  of which CloudWatch, {label}", bill.service_total("CloudWatch"), target, why)
 
 
 def _figure(name: str, usd: float, target: float | None, why: str, digits: int = 2) -> Figure:

@@ -27,7 +27,6 @@ def offline_environment(service: str = "smartdoor-bench") -> dict[str, str]:
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "POWERTOOLS_SERVICE_NAME": service,
-        "POWERTOOLS_METRICS_NAMESPACE": "SmartDoor",
         "POWERTOOLS_TRACE_DISABLED": "1",
     }
 

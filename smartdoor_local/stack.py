@@ -227,15 +227,13 @@ def _moto_request_handler() -> type[LimitedRequestHandler]:
 @contextmanager
 def offline_aws_environment() -> Iterator[None]:
     """Fake credentials and the local region for this process while the stack runs; quiet
-    Powertools (no metrics on stdout, no X-Ray). A real AWS profile is never used."""
+    Powertools (no X-Ray). A real AWS profile is never used."""
     changes = {
         "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_ACCESS_KEY,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "POWERTOOLS_TRACE_DISABLED": "1",
-        "POWERTOOLS_METRICS_DISABLED": "1",
-        "POWERTOOLS_METRICS_NAMESPACE": "SmartDoor",
     }
     removed = (
         "AWS_PROFILE",

@@ -27,7 +27,6 @@ os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 os.environ["AWS_REGION"] = "us-east-1"
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "smartdoor-tests")
-os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SmartDoor")
 os.environ["POWERTOOLS_TRACE_DISABLED"] = "1"
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
 # `smartdoor local` announces itself in a state directory (smartdoor_local.discovery): the tests'

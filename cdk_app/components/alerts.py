@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
@@ -106,24 +108,42 @@ class Alerts(Construct):
         )
 
     def when_executions_fail(self, construct_id: str, state_machine: sfn.StateMachine) -> cloudwatch.Alarm:
-        """A visit's workflow ended in failure, timed out or was aborted."""
+        """A visit's workflow ended in failure or timed out: one expression over both metrics.
+        ExecutionsAborted is not read: nothing in the system stops an execution, so an abort is a
+        person's StopExecution, and each metric an alarm reads is billed."""
         period = Duration.minutes(5)
-        failed = cloudwatch.MathExpression(
-            expression="failed + timedOut + aborted",
-            using_metrics={
+        return self._sum_alarm(
+            construct_id,
+            {
                 "failed": state_machine.metric_failed(period=period, statistic=cloudwatch.Stats.SUM),
                 "timedOut": state_machine.metric_timed_out(period=period, statistic=cloudwatch.Stats.SUM),
-                "aborted": state_machine.metric_aborted(period=period, statistic=cloudwatch.Stats.SUM),
             },
             period=period,
-            label="Executions failed, timed out or aborted",
-        )
-        return self._alarm(
-            construct_id,
-            metric=failed,
+            label="Executions failed or timed out",
             threshold=1,
-            description=f"A {state_machine.state_machine_name} execution did not finish normally.",
+            description=f"A {state_machine.state_machine_name} execution failed or timed out.",
         )
+
+    def _sum_alarm(
+        self,
+        construct_id: str,
+        metrics: Mapping[str, cloudwatch.IMetric],
+        *,
+        period: Duration,
+        label: str,
+        threshold: float,
+        description: str,
+    ) -> cloudwatch.Alarm:
+        """One alarm on the sum of several metrics (billed per metric it reads). FILL(m, 0): a
+        metric with no datapoint in a period would otherwise make the whole sum missing, and a
+        missing sum is not breaching."""
+        expression = cloudwatch.MathExpression(
+            expression=" + ".join(f"FILL({name}, 0)" for name in metrics),
+            using_metrics=dict(metrics),
+            period=period,
+            label=label,
+        )
+        return self._alarm(construct_id, metric=expression, threshold=threshold, description=description)
 
     def when_sms_delivery_fails(
         self, construct_id: str, failures: cloudwatch.IMetric, *, log_group_name: str

@@ -7,9 +7,10 @@ below 10 MB; the handler also refuses bodies over 4 KB). The exact rules, with t
 messages, stay in the handler: the edge only turns away what no page would send.
 
 The stage throttles all routes together, writes JSON access logs, traces with X-Ray and
-publishes metrics. Access logs name the route template (`/approvals/{approvalId}`), never
-the request path: an approval id is a bearer secret. Neither they nor execution logs
-(ERROR level, no data trace) hold a body: bodies carry phone numbers and passcodes.
+keeps to the stage's free metrics (no per-method ones). Access logs name the route template
+(`/approvals/{approvalId}`), never the request path: an approval id is a bearer secret.
+Neither they nor execution logs (ERROR level, no data trace) hold a body: bodies carry phone
+numbers and passcodes.
 
 The pages are served from another origin (CloudFront), whose CSP in turn names this API's
 origin. So the API is built first and `allow_pages_from(origin)` follows once the site
@@ -42,7 +43,8 @@ from cdk_app.components.tasks import allow_push_subscriptions, push_environment
 from cdk_app.config import SmartDoorConfig
 from cdk_app.constants import API, API_STAGE_NAME, VISIT_PHOTOS_PREFIX
 
-ACCESS_LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+# As the functions' logs (cdk_app/components/functions.py).
+ACCESS_LOG_RETENTION = logs.RetentionDays.TWO_WEEKS
 PREFLIGHT_MAX_AGE = Duration.minutes(10)  # the handler's CORS max_age too
 THROTTLED_RETRY_SECONDS = 5
 
@@ -212,7 +214,9 @@ class Api(Construct):
                 logging_level=apigateway.MethodLoggingLevel.ERROR,
                 data_trace_enabled=False,
                 tracing_enabled=True,
-                metrics_enabled=True,
+                # Per-method metrics are billed custom metrics; the stage's own (Count, 4XXError,
+                # 5XXError, Latency) are free, and the API's alarm reads its Lambda's Errors.
+                metrics_enabled=False,
             ),
         )
         # RestApi adds an "Endpoint" output named by a hash; the stack outputs ApiUrl instead.

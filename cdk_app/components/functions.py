@@ -29,7 +29,6 @@ from cdk_app.components.queues import dead_letter_queue
 from cdk_app.constants import (
     FUNCTION_ASSET_EXCLUDES,
     FUNCTIONS_DIR,
-    METRICS_NAMESPACE,
     MSGSPEC_LAYER_BUILD,
     MSGSPEC_LAYER_DIR,
     PILLOW_LAYER_BUILD,
@@ -40,7 +39,9 @@ from cdk_app.constants import (
     WEBPUSH_LAYER_DIR,
 )
 
-LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+# Two weeks: long enough to read what went wrong after a holiday; log storage is billed and
+# a log names visits and visitors (docs/privacy.md), so nothing is kept longer than that.
+LOG_RETENTION = logs.RetentionDays.TWO_WEEKS
 
 XRAY_REASON = (
     "X-Ray tracing (active on every function) needs xray:PutTraceSegments and "
@@ -177,11 +178,7 @@ class SmartDoorFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             timeout=Duration.seconds(timeout_seconds),
             memory_size=memory_size,
-            environment={
-                **environment,
-                "POWERTOOLS_SERVICE_NAME": name,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            },
+            environment={**environment, "POWERTOOLS_SERVICE_NAME": name},
         )
         Validations.of(self.role).acknowledge(
             Acknowledgment(id="AwsSolutions::AwsSolutions-IAM5[Resource::*]", reason=XRAY_REASON)

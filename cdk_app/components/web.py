@@ -27,7 +27,7 @@ from cdk_app.constants import SITE_CONFIG_FILE, WEB_DIR
 
 HSTS_MAX_AGE = Duration.days(730)
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=()"
-DEPLOYMENT_LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+DEPLOYMENT_LOG_RETENTION = logs.RetentionDays.TWO_WEEKS
 
 # Viewer request: /owner/ and /owner serve /owner/index.html (S3 behind OAC has no index
 # documents). The pages resolve config.json and assets/ as ../, which works from both.

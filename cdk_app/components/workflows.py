@@ -58,7 +58,8 @@ TOPIC_PLACEHOLDER = "AlertsTopicArn"
 BUS_PLACEHOLDER = "EventBusName"
 DYNAMODB_TASK = re.compile(r"^arn:[a-z-]+:states:::dynamodb:([A-Za-z]+)$")
 
-STATE_MACHINE_LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+# As the functions' logs (cdk_app/components/functions.py).
+STATE_MACHINE_LOG_RETENTION = logs.RetentionDays.TWO_WEEKS
 
 
 class UnknownPlaceholder(ValueError):

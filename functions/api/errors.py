@@ -16,8 +16,6 @@ from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from api.router import Answer, Call, InvalidBody, NotFound, NotJson, body_text, json_answer
 from smartdoor.domain.approvals import (
     ApprovalAlreadyDecided,
@@ -28,7 +26,7 @@ from smartdoor.domain.approvals import (
 )
 from smartdoor.domain.push import InvalidPushSubscription, TooManySubscriptions
 from smartdoor.errors import MalformedPasscode, SmartDoorError, TransientError, UnknownDoor
-from smartdoor.observability import logger, metrics
+from smartdoor.observability import log_counts, logger
 from smartdoor.schema import ValidationError, where
 from smartdoor.services.door_devices import RingNotDelivered
 from smartdoor.services.unlock import DoorAlreadyOpen, DoorLockedOut, WrongPasscode, iso_utc
@@ -195,14 +193,14 @@ def _not_ready(error: ApprovalNotReady, call: Call) -> Answer:
 
 
 def _wrong_passcode(error: WrongPasscode, call: Call) -> Answer:
-    metrics.add_metric(name="WrongPasscodes", unit=MetricUnit.Count, value=1)
+    log_counts("Wrong passcode", {"WrongPasscodes": 1})
     return json_answer(
         HTTPStatus.FORBIDDEN, {"granted": False, "error": "wrong, expired or already used code"}
     )
 
 
 def _locked_out(error: DoorLockedOut, call: Call) -> Answer:
-    metrics.add_metric(name="LockedOutTries", unit=MetricUnit.Count, value=1)
+    log_counts("Locked out", {"LockedOutTries": 1}, door_wide=error.door_wide)
     wait = max(1, math.ceil((error.retry_at - call.adapters.now).total_seconds()))
     where = "at this door" if error.door_wide else "from this address"
     return json_answer(

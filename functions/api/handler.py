@@ -37,7 +37,7 @@ from smartdoor.adapters.task_tokens import StepFunctionsTaskTokens
 from smartdoor.adapters.visitor_store import DynamoVisitorStore
 from smartdoor.domain.approvals import log_id, utc_now
 from smartdoor.domain.otp import PasscodeService
-from smartdoor.observability import logger, metrics
+from smartdoor.observability import logger
 from smartdoor.ports import (
     ApprovalRepository,
     EventBus,
@@ -107,7 +107,6 @@ def _push_adapters(
 
 # Neither the event (OTPs, phone numbers, approval ids) nor responses go to logs.
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@metrics.log_metrics
 def handler(
     event: dict[str, Any],
     context: LambdaContext,

@@ -23,7 +23,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.approval_store import DynamoApprovalStore
@@ -36,7 +35,7 @@ from smartdoor.domain.phones import is_e164
 from smartdoor.domain.push import OwnerDevices
 from smartdoor.domain.sms_budget import SmsBudget
 from smartdoor.models import WireModel
-from smartdoor.observability import logger, metrics
+from smartdoor.observability import log_counts, logger
 from smartdoor.ports import ApprovalRepository, LinkKey, Notifier, PhotoLinks
 from smartdoor.process_cache import process_cache
 from smartdoor.schema import Meta, field
@@ -105,7 +104,6 @@ def _owner_devices(
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
 def handler(
     event: dict[str, Any],
     context: LambdaContext,
@@ -140,13 +138,15 @@ def handler(
         budget=budget or sms_budget(settings.sms_budget_table, settings.sms_limits()),
         devices=devices or _owner_devices(settings, key, push_http_hosts),
     )
-    # Pushes are a log field ("Owner asked": pushed), not a metric: no alarm or decision reads them.
-    if asked.sms_sent:
-        metrics.add_metric(name="OwnerSmsSent", unit=MetricUnit.Count, value=1)
-    if asked.email_sent:
-        metrics.add_metric(name="OwnerEmailsSent", unit=MetricUnit.Count, value=1)
-    if asked.sms_refused:
-        metrics.add_metric(name="OwnerSmsRefused", unit=MetricUnit.Count, value=1)
+    log_counts(
+        "Owner asked",
+        {
+            "OwnerSmsSent": int(asked.sms_sent),
+            "OwnerEmailsSent": int(asked.email_sent),
+            "OwnerSmsRefused": int(asked.sms_refused),
+            "OwnerPushesDelivered": asked.pushes_delivered,
+        },
+    )
     # The execution waits for the task token; this value is not used by the workflow.
     return {
         "smsSent": asked.sms_sent,

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.face_engine import FaceEngine, rekognition_engine
 from smartdoor.domain.face_matching import require_photos_bucket, search_collection
 from smartdoor.models import VisitPhoto, WireModel
-from smartdoor.observability import logger, metrics
+from smartdoor.observability import log_counts, logger
 from smartdoor.schema import Meta, field
 from smartdoor.settings import FunctionSettings, load_settings
 
@@ -34,7 +33,6 @@ class CheckCollectionInput(WireModel):
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
 def handler(
     event: dict[str, Any], context: LambdaContext, engine: FaceEngine | None = None
 ) -> dict[str, Any]:
@@ -47,9 +45,11 @@ def handler(
         engine=engine or rekognition_engine(settings.collection_id),
         threshold=settings.face_match_threshold,
     )
-    metrics.add_metric(name="CollectionRecheckMatched", unit=MetricUnit.Count, value=int(match.matched))
-    logger.info(
+    log_counts(
         "Collection searched",
-        extra={"matched": match.matched, "visitor_id": match.visitor_id, "similarity": match.similarity},
+        {"CollectionRecheckMatched": int(match.matched)},
+        matched=match.matched,
+        visitor_id=match.visitor_id,
+        similarity=match.similarity,
     )
     return match.to_wire()

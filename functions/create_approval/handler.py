@@ -13,14 +13,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.approval_store import DynamoApprovalStore
 from smartdoor.domain.approvals import create_approval, iso_z, utc_now
 from smartdoor.domain.face_matching import visitor_id_for
 from smartdoor.models import WIRE_ID_PATTERN, VisitPhoto, WireModel
-from smartdoor.observability import logger, metrics
+from smartdoor.observability import log_counts, logger
 from smartdoor.ports import ApprovalRepository
 from smartdoor.schema import Meta, field
 from smartdoor.settings import FunctionSettings, load_settings
@@ -47,7 +46,6 @@ class CreateApprovalResponse(WireModel):
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
 def handler(
     event: dict[str, Any],
     context: LambdaContext,
@@ -66,7 +64,7 @@ def handler(
         approvals=approvals or DynamoApprovalStore(settings.approvals_table),
         now=now or utc_now(),
     )
-    metrics.add_metric(name="ApprovalsCreated", unit=MetricUnit.Count, value=1)
+    log_counts("Approval created", {"ApprovalsCreated": 1})
     return CreateApprovalResponse(
         approval_ref=approval.approval_ref,
         expires_at=iso_z(approval.expires_at),

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.face_engine import FaceEngine, rekognition_engine
 from smartdoor.domain.approvals import log_id
 from smartdoor.domain.face_matching import enrol_face, require_photos_bucket
 from smartdoor.models import VisitPhoto, WireModel
-from smartdoor.observability import logger, metrics
+from smartdoor.observability import log_counts, logger
 from smartdoor.schema import Meta, field
 from smartdoor.settings import FunctionSettings, load_settings
 
@@ -34,7 +33,6 @@ class EnrolFaceInput(WireModel):
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
 def handler(
     event: dict[str, Any], context: LambdaContext, engine: FaceEngine | None = None
 ) -> dict[str, Any]:
@@ -47,8 +45,7 @@ def handler(
     enrolment = enrol_face(
         request.approval_ref, request.photo, engine=engine or rekognition_engine(settings.collection_id)
     )
-    metrics.add_metric(name="FacesEnrolled", unit=MetricUnit.Count, value=len(enrolment.face_ids))
-    logger.info(
-        "Visitor enrolled", extra={"visitor_id": enrolment.visitor_id, "faces": len(enrolment.face_ids)}
+    log_counts(
+        "Visitor enrolled", {"FacesEnrolled": len(enrolment.face_ids)}, visitor_id=enrolment.visitor_id
     )
     return enrolment.to_wire()

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.photo_store import PhotoStore, S3PhotoStore
 from smartdoor.adapters.video_frames import KvsVideoFrames, VideoFrames
 from smartdoor.domain.visit_photos import extract_visit_photos
 from smartdoor.models import BoundingBox, FrameLocation, WireModel
-from smartdoor.observability import logger, metrics
+from smartdoor.observability import log_counts, logger
 from smartdoor.process_cache import process_cache
 from smartdoor.schema import Meta, field
 from smartdoor.settings import FunctionSettings, load_settings
@@ -42,7 +41,6 @@ def _kvs_frames() -> VideoFrames:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
 def handler(
     event: dict[str, Any],
     context: LambdaContext,
@@ -60,6 +58,10 @@ def handler(
         photos=photos or S3PhotoStore(settings.photos_bucket),
         default_stream_arn=settings.video_stream_arn,
     )
-    metrics.add_metric(name="VisitPhotosStored", unit=MetricUnit.Count, value=1)
-    logger.info("Visit photos stored", extra={"source": request.frame.source, "frame_key": photo.frame_key})
+    log_counts(
+        "Visit photos stored",
+        {"VisitPhotosStored": 1},
+        source=request.frame.source,
+        frame_key=photo.frame_key,
+    )
     return photo.to_wire()

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.notifications import SmsOrigin, SnsNotifier
@@ -26,7 +25,7 @@ from smartdoor.adapters.visitor_store import DynamoVisitorStore
 from smartdoor.domain.otp import OtpPolicy, PasscodeSent, PasscodeService, send_passcode
 from smartdoor.domain.sms_budget import SmsBudget
 from smartdoor.models import WIRE_ID_PATTERN, WireModel
-from smartdoor.observability import logger, metrics
+from smartdoor.observability import log_counts, logger
 from smartdoor.ports import SmsSender, VisitorLookup
 from smartdoor.process_cache import process_cache
 from smartdoor.schema import Meta, field
@@ -108,7 +107,6 @@ def reset_adapters() -> None:
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
 def handler(
     event: dict[str, Any],
     context: LambdaContext,
@@ -133,6 +131,8 @@ def handler(
             sms_origin=SmsOrigin(settings.sms_sender_id, settings.sms_origination_number),
         ),
     )
-    if sent.held is None:
-        metrics.add_metric(name="PasscodesIssued", unit=MetricUnit.Count, value=1)
+    log_counts(
+        "Passcode issued" if sent.held is None else "Passcode held",
+        {"PasscodesIssued": int(sent.held is None)},
+    )
     return IssuePasscodeResponse.of(sent).to_wire()

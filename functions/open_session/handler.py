@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.session_store import DynamoSessionStore
@@ -22,7 +21,7 @@ from smartdoor.domain.records import DOOR_ID_PATTERN
 from smartdoor.domain.times import iso_utc
 from smartdoor.errors import SmartDoorError, UnknownDoor
 from smartdoor.models import DoorActivityDetail
-from smartdoor.observability import logger, metrics
+from smartdoor.observability import log_counts, logger
 from smartdoor.ports import SessionStore
 from smartdoor.schema import Meta, ValidationError, field, where
 from smartdoor.services.doorbell_session import ring
@@ -63,7 +62,6 @@ def parse_event(event: Any) -> tuple[Trigger, DoorActivityDetail]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
 def handler(
     event: dict[str, Any],
     context: LambdaContext,
@@ -83,16 +81,12 @@ def handler(
         policy=settings.policy(),
     )
     session = outcome.session
-    metrics.add_metric(
-        name="SessionsStarted" if outcome.started else "SessionsExtended", unit=MetricUnit.Count, value=1
-    )
-    logger.info(
+    log_counts(
         "Doorbell session started" if outcome.started else "Doorbell session extended",
-        extra={
-            "session_id": session.session_id,
-            "trigger": trigger.value,
-            "ends_at": iso_utc(session.ends_at),
-        },
+        {"SessionsStarted": int(outcome.started), "SessionsExtended": int(not outcome.started)},
+        session_id=session.session_id,
+        trigger=trigger.value,
+        ends_at=iso_utc(session.ends_at),
     )
     return {
         "doorId": session.door_id,

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.face_engine import FaceEngine, RekognitionFaceEngine
@@ -27,7 +26,7 @@ from smartdoor.adapters.snapshot_store import DynamoSnapshotLog, S3SnapshotUploa
 from smartdoor.domain.doorbell import SessionPolicy
 from smartdoor.domain.records import DOOR_ID_PATTERN
 from smartdoor.domain.snapshots import SnapshotStatus
-from smartdoor.observability import logger, metrics
+from smartdoor.observability import COUNTS_KEY, log_counts, logger
 from smartdoor.ports import FrameBudget, OwnerEmail, SnapshotLog, SnapshotObjects
 from smartdoor.schema import Meta, Model, field
 from smartdoor.services.snapshot_search import SnapshotWorld, process_snapshot
@@ -90,7 +89,6 @@ class ForeignBucket(ValueError):
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
 def handler(
     event: dict[str, Any],
     context: LambdaContext,
@@ -126,18 +124,19 @@ def handler(
         log=logger,
     )
     if outcome.status is SnapshotStatus.REJECTED:
-        metrics.add_metric(name="SnapshotsRejected", unit=MetricUnit.Count, value=1)
         logger.warning(
             "Snapshot rejected",
             extra={
                 "door_id": outcome.door_id,
                 "reason": outcome.reason.value if outcome.reason else None,
                 "size": outcome.size,
+                COUNTS_KEY: {"SnapshotsRejected": 1},
             },
         )
     elif outcome.status is SnapshotStatus.SEARCHED:
-        metrics.add_metric(name="SnapshotsSearched", unit=MetricUnit.Count, value=1)
-        logger.info("Snapshot searched", extra={"door_id": outcome.door_id, "matched": outcome.matched})
+        log_counts(
+            "Snapshot searched", {"SnapshotsSearched": 1}, door_id=outcome.door_id, matched=outcome.matched
+        )
     else:
         logger.info("Snapshot already processed; repeated delivery ignored")
     return outcome.to_item()

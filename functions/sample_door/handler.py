@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.door_camera import DoorCamera, KvsDoorCamera
@@ -24,7 +23,7 @@ from smartdoor.adapters.session_store import DynamoFrameBudget, DynamoSessionSto
 from smartdoor.adapters.visit_store import DynamoVisitStore
 from smartdoor.domain.doorbell import SessionPolicy
 from smartdoor.domain.records import DOOR_ID_PATTERN
-from smartdoor.observability import logger, metrics
+from smartdoor.observability import log_counts, logger
 from smartdoor.ports import FrameBudget, OwnerEmail, SessionStore, VisitReader
 from smartdoor.process_cache import process_cache
 from smartdoor.schema import Meta, Model, field
@@ -81,7 +80,6 @@ def _camera() -> DoorCamera:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
 def handler(
     event: dict[str, Any],
     context: LambdaContext,
@@ -127,15 +125,10 @@ def handler(
             policy=settings.policy(),
             log=logger,
         )
-        if outcome.searched:
-            metrics.add_metric(name="FramesSearched", unit=MetricUnit.Count, value=1)
     if not outcome.keep_going:
-        metrics.add_metric(name="SessionsEnded", unit=MetricUnit.Count, value=1)
-        logger.info(
+        log_counts(
             "Doorbell session ended",
-            extra={
-                "reason": outcome.reason.value if outcome.reason else None,
-                "frames_sent": outcome.frames_sent,
-            },
+            {"SessionsEnded": 1, "FramesSent": outcome.frames_sent},
+            reason=outcome.reason.value if outcome.reason else None,
         )
     return outcome.to_output()

@@ -11,14 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.approval_store import DynamoApprovalStore
 from smartdoor.adapters.visitor_store import DynamoVisitorStore
 from smartdoor.domain.approvals import log_id, save_approved_visitor, utc_now
 from smartdoor.models import WIRE_ID_PATTERN, VisitPhoto, WireModel
-from smartdoor.observability import logger, metrics
+from smartdoor.observability import log_counts, logger
 from smartdoor.ports import ApprovalRepository, VisitorWriter
 from smartdoor.schema import Meta, field
 from smartdoor.settings import FunctionSettings, load_settings
@@ -43,7 +42,6 @@ class SaveVisitorResponse(WireModel):
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
 def handler(
     event: dict[str, Any],
     context: LambdaContext,
@@ -64,5 +62,5 @@ def handler(
         visitors=visitors or DynamoVisitorStore(settings.visitors_table),
         now=now or utc_now(),
     )
-    metrics.add_metric(name="VisitorsSaved", unit=MetricUnit.Count, value=1)
+    log_counts("Visitor saved", {"VisitorsSaved": 1}, visitor_id=visitor.visitor_id)
     return SaveVisitorResponse(visitor_id=visitor.visitor_id, name=visitor.name).to_wire()

@@ -1,4 +1,4 @@
-"""Logger and metrics, created once for every function.
+"""The logger, created once for every function, and counts as log fields.
 
 Handlers and adapters import these; domain modules do not log through AWS-specific tooling
 beyond the logger. The service name comes from POWERTOOLS_SERVICE_NAME, set per function.
@@ -11,37 +11,26 @@ Tracer here: it is built on the X-Ray SDK (maintenance mode since 2026-02-25, en
 2027-02-25, AWS recommends OpenTelemetry), it was the largest import of every handler, and
 creating it reads the AWS configuration at import time. The logger still carries the trace
 id (`xray_trace_id`) on every line, from the `_X_AMZN_TRACE_ID` Lambda sets.
+
+Counts are log fields, not CloudWatch custom metrics: no alarm reads them, and every custom
+metric is billed for each month it is published (docs/performance.md, "What CloudWatch
+costs"). A counted event logs one line with a `counts` object, which Logs Insights sums:
+`filter ispresent(counts.DoorUnlocked) | stats sum(counts.DoorUnlocked) by bin(1d)`. The
+alarms read AWS's own metrics (Lambda, SQS, Step Functions) and one log metric filter.
 """
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+from collections.abc import Mapping
 
-NAMESPACE = "SmartDoor"
+from aws_lambda_powertools import Logger
 
-
-class _EmfMetrics(AmazonCloudWatchEMFProvider):
-    """Powertools' CloudWatch EMF metrics, minus its warning on every invocation that counted
-    nothing: many of ours legitimately count nothing (a batch of empty frames, a 404), and
-    each such warning is a line of noise in the function's log."""
-
-    def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
-        if self.metric_set or raise_on_empty_metrics:
-            super().flush_metrics(raise_on_empty_metrics=raise_on_empty_metrics)
-
-
-def _metrics() -> Metrics:
-    shared = Metrics(namespace=NAMESPACE)  # the class-level metric, dimension and metadata sets
-    shared.provider = _EmfMetrics(
-        namespace=NAMESPACE,
-        metric_set=shared.metric_set,
-        dimension_set=shared.dimension_set,
-        metadata_set=shared.metadata_set,
-        default_dimensions=shared.default_dimensions,
-    )
-    return shared
-
+COUNTS_KEY = "counts"
 
 logger = Logger()
-metrics = _metrics()
+
+
+def log_counts(message: str, counts: Mapping[str, int], **fields: object) -> None:
+    """One INFO line for a counted event: `fields` as keys, `counts` under COUNTS_KEY."""
+    # stacklevel 3: the line's `location` is the caller's, not this helper's
+    logger.info(message, extra={**fields, COUNTS_KEY: dict(counts)}, stacklevel=3)

@@ -9,22 +9,21 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.event_bus import EventBridgeBus
 from smartdoor.adapters.visit_store import DynamoVisitStore
-from smartdoor.observability import logger, metrics
+from smartdoor.observability import COUNTS_KEY, log_counts, logger
 from smartdoor.ports import EventBus, VisitStore
 from smartdoor.services.visit_matching import BatchStats, VisitMatcher
 from smartdoor.settings import load_settings
 from stream_match.consumer import FaceSearchConsumer
 from stream_match.settings import StreamMatchSettings
 
-# The CloudWatch name of each BatchStats counter (one metric per name, with the service dimension).
-METRIC_NAMES = {
+# The log name of each BatchStats counter (the batch's "counts" field; no alarm reads them, so
+# they are not CloudWatch metrics: docs/performance.md).
+COUNT_NAMES = {
     "records": "Records",
     "malformed_records": "MalformedRecords",
     "failed_records": "FailedRecords",
@@ -37,15 +36,17 @@ METRIC_NAMES = {
 }
 
 
-def publish_stats(stats: BatchStats, metrics: Metrics) -> None:
-    for item in fields(stats):
-        metrics.add_metric(
-            name=METRIC_NAMES[item.name], unit=MetricUnit.Count, value=getattr(stats, item.name)
-        )
+def log_stats(stats: BatchStats) -> None:
+    """One line per batch that saw a face or a bad record; a batch of empty frames (a stream
+    processor sends two a second, faces or not) logs only at DEBUG, to keep ingestion small."""
+    counts = {COUNT_NAMES[item.name]: getattr(stats, item.name) for item in fields(stats)}
+    if any(value for name, value in counts.items() if name != "Records"):
+        log_counts("Batch matched", counts)
+    else:
+        logger.debug("Batch of empty frames", extra={COUNTS_KEY: counts})
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
 def handler(
     event: dict[str, Any],
     context: LambdaContext,
@@ -67,4 +68,4 @@ def handler(
             process_partial_response(event=event, record_handler=consumer.handle, processor=processor)
         )
     finally:
-        publish_stats(consumer.stats, metrics)
+        log_stats(consumer.stats)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.stream_processor import RekognitionStreamProcessor, StreamProcessor
-from smartdoor.observability import logger, metrics
+from smartdoor.observability import log_counts, logger
 from smartdoor.schema import Meta, Model, field
 from smartdoor.settings import FunctionSettings, load_settings
 
@@ -34,7 +33,6 @@ class ProcessorRequest(Model):
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
 def handler(
     event: dict[str, Any], context: LambdaContext, processor: StreamProcessor | None = None
 ) -> dict[str, Any]:
@@ -45,6 +43,10 @@ def handler(
             raise NoStreamProcessor("this deployment has no stream processor (faceSource=images)")
         processor = RekognitionStreamProcessor(settings.stream_processor_name)
     outcome = processor.start() if request.action == "start" else processor.stop()
-    metrics.add_metric(name=f"StreamProcessor{request.action.title()}", unit=MetricUnit.Count, value=1)
-    logger.info("Stream processor", extra={"action": request.action, "outcome": outcome.value})
+    log_counts(
+        "Stream processor",
+        {f"StreamProcessor{request.action.title()}": 1},
+        action=request.action,
+        outcome=outcome.value,
+    )
     return {"processor": outcome.value}

@@ -97,3 +97,23 @@ def test_a_record_in_the_match_dead_letter_queue_raises_an_alarm(synthesized: Sy
     assert depth["Namespace"] == "AWS/SQS"
     assert depth["Threshold"] == 1
     assert depth["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+@pytest.mark.parametrize("fixture", ["synthesized", "synthesized_snapshots"])
+def test_a_workflow_alarm_sums_failed_and_timed_out_executions_a_quiet_one_counting_zero(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    synthesized: Synthesized = request.getfixturevalue(fixture)
+    for alarm in _alarms(synthesized).values():
+        queries = alarm["Properties"].get("Metrics")
+        if not queries:
+            continue
+        [expression] = [q for q in queries if "Expression" in q]
+        read = {q["Id"]: q["MetricStat"]["Metric"]["MetricName"] for q in queries if "MetricStat" in q}
+        # one metric-math expression over the two metrics; without FILL a period in which one of
+        # them has no datapoint would make the sum missing, and a missing sum never alarms
+        assert expression["Expression"] == " + ".join(f"FILL({name}, 0)" for name in read)
+        assert sorted(read.values()) == ["ExecutionsFailed", "ExecutionsTimedOut"]
+        assert expression["ReturnData"] is not False and all(
+            q.get("ReturnData") is False for q in queries if "MetricStat" in q
+        )

@@ -239,14 +239,15 @@ def test_the_stage_throttles_every_route_as_configured(
     assert (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"]) == (rate, burst)
 
 
-def test_the_stage_is_traced_with_metrics_and_error_logs_but_never_request_data(
+def test_the_stage_is_traced_with_error_logs_but_no_billed_metrics_and_never_request_data(
     synthesized: Synthesized,
 ) -> None:
     stage = _stage(synthesized)
     assert stage["StageName"] == "v1"
     assert stage["TracingEnabled"] is True
     [settings] = stage["MethodSettings"]
-    assert settings["MetricsEnabled"] is True
+    # Per-method metrics would be custom metrics; the stage-level ones are free
+    assert settings["MetricsEnabled"] is False
     assert settings["LoggingLevel"] == "ERROR"
     # A data trace would log bodies: phone numbers and passcodes.
     assert settings["DataTraceEnabled"] is False
@@ -272,7 +273,7 @@ def test_access_logs_are_json_lines_in_the_apis_log_group(synthesized: Synthesiz
             ],
         ]
     }
-    assert synthesized.properties(api.access_logs)["RetentionInDays"] == 30
+    assert synthesized.properties(api.access_logs)["RetentionInDays"] == 14
     fields = json.loads(setting["Format"])
     assert all(value.startswith("$context.") for value in fields.values())
     assert {"$context.requestId", "$context.status", "$context.resourcePath", "$context.httpMethod"} <= set(
@@ -395,7 +396,7 @@ def test_the_environment_is_exactly_what_api_settings_read(
         for key, value in variables.items()
     }
     read = settings_variables(ApiSettings)
-    assert set(env) - {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} == read
+    assert set(env) - {"POWERTOOLS_SERVICE_NAME"} == read
     settings = read_settings(ApiSettings, env)  # as at cold start
     assert settings.door_id == "front-door"
     assert (settings.otp_max_failures, settings.otp_failure_window_seconds, settings.otp_lockout_seconds) == (

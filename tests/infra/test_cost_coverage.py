@@ -62,3 +62,30 @@ def test_every_deployed_function_that_emits_metrics_is_priced(synthesized: Synth
     # Each function folder that emits a metric is a function of the template (a stale folder or
     # a renamed handler would make its metrics vanish from the bill).
     assert emitting <= set(facts.functions), sorted(emitting - set(facts.functions))
+
+
+@pytest.mark.parametrize("fixture", ["synthesized", "synthesized_snapshots"])
+def test_every_alarm_reads_a_metric_aws_publishes_or_one_the_model_prices(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    # AWS/* metrics cost nothing by themselves; a custom one must be a log metric filter's or a
+    # metric the code emits (both priced), or an alarm could watch a metric the bill omits.
+    synthesized: Synthesized = request.getfixturevalue(fixture)
+    resources = synthesized.resources.values()
+    priced = {name for _, name in metric_inventory()} | {
+        transformation["MetricName"]
+        for resource in resources
+        if resource["Type"] == "AWS::Logs::MetricFilter"
+        for transformation in resource["Properties"]["MetricTransformations"]
+    }
+    read = []
+    for resource in resources:
+        if resource["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        properties = resource["Properties"]
+        stats = [q["MetricStat"]["Metric"] for q in properties.get("Metrics", []) if "MetricStat" in q]
+        read += [(m["Namespace"], m["MetricName"]) for m in stats] or [
+            (properties["Namespace"], properties["MetricName"])
+        ]
+    custom = {name for namespace, name in read if not namespace.startswith("AWS/")}
+    assert read and custom <= priced, sorted(custom - priced)

@@ -94,7 +94,7 @@ def test_each_function_gets_exactly_what_its_settings_read_and_valid_values(
     env = {key: deployed_value(synthesized, value) for key, value in _variables(synthesized, name).items()}
     [model] = settings_models(name)
     read = settings_variables(model)
-    unread = set(env) - read - {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
+    unread = set(env) - read - {"POWERTOOLS_SERVICE_NAME"}
     assert unread == set(), f"{name} gets {sorted(unread)} it never reads"
     required = settings_variables(model, required_only=True)
     assert required <= set(env)
@@ -245,7 +245,7 @@ def test_the_session_is_an_express_state_machine_logged_and_traced(synthesized: 
     # Express executions keep no history: the logs, with data, are the record.
     assert logging["IncludeExecutionData"] is True
     log_group = synthesized.properties(doorbell.session_logs)
-    assert log_group["RetentionInDays"] == 30
+    assert log_group["RetentionInDays"] == 14
     assert log_group["LogGroupName"].startswith("/aws/vendedlogs/states/")
 
 

@@ -45,9 +45,9 @@ def test_every_function_runs_its_handler_on_python_313_arm64_traced(
     assert properties["Architectures"] == ["arm64"]
     assert properties["TracingConfig"] == {"Mode": "Active"}
     assert properties["LoggingConfig"] == {"LogGroup": {"Ref": synthesized.logical_id(function.log_group)}}
-    assert synthesized.properties(function.log_group)["RetentionInDays"] == 30
+    assert synthesized.properties(function.log_group)["RetentionInDays"] == 14
     assert properties["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == name
-    assert properties["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == "SmartDoor"
+    assert "POWERTOOLS_METRICS_NAMESPACE" not in properties["Environment"]["Variables"]
 
 
 def test_all_functions_share_one_code_asset(synthesized: Synthesized) -> None:
@@ -84,7 +84,7 @@ def test_the_environment_is_exactly_what_the_handler_settings_read(
     # THEN every setting it reads is deployed (except tuning knobs left at their code default)
     assert read - CODE_DEFAULTS <= set(env), f"{name} misses {sorted(read - CODE_DEFAULTS - set(env))}"
     # AND nothing is deployed that it does not read (Powertools' own are universal)
-    unread = set(env) - read - {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
+    unread = set(env) - read - {"POWERTOOLS_SERVICE_NAME"}
     assert unread == set(), f"{name} gets {sorted(unread)} it never reads"
     # AND the deployed values pass the model's own validation (as at cold start)
     read_settings(model, env)

@@ -266,7 +266,7 @@ def test_the_deployment_provider_logs_with_retention(synthesized: Synthesized) -
     ]
     [provider] = providers
     log_group = provider["LoggingConfig"]["LogGroup"]["Ref"]
-    assert synthesized.resources[log_group]["Properties"]["RetentionInDays"] == 30
+    assert synthesized.resources[log_group]["Properties"]["RetentionInDays"] == 14
 
 
 # ------------------------------------------------------------------ outputs

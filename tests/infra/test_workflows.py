@@ -69,7 +69,7 @@ def test_workflows_are_standard_logged_and_traced(synthesized: Synthesized, name
     # approval ids (bearer capabilities) and task tokens stay out of the logs
     assert logging["IncludeExecutionData"] is False
     log_group = synthesized.properties(workflow.log_group)
-    assert log_group["RetentionInDays"] == 30
+    assert log_group["RetentionInDays"] == 14
     assert log_group["LogGroupName"].startswith("/aws/vendedlogs/states/")
 
 
@@ -262,4 +262,4 @@ def test_a_failed_execution_raises_an_alarm(synthesized: Synthesized, name: str)
         }
         if metrics:
             watching.append((metrics, properties["AlarmActions"]))
-    assert watching == [({"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}, [topic])]
+    assert watching == [({"ExecutionsFailed", "ExecutionsTimedOut"}, [topic])]

@@ -13,6 +13,7 @@ import pytest
 from benchmarks.code_facts import (
     FUNCTIONS,
     CodeFacts,
+    UnpricedDimension,
     UnreadableMetric,
     metric_inventory,
     sample_texts,
@@ -552,17 +553,79 @@ def test_the_texts_the_functions_send_fit_one_part_on_cloudfronts_domain() -> No
     assert sms_segments(sample_texts(door_id="a" * 32)["owner"]) == 2
 
 
-def test_every_metric_the_code_emits_is_read_with_its_function(tmp_path: Path) -> None:
-    inventory = metric_inventory()
-    assert ("api", "DoorUnlocked") in inventory and ("stream_match", "Records") in inventory
-    assert {("open_session", "SessionsStarted"), ("open_session", "SessionsExtended")} <= inventory
-    assert {
-        ("stream_processor", "StreamProcessorStart"),
-        ("stream_processor", "StreamProcessorStop"),
-    } <= inventory
-    # every add_metric call under functions/ was read (an unreadable one raises)
-    calls = sum(path.read_text().count(".add_metric(") for path in FUNCTIONS.rglob("*.py"))
-    assert calls <= len(inventory)
+def test_no_function_emits_a_custom_metric_what_they_count_are_log_fields() -> None:
+    # No alarm reads a function's count, so none is a billed metric (docs/performance.md)
+    assert metric_inventory() == frozenset()
+    assert sum(path.read_text().count(".add_metric(") for path in FUNCTIONS.rglob("*.py")) == 0
+
+
+def test_a_metric_a_function_emits_is_read_with_its_function(tmp_path: Path) -> None:
+    # GIVEN a function that counts an event as a metric again, under a name in each readable form
+    (tmp_path / "doorbell").mkdir()
+    (tmp_path / "doorbell" / "handler.py").write_text(
+        "NAMES = {'a': 'Rings'}\n"
+        "def handler(event, context):\n"
+        "    metrics.add_metric(name='Opened' if event else 'Closed', unit='Count', value=1)\n"
+        "    metrics.add_metric(name=NAMES['a'], unit='Count', value=1)\n"
+        "    metrics.add_metric(name=f'Approvals{event}', unit='Count', value=1)\n"
+    )
+    # THEN the inventory prices each name with its function
+    assert metric_inventory(tmp_path) == {
+        ("doorbell", name) for name in ("Opened", "Closed", "Rings", "ApprovalsApproved", "ApprovalsDenied")
+    }
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "metrics.add_dimension(name='visit_id', value=event['visitId'])",
+        "metrics.set_default_dimensions(door=event['doorId'])",
+        "with single_metric(name='Rings', unit='Count', value=1, namespace='SmartDoor') as metric: pass",
+    ],
+    ids=["add_dimension", "set_default_dimensions", "single_metric"],
+)
+def test_a_metric_dimension_beyond_the_service_stops_the_model(tmp_path: Path, call: str) -> None:
+    # WHEN a function gives a metric a dimension (one metric per value: per visit, thousands)
+    (tmp_path / "doorbell").mkdir()
+    (tmp_path / "doorbell" / "handler.py").write_text(f"def handler(event, context):\n    {call}\n")
+    # THEN the inventory refuses it rather than price one metric
+    with pytest.raises(UnpricedDimension, match=r"handler\.py:2"):
+        metric_inventory(tmp_path)
+
+
+def test_a_log_metric_filter_with_dimensions_stops_the_model() -> None:
+    metric_filter = {
+        "Type": "AWS::Logs::MetricFilter",
+        "Properties": {
+            "FilterPattern": "{ $.counts.DoorUnlocked = 1 }",
+            "MetricTransformations": [
+                {
+                    "MetricName": "Unlocks",
+                    "MetricValue": "1",
+                    "Dimensions": [{"Key": "visit", "Value": "$.visit"}],
+                }
+            ],
+        },
+    }
+    with pytest.raises(CostModelError, match=r"UnlocksByVisit has dimensions"):
+        read_template(template(UnlocksByVisit=metric_filter))
+
+
+def test_api_detailed_metrics_are_billed_per_method_of_a_stage_that_enables_them(prices: PriceBook) -> None:
+    # GIVEN a stage with detailed metrics on, and two methods
+    def stage(enabled: bool) -> dict[str, Any]:
+        settings = [{"ResourcePath": "/*", "HttpMethod": "*", "MetricsEnabled": enabled}]
+        return {"Type": "AWS::ApiGateway::Stage", "Properties": {"MethodSettings": settings}}
+
+    method = {"Type": "AWS::ApiGateway::Method", "Properties": {}}
+    enabled = read_template(template(Stage=stage(True), Unlock=method, Ring=method))
+    # THEN each method publishes five metrics (Count, 4XX, 5XX, Latency, IntegrationLatency)
+    assert enabled.api_method_metrics == 2 * 5
+    bill = estimate("doorbell-sessions", enabled, profile(custom_metric_hour_share=0.5), prices)
+    item = line(bill, "CloudWatch", "custom metrics: 10 API Gateway detailed (per-method) metrics")
+    assert item.quantity == pytest.approx(5)
+    # AND with them off (the stage's own metrics are free) nothing is billed
+    assert read_template(template(Stage=stage(False), Unlock=method)).api_method_metrics == 0
 
 
 def test_a_metric_name_the_inventory_cannot_read_stops_the_model(tmp_path: Path) -> None:

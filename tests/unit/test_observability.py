@@ -1,4 +1,4 @@
-"""smartdoor.observability: no X-Ray SDK in the functions, metrics without noise.
+"""smartdoor.observability: no X-Ray SDK in the functions, counts as log fields.
 
 Tracing is Lambda's and Step Functions' active tracing (tests/infra assert it is on); the code
 must not pull in the X-Ray SDK, which the Powertools Tracer is built on.
@@ -10,13 +10,11 @@ import json
 import os
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
-from aws_lambda_powertools.metrics import MetricUnit
 
-from smartdoor.observability import metrics
+from smartdoor.observability import COUNTS_KEY, log_counts
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 HANDLERS = sorted(
@@ -67,39 +65,17 @@ def test_no_handler_imports_the_xray_sdk_with_lambdas_environment() -> None:
     assert len(HANDLERS) >= 13
 
 
-@pytest.fixture
-def metrics_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Metrics printed as on Lambda (EMF JSON on stdout), whatever the test environment says."""
-    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
-
-
-def test_an_invocation_that_counts_nothing_publishes_nothing_and_says_nothing(
-    capsys: pytest.CaptureFixture[str], metrics_on: None
+def test_a_count_is_a_field_of_one_log_line_and_no_metric(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    @metrics.log_metrics
+    # GIVEN an invocation that counts an event no alarm reads
     def handler(event: dict[str, object], context: object) -> str:
-        return "ok"
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # Powertools' "No application metrics to publish" would raise
-        assert handler({}, None) == "ok"
-    assert capsys.readouterr().out == ""
-
-
-def test_an_invocation_that_counts_publishes_its_metrics(
-    capsys: pytest.CaptureFixture[str], metrics_on: None
-) -> None:
-    @metrics.log_metrics
-    def handler(event: dict[str, object], context: object) -> str:
-        metrics.add_metric(name="DoorUnlocked", unit=MetricUnit.Count, value=1)
+        log_counts("Door unlocked", {"DoorUnlocked": 1}, door_id="front-door")
         return "ok"
 
     assert handler({}, None) == "ok"
-    blob = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert blob["DoorUnlocked"] == [1.0]
-    assert blob["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SmartDoor"
-    # AND the next invocation starts empty
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        metrics.flush_metrics()
-    assert capsys.readouterr().out == ""
+    # THEN one log line carries it, located at its caller, and no EMF document (no custom metric)
+    (record,) = caplog.records
+    assert (record.getMessage(), record.levelname, record.funcName) == ("Door unlocked", "INFO", "handler")
+    assert record.__dict__[COUNTS_KEY] == {"DoorUnlocked": 1} and record.__dict__["door_id"] == "front-door"
+    assert "_aws" not in capsys.readouterr().out

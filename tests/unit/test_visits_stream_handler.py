@@ -1,4 +1,4 @@
-"""The stream_match handler on in-memory adapters: Kinesis batches in, events and metrics out."""
+"""The stream_match handler on in-memory adapters: Kinesis batches in, events and logged counts out."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from smartdoor.adapters.visit_store import InMemoryVisitStore
 from smartdoor.domain.visits import visit_id_for
 from smartdoor.settings import reset_settings_cache
 from stream_match.handler import handler
+from tests.fixtures.counts import logged_counts
 from tests.fixtures.face_search import (
     DOOR_ID,
     STREAM_ARN,
@@ -61,34 +62,18 @@ def detail_types(bus: RecordingEventBus) -> list[str]:
     return [event.detail_type for event in bus.published]
 
 
-def emitted_metrics(output: str) -> dict[str, float]:
-    """Sum of every metric in the EMF lines the invocation printed."""
-    totals: dict[str, float] = {}
-    for line in output.splitlines():
-        if '"_aws"' not in line:
-            continue
-        blob = json.loads(line)
-        for directive in blob["_aws"]["CloudWatchMetrics"]:
-            for metric in directive["Metrics"]:
-                value = blob[metric["Name"]]
-                totals[metric["Name"]] = totals.get(metric["Name"], 0) + (
-                    sum(value) if isinstance(value, list) else value
-                )
-    return totals
-
-
 def test_sixty_second_unknown_visit_in_one_batch_gives_one_event(
-    store: InMemoryVisitStore, bus: RecordingEventBus, capsys: pytest.CaptureFixture[str]
+    store: InMemoryVisitStore, bus: RecordingEventBus, caplog: pytest.LogCaptureFixture
 ) -> None:
     response = invoke(kinesis_event(visit(60, 2, lambda i: [unknown_face()])), store, bus)
 
     assert response == {"batchItemFailures": []}
     assert detail_types(bus) == ["UnknownFaceDetected"]
-    metrics = emitted_metrics(capsys.readouterr().out)
-    assert metrics["Records"] == 120
-    assert metrics["Faces"] == 120
-    assert metrics["VisitsOpened"] == 1
-    assert metrics["EventsEmitted"] == 1
+    counts = logged_counts(caplog.records)
+    assert counts["Records"] == 120
+    assert counts["Faces"] == 120
+    assert counts["VisitsOpened"] == 1
+    assert counts["EventsEmitted"] == 1
 
 
 def test_known_visit_split_over_many_batches_gives_one_event(
@@ -111,7 +96,7 @@ def test_known_visit_split_over_many_batches_gives_one_event(
 
 
 def test_tiny_or_blurry_faces_alone_give_nothing(
-    store: InMemoryVisitStore, bus: RecordingEventBus, capsys: pytest.CaptureFixture[str]
+    store: InMemoryVisitStore, bus: RecordingEventBus, caplog: pytest.LogCaptureFixture
 ) -> None:
     event = kinesis_event(visit(60, 2, lambda i: [tiny_face()] if i % 2 else [blurry_face()]))
 
@@ -119,15 +104,27 @@ def test_tiny_or_blurry_faces_alone_give_nothing(
 
     assert bus.published == []
     assert store.visits == {}
-    metrics = emitted_metrics(capsys.readouterr().out)
-    assert metrics["FacesSkippedByGate"] == 120
-    assert metrics["VisitsOpened"] == 0
+    counts = logged_counts(caplog.records)
+    assert counts["FacesSkippedByGate"] == 120
+    assert counts["VisitsOpened"] == 0
+
+
+def test_a_batch_of_empty_frames_writes_no_info_line(
+    store: InMemoryVisitStore, bus: RecordingEventBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a stream processor's records with nobody at the door (two a second, faces or not)
+    event = kinesis_event(visit(10, 2, lambda i: []))
+
+    assert invoke(event, store, bus) == {"batchItemFailures": []}
+
+    # THEN nothing is logged at INFO: an idle camera adds no log ingestion
+    assert [r.getMessage() for r in caplog.records if r.levelname == "INFO"] == []
+    assert logged_counts(caplog.records) == {}
 
 
 def test_malformed_records_in_the_middle_lose_none_of_their_neighbours_effects(
     store: InMemoryVisitStore,
     bus: RecordingEventBus,
-    capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # GIVEN a batch where the only two frames of a stranger surround bad records of every kind
@@ -148,7 +145,7 @@ def test_malformed_records_in_the_middle_lose_none_of_their_neighbours_effects(
     assert detail_types(bus) == ["UnknownFaceDetected"]
     stored = store.load(DOOR_ID)
     assert stored is not None and stored.state.last_frame_at == pytest.approx(VISIT_START + 0.5)
-    assert emitted_metrics(capsys.readouterr().out)["MalformedRecords"] == 4
+    assert logged_counts(caplog.records)["MalformedRecords"] == 4
     skipped = [r for r in caplog.records if r.getMessage() == "Skipped a malformed face-search record"]
     assert sorted(r.__dict__["reason"] for r in skipped) == [
         "bad-shape",

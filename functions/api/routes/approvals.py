@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from http import HTTPStatus
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from api.contract import ApprovalDecided, ApprovalRefused, ApprovalShown, DecisionRequest, answer
 from api.router import Answer, Call, Doc, Route, json_answer
 from smartdoor.domain.approvals import decide, view
-from smartdoor.observability import metrics
+from smartdoor.observability import log_counts
 from smartdoor.services.unlock import iso_utc
 
 # The owner page's photo links: short-lived, and never longer than the request itself lives.
@@ -31,7 +29,7 @@ def show_approval(call: Call) -> Answer:
     shown = view(approval_id, now=adapters.now, approvals=adapters.approvals, link_key=adapters.link_key)
     remaining = int((shown.expires_at - adapters.now).total_seconds())
     link_seconds = max(1, min(MAX_PHOTO_URL_SECONDS, remaining))
-    metrics.add_metric(name="ApprovalsShown", unit=MetricUnit.Count, value=1)
+    log_counts("Approval shown", {"ApprovalsShown": 1})
     return json_answer(
         HTTPStatus.OK,
         {
@@ -61,7 +59,7 @@ def decide_approval(call: Call) -> Answer:
         task_tokens=adapters.task_tokens,
         link_key=adapters.link_key,
     )
-    metrics.add_metric(name=f"Approvals{result.status.value.title()}", unit=MetricUnit.Count, value=1)
+    log_counts("Approval decided", {f"Approvals{result.status.value.title()}": 1})
     return json_answer(
         HTTPStatus.OK,
         {

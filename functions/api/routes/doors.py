@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from api.contract import Rang, SnapshotUploadForm, Unlocked, UnlockRefused, UnlockRequest, answer
 from api.router import Answer, Call, Doc, Route, json_answer
 from api.settings import ApiSettings
 from smartdoor.adapters.snapshot_store import S3SnapshotUploads
-from smartdoor.observability import metrics
+from smartdoor.observability import log_counts
 from smartdoor.services.door_devices import ring_door, snapshot_upload
 from smartdoor.services.unlock import iso_utc, unlock_door
 
@@ -40,13 +38,13 @@ def routes(settings: ApiSettings) -> list[Route]:
             client=call.client,
             link_key=body.key,
         )
-        metrics.add_metric(name="DoorUnlocked", unit=MetricUnit.Count, value=1)
+        log_counts("Door unlocked", {"DoorUnlocked": 1})
         return json_answer(HTTPStatus.OK, {"granted": True, "visitor": opened.visitor_name})
 
     def ring(call: Call) -> Answer:
         adapters = call.adapters
         rang = ring_door(call.params["doorId"], served_doors=served, bus=adapters.bus, now=adapters.now)
-        metrics.add_metric(name="DoorbellRings", unit=MetricUnit.Count, value=1)
+        log_counts("Doorbell rang", {"DoorbellRings": 1})
         return json_answer(
             HTTPStatus.ACCEPTED, {"doorId": rang.door_id, "accepted": True, "ringAt": iso_utc(rang.rang_at)}
         )
@@ -55,7 +53,7 @@ def routes(settings: ApiSettings) -> list[Route]:
         adapters = call.adapters
         forms = adapters.snapshot_forms or S3SnapshotUploads(settings.photos_bucket)
         upload = snapshot_upload(call.params["doorId"], served_doors=served, forms=forms, now=adapters.now)
-        metrics.add_metric(name="SnapshotUploadsIssued", unit=MetricUnit.Count, value=1)
+        log_counts("Snapshot upload issued", {"SnapshotUploadsIssued": 1})
         return json_answer(HTTPStatus.CREATED, upload.to_body())
 
     return [

@@ -65,7 +65,7 @@ class VisitStateContended(TransientError):
 
 @dataclass
 class BatchStats:
-    """What one invocation saw (the handler publishes it once as metrics)."""
+    """What one invocation saw (the handler logs it once, as counts)."""
 
     records: int = 0
     malformed_records: int = 0
