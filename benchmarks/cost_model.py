@@ -65,6 +65,7 @@ HOURS_PER_DAY = 24
 GB = 1e9
 EXPRESS_MIN_GB = 64 / 1024  # Express is billed at 64 MB at least
 MAX_BILLED_ROTATIONS = 2  # KMS: rotations after the second add nothing to a key's monthly price
+DEFAULT_ROTATION_DAYS = 365  # KMS EnableKeyRotation without RotationPeriodInDays (90-2560 allowed)
 
 
 class CostModelError(ValueError):
@@ -146,7 +147,8 @@ class TemplateFacts:
     photo_retention_days: float | None
     secrets: int
     customer_kms_keys: int
-    rotating_kms_keys: int  # EnableKeyRotation: each yearly rotation adds to the key's price
+    rotating_kms_keys: int  # EnableKeyRotation: each rotation adds to the key's price
+    rotation_periods_days: tuple[float, ...]  # per rotating key: RotationPeriodInDays (365 if unset)
     alarms: int
     alarm_metrics: int  # CloudWatch bills alarms per metric: a metric-math alarm per metric it reads
     metric_filters: int  # each publishes a custom metric
@@ -281,6 +283,11 @@ def read_template(template: Mapping[str, Any]) -> TemplateFacts:
         secrets=len(_resources(template, "AWS::SecretsManager::Secret")),
         customer_kms_keys=len(keys),
         rotating_kms_keys=sum(1 for _, properties in keys if properties.get("EnableKeyRotation")),
+        rotation_periods_days=tuple(
+            float(properties.get("RotationPeriodInDays", DEFAULT_ROTATION_DAYS))
+            for _, properties in keys
+            if properties.get("EnableKeyRotation")
+        ),
         alarms=len(alarms),
         alarm_metrics=sum(_alarm_metrics(properties) for _, properties in alarms),
         metric_filters=_metric_filters(template),
@@ -940,18 +947,22 @@ def _secrets_and_keys(month: _Month) -> None:
         facts.customer_kms_keys,
         prices["kms.customer_key_month"],
     )
-    # A rotating key's first and second yearly rotations each add the key's price; later ones
-    # do not (AWS KMS pricing since May 2024).
+    # A rotating key's first and second rotations each add the key's price; later ones do not
+    # (AWS KMS pricing since May 2024). A key rotates every RotationPeriodInDays (365 if unset).
     age = profile.number("deployment_age_years")
-    rotations = min(math.floor(age), MAX_BILLED_ROTATIONS)
-    if facts.rotating_kms_keys and rotations:
+    rotations = sum(_billed_rotations(age, days) for days in facts.rotation_periods_days)
+    if rotations:
         bill.add(
             "KMS",
             f"rotated key material ({rotations} billed rotation(s) after {age:g} years)",
-            facts.rotating_kms_keys * rotations,
+            rotations,
             prices["kms.customer_key_month"],
         )
     bill.add("KMS", "requests", profile.number("kms_requests_per_month"), prices["kms.request"])
+
+
+def _billed_rotations(age_years: float, period_days: float) -> int:
+    return min(math.floor(age_years * 365 / period_days), MAX_BILLED_ROTATIONS)
 
 
 def _api_and_pages(month: _Month) -> None:

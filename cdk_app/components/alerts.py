@@ -16,6 +16,9 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+# KMS allows 90-2560 days between automatic rotations (EnableKeyRotation RotationPeriodInDays).
+ALERTS_KEY_ROTATION_DAYS = 2560
+
 
 class Alerts(Construct):
     """An encrypted, TLS-only SNS topic with the owner's email subscription, and alarm helpers."""
@@ -29,6 +32,9 @@ class Alerts(Construct):
             "TopicKey",
             description="Smart Door: alerts topic",
             enable_key_rotation=True,
+            # The longest period KMS allows: the key only wraps alert messages while SNS holds
+            # them for delivery, and each rotation adds $1/month (docs/performance.md).
+            rotation_period=Duration.days(ALERTS_KEY_ROTATION_DAYS),
             removal_policy=RemovalPolicy.RETAIN,
         )
         key = self.key

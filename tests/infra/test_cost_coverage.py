@@ -48,6 +48,8 @@ def test_the_model_reads_every_alarm_metric_key_stream_and_filter_of_the_templat
         for r in resources.values()
         if r["Type"] == "AWS::KMS::Key" and r["Properties"].get("EnableKeyRotation")
     )
+    # The alerts key rotates on the longest period KMS allows: no billed rotation for seven years.
+    assert facts.rotation_periods_days == (2560.0,)
     assert facts.kinesis_shards + facts.kinesis_on_demand_streams == count("AWS::Kinesis::Stream")
     assert facts.metric_filters == count("AWS::Logs::MetricFilter")
     assert facts.secrets == count("AWS::SecretsManager::Secret")

@@ -433,14 +433,34 @@ def test_alarms_are_billed_per_metric_they_read(prices: PriceBook) -> None:
     assert line(bill, "CloudWatch", "3 alarms reading 5 metrics").quantity == 5
 
 
-def test_a_rotating_key_costs_two_more_key_months_once_it_has_rotated_twice(
-    facts: TemplateFacts, prices: PriceBook
-) -> None:
-    assert facts.rotating_kms_keys == 1
+def test_a_rotating_key_costs_two_more_key_months_once_it_has_rotated_twice(prices: PriceBook) -> None:
+    # GIVEN a key rotating on KMS's default period (365 days: no RotationPeriodInDays)
+    facts = read_template(template(AlertsKey=yearly_key()))
+    assert (facts.rotating_kms_keys, facts.rotation_periods_days) == (1, (365.0,))
     for age, billed in ((0.5, 0), (1, 1), (2, 2), (7, 2)):
-        bill = estimate("doorbell-sessions", facts, profile(deployment_age_years=age), prices)
-        rotated = [item for item in bill.items if item.item.startswith("rotated key material")]
-        assert sum(item.quantity for item in rotated) == billed, age
+        assert billed_rotations(facts, prices, age) == billed, age
+
+
+def test_a_key_rotates_as_often_as_its_template_period_says(prices: PriceBook) -> None:
+    # GIVEN a key rotating every 2,560 days (the longest KMS allows) and one every 90
+    facts = read_template(
+        template(AlertsKey=yearly_key(RotationPeriodInDays=2560), Fast=yearly_key(RotationPeriodInDays=90))
+    )
+    assert sorted(facts.rotation_periods_days) == [90.0, 2560.0]
+    # THEN the slow key adds nothing for seven years; the fast one reaches its two billed rotations
+    assert billed_rotations(facts, prices, 0.2) == 0
+    assert billed_rotations(facts, prices, 0.5) == 2
+    assert billed_rotations(facts, prices, 7) == 2
+    assert billed_rotations(facts, prices, 7.1) == 3
+
+
+def yearly_key(**properties: object) -> dict[str, object]:
+    return {"Type": "AWS::KMS::Key", "Properties": {"EnableKeyRotation": True, **properties}}
+
+
+def billed_rotations(facts: TemplateFacts, prices: PriceBook, age: float) -> int:
+    bill = estimate("doorbell-sessions", facts, profile(deployment_age_years=age), prices)
+    return sum(int(item.quantity) for item in bill.items if item.item.startswith("rotated key material"))
 
 
 def test_each_unknown_visit_also_pays_the_workflows_own_face_search(
