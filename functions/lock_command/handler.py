@@ -23,9 +23,9 @@ from smartdoor.settings import FunctionSettings, load_settings
 
 class LockCommandSettings(FunctionSettings):
     door_id: Annotated[str, Meta(pattern="^[a-z0-9][a-z0-9-]{0,31}$")] = field(name="DOOR_ID")
-    unlock_seconds: Annotated[int, Meta(ge=1, le=30)] = field(default=5, name="UNLOCK_SECONDS")
     # The IoT data endpoint to publish through (https://data-ats.iot.<region>.amazonaws.com).
     iot_data_endpoint_url: Annotated[str, Meta(pattern="^https?://")] = field(name="IOT_DATA_ENDPOINT_URL")
+    unlock_seconds: Annotated[int, Meta(ge=1, le=30)] = field(default=5, name="UNLOCK_SECONDS")
 
 
 class CommandPublisher(Protocol):
