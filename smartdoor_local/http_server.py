@@ -312,6 +312,7 @@ def smartdoor_api_routes(api: LambdaHandler) -> list[ApiRoute]:
         # The owner's devices (Web Push, docs/notifications.md).
         ApiRoute("/push/key", frozenset({"GET", "OPTIONS"}), api),
         ApiRoute("/approvals/{approvalId}/push-subscription", frozenset({"POST", "DELETE", "OPTIONS"}), api),
+        ApiRoute("/doors/{doorId}/lock/{commandId}", frozenset({"GET", "OPTIONS"}), api),
         # Door devices (docs/doorbell.md); on AWS they need the devices' API key, not CORS.
         ApiRoute("/doors/{doorId}/ring", frozenset({"POST"}), api),
         ApiRoute("/doors/{doorId}/snapshots", frozenset({"POST"}), api),

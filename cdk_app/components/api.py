@@ -142,6 +142,13 @@ PASSCODE_IS_THE_CREDENTIAL = (
     "and email the owner. Throttling and body validation sit in front."
 )
 
+COMMAND_ID_IS_THE_CREDENTIAL = (
+    "The door page's lock-state route has no authorizer on purpose: the visitor has no account; "
+    "the commandId in the path (a uuid4, 122 random bits, handed only to the page that typed the "
+    "right code) is the credential, and the answer is only pending/unlocked/locked/no-answer "
+    "with a time. Stage throttling sits in front."
+)
+
 
 class Api(Construct):
     """The REST API, its stage, its models and validator, and the API Lambda with its grants."""
@@ -179,6 +186,13 @@ class Api(Construct):
                 "OTP_FAILURE_WINDOW_SECONDS": str(config.otp_failure_window_seconds),
                 "OTP_LOCKOUT_SECONDS": str(config.otp_lockout_seconds),
                 **(push_environment(storage) if config.web_push else {}),
+                "LOCK_KIND": config.lock or "none",
+                "LOCK_COMMAND_SECONDS": str(config.lock_command_seconds),
+                **(
+                    {"LOCK_STATES_TABLE": storage.lock_states_table.table_name}
+                    if storage.lock_states_table is not None
+                    else {}
+                ),
             },
             extra_layers=[packaging.webpush] if config.web_push else [],
             memory_size=512,  # a snappier cold start for a person waiting at the door
@@ -257,10 +271,19 @@ class Api(Construct):
             body=self.json_body_model("UnlockBody", UNLOCK_BODY),
             reason=PASSCODE_IS_THE_CREDENTIAL,
         )
+        # The door page asks what the lock answered to its right code's command.
+        self.lock_command = self.door.add_resource("lock").add_resource("{commandId}")
+        self.show_lock_state = self._method(
+            self.lock_command,
+            "GET",
+            parameters={"method.request.path.doorId": True, "method.request.path.commandId": True},
+            reason=COMMAND_ID_IS_THE_CREDENTIAL,
+        )
         # The routes the pages call from the browser (device routes are not among them).
         self.page_routes: dict[apigateway.Resource, list[str]] = {
             self.approval: ["GET", "POST"],
             self.unlock: ["POST"],
+            self.lock_command: ["GET"],
         }
         if config.web_push:
             self._push_routes(approval_id)
@@ -356,6 +379,10 @@ class Api(Construct):
             resources=[unknown_visitor.state_machine_arn],
         )
         bus.grant_put_events_to(role)
+        # With a lock: record each command pending (a conditional put), and answer the door
+        # page's question, what did the lock answer to this command?
+        if storage.lock_states_table is not None:
+            storage.lock_states_table.grant(role, "dynamodb:PutItem", "dynamodb:GetItem")
         # The lockout email to the owner.
         self.handler.allow_email_to_owner(alerts_topic, alerts_key)
 

@@ -8,13 +8,16 @@ tests) never share them.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from smartdoor.ports import (
     ApprovalRepository,
     EventBus,
     LinkKey,
+    LockStates,
     OwnerEmail,
     PasscodeVerifier,
+    PendingCommands,
     PhotoLinks,
     PushSubscriptions,
     SnapshotForms,
@@ -23,6 +26,10 @@ from smartdoor.ports import (
     VisitorNames,
 )
 from smartdoor.schema import Record
+
+
+class LockCommandStates(PendingCommands, LockStates, Protocol):
+    """The lock-states table as the API uses it: record a new command, read one's state."""
 
 
 class Adapters(Record):
@@ -39,3 +46,5 @@ class Adapters(Record):
     push_subscriptions: PushSubscriptions | None = None  # the owner's devices (Web Push)
     vapid: VapidPublicKey | None = None
     push_http_hosts: frozenset[str] = frozenset()  # the local stack's push service: plain http
+    # With a lock: its commands' states (None: the LOCK_STATES_TABLE adapter).
+    lock_states: LockCommandStates | None = None

@@ -150,9 +150,17 @@ class ApprovalRefused(_Wire):
     ) = None
 
 
-class Unlocked(Model):
+class Unlocked(_Wire):
     granted: Literal[True]
     visitor: str | None
+    command_id: Annotated[
+        str, Meta(description="the lock's command (uuid4): GET /doors/{doorId}/lock/{commandId}")
+    ]
+    lock: Annotated[
+        Literal["pending", "none"],
+        Meta(description="pending: a lock was told, ask its state; none: no lock is configured"),
+    ]
+    expires_at: Annotated[str, Meta(description="ISO-8601 UTC: the lock ignores the command after this")]
 
 
 class UnlockRefused(_Wire):
@@ -164,6 +172,11 @@ class UnlockRefused(_Wire):
     field: str | None = None
     retry_at: str | None = None
     retry_after_seconds: int | None = None
+
+
+class LockAnswer(_Wire):
+    state: Literal["pending", "unlocked", "locked", "no-answer"]
+    updated_at: Annotated[str, Meta(description="ISO-8601 UTC of the last change")]
 
 
 class Rang(_Wire):

@@ -25,7 +25,7 @@ from smartdoor.domain.approvals import (
     InvalidApprovalInput,
 )
 from smartdoor.domain.push import InvalidPushSubscription, TooManySubscriptions
-from smartdoor.errors import MalformedPasscode, SmartDoorError, TransientError, UnknownDoor
+from smartdoor.errors import MalformedPasscode, SmartDoorError, TransientError, UnknownCommand, UnknownDoor
 from smartdoor.observability import log_counts, logger
 from smartdoor.schema import ValidationError, where
 from smartdoor.services.door_devices import RingNotDelivered
@@ -257,6 +257,7 @@ ANSWERS: dict[type, Callable[[Any, Call], Answer]] = {
     PayloadTooLarge: _payload_too_large,
     ApprovalNotFound: _not_found,
     UnknownDoor: _not_found,
+    UnknownCommand: _not_found,
     NotFound: _not_found,
     NotJson: _not_json,
     ApprovalAlreadyDecided: _already_decided,

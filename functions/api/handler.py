@@ -22,7 +22,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from api.adapters import Adapters
+from api.adapters import Adapters, LockCommandStates
 from api.errors import MAX_BODY_BYTES, answer_error, read_json_object
 from api.router import Route, Router
 from api.routes import approvals, doors, push
@@ -122,6 +122,7 @@ def handler(
     snapshot_forms: SnapshotForms | None = None,
     push_subscriptions: PushSubscriptions | None = None,
     push_http_hosts: frozenset[str] = frozenset(),
+    lock_states: LockCommandStates | None = None,
 ) -> dict[str, Any]:
     settings = load_settings(ApiSettings)
     key = link_key or _default_link_key(settings.otp_secret_arn)
@@ -137,6 +138,7 @@ def handler(
         now=now or utc_now(),
         snapshot_forms=snapshot_forms,
         **_push_adapters(settings, key, push_subscriptions, push_http_hosts),
+        lock_states=lock_states,
     )
     approval_id = (event.get("pathParameters") or {}).get("approvalId")
     if approval_id:

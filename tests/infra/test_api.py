@@ -36,6 +36,7 @@ SNAPSHOTS = ("POST", "/doors/{doorId}/snapshots")
 PUSH_KEY = ("GET", "/push/key")
 SUBSCRIBE = ("POST", "/approvals/{approvalId}/push-subscription")
 UNSUBSCRIBE = ("DELETE", "/approvals/{approvalId}/push-subscription")
+LOCK_STATE = ("GET", "/doors/{doorId}/lock/{commandId}")
 
 
 def _routes(synthesized: Synthesized) -> dict[tuple[str, str], dict[str, Any]]:
@@ -83,12 +84,14 @@ def test_the_api_has_exactly_the_documented_routes_and_their_preflights(synthesi
         ("OPTIONS", "/doors/{doorId}/unlock"),
         ("OPTIONS", "/push/key"),
         ("OPTIONS", "/approvals/{approvalId}/push-subscription"),
+        LOCK_STATE,
+        ("OPTIONS", "/doors/{doorId}/lock/{commandId}"),
     }
     # No catch-all: unknown paths are refused by API Gateway itself.
     assert not any("{proxy+}" in path or method == "ANY" for method, path in routes)
 
 
-@pytest.mark.parametrize("route", [SHOW, DECIDE, UNLOCK, PUSH_KEY, SUBSCRIBE, UNSUBSCRIBE])
+@pytest.mark.parametrize("route", [SHOW, DECIDE, UNLOCK, PUSH_KEY, SUBSCRIBE, UNSUBSCRIBE, LOCK_STATE])
 def test_routes_are_lambda_proxy_integrations_of_the_api_function(
     synthesized: Synthesized, route: tuple[str, str]
 ) -> None:
@@ -117,6 +120,7 @@ def test_api_gateway_may_invoke_the_function_only_for_its_routes_on_its_stage(
         f"{prefix}/GET/approvals/*",
         f"{prefix}/POST/approvals/*",
         f"{prefix}/POST/doors/*/unlock",
+        f"{prefix}/GET/doors/*/lock/*",
         f"{prefix}/POST/doors/*/ring",
         f"{prefix}/POST/doors/*/snapshots",
         f"{prefix}/GET/push/key",
@@ -384,7 +388,7 @@ def test_the_api_function_runs_its_handler_on_python_313_arm64_traced(synthesize
     assert properties["Code"] == stream_match["Code"]  # the one shared functions/ asset
 
 
-@pytest.mark.parametrize("fixture", ["synthesized", "synthesized_custom"])
+@pytest.mark.parametrize("fixture", ["synthesized", "synthesized_custom", "synthesized_lock_iot"])
 def test_the_environment_is_exactly_what_api_settings_read(
     fixture: str, request: pytest.FixtureRequest
 ) -> None:
@@ -396,8 +400,12 @@ def test_the_environment_is_exactly_what_api_settings_read(
         for key, value in variables.items()
     }
     read = settings_variables(ApiSettings)
-    assert set(env) - {"POWERTOOLS_SERVICE_NAME"} == read
+    lock = synthesized.stack.config.lock
+    # Without a lock there is no lock-states table to name.
+    expected = read if lock else read - {"LOCK_STATES_TABLE"}
+    assert set(env) - {"POWERTOOLS_SERVICE_NAME"} == expected
     settings = read_settings(ApiSettings, env)  # as at cold start
+    assert (settings.lock, settings.lock_command_seconds) == (lock or "none", 30)
     assert settings.door_id == "front-door"
     assert (settings.otp_max_failures, settings.otp_failure_window_seconds, settings.otp_lockout_seconds) == (
         5,

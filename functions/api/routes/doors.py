@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from api.contract import Rang, SnapshotUploadForm, Unlocked, UnlockRefused, UnlockRequest, answer
+from api.adapters import Adapters
+from api.contract import LockAnswer, Rang, SnapshotUploadForm, Unlocked, UnlockRefused, UnlockRequest, answer
 from api.router import Answer, Call, Doc, Route, json_answer
 from api.settings import ApiSettings
+from smartdoor.adapters.lock_store import DynamoLockStates
 from smartdoor.adapters.snapshot_store import S3SnapshotUploads
 from smartdoor.observability import log_counts
 from smartdoor.services.door_devices import ring_door, snapshot_upload
-from smartdoor.services.unlock import iso_utc, unlock_door
+from smartdoor.services.lock_state import command_state
+from smartdoor.services.unlock import LockCommand, iso_utc, unlock_door
 
 DOOR_ID = {"doorId": "the door's id, e.g. front-door"}
 
@@ -22,6 +25,12 @@ _NO_KEY = answer("API Gateway (not the local stack): no or a wrong x-api-key / S
 
 def routes(settings: ApiSettings) -> list[Route]:
     served = {settings.door_id}
+
+    def lock_command(adapters: Adapters) -> LockCommand:
+        if settings.lock == "none" or settings.lock_states_table is None:
+            return LockCommand(seconds=settings.lock_command_seconds)
+        states = adapters.lock_states or DynamoLockStates(settings.lock_states_table)
+        return LockCommand(seconds=settings.lock_command_seconds, states=states, via=settings.lock)
 
     def unlock(call: Call) -> Answer:
         body: UnlockRequest = call.body
@@ -37,9 +46,30 @@ def routes(settings: ApiSettings) -> list[Route]:
             now=adapters.now,
             client=call.client,
             link_key=body.key,
+            lock=lock_command(adapters),
         )
         log_counts("Door unlocked", {"DoorUnlocked": 1})
-        return json_answer(HTTPStatus.OK, {"granted": True, "visitor": opened.visitor_name})
+        return json_answer(
+            HTTPStatus.OK,
+            {
+                "granted": True,
+                "visitor": opened.visitor_name,
+                "commandId": opened.command_id,
+                # With a lock, the page asks GET .../lock/{commandId} until it answers.
+                "lock": "none" if settings.lock == "none" else "pending",
+                "expiresAt": iso_utc(opened.expires_at),
+            },
+        )
+
+    def lock(call: Call) -> Answer:
+        adapters = call.adapters
+        states = None
+        if settings.lock != "none" and settings.lock_states_table is not None:
+            states = adapters.lock_states or DynamoLockStates(settings.lock_states_table)
+        found = command_state(
+            call.params["doorId"], call.params["commandId"], served_doors=served, states=states
+        )
+        return json_answer(HTTPStatus.OK, {"state": found.state, "updatedAt": found.updated_at})
 
     def ring(call: Call) -> Answer:
         adapters = call.adapters
@@ -58,6 +88,7 @@ def routes(settings: ApiSettings) -> list[Route]:
 
     return [
         Route("POST", "/doors/{doorId}/unlock", unlock, UNLOCK, body=UnlockRequest),
+        Route("GET", "/doors/{doorId}/lock/{commandId}", lock, LOCK_STATE),
         Route("POST", "/doors/{doorId}/ring", ring, RING),
         Route("POST", "/doors/{doorId}/snapshots", snapshots, SNAPSHOTS),
     ]
@@ -83,6 +114,20 @@ UNLOCK = Doc(
             UnlockRefused,
         ),
         503: answer("AWS throttled or failed, or the lock could not be told (Retry-After)"),
+    },
+)
+LOCK_STATE = Doc(
+    summary="The door page: what the lock answered to the command of a right code",
+    tags=("door",),
+    params={**DOOR_ID, "commandId": "the unlock answer's commandId (uuid4)"},
+    responses={
+        200: answer(
+            "pending (not answered yet), unlocked / locked (the lock opened for this command), "
+            "or no-answer (it did not; the owner has been emailed)",
+            LockAnswer,
+        ),
+        404: answer("not a door this deployment serves, no lock, or no command of this door with this id"),
+        503: answer("AWS throttled or failed (Retry-After)"),
     },
 )
 RING = Doc(
