@@ -9,13 +9,19 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from smartdoor.domain.phones import is_e164, is_sender_id
 
 # Whole-value patterns (fullmatch: `$` alone would let a trailing newline through).
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 DOOR_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+# A lock's webhook: https only (the secret header travels with it), no fragment, no whitespace.
+WEBHOOK_URL = re.compile(r"https://[^\s/?#]+(/[^\s#]*)?")
+# An HTTP header name (RFC 9110 token characters).
+HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
+# A Secrets Manager secret name (its documented characters).
+SECRET_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
 SITE_URL = re.compile(r"(https://[^\s/?#]+|http://(localhost|127\.0\.0\.1)(:[0-9]+)?)(/[^\s?#]*[^\s/?#])?")
 
 # The flag a person must pass to fix each key, used in error messages.
@@ -27,6 +33,12 @@ _FLAG_HELP = {
     "originationNumber": "pass -c originationNumber=+18005550100 (E.164: a number of this account in "
     "SNS > Origination numbers) or leave it out",
     "smsDeliveryLogs": "pass -c smsDeliveryLogs=true or -c smsDeliveryLogs=false",
+    "lockIot": "pass -c lockIot=true (an AWS IoT relay at the door) or leave it out",
+    "lockWebhookUrl": "pass -c lockWebhookUrl=https://lock.example.com/api/webhook/<id> "
+    "-c lockWebhookSecretName=<secret> or leave both out",
+    "lockWebhookSecretName": "pass -c lockWebhookSecretName=<the Secrets Manager secret holding the "
+    "header value> with lockWebhookUrl, or leave both out",
+    "lockWebhookHeader": "pass -c lockWebhookHeader=X-Smartdoor-Key or leave it out",
 }
 
 
@@ -91,6 +103,15 @@ class SmartDoorConfig(BaseModel):
     # SNS SMS delivery status logging (account and region wide): failures go to CloudWatch Logs,
     # and one alarm emails the owner. false when another stack in the account already manages it.
     sms_delivery_logs: bool = Field(True, alias="smsDeliveryLogs")
+    # The lock (docs/door.md): a relay driven by the door agent through AWS IoT Core (lockIot), or
+    # a lock with an HTTP API told by a webhook (lockWebhookUrl, its header value kept in the
+    # Secrets Manager secret lockWebhookSecretName, created by the owner). At most one per door.
+    lock_iot: bool = Field(False, alias="lockIot")
+    lock_webhook_url: str | None = Field(None, alias="lockWebhookUrl")
+    lock_webhook_secret_name: str | None = Field(None, alias="lockWebhookSecretName")
+    lock_webhook_header: str = Field("X-Smartdoor-Key", alias="lockWebhookHeader")
+    # How long an unlock command is valid, and how long the lock has to answer it.
+    lock_command_seconds: int = Field(30, alias="lockCommandSeconds", ge=5, le=300)
 
     @field_validator("owner_phone")
     @classmethod
@@ -129,6 +150,44 @@ class SmartDoorConfig(BaseModel):
             )
         return value
 
+    @field_validator("lock_webhook_url")
+    @classmethod
+    def _webhook_is_https(cls, value: str | None) -> str | None:
+        if value is not None and not WEBHOOK_URL.fullmatch(value):
+            raise ValueError("must be an https:// URL such as https://lock.example.com/api/webhook/door")
+        return value
+
+    @field_validator("lock_webhook_secret_name")
+    @classmethod
+    def _secret_name_is_valid(cls, value: str | None) -> str | None:
+        if value is not None and not SECRET_NAME.fullmatch(value):
+            raise ValueError("must be a Secrets Manager secret name (letters, digits and /_+=.@-)")
+        return value
+
+    @field_validator("lock_webhook_header")
+    @classmethod
+    def _header_is_a_token(cls, value: str) -> str:
+        if not HEADER_NAME.fullmatch(value):
+            raise ValueError("must be an HTTP header name such as X-Smartdoor-Key")
+        return value
+
+    @model_validator(mode="after")
+    def _one_complete_lock(self) -> SmartDoorConfig:
+        if self.lock_webhook_url is not None and self.lock_webhook_secret_name is None:
+            raise ValueError("lockWebhookSecretName: is required with lockWebhookUrl")
+        if self.lock_webhook_secret_name is not None and self.lock_webhook_url is None:
+            raise ValueError("lockWebhookUrl: is required with lockWebhookSecretName")
+        if self.lock_iot and self.lock_webhook_url is not None:
+            raise ValueError("lockIot and lockWebhookUrl: a door has one lock, pass only one of them")
+        return self
+
+    @property
+    def lock(self) -> Literal["iot", "webhook"] | None:
+        """How the door's lock is told to open, or None without a lock."""
+        if self.lock_iot:
+            return "iot"
+        return "webhook" if self.lock_webhook_url is not None else None
+
     @field_validator("door_id")
     @classmethod
     def _door_id_is_a_slug(cls, value: str) -> str:
@@ -152,7 +211,10 @@ def load_config(context: dict[str, Any]) -> SmartDoorConfig:
     except ValidationError as error:
         problems = []
         for issue in error.errors():
-            key = str(issue["loc"][0]) if issue["loc"] else "?"
+            if not issue["loc"]:  # a rule across keys: its sentence names them
+                problems.append(f"  {_plain_message(issue)}")
+                continue
+            key = str(issue["loc"][0])
             hint = _FLAG_HELP.get(key, f"pass -c {key}=<value>")
             reason = "is required" if issue["type"] == "missing" else _plain_message(issue)
             problems.append(f"  {key}: {reason}; {hint}")

@@ -40,7 +40,12 @@ class SmartDoorStack(Stack):
         super().__init__(scope, construct_id, description=STACK_DESCRIPTION, **kwargs)
         self.config = config
 
-        self.storage = Storage(self, "Storage", photo_retention_days=config.photo_retention_days)
+        self.storage = Storage(
+            self,
+            "Storage",
+            photo_retention_days=config.photo_retention_days,
+            lock_states=config.lock is not None,
+        )
         self.alerts = Alerts(self, "Alerts", owner_email=config.owner_email)
         # Carrier-side SMS failures reach the owner through this one alarm (docs/sms.md).
         self.sms_delivery = (

@@ -142,6 +142,13 @@ class Api(Construct):
                 "OTP_MAX_FAILURES": str(config.otp_max_failures),
                 "OTP_FAILURE_WINDOW_SECONDS": str(config.otp_failure_window_seconds),
                 "OTP_LOCKOUT_SECONDS": str(config.otp_lockout_seconds),
+                "LOCK_KIND": config.lock or "none",
+                "LOCK_COMMAND_SECONDS": str(config.lock_command_seconds),
+                **(
+                    {"LOCK_STATES_TABLE": storage.lock_states_table.table_name}
+                    if storage.lock_states_table is not None
+                    else {}
+                ),
             },
             memory_size=512,  # a snappier cold start for a person waiting at the door
             timeout_seconds=15,  # well inside API Gateway's 29 s integration timeout
@@ -287,6 +294,9 @@ class Api(Construct):
             resources=[unknown_visitor.state_machine_arn],
         )
         bus.grant_put_events_to(role)
+        # The door page's question: what did the lock answer to this command?
+        if storage.lock_states_table is not None:
+            storage.lock_states_table.grant(role, "dynamodb:GetItem")
         # The lockout email to the owner.
         self.handler.allow_email_to_owner(alerts_topic, alerts_key)
 

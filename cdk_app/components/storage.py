@@ -18,12 +18,16 @@ class Storage(Construct):
     """Encrypted, on-demand tables with TTL and point-in-time recovery; a private photos bucket
     whose visit photos expire; the per-deployment HMAC key for one-time passcodes."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, photo_retention_days: int) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, photo_retention_days: int, lock_states: bool = False
+    ) -> None:
         super().__init__(scope, construct_id)
         self.visits_table = self._table("Visits", partition_key="pk", sort_key="sk")
         self.approvals_table = self._table("Approvals", partition_key="approvalId")
         self.visitors_table = self._table("Visitors", partition_key="visitorId")
         self.passcodes_table = self._table("Passcodes", partition_key="pk", sort_key="sk")
+        # With a lock: each unlock command's state (pending, unlocked, locked, no-answer), for a day.
+        self.lock_states_table = self._table("LockStates", partition_key="commandId") if lock_states else None
         self.access_logs_bucket = self._access_logs_bucket()
         self.photos_bucket = self._photos_bucket(photo_retention_days)
         self.otp_secret = self._otp_secret()

@@ -120,9 +120,17 @@ class ApprovalRefused(_Wire):
     ) = None
 
 
-class Unlocked(Model):
+class Unlocked(_Wire):
     granted: Literal[True]
     visitor: str | None
+    command_id: Annotated[
+        str, Meta(description="the lock's command (uuid4): GET /doors/{doorId}/lock/{commandId}")
+    ]
+    lock: Annotated[
+        Literal["pending", "none"],
+        Meta(description="pending: a lock was told, ask its state; none: no lock is configured"),
+    ]
+    expires_at: Annotated[str, Meta(description="ISO-8601 UTC: the lock ignores the command after this")]
 
 
 class UnlockRefused(_Wire):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from smartdoor.domain.otp import OtpPolicy
@@ -27,12 +27,19 @@ class ApiSettings(FunctionSettings):
         default=900, name="OTP_FAILURE_WINDOW_SECONDS"
     )
     otp_lockout_seconds: Annotated[int, Meta(ge=1)] = field(default=900, name="OTP_LOCKOUT_SECONDS")
+    # The door's lock (docs/door.md): how it is told to open ("none": nothing listens but the bus),
+    # how long a command is valid, and the table its answers land in (GET .../lock/{commandId}).
+    lock: Literal["none", "iot", "webhook"] = field(default="none", name="LOCK_KIND")
+    lock_command_seconds: Annotated[int, Meta(ge=1, le=3600)] = field(default=30, name="LOCK_COMMAND_SECONDS")
+    lock_states_table: str | None = field(default=None, name="LOCK_STATES_TABLE")
 
     def __post_init__(self) -> None:
         if self.site_origin is not None and origin_of(self.site_origin) != self.site_origin:
             raise ValueError(
                 "SITE_ORIGIN must be scheme://host[:port] with no path, e.g. https://door.example.com"
             )
+        if self.lock != "none" and not self.lock_states_table:
+            raise ValueError(f"LOCK_KIND={self.lock} needs LOCK_STATES_TABLE (the lock's answers)")
 
     def policy(self) -> OtpPolicy:
         # Verifying never reads the code lifetime (each stored code carries its own expiry).

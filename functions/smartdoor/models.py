@@ -131,6 +131,10 @@ class DoorUnlockedDetail(WireModel, kw_only=True):
     door_id: str
     visitor_id: str
     unlocked_at: str  # ISO-8601 UTC
+    # The lock's command (docs/door.md): its id (uuid4) and when it stops being valid (ISO-8601 UTC,
+    # unlockedAt + lockCommandSeconds) so a late delivery never opens the door.
+    command_id: str
+    expires_at: str
 
 
 class DoorActivityDetail(WireModel, kw_only=True):

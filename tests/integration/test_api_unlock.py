@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ import pytest
 from api.handler import MAX_BODY_BYTES, reset_adapters
 from smartdoor.adapters.event_bus import RecordingEventBus
 from smartdoor.adapters.passcode_store import failures_key
+from smartdoor.settings import reset_settings_cache
 from tests.e2e.api_world import DOOR_ID, PASSCODES_TABLE, ApiWorld, use_world_environment
 
 UNLOCK = f"/doors/{DOOR_ID}/unlock"
@@ -55,7 +57,15 @@ def test_right_code_opens_the_door_and_tells_the_lock(world: ApiWorld, ada_code:
     answer = world.call("POST", UNLOCK, {"otp": ada_code})
     # THEN the door opens with a welcome by name
     assert answer.status == 200
-    assert answer.body == {"granted": True, "visitor": "Ada Lovelace"}
+    command_id = answer.body["commandId"]
+    assert answer.body == {
+        "granted": True,
+        "visitor": "Ada Lovelace",
+        "commandId": command_id,
+        "lock": "none",  # this deployment has no lock: the page says "Door open" at once
+        "expiresAt": answer.body["expiresAt"],
+    }
+    assert uuid.UUID(command_id).version == 4
     # AND exactly one DoorUnlocked event went on the bus, without the code
     events = world.bus_events()
     assert [e["detail-type"] for e in events] == ["DoorUnlocked"]
@@ -65,9 +75,42 @@ def test_right_code_opens_the_door_and_tells_the_lock(world: ApiWorld, ada_code:
     assert detail["visitorId"] == "visitor-ada"
     assert detail["visitId"] == ADA_VISIT  # the visit whose code opened the door
     assert detail["version"] == "1"
-    assert set(detail) == {"version", "visitId", "doorId", "visitorId", "unlockedAt"}
-    assert abs(datetime.fromisoformat(detail["unlockedAt"]) - datetime.now(UTC)) < timedelta(minutes=1)
+    assert set(detail) == {
+        "version",
+        "visitId",
+        "doorId",
+        "visitorId",
+        "unlockedAt",
+        "commandId",
+        "expiresAt",
+    }
+    unlocked_at = datetime.fromisoformat(detail["unlockedAt"])
+    assert abs(unlocked_at - datetime.now(UTC)) < timedelta(minutes=1)
+    # AND the lock's command names the answer's id and is valid lockCommandSeconds (30 by default)
+    assert detail["commandId"] == command_id
+    assert datetime.fromisoformat(detail["expiresAt"]) - unlocked_at == timedelta(seconds=30)
+    assert detail["expiresAt"] == answer.body["expiresAt"]
     assert ada_code not in json.dumps(events)
+
+
+def test_with_a_lock_the_answer_says_the_lock_is_pending(
+    world: ApiWorld, ada_code: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a deployment whose lock is an IoT relay that gets 10 s to answer
+    monkeypatch.setenv("LOCK_KIND", "iot")
+    monkeypatch.setenv("LOCK_COMMAND_SECONDS", "10")
+    monkeypatch.setenv("LOCK_STATES_TABLE", "SmartDoor-LockStates")
+    reset_settings_cache()
+    # WHEN the right code is typed
+    answer = world.call("POST", UNLOCK, {"otp": ada_code})
+    # THEN the door page is told to wait for the lock, and the command lives 10 s
+    assert answer.status == 200
+    assert answer.body["lock"] == "pending"
+    (event,) = world.bus_events()
+    detail = event["detail"]
+    assert detail["commandId"] == answer.body["commandId"]
+    delta = datetime.fromisoformat(detail["expiresAt"]) - datetime.fromisoformat(detail["unlockedAt"])
+    assert delta == timedelta(seconds=10)
 
 
 def test_a_code_works_once(world: ApiWorld, ada_code: str) -> None:
@@ -126,7 +169,8 @@ def test_a_visitor_record_that_is_gone_still_opens_without_a_name(world: ApiWorl
     answer = world.call("POST", UNLOCK, {"otp": code})
     # THEN the code is still valid: the door opens, without a name
     assert answer.status == 200
-    assert answer.body == {"granted": True, "visitor": None}
+    assert answer.body["granted"] is True
+    assert answer.body["visitor"] is None
 
 
 # ---------------------------------------------------------------------------- refusals
@@ -338,7 +382,7 @@ def test_a_thousand_wrong_codes_from_fifty_addresses_then_the_visitor_taps_the_l
     assert world.call("POST", UNLOCK, {"otp": issued.code}).status == 429
     # BUT the SMS's link (the code with its key) opens the door
     tapped = world.call("POST", UNLOCK, {"otp": issued.code, "key": issued.link_key})
-    assert tapped.status == 200 and tapped.body == {"granted": True, "visitor": "Bo"}
+    assert tapped.status == 200 and (tapped.body["granted"], tapped.body["visitor"]) == (True, "Bo")
     assert [e["detail-type"] for e in world.bus_events()] == ["DoorUnlocked"]
 
 

@@ -12,7 +12,7 @@ from api.settings import ApiSettings
 from smartdoor.adapters.snapshot_store import S3SnapshotUploads
 from smartdoor.observability import metrics
 from smartdoor.services.door_devices import ring_door, snapshot_upload
-from smartdoor.services.unlock import iso_utc, unlock_door
+from smartdoor.services.unlock import LockCommand, iso_utc, unlock_door
 
 DOOR_ID = {"doorId": "the door's id, e.g. front-door"}
 
@@ -24,6 +24,7 @@ _NO_KEY = answer("API Gateway (not the local stack): no or a wrong x-api-key / S
 
 def routes(settings: ApiSettings) -> list[Route]:
     served = {settings.door_id}
+    lock_command = LockCommand(seconds=settings.lock_command_seconds)
 
     def unlock(call: Call) -> Answer:
         body: UnlockRequest = call.body
@@ -39,9 +40,20 @@ def routes(settings: ApiSettings) -> list[Route]:
             now=adapters.now,
             client=call.client,
             link_key=body.key,
+            lock=lock_command,
         )
         metrics.add_metric(name="DoorUnlocked", unit=MetricUnit.Count, value=1)
-        return json_answer(HTTPStatus.OK, {"granted": True, "visitor": opened.visitor_name})
+        return json_answer(
+            HTTPStatus.OK,
+            {
+                "granted": True,
+                "visitor": opened.visitor_name,
+                "commandId": opened.command_id,
+                # With a lock, the page asks GET .../lock/{commandId} until it answers.
+                "lock": "none" if settings.lock == "none" else "pending",
+                "expiresAt": iso_utc(opened.expires_at),
+            },
+        )
 
     def ring(call: Call) -> Answer:
         adapters = call.adapters

@@ -8,8 +8,9 @@ typed exception, mapped to an HTTP status in `api.errors`, the API's one excepti
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
-from datetime import UTC, datetime
+import uuid
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from smartdoor.domain.otp import AlreadyOpen, Denied, Granted, LockedOut, OtpPolicy
@@ -58,6 +59,15 @@ class Unlocked(Record):
     visit_id: str
     visitor_name: str | None
     unlocked_at: datetime
+    command_id: str  # the lock's command; the door page asks for its state
+    expires_at: datetime
+
+
+class LockCommand(Record):
+    """How the door's lock is told: the command's lifetime, and how its ids are made."""
+
+    seconds: int = 30
+    new_id: Callable[[], str] = lambda: str(uuid.uuid4())
 
 
 def iso_utc(value: datetime) -> str:
@@ -96,6 +106,7 @@ def unlock_door(
     now: datetime,
     client: str | None = None,
     link_key: object = None,
+    lock: LockCommand | None = None,
 ) -> Unlocked:
     """Open `door_id` for a valid, unused, unexpired code, typed from the `client` address or sent
     with its link's key; raise why not otherwise.
@@ -108,7 +119,7 @@ def unlock_door(
     outcome = passcodes.verify(door_id, otp, client=client, link_key=link_key)  # type: ignore[arg-type]  # the domain checks the types
     if isinstance(outcome, Granted):
         try:
-            return _open(outcome, visitors=visitors, bus=bus, now=now)
+            return _open(outcome, visitors=visitors, bus=bus, now=now, lock=lock or LockCommand())
         except DoorNotTold:
             passcodes.release(door_id, str(otp))  # the door stayed shut: the code may be sent again
             raise
@@ -129,12 +140,18 @@ def unlock_door(
     raise TypeError(f"unexpected verify outcome {type(outcome).__name__}")
 
 
-def _open(granted: Granted, *, visitors: VisitorNames, bus: EventBus, now: datetime) -> Unlocked:
+def _open(
+    granted: Granted, *, visitors: VisitorNames, bus: EventBus, now: datetime, lock: LockCommand
+) -> Unlocked:
+    command_id = lock.new_id()
+    expires_at = now + timedelta(seconds=lock.seconds)
     detail = DoorUnlockedDetail(
         visit_id=granted.visit_id,
         door_id=granted.door_id,
         visitor_id=granted.visitor_id,
         unlocked_at=iso_utc(now),
+        command_id=command_id,
+        expires_at=iso_utc(expires_at),
     )
     event = BusEvent(detail_type=DetailType.DOOR_UNLOCKED.value, detail=json.dumps(detail.to_wire()))
     (event_id,) = bus.publish([event])
@@ -149,6 +166,7 @@ def _open(granted: Granted, *, visitors: VisitorNames, bus: EventBus, now: datet
             "visitor_id": granted.visitor_id,
             "visit_id": granted.visit_id,
             "event_id": event_id,
+            "command_id": command_id,
         },
     )
     try:
@@ -163,6 +181,8 @@ def _open(granted: Granted, *, visitors: VisitorNames, bus: EventBus, now: datet
         visit_id=granted.visit_id,
         visitor_name=visitor.name if visitor is not None else None,
         unlocked_at=now,
+        command_id=command_id,
+        expires_at=expires_at,
     )
 
 
