@@ -48,8 +48,12 @@ from smartdoor_local.emulation.deploy import Deployer
 from smartdoor_local.emulation.model import DeploymentModel, Function
 from smartdoor_local.emulation.overrides import (
     LOCAL_FACES,
+    LOCAL_WEBHOOK_PATH,
+    LOCAL_WEBHOOK_SECRET,
+    LOCAL_WEBHOOK_URL,
     MATCH_RULE_VARIABLES,
     local_overrides,
+    lock_context,
 )
 from smartdoor_local.emulation.resources import (
     FACES_TABLE,
@@ -61,7 +65,11 @@ from smartdoor_local.emulation.template import Variant
 from smartdoor_local.environment import patched_environ
 from smartdoor_local.event_rules import EventDelivery
 from smartdoor_local.face_engine import DynamoFaceStore, LocalFaceEngine, load_models
+from smartdoor_local.http_tasks import HttpInvoke
+from smartdoor_local.iot import MqttPublish, TopicRuleBridge, topic_rules
 from smartdoor_local.lambda_runtime import LambdaRuntime, LocalFunction, function_name_of
+from smartdoor_local.lock_webhook import LockWebhookReceiver
+from smartdoor_local.mqtt_broker import LocalBroker, start_broker
 from smartdoor_local.outbox import Outbox
 from smartdoor_local.photo_links import LocalPhotoLinks
 from smartdoor_local.s3_post_policy import enforce_post_policy
@@ -134,6 +142,11 @@ class LocalConfig:
     # "images" (the camera page streams frames) or "snapshots" (the door agent's uploads only:
     # `smartdoor local --face-source snapshots`); CDK's faceSource context.
     face_source: str = "images"
+    # The door's lock: "iot" (the door agent's relay, over the local MQTT broker), "webhook" (the
+    # local webhook receiver, /local/lock-webhook) or "none" (CDK's default: no lock);
+    # `smartdoor local --lock` (default iot). smartdoor_local.emulation.overrides.LOCK_CONTEXT.
+    lock: str = "none"
+    lock_command_seconds: int = _cdk("lock_command_seconds")
 
     def context(self, *, match_rules: bool = True) -> dict[str, Any]:
         """The CDK context keys (cdk_app/config.py's aliases) the local stack synthesizes with:
@@ -148,7 +161,7 @@ class LocalConfig:
             for name in (f.name for f in fields(self))
             if name in known and name not in skipped
         }
-        return context
+        return context | lock_context(self.lock)
 
     def match_rules(self) -> dict[str, str]:
         """The match rules as stream_match reads them (replay's overrides)."""
@@ -283,6 +296,14 @@ class LocalStack:
     # Failed asynchronous invocations (EventBridge -> Lambda): (function, error type).
     async_failures: list[tuple[str, str]] = field(default_factory=list)
     match_failures: list[dict[str, Any]] = field(default_factory=list)
+    # The lock: the MQTT broker (lock "iot"), the topic rules on it, the HTTP Tasks' requests and
+    # the local webhook receiver (lock "webhook").
+    broker: LocalBroker | None = None
+    topic_rules: TopicRuleBridge | None = None
+    http_tasks: HttpInvoke = field(init=False)
+    lock_webhook: LockWebhookReceiver = field(
+        default_factory=lambda: LockWebhookReceiver(header=cdk_defaults()["lock_webhook_header"])
+    )
     _moto: MotoServer | None = None
     _exit: ExitStack | None = None
 
@@ -301,6 +322,8 @@ class LocalStack:
         # faceSource=snapshots has no camera stream: the door agent's uploads are the frames.
         camera = self.names.get("video_stream_arn")
         self.camera_feed = LocalCameraFeed({camera: self.config.door_id} if camera else {})
+        receiver = f"{self.site_url.rstrip('/')}{LOCAL_WEBHOOK_PATH}"
+        self.http_tasks = HttpInvoke({LOCAL_WEBHOOK_URL: receiver})
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -322,7 +345,9 @@ class LocalStack:
             if self.moto_port is not None:
                 self._moto = MotoServer(port=self.moto_port).start()
                 exit_stack.callback(self._moto.stop)
+            self._start_lock_services(exit_stack)
             self._deploy()
+            self._start_topic_rules(exit_stack)
             if self.with_workflows:
                 exit_stack.callback(self._stop_running_executions)
             if self.mapping is not None:
@@ -334,6 +359,26 @@ class LocalStack:
             raise
         self._exit = exit_stack
         return self
+
+    def _start_lock_services(self, exit_stack: ExitStack) -> None:
+        """The broker and iot-data's Publish onto it (lock "iot"); the HTTP Task (lock "webhook")."""
+        if self.config.lock == "iot":
+            self.broker = start_broker()
+            exit_stack.callback(self.broker.stop)
+            exit_stack.enter_context(MqttPublish(self.broker.host, self.broker.port).installed())
+        if self.with_workflows:
+            exit_stack.enter_context(self.http_tasks.installed())
+
+    def _start_topic_rules(self, exit_stack: ExitStack) -> None:
+        rules = topic_rules(self.model.resources, self.deployer.intrinsics)
+        if not rules or not self.with_workflows:
+            return
+        if self.broker is None:
+            raise RuntimeError("the template has IoT topic rules but the local stack runs no broker")
+        self.topic_rules = TopicRuleBridge(rules, self._invoke_target).start(
+            self.broker.host, self.broker.port
+        )
+        exit_stack.callback(self.topic_rules.stop)
 
     def stop(self) -> None:
         exit_stack, self._exit = self._exit, None
@@ -368,7 +413,9 @@ class LocalStack:
 
         self._create_tables()
         self.deployer.create_storage()
+        self._create_lock_webhook_secret()
         self.deployer.create_messaging()
+        self.deployer.create_connections()
         self.names = self._names()
         from smartdoor.adapters.photo_store import S3PhotoStore
 
@@ -383,6 +430,13 @@ class LocalStack:
         self.mapping = self._stream_mapping()
         if self.with_workflows:
             self._create_workflows(role)
+
+    def _create_lock_webhook_secret(self) -> None:
+        """The secret the owner creates on AWS for the webhook's header (lock "webhook")."""
+        if self.config.lock == "webhook":
+            self.client("secretsmanager").create_secret(
+                Name=LOCAL_WEBHOOK_SECRET, SecretString=self.lock_webhook.key
+            )
 
     def _create_tables(self) -> None:
         self.deployer.create_tables()
@@ -441,7 +495,7 @@ class LocalStack:
 
     def _environment_overrides(self) -> dict[str, str]:
         """ENVIRONMENT_OVERRIDES' values (applied to any function whose template sets the variable)."""
-        overrides = local_overrides(self.site_url, self.config.visit_gap_seconds)
+        overrides = local_overrides(self.site_url, self.config.visit_gap_seconds, REGION)
         if not self.with_workflows:
             overrides |= self.config.match_rules()
         return overrides
@@ -593,6 +647,9 @@ class LocalStack:
             "siteUrl": self.site_url,
             "doorId": self.config.door_id,
             "faceMatchThreshold": self.config.face_match_threshold,
+            "lock": self.config.lock,
+            "lockCommandSeconds": self.config.lock_command_seconds,
+            **({"mqtt": self.broker.to_json()} if self.broker is not None else {}),
             "names": {
                 "visitorsTable": self.names["visitors"],
                 "passcodesTable": self.names["passcodes"],

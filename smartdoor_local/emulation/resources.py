@@ -36,6 +36,8 @@ CREATED_TYPES: Mapping[str, str] = {
     "AWS::StepFunctions::StateMachine": "a moto state machine with the rendered definition (workflows only)",
     "AWS::KinesisVideo::Stream": "no KVS locally: the camera page's frames (LocalCameraFeed) by its ARN",
     "AWS::Rekognition::Collection": f"the local face engine's table {FACES_TABLE} (dlib embeddings)",
+    "AWS::Events::Connection": "a moto connection, its API key resolved from moto's secrets",
+    "AWS::IoT::TopicRule": "TopicRuleBridge: a subscription on the local broker invoking its function",
 }
 # Resource types the local stack leaves out, and why.
 SKIPPED_TYPES: Mapping[str, str] = {
@@ -45,6 +47,9 @@ SKIPPED_TYPES: Mapping[str, str] = {
     "AWS::Logs::LogGroup": "logs go to the local process's stderr",
     "AWS::Logs::MetricFilter": "no CloudWatch locally",
     "AWS::CloudWatch::Alarm": "no CloudWatch locally",
+    "AWS::IoT::Thing": "the local MQTT broker lets any client connect: no things",
+    "AWS::IoT::Policy": "the local MQTT broker is anonymous on 127.0.0.1: no policies",
+    "AWS::IoT::*": "the local MQTT broker has no registry, certificates or attachments",
     "AWS::Lambda::Permission": "moto does not enforce resource policies",
     "AWS::Lambda::LayerVersion": "the handlers run in this process with its own packages",
     "AWS::Lambda::EventInvokeConfig": "EventDelivery invokes once, in order",
