@@ -17,6 +17,7 @@ EVENT_BUS_NAME = "smartdoor"
 EVENT_SOURCE = "smartdoor"
 UNKNOWN_FACE_DETECTED = "UnknownFaceDetected"
 KNOWN_FACE_DETECTED = "KnownFaceDetected"
+DOOR_UNLOCKED = "DoorUnlocked"
 
 # Lambda packaging: one asset (functions/) for every function, Powertools from AWS's public layer.
 FUNCTION_ASSET_EXCLUDES = ["tests", "**/tests", "__pycache__", "**/__pycache__", "*.pyc", "**/*.pyc"]
@@ -44,6 +45,8 @@ ENROL_FACE = "enrol_face"
 SAVE_VISITOR = "save_visitor"
 ISSUE_PASSCODE = "issue_passcode"
 API = "api"
+LOCK_COMMAND = "lock_command"
+LOCK_STATE = "lock_state"
 TASK_FUNCTIONS = (
     EXTRACT_FRAME,
     CHECK_COLLECTION,
@@ -76,6 +79,11 @@ TTL_ATTRIBUTE = "expiresAt"
 # Workflows: file name stem -> what the state machine handles.
 UNKNOWN_VISITOR_WORKFLOW = "unknown_visitor"
 KNOWN_VISITOR_WORKFLOW = "known_visitor"
+# The lock's workflow, one file per way of telling the lock (docs/door.md).
+OPEN_LOCK_IOT_WORKFLOW = "open_lock_iot"
+OPEN_LOCK_WEBHOOK_WORKFLOW = "open_lock_webhook"
+# How long the relay stays open for a command (the MQTT contract's unlockSeconds; 1-30).
+LOCK_UNLOCK_SECONDS = 5
 
 # The OTP HMAC key: long enough that brute force over the stored hashes is hopeless.
 OTP_SECRET_LENGTH = 64

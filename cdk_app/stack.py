@@ -15,6 +15,7 @@ from cdk_app.components.events import Events
 from cdk_app.components.face_collection import FaceCollection
 from cdk_app.components.functions import FunctionPackaging, StreamMatch
 from cdk_app.components.ingestion import Ingestion
+from cdk_app.components.lock import Lock
 from cdk_app.components.sms import SmsDeliveryStatus
 from cdk_app.components.storage import Storage
 from cdk_app.components.tasks import TaskFunctions
@@ -99,6 +100,8 @@ class SmartDoorStack(Stack):
             match_function=self.stream_match.function,
         )
 
+        self.lock = self._add_lock(packaging)
+
         if self.ingestion.video_stream is not None:
             CfnOutput(self, "DoorCameraStreamName", value=self.ingestion.video_stream.ref)
         if self.ingestion.face_search_stream is not None:
@@ -107,6 +110,23 @@ class SmartDoorStack(Stack):
         CfnOutput(self, "PhotosBucketName", value=self.storage.photos_bucket.bucket_name)
         CfnOutput(self, "AlertsTopicArn", value=self.alerts.topic.topic_arn)
         self._add_outputs()
+
+    def _add_lock(self, packaging: FunctionPackaging) -> Lock | None:
+        """With a configured lock (lockIot or lockWebhookUrl): its workflow, device or webhook."""
+        lock_states = self.storage.lock_states_table
+        if lock_states is None:
+            return None
+        lock = Lock(
+            self,
+            "Lock",
+            config=self.config,
+            packaging=packaging,
+            lock_states=lock_states,
+            events_=self.events,
+            alerts=self.alerts,
+        )
+        lock.add_outputs()
+        return lock
 
     def _add_stream_match(self, packaging: FunctionPackaging) -> None:
         self.stream_match = StreamMatch(

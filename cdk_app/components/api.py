@@ -294,9 +294,10 @@ class Api(Construct):
             resources=[unknown_visitor.state_machine_arn],
         )
         bus.grant_put_events_to(role)
-        # The door page's question: what did the lock answer to this command?
+        # With a lock: record each command pending (a conditional put), and answer the door
+        # page's question, what did the lock answer to this command?
         if storage.lock_states_table is not None:
-            storage.lock_states_table.grant(role, "dynamodb:GetItem")
+            storage.lock_states_table.grant(role, "dynamodb:PutItem", "dynamodb:GetItem")
         # The lockout email to the owner.
         self.handler.allow_email_to_owner(alerts_topic, alerts_key)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -29,17 +32,21 @@ class Events(Construct):
         self.rules: dict[str, events.Rule] = {}
         self.dead_letter_queues: dict[str, sqs.Queue] = {}
 
-    def route(self, detail_type: str, state_machine: sfn.IStateMachine) -> events.Rule:
-        """Start `state_machine` for every `smartdoor` event of `detail_type` (the whole event is
-        the execution input). Deliveries that still fail after retries wait in an SQS queue
-        whose first message raises an alarm."""
+    def route(
+        self, detail_type: str, state_machine: sfn.IStateMachine, *, detail: Mapping[str, Any] | None = None
+    ) -> events.Rule:
+        """Start `state_machine` for every `smartdoor` event of `detail_type` (and `detail`'s
+        pattern, if given; the whole event is the execution input). Deliveries that still fail
+        after retries wait in an SQS queue whose first message raises an alarm."""
         dead_letters = dead_letter_queue(self, f"{detail_type}DeadLetters")
         rule = events.Rule(
             self,
             f"{detail_type}Rule",
             event_bus=self.bus,
             description=f"Smart Door: start a workflow for each {detail_type} event",
-            event_pattern=events.EventPattern(source=[EVENT_SOURCE], detail_type=[detail_type]),
+            event_pattern=events.EventPattern(
+                source=[EVENT_SOURCE], detail_type=[detail_type], detail=dict(detail) if detail else None
+            ),
             targets=[
                 targets.SfnStateMachine(
                     state_machine,

@@ -85,9 +85,9 @@ def _task_states(node: Any) -> Iterator[dict[str, Any]]:
             yield from _task_states(value)
 
 
-def dynamodb_calls(path: Path) -> dict[str, set[str]]:
-    """The DynamoDB actions each table placeholder is used with by the file's service
-    integrations, e.g. {"VisitsTableName": {"dynamodb:PutItem", "dynamodb:UpdateItem"}}."""
+def dynamodb_calls(path: Path, tables: tuple[str, ...] = TABLE_PLACEHOLDERS) -> dict[str, set[str]]:
+    """The DynamoDB actions each table placeholder (one of `tables`) is used with by the file's
+    service integrations, e.g. {"VisitsTableName": {"dynamodb:PutItem", "dynamodb:UpdateItem"}}."""
     calls: dict[str, set[str]] = {}
     for state in _task_states(json.loads(path.read_text(encoding="utf-8"))):
         integration = DYNAMODB_TASK.match(str(state.get("Resource", "")))
@@ -95,10 +95,10 @@ def dynamodb_calls(path: Path) -> dict[str, set[str]]:
             continue
         arguments = state.get("Parameters") or state.get("Arguments") or {}
         table = PLACEHOLDER.fullmatch(str(arguments.get("TableName", "")))
-        if not table or table.group(1) not in TABLE_PLACEHOLDERS:
+        if not table or table.group(1) not in tables:
             raise UnknownPlaceholder(
                 f"{path.name}: a dynamodb:{integration.group(1)} task must name its table as one of "
-                f"{', '.join('${' + name + '}' for name in TABLE_PLACEHOLDERS)}"
+                f"{', '.join('${' + name + '}' for name in tables)}"
             )
         action = integration.group(1)
         calls.setdefault(table.group(1), set()).add(f"dynamodb:{action[0].upper()}{action[1:]}")

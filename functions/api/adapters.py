@@ -8,19 +8,26 @@ tests) never share them.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from smartdoor.ports import (
     ApprovalRepository,
     EventBus,
     LinkKey,
+    LockStates,
     OwnerEmail,
     PasscodeVerifier,
+    PendingCommands,
     PhotoLinks,
     SnapshotForms,
     TaskTokens,
     VisitorNames,
 )
 from smartdoor.schema import Record
+
+
+class LockCommandStates(PendingCommands, LockStates, Protocol):
+    """The lock-states table as the API uses it: record a new command, read one's state."""
 
 
 class Adapters(Record):
@@ -34,3 +41,5 @@ class Adapters(Record):
     owner: OwnerEmail
     now: datetime
     snapshot_forms: SnapshotForms | None = None  # door devices' uploads (POST /doors/{id}/snapshots)
+    # With a lock: its commands' states (None: the LOCK_STATES_TABLE adapter).
+    lock_states: LockCommandStates | None = None

@@ -21,7 +21,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from api.adapters import Adapters
+from api.adapters import Adapters, LockCommandStates
 from api.errors import MAX_BODY_BYTES, answer_error, read_json_object
 from api.router import Route, Router
 from api.routes import approvals, doors
@@ -102,6 +102,7 @@ def handler(
     owner: OwnerEmail | None = None,
     now: datetime | None = None,
     snapshot_forms: SnapshotForms | None = None,
+    lock_states: LockCommandStates | None = None,
 ) -> dict[str, Any]:
     settings = load_settings(ApiSettings)
     adapters = Adapters(
@@ -115,6 +116,7 @@ def handler(
         owner=owner or SnsNotifier(settings.alerts_topic_arn),
         now=now or utc_now(),
         snapshot_forms=snapshot_forms,
+        lock_states=lock_states,
     )
     approval_id = (event.get("pathParameters") or {}).get("approvalId")
     if approval_id:

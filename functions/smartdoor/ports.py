@@ -56,6 +56,20 @@ class EventBus(Protocol):
         ...
 
 
+class PendingCommands(Protocol):
+    """The lock-states table, as the unlock API writes it: a new command, not yet answered."""
+
+    def record_pending(
+        self, *, command_id: str, door_id: str, visit_id: str, via: str, now: datetime
+    ) -> None: ...
+
+
+class LockStates(Protocol):
+    """The lock-states table, as the door page reads it: `{state, updatedAt, doorId}` or None."""
+
+    def get(self, command_id: str) -> Mapping[str, str] | None: ...
+
+
 class TaskTokens(Protocol):
     """Step Functions callbacks. Raises TaskTokenRejected when the task no longer waits."""
 

@@ -43,3 +43,21 @@ def synthesized_snapshots(tmp_path_factory: pytest.TempPathFactory) -> Synthesiz
     """A home with the door agent: faceSource=snapshots (no Kinesis Video, no Kinesis Data Stream,
     no doorbell sampling; the agent's uploads are the frames)."""
     return synthesize(tmp_path_factory.mktemp("cdk-out-snapshots"), faceSource="snapshots")
+
+
+LOCK_WEBHOOK_CONTEXT = {
+    "lockWebhookUrl": "https://home.example.com/api/webhook/smartdoor-front-door",
+    "lockWebhookSecretName": "smartdoor/lock-webhook-key",
+}
+
+
+@pytest.fixture(scope="session")
+def synthesized_lock_iot(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """A door whose lock is a relay driven by the door agent through AWS IoT Core."""
+    return synthesize(tmp_path_factory.mktemp("cdk-out-lock-iot"), lockIot="true")
+
+
+@pytest.fixture(scope="session")
+def synthesized_lock_webhook(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """A door whose lock has an HTTP API (Home Assistant, a smart lock's bridge): the webhook."""
+    return synthesize(tmp_path_factory.mktemp("cdk-out-lock-webhook"), **LOCK_WEBHOOK_CONTEXT)

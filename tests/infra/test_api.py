@@ -371,7 +371,7 @@ def test_the_api_function_runs_its_handler_on_python_313_arm64_traced(synthesize
     assert properties["Code"] == stream_match["Code"]  # the one shared functions/ asset
 
 
-@pytest.mark.parametrize("fixture", ["synthesized", "synthesized_custom"])
+@pytest.mark.parametrize("fixture", ["synthesized", "synthesized_custom", "synthesized_lock_iot"])
 def test_the_environment_is_exactly_what_api_settings_read(
     fixture: str, request: pytest.FixtureRequest
 ) -> None:
@@ -383,8 +383,12 @@ def test_the_environment_is_exactly_what_api_settings_read(
         for key, value in variables.items()
     }
     read = settings_variables(ApiSettings)
-    assert set(env) - {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} == read
+    lock = synthesized.stack.config.lock
+    # Without a lock there is no lock-states table to name.
+    expected = read if lock else read - {"LOCK_STATES_TABLE"}
+    assert set(env) - {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} == expected
     settings = read_settings(ApiSettings, env)  # as at cold start
+    assert (settings.lock, settings.lock_command_seconds) == (lock or "none", 30)
     assert settings.door_id == "front-door"
     assert (settings.otp_max_failures, settings.otp_failure_window_seconds, settings.otp_lockout_seconds) == (
         5,

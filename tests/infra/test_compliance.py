@@ -28,7 +28,16 @@ def _plugin_report(synthesized: Synthesized) -> dict:
     return report
 
 
-@pytest.mark.parametrize("fixture", ["synthesized", "synthesized_custom", "synthesized_snapshots"])
+DEPLOYMENTS = (
+    "synthesized",
+    "synthesized_custom",
+    "synthesized_snapshots",
+    "synthesized_lock_iot",
+    "synthesized_lock_webhook",
+)
+
+
+@pytest.mark.parametrize("fixture", DEPLOYMENTS)
 def test_cdk_nag_aws_solutions_passes(fixture: str, request: pytest.FixtureRequest) -> None:
     # GIVEN a synthesized app (synth itself raises on any unacknowledged finding)
     synthesized: Synthesized = request.getfixturevalue(fixture)
@@ -38,7 +47,7 @@ def test_cdk_nag_aws_solutions_passes(fixture: str, request: pytest.FixtureReque
     assert report["violations"] == []
 
 
-@pytest.mark.parametrize("fixture", ["synthesized", "synthesized_custom", "synthesized_snapshots"])
+@pytest.mark.parametrize("fixture", DEPLOYMENTS)
 def test_every_acknowledged_finding_has_a_written_reason(
     fixture: str, request: pytest.FixtureRequest
 ) -> None:
@@ -67,7 +76,7 @@ def test_an_unacknowledged_finding_fails_synth(tmp_path: Path) -> None:
     assert "AwsSolutions-SQS4" in report
 
 
-@pytest.mark.parametrize("fixture", ["synthesized", "synthesized_custom", "synthesized_snapshots"])
+@pytest.mark.parametrize("fixture", DEPLOYMENTS)
 def test_cfn_lint_with_the_serverless_rules_reports_nothing(
     fixture: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:

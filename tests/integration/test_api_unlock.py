@@ -17,6 +17,7 @@ import pytest
 from api.handler import MAX_BODY_BYTES, reset_adapters
 from smartdoor.adapters.event_bus import RecordingEventBus
 from smartdoor.adapters.passcode_store import failures_key
+from smartdoor.errors import TransientError
 from smartdoor.settings import reset_settings_cache
 from tests.e2e.api_world import DOOR_ID, PASSCODES_TABLE, ApiWorld, use_world_environment
 
@@ -99,8 +100,9 @@ def test_with_a_lock_the_answer_says_the_lock_is_pending(
     # GIVEN a deployment whose lock is an IoT relay that gets 10 s to answer
     monkeypatch.setenv("LOCK_KIND", "iot")
     monkeypatch.setenv("LOCK_COMMAND_SECONDS", "10")
-    monkeypatch.setenv("LOCK_STATES_TABLE", "SmartDoor-LockStates")
+    monkeypatch.setenv("LOCK_STATES_TABLE", LOCK_STATES)
     reset_settings_cache()
+    table = lock_states_table()
     # WHEN the right code is typed
     answer = world.call("POST", UNLOCK, {"otp": ada_code})
     # THEN the door page is told to wait for the lock, and the command lives 10 s
@@ -111,6 +113,54 @@ def test_with_a_lock_the_answer_says_the_lock_is_pending(
     assert detail["commandId"] == answer.body["commandId"]
     delta = datetime.fromisoformat(detail["expiresAt"]) - datetime.fromisoformat(detail["unlockedAt"])
     assert delta == timedelta(seconds=10)
+    # AND the command was recorded pending before the event went out, kept a day
+    item = table.get_item(Key={"commandId": detail["commandId"]})["Item"]
+    assert {k: item[k] for k in ("doorId", "visitId", "via", "state", "updatedAt")} == {
+        "doorId": DOOR_ID,
+        "visitId": ADA_VISIT,
+        "via": "iot",
+        "state": "pending",
+        "updatedAt": detail["unlockedAt"],
+    }
+    unlocked_epoch = datetime.fromisoformat(detail["unlockedAt"]).timestamp()
+    assert int(item["expiresAt"]) == int(unlocked_epoch) + 86_400
+
+
+def test_a_lock_command_that_cannot_be_recorded_keeps_the_door_shut_and_the_code_alive(
+    world: ApiWorld, ada_code: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a lock whose states table does not answer (throttled on every try)
+    monkeypatch.setenv("LOCK_KIND", "webhook")
+    monkeypatch.setenv("LOCK_STATES_TABLE", LOCK_STATES)
+    reset_settings_cache()
+
+    class Throttled:
+        def record_pending(self, **_: Any) -> None:
+            raise TransientError("throttled")
+
+        def get(self, command_id: str) -> None:
+            return None
+
+    # WHEN the right code is typed
+    answer = world.call("POST", UNLOCK, {"otp": ada_code}, lock_states=Throttled())
+    # THEN nobody is welcomed to a shut door, the lock hears nothing, and the code still works
+    assert answer.status == 503
+    assert world.bus_events() == []
+    lock_states_table()
+    assert world.call("POST", UNLOCK, {"otp": ada_code}).status == 200
+
+
+LOCK_STATES = "SmartDoor-LockStates"
+
+
+def lock_states_table() -> Any:
+    dynamodb = boto3.resource("dynamodb", region_name="us-east-1")
+    return dynamodb.create_table(
+        TableName=LOCK_STATES,
+        KeySchema=[{"AttributeName": "commandId", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "commandId", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 def test_a_code_works_once(world: ApiWorld, ada_code: str) -> None:

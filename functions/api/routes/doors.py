@@ -6,9 +6,11 @@ from http import HTTPStatus
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from api.adapters import Adapters
 from api.contract import Rang, SnapshotUploadForm, Unlocked, UnlockRefused, UnlockRequest, answer
 from api.router import Answer, Call, Doc, Route, json_answer
 from api.settings import ApiSettings
+from smartdoor.adapters.lock_store import DynamoLockStates
 from smartdoor.adapters.snapshot_store import S3SnapshotUploads
 from smartdoor.observability import metrics
 from smartdoor.services.door_devices import ring_door, snapshot_upload
@@ -24,7 +26,12 @@ _NO_KEY = answer("API Gateway (not the local stack): no or a wrong x-api-key / S
 
 def routes(settings: ApiSettings) -> list[Route]:
     served = {settings.door_id}
-    lock_command = LockCommand(seconds=settings.lock_command_seconds)
+
+    def lock_command(adapters: Adapters) -> LockCommand:
+        if settings.lock == "none" or settings.lock_states_table is None:
+            return LockCommand(seconds=settings.lock_command_seconds)
+        states = adapters.lock_states or DynamoLockStates(settings.lock_states_table)
+        return LockCommand(seconds=settings.lock_command_seconds, states=states, via=settings.lock)
 
     def unlock(call: Call) -> Answer:
         body: UnlockRequest = call.body
@@ -40,7 +47,7 @@ def routes(settings: ApiSettings) -> list[Route]:
             now=adapters.now,
             client=call.client,
             link_key=body.key,
-            lock=lock_command,
+            lock=lock_command(adapters),
         )
         metrics.add_metric(name="DoorUnlocked", unit=MetricUnit.Count, value=1)
         return json_answer(

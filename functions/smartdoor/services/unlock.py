@@ -20,7 +20,7 @@ from smartdoor.observability import logger
 from smartdoor.schema import Record
 
 if TYPE_CHECKING:
-    from smartdoor.ports import EventBus, OwnerEmail, PasscodeVerifier, VisitorNames
+    from smartdoor.ports import EventBus, OwnerEmail, PasscodeVerifier, PendingCommands, VisitorNames
 
 
 class WrongPasscode(SmartDoorError):
@@ -64,10 +64,13 @@ class Unlocked(Record):
 
 
 class LockCommand(Record):
-    """How the door's lock is told: the command's lifetime, and how its ids are made."""
+    """How the door's lock is told: the command's lifetime, how its ids are made, and (with a
+    lock) where its state is kept and how the lock hears it (`via`: iot or webhook)."""
 
     seconds: int = 30
     new_id: Callable[[], str] = lambda: str(uuid.uuid4())
+    states: PendingCommands | None = None
+    via: str | None = None
 
 
 def iso_utc(value: datetime) -> str:
@@ -153,6 +156,18 @@ def _open(
         command_id=command_id,
         expires_at=iso_utc(expires_at),
     )
+    if lock.states is not None and lock.via is not None:
+        try:
+            lock.states.record_pending(
+                command_id=command_id,
+                door_id=granted.door_id,
+                visit_id=granted.visit_id,
+                via=lock.via,
+                now=now,
+            )
+        except TransientError:
+            logger.error("Lock command could not be recorded", extra={"door_id": granted.door_id})
+            raise DoorNotTold("the door could not be told to open") from None
     event = BusEvent(detail_type=DetailType.DOOR_UNLOCKED.value, detail=json.dumps(detail.to_wire()))
     (event_id,) = bus.publish([event])
     if event_id is None:
