@@ -1,6 +1,7 @@
 """The `smartdoor` command.
 
-    smartdoor local [--port N] [--no-story]            the local stack (what `make demo` runs)
+    smartdoor local [--port N] [--no-story] [--lock iot|webhook|none]
+                                                       the local stack (what `make demo` runs)
     smartdoor replay TRACE.jsonl [rule options]        a recorded day through the match function
     smartdoor enrol --name NAME --phone +E164 PHOTO    add a known visitor
     smartdoor visitors list                            the known visitors
@@ -68,6 +69,19 @@ def _parser() -> argparse.ArgumentParser:
         default="images",
         help="the CDK context faceSource to synthesize: images (the camera page streams frames, "
         "the default) or snapshots (a home with the door agent: its uploads only, no streams)",
+    )
+    local.add_argument(
+        "--lock",
+        choices=("iot", "webhook", "none"),
+        default="iot",
+        help="the door's lock: iot (the door agent's relay over the local MQTT broker, the default), "
+        "webhook (a lock with an HTTP API: the local receiver /local/lock-webhook) or none",
+    )
+    local.add_argument(
+        "--lock-seconds",
+        type=_lock_seconds,
+        default=None,
+        help="how long an unlock command is valid and the lock has to answer (CDK lockCommandSeconds: 30)",
     )
     local.add_argument("--verbose", action="store_true", help="show the functions' INFO logs")
 
@@ -148,6 +162,12 @@ def _positive(text: str) -> float:
     return _number(text, 0.001, 86400, "seconds")
 
 
+def _lock_seconds(text: str) -> int:
+    if not text.isdigit() or not 5 <= int(text) <= 300:  # cdk_app/config.py's bounds
+        raise argparse.ArgumentTypeError(f"lock seconds are a whole number 5-300, not {text!r}")
+    return int(text)
+
+
 def _count(text: str) -> int:
     return int(_number(text, 1, 1000, "a frame count"))
 
@@ -211,7 +231,10 @@ def cmd_local(args: argparse.Namespace) -> int:
 
     port = args.port if args.port is not None else _port_from_environment()
     try:
-        config = LocalConfig(visit_gap_seconds=args.visit_gap, face_source=args.face_source)
+        lock_seconds = {} if args.lock_seconds is None else {"lock_command_seconds": args.lock_seconds}
+        config = LocalConfig(
+            visit_gap_seconds=args.visit_gap, face_source=args.face_source, lock=args.lock, **lock_seconds
+        )
         return serve(config, port=port, story=not args.no_story)
     except PortInUse as error:
         raise CommandError(str(error), EXIT_FAILED) from None

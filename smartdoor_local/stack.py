@@ -495,7 +495,7 @@ class LocalStack:
 
     def _environment_overrides(self) -> dict[str, str]:
         """ENVIRONMENT_OVERRIDES' values (applied to any function whose template sets the variable)."""
-        overrides = local_overrides(self.site_url, self.config.visit_gap_seconds, REGION)
+        overrides = local_overrides(self.site_url, self.config.visit_gap_seconds)
         if not self.with_workflows:
             overrides |= self.config.match_rules()
         return overrides

@@ -32,7 +32,6 @@ ENVIRONMENT_OVERRIDES = {
     "SITE_URL": "the local server's URL, not the CloudFront distribution's",
     "SITE_ORIGIN": "the local server's origin, not the CloudFront distribution's",
     "VISIT_GAP_SECONDS": "seconds, so walking away and back takes seconds (CDK's floor: 5 whole seconds)",
-    "IOT_DATA_ENDPOINT_URL": "moto's iot-data endpoint, not the account's (MqttPublish forwards it)",
     **{
         variable: "replay only: the rules to try, before any deployment has them (any value, like the gap)"
         for variable in MATCH_RULE_VARIABLES
@@ -72,8 +71,6 @@ LOCK_CONTEXT: Mapping[str, Mapping[str, object]] = {
     "webhook": {"lockWebhookUrl": LOCAL_WEBHOOK_URL, "lockWebhookSecretName": LOCAL_WEBHOOK_SECRET},
     "none": {},
 }
-# moto answers iot-data on its own endpoint name (the account's `<id>-ats.iot...` it does not know).
-MOTO_IOT_DATA_ENDPOINT = "https://data-ats.iot.{region}.amazonaws.com"
 
 
 def lock_context(lock: str) -> dict[str, object]:
@@ -98,12 +95,9 @@ def site_overrides(site_url: str) -> dict[str, str]:
     return {"SITE_URL": site_url, "SITE_ORIGIN": site_url.rstrip("/")}
 
 
-def local_overrides(site_url: str, visit_gap_seconds: float, region: str) -> dict[str, str]:
+def local_overrides(site_url: str, visit_gap_seconds: float) -> dict[str, str]:
     """ENVIRONMENT_OVERRIDES' values for the local stack (replay adds its match rules)."""
-    return site_overrides(site_url) | {
-        "VISIT_GAP_SECONDS": str(visit_gap_seconds),
-        "IOT_DATA_ENDPOINT_URL": MOTO_IOT_DATA_ENDPOINT.format(region=region),
-    }
+    return site_overrides(site_url) | {"VISIT_GAP_SECONDS": str(visit_gap_seconds)}
 
 
 # The workflow test worlds' one environment override (tests/workflows): sample the camera without
