@@ -59,6 +59,10 @@ SKIPPED_TYPES: Mapping[str, str] = {
     "AWS::ApiGateway::*": "the local server routes HTTP to the API function (http_server)",
     "AWS::CloudFront::*": "the local server serves web/ itself",
     "Custom::*": "CDK's helper custom resources (account settings, log retention, bucket deployment)",
+    # The lock (lockIot / lockWebhookUrl): named here so the template renders; what stands in
+    # for IoT Core and the HTTP Task locally is the emulation's (emulation/overrides.py).
+    "AWS::IoT::*": "no IoT Core locally: the thing, its policy and the state topic rule are not created",
+    "AWS::Events::Connection": "no HTTP Task locally: the webhook's connection is not created",
 }
 # Project functions the local stack does not run.
 SKIPPED_FUNCTIONS: Mapping[str, str] = {
@@ -163,6 +167,13 @@ class LocalRefs:
         self.add(logical_id, arn, Arn=arn, Name=name)
 
 
+def _connection(refs: LocalRefs, logical_id: str, _: dict[str, Any], __: DeploymentModel) -> None:
+    """An EventBridge connection's ARN and its secret's (the lock's webhook; never created locally)."""
+    name = f"{STACK_PREFIX}-{stem(logical_id)}"
+    secret = refs._arn("secretsmanager", f"secret:events!connection/{name}/local")
+    refs.add(logical_id, name, Arn=refs._arn("events", f"connection/{name}/local"), SecretArn=secret)
+
+
 def _named(service: str, kind: str, name_attribute: str = "Name") -> Any:
     """A namer for resources named `SmartDoor-<stem>` unless the template gives a Name (the bus);
     a topic's Ref is its ARN, the others' their name (a queue's Ref, its URL, is added once moto
@@ -187,4 +198,5 @@ _NAMERS: dict[str, Any] = {
     "AWS::Rekognition::Collection": LocalRefs._collection,
     "AWS::Lambda::Function": LocalRefs._function,
     "AWS::StepFunctions::StateMachine": LocalRefs._state_machine,
+    "AWS::Events::Connection": _connection,
 }
