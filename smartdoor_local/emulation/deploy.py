@@ -169,7 +169,7 @@ class Deployer:
         events = self.client("events")
         for logical_id, properties in self.model.of_type("AWS::Events::Connection").items():
             auth = self.resolve_secrets(self.intrinsics.resolve(properties.get("AuthParameters") or {}))
-            name = str(properties.get("Name") or self.refs.refs.get(f"{logical_id}.Name") or stem(logical_id))
+            name = str(properties.get("Name") or self.refs.refs.get(logical_id) or stem(logical_id))
             arn = events.create_connection(
                 Name=name, AuthorizationType=properties["AuthorizationType"], AuthParameters=auth
             )["ConnectionArn"]
