@@ -173,7 +173,8 @@ class Deployer:
             arn = events.create_connection(
                 Name=name, AuthorizationType=properties["AuthorizationType"], AuthParameters=auth
             )["ConnectionArn"]
-            self.refs.add(logical_id, name, Arn=arn, Name=name)
+            secret = events.describe_connection(Name=name)["SecretArn"]
+            self.refs.add(logical_id, name, Arn=arn, SecretArn=secret)
 
     def resolve_secrets(self, value: Any) -> Any:
         """`value` with every `{{resolve:secretsmanager:...}}` replaced by the secret's value."""
