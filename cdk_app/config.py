@@ -110,8 +110,9 @@ class SmartDoorConfig(BaseModel):
     lock_webhook_url: str | None = Field(None, alias="lockWebhookUrl")
     lock_webhook_secret_name: str | None = Field(None, alias="lockWebhookSecretName")
     lock_webhook_header: str = Field("X-Smartdoor-Key", alias="lockWebhookHeader")
-    # How long an unlock command is valid, and how long the lock has to answer it.
-    lock_command_seconds: int = Field(30, alias="lockCommandSeconds", ge=5, le=300)
+    # How long an unlock command is valid, and how long the lock has to answer it (at least the
+    # webhook's four attempts, docs/door.md).
+    lock_command_seconds: int = Field(30, alias="lockCommandSeconds", ge=25, le=300)
 
     @field_validator("owner_phone")
     @classmethod

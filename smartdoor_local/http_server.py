@@ -309,6 +309,7 @@ def smartdoor_api_routes(api: LambdaHandler) -> list[ApiRoute]:
     return [
         ApiRoute("/approvals/{approvalId}", frozenset({"GET", "POST", "OPTIONS"}), api),
         ApiRoute("/doors/{doorId}/unlock", frozenset({"POST", "OPTIONS"}), api),
+        ApiRoute("/doors/{doorId}/lock/{commandId}", frozenset({"GET", "OPTIONS"}), api),
         # Door devices (docs/doorbell.md); on AWS they need the devices' API key, not CORS.
         ApiRoute("/doors/{doorId}/ring", frozenset({"POST"}), api),
         ApiRoute("/doors/{doorId}/snapshots", frozenset({"POST"}), api),

@@ -106,6 +106,13 @@ PASSCODE_IS_THE_CREDENTIAL = (
     "and email the owner. Throttling and body validation sit in front."
 )
 
+COMMAND_ID_IS_THE_CREDENTIAL = (
+    "The door page's lock-state route has no authorizer on purpose: the visitor has no account; "
+    "the commandId in the path (a uuid4, 122 random bits, handed only to the page that typed the "
+    "right code) is the credential, and the answer is only pending/unlocked/locked/no-answer "
+    "with a time. Stage throttling sits in front."
+)
+
 
 class Api(Construct):
     """The REST API, its stage, its models and validator, and the API Lambda with its grants."""
@@ -219,10 +226,19 @@ class Api(Construct):
             body=self.json_body_model("UnlockBody", UNLOCK_BODY),
             reason=PASSCODE_IS_THE_CREDENTIAL,
         )
+        # The door page asks what the lock answered to its right code's command.
+        self.lock_command = self.door.add_resource("lock").add_resource("{commandId}")
+        self.show_lock_state = self._method(
+            self.lock_command,
+            "GET",
+            parameters={"method.request.path.doorId": True, "method.request.path.commandId": True},
+            reason=COMMAND_ID_IS_THE_CREDENTIAL,
+        )
         # The routes the pages call from the browser (device routes are not among them).
         self.page_routes: dict[apigateway.Resource, list[str]] = {
             self.approval: ["GET", "POST"],
             self.unlock: ["POST"],
+            self.lock_command: ["GET"],
         }
         Validations.of(self.rest_api).acknowledge(
             Acknowledgment(

@@ -144,6 +144,11 @@ class UnlockRefused(_Wire):
     retry_after_seconds: int | None = None
 
 
+class LockAnswer(_Wire):
+    state: Literal["pending", "unlocked", "locked", "no-answer"]
+    updated_at: Annotated[str, Meta(description="ISO-8601 UTC of the last change")]
+
+
 class Rang(_Wire):
     door_id: str
     accepted: Literal[True]

@@ -26,7 +26,7 @@ from smartdoor.domain.approvals import (
     ApprovalNotReady,
     InvalidApprovalInput,
 )
-from smartdoor.errors import MalformedPasscode, SmartDoorError, TransientError, UnknownDoor
+from smartdoor.errors import MalformedPasscode, SmartDoorError, TransientError, UnknownCommand, UnknownDoor
 from smartdoor.observability import logger, metrics
 from smartdoor.schema import ValidationError, where
 from smartdoor.services.door_devices import RingNotDelivered
@@ -248,6 +248,7 @@ ANSWERS: dict[type, Callable[[Any, Call], Answer]] = {
     PayloadTooLarge: _payload_too_large,
     ApprovalNotFound: _not_found,
     UnknownDoor: _not_found,
+    UnknownCommand: _not_found,
     NotFound: _not_found,
     NotJson: _not_json,
     ApprovalAlreadyDecided: _already_decided,

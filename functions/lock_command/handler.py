@@ -11,21 +11,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.lock_publisher import IotCommandPublisher
 from smartdoor.domain.lock import CommandMessage, UnlockCommand, command_message, commands_topic
-from smartdoor.observability import logger, metrics
+from smartdoor.observability import logger
 from smartdoor.schema import Meta, field
 from smartdoor.settings import FunctionSettings, load_settings
 
 
 class LockCommandSettings(FunctionSettings):
     door_id: Annotated[str, Meta(pattern="^[a-z0-9][a-z0-9-]{0,31}$")] = field(name="DOOR_ID")
-    unlock_seconds: Annotated[int, Meta(ge=1, le=30)] = field(default=5, name="UNLOCK_SECONDS")
     # The IoT data endpoint to publish through (https://data-ats.iot.<region>.amazonaws.com).
     iot_data_endpoint_url: Annotated[str, Meta(pattern="^https?://")] = field(name="IOT_DATA_ENDPOINT_URL")
+    unlock_seconds: Annotated[int, Meta(ge=1, le=30)] = field(default=5, name="UNLOCK_SECONDS")
 
 
 class CommandPublisher(Protocol):
@@ -37,7 +36,6 @@ class WrongDoor(Exception):
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
 def handler(
     event: dict[str, Any],
     context: LambdaContext,
@@ -57,5 +55,4 @@ def handler(
     logger.info(
         "Unlock command published", extra={"command_id": command.command_id, "door_id": command.door_id}
     )
-    metrics.add_metric(name="LockCommandsPublished", unit=MetricUnit.Count, value=1)
     return {"commandId": command.command_id, "topic": commands_topic(command.door_id)}

@@ -12,12 +12,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from smartdoor.adapters.lock_store import DynamoLockStates
 from smartdoor.domain.lock import StateReport, iso_z
-from smartdoor.observability import logger, metrics
+from smartdoor.observability import logger
 from smartdoor.schema import Meta, field
 from smartdoor.settings import FunctionSettings, load_settings
 
@@ -32,7 +31,6 @@ class LockReports(Protocol):
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
 def handler(
     event: dict[str, Any],
     context: LambdaContext,
@@ -56,6 +54,4 @@ def handler(
         "Lock state reported",
         extra={"command_id": report.command_id, "state": report.state, "recorded": recorded},
     )
-    if recorded:
-        metrics.add_metric(name=f"Lock{report.state.capitalize()}", unit=MetricUnit.Count, value=1)
     return {"recorded": recorded}

@@ -13,6 +13,10 @@ class UnknownDoor(SmartDoorError):
     """A ring, event, upload or passcode names a door this deployment does not serve (404 in the API)."""
 
 
+class UnknownCommand(SmartDoorError):
+    """No unlock command of this door has this id (404 in the API; ids are uuid4, not guessable)."""
+
+
 class VersionConflict(SmartDoorError):
     """A versioned item (a door's session or visit) changed after it was read; read it again."""
 

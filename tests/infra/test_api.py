@@ -32,6 +32,7 @@ UNLOCK = ("POST", "/doors/{doorId}/unlock")
 # Door device routes (cdk_app/components/doorbell.py; their own tests: tests/infra/test_doorbell.py).
 RING = ("POST", "/doors/{doorId}/ring")
 SNAPSHOTS = ("POST", "/doors/{doorId}/snapshots")
+LOCK_STATE = ("GET", "/doors/{doorId}/lock/{commandId}")
 
 
 def _routes(synthesized: Synthesized) -> dict[tuple[str, str], dict[str, Any]]:
@@ -72,14 +73,16 @@ def test_the_api_has_exactly_the_documented_routes_and_their_preflights(synthesi
         UNLOCK,
         RING,
         SNAPSHOTS,
+        LOCK_STATE,
         ("OPTIONS", "/approvals/{approvalId}"),
         ("OPTIONS", "/doors/{doorId}/unlock"),
+        ("OPTIONS", "/doors/{doorId}/lock/{commandId}"),
     }
     # No catch-all: unknown paths are refused by API Gateway itself.
     assert not any("{proxy+}" in path or method == "ANY" for method, path in routes)
 
 
-@pytest.mark.parametrize("route", [SHOW, DECIDE, UNLOCK])
+@pytest.mark.parametrize("route", [SHOW, DECIDE, UNLOCK, LOCK_STATE])
 def test_routes_are_lambda_proxy_integrations_of_the_api_function(
     synthesized: Synthesized, route: tuple[str, str]
 ) -> None:
@@ -108,6 +111,7 @@ def test_api_gateway_may_invoke_the_function_only_for_its_routes_on_its_stage(
         f"{prefix}/GET/approvals/*",
         f"{prefix}/POST/approvals/*",
         f"{prefix}/POST/doors/*/unlock",
+        f"{prefix}/GET/doors/*/lock/*",
         f"{prefix}/POST/doors/*/ring",
         f"{prefix}/POST/doors/*/snapshots",
     }

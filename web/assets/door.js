@@ -105,6 +105,57 @@ function showOpen(state) {
   title.focus();
 }
 
+// With a lock, "Door open" waits for the lock's own answer (GET /doors/{doorId}/lock/{commandId}).
+const LOCK_POLL_MS = 1000;
+// After the command's expiresAt the workflow says no-answer; this margin covers the trip, and a
+// tablet clock a little off. A tablet clock far off is bounded by LOCK_WAIT_LIMIT_MS.
+const LOCK_GRACE_MS = 10000;
+const LOCK_WAIT_LIMIT_MS = 310000;
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The code was right and a lock was told: ask it until it opened (unlocked, or already locked
+ * again after opening), it did not (no-answer), or the command's life is over. */
+async function waitForLock(commandId, expiresAt) {
+  opened = true; // the code is spent: no more input on this page
+  title.textContent = "Opening…";
+  display.hidden = true;
+  keypad.hidden = true;
+  setResult("opening");
+  const untilExpiry = Date.parse(expiresAt) - Date.now();
+  const wait = Number.isNaN(untilExpiry) ? LOCK_WAIT_LIMIT_MS : Math.min(Math.max(untilExpiry, 0), LOCK_WAIT_LIMIT_MS);
+  const deadline = Date.now() + wait + LOCK_GRACE_MS;
+  const path = `/doors/${encodeURIComponent(doorId)}/lock/${encodeURIComponent(commandId)}`;
+  while (Date.now() < deadline) {
+    try {
+      const { status, data } = await callApi(config, "GET", path);
+      if (status === 200 && (data.state === "unlocked" || data.state === "locked")) {
+        showOpen("granted");
+        return;
+      }
+      if (status === 200 && data.state === "no-answer") {
+        break;
+      }
+    } catch (error) {
+      if (!(error instanceof NetworkError)) {
+        throw error;
+      }
+    }
+    await sleep(LOCK_POLL_MS);
+  }
+  showNoAnswer();
+}
+
+function showNoAnswer() {
+  title.textContent = "Code accepted";
+  document.title = "Code accepted · Smart Door";
+  document.getElementById("skip-to-keypad").hidden = true;
+  setResult("no-answer");
+  title.focus();
+}
+
 /** The SMS's one-tap link: #<code>.<key> fills the code in; only the Open button sends it.
  * The fragment leaves the address bar at once, so the key is not left in history. */
 function readLink() {
@@ -132,7 +183,10 @@ async function submit() {
   try {
     config = config || (await loadConfig());
     const { status, data } = await callApi(config, "POST", `/doors/${encodeURIComponent(doorId)}/unlock`, body);
-    if (status === 200 && data.granted === true) {
+    if (status === 200 && data.granted === true && data.lock === "pending" && data.commandId) {
+      document.getElementById("visitor-name").textContent = data.visitor || "visitor";
+      await waitForLock(String(data.commandId), String(data.expiresAt || ""));
+    } else if (status === 200 && data.granted === true) {
       document.getElementById("visitor-name").textContent = data.visitor || "visitor";
       showOpen("granted");
     } else if (status === 409 && data.alreadyOpen === true) {

@@ -7,13 +7,14 @@ from http import HTTPStatus
 from aws_lambda_powertools.metrics import MetricUnit
 
 from api.adapters import Adapters
-from api.contract import Rang, SnapshotUploadForm, Unlocked, UnlockRefused, UnlockRequest, answer
+from api.contract import LockAnswer, Rang, SnapshotUploadForm, Unlocked, UnlockRefused, UnlockRequest, answer
 from api.router import Answer, Call, Doc, Route, json_answer
 from api.settings import ApiSettings
 from smartdoor.adapters.lock_store import DynamoLockStates
 from smartdoor.adapters.snapshot_store import S3SnapshotUploads
 from smartdoor.observability import metrics
 from smartdoor.services.door_devices import ring_door, snapshot_upload
+from smartdoor.services.lock_state import command_state
 from smartdoor.services.unlock import LockCommand, iso_utc, unlock_door
 
 DOOR_ID = {"doorId": "the door's id, e.g. front-door"}
@@ -62,6 +63,16 @@ def routes(settings: ApiSettings) -> list[Route]:
             },
         )
 
+    def lock(call: Call) -> Answer:
+        adapters = call.adapters
+        states = None
+        if settings.lock != "none" and settings.lock_states_table is not None:
+            states = adapters.lock_states or DynamoLockStates(settings.lock_states_table)
+        found = command_state(
+            call.params["doorId"], call.params["commandId"], served_doors=served, states=states
+        )
+        return json_answer(HTTPStatus.OK, {"state": found.state, "updatedAt": found.updated_at})
+
     def ring(call: Call) -> Answer:
         adapters = call.adapters
         rang = ring_door(call.params["doorId"], served_doors=served, bus=adapters.bus, now=adapters.now)
@@ -79,6 +90,7 @@ def routes(settings: ApiSettings) -> list[Route]:
 
     return [
         Route("POST", "/doors/{doorId}/unlock", unlock, UNLOCK, body=UnlockRequest),
+        Route("GET", "/doors/{doorId}/lock/{commandId}", lock, LOCK_STATE),
         Route("POST", "/doors/{doorId}/ring", ring, RING),
         Route("POST", "/doors/{doorId}/snapshots", snapshots, SNAPSHOTS),
     ]
@@ -104,6 +116,20 @@ UNLOCK = Doc(
             UnlockRefused,
         ),
         503: answer("AWS throttled or failed, or the lock could not be told (Retry-After)"),
+    },
+)
+LOCK_STATE = Doc(
+    summary="The door page: what the lock answered to the command of a right code",
+    tags=("door",),
+    params={**DOOR_ID, "commandId": "the unlock answer's commandId (uuid4)"},
+    responses={
+        200: answer(
+            "pending (not answered yet), unlocked / locked (the lock opened for this command), "
+            "or no-answer (it did not; the owner has been emailed)",
+            LockAnswer,
+        ),
+        404: answer("not a door this deployment serves, no lock, or no command of this door with this id"),
+        503: answer("AWS throttled or failed (Retry-After)"),
     },
 )
 RING = Doc(
