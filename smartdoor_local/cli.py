@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
         "--lock-seconds",
         type=_lock_seconds,
         default=None,
-        help="how long an unlock command is valid and the lock has to answer (CDK lockCommandSeconds: 30)",
+        help="how long an unlock command is valid and the lock has to answer (CDK's lockCommandSeconds)",
     )
     local.add_argument("--verbose", action="store_true", help="show the functions' INFO logs")
 
@@ -163,9 +163,23 @@ def _positive(text: str) -> float:
 
 
 def _lock_seconds(text: str) -> int:
-    if not text.isdigit() or not 5 <= int(text) <= 300:  # cdk_app/config.py's bounds
-        raise argparse.ArgumentTypeError(f"lock seconds are a whole number 5-300, not {text!r}")
+    low, high = _lock_seconds_bounds()
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise argparse.ArgumentTypeError(f"lock seconds are a whole number {low}-{high}, not {text!r}")
     return int(text)
+
+
+def _lock_seconds_bounds() -> tuple[int, int]:
+    """lockCommandSeconds' bounds, as cdk_app/config.py states them (the one place)."""
+    from smartdoor_local import ensure_repository_importable
+
+    ensure_repository_importable()
+    from cdk_app.config import SmartDoorConfig
+
+    metadata = SmartDoorConfig.model_fields["lock_command_seconds"].metadata
+    low = next(int(m.ge) for m in metadata if hasattr(m, "ge"))
+    high = next(int(m.le) for m in metadata if hasattr(m, "le"))
+    return low, high
 
 
 def _count(text: str) -> int:
