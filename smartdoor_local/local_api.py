@@ -7,6 +7,8 @@
 - GET /local/events: every event put on the bus, oldest first.
 - GET /local/stack: the moto endpoint and resource names, the lock and (lock "iot") the MQTT
   broker's `{host, port}`, for the `smartdoor` and `smartdoor-door` commands.
+- GET /local/lock: the lock, each unlock command's state (the lock-states table) and the webhook
+  receiver's calls; the outbox page shows them.
 - POST /local/lock-webhook: the webhook lock (`smartdoor local --lock webhook`): checks the
   key header, records the call, answers 200 (smartdoor_local.lock_webhook); GET lists the calls.
 - GET /local/photos/{key}?expires&signature: a photo, through a link the stack signed.
@@ -67,6 +69,7 @@ class LocalApi:
             "/local/events": self._stack.bus.events,
             "/local/stack": self._stack.stack_info,
             LOCAL_WEBHOOK_PATH: self._stack.lock_webhook.calls,
+            "/local/lock": self._stack.lock_info,
         }
         view = views.get(path.rstrip("/"))
         if view is None:

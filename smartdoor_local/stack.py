@@ -639,6 +639,24 @@ class LocalStack:
             summary["error"] = failure.get("error")
         return summary
 
+    def lock_info(self) -> dict[str, Any]:
+        """The lock (GET /local/lock, the outbox page): how it is told, each command's state
+        (least recently changed first) and, for the webhook lock, the calls its receiver got."""
+        commands: list[dict[str, Any]] = []
+        table = self.names.get("lock_states")
+        if table:
+            paginator = self.client("dynamodb").get_paginator("scan")
+            for page in paginator.paginate(TableName=table):
+                commands.extend(_lock_command(item) for item in page["Items"])
+        commands.sort(key=lambda command: str(command["updatedAt"] or ""))
+        return {
+            "lock": self.config.lock,
+            "lockCommandSeconds": self.config.lock_command_seconds,
+            **({"mqtt": self.broker.to_json()} if self.broker is not None else {}),
+            "commands": commands,
+            "webhookCalls": self.lock_webhook.calls() if self.config.lock == "webhook" else [],
+        }
+
     def stack_info(self) -> dict[str, Any]:
         """What a client needs to work against this stack (GET /local/stack)."""
         return {
@@ -662,3 +680,20 @@ class LocalStack:
                 "eventBus": self.names["bus"],
             },
         }
+
+
+def _lock_command(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A lock-states item as the outbox page shows it."""
+
+    def text(name: str) -> str | None:
+        value = item.get(name) or {}
+        return str(value["S"]) if "S" in value else None
+
+    return {
+        "commandId": text("commandId"),
+        "doorId": text("doorId"),
+        "visitId": text("visitId"),
+        "via": text("via"),
+        "state": text("state"),
+        "updatedAt": text("updatedAt"),
+    }

@@ -42,6 +42,7 @@ NAMED_BY_VARIABLE = {
     "video_stream_arn": "VIDEO_STREAM_ARN",
     "alerts_topic": "ALERTS_TOPIC_ARN",
     "otp_secret": "OTP_SECRET_ARN",
+    "lock_states": "LOCK_STATES_TABLE",
 }
 LOCAL_ROLE = "smartdoor-local"
 # CloudFormation's dynamic reference to a secret: {{resolve:secretsmanager:id:SecretString:key:stage:version}}

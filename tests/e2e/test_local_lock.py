@@ -170,9 +170,40 @@ def approve_and_get_code(app: LocalApp) -> str:
     return str(message(app, "sms", VISITOR_PHONE, CODE, after=sent).group(1))
 
 
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A phone-sized page; console errors (CSP included) fail the test."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US", timezone_id="UTC")
+    errors: list[str] = []
+    opened = context.new_page()
+    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield opened
+        assert errors == []
+    finally:
+        context.close()
+
+
+def type_code(page: Any, app: LocalApp, code: str) -> None:
+    page.goto(f"{app.url}/door/?door={DOOR}")
+    for digit in code:
+        page.get_by_role("button", name=digit, exact=True).click()
+    page.get_by_role("button", name="Open").click()
+
+
+def only_command(app: LocalApp) -> dict[str, Any]:
+    (command,) = wait_for(
+        "the unlock command", lambda: call(app.url, "GET", "/local/lock")[1]["commands"], 10
+    )
+    return dict(command)
+
+
 def test_a_visitor_in_the_agents_video_is_let_in_and_the_agents_relay_opens(
-    local_iot: LocalApp, mock_pins: MockFactory, tmp_path: Path
+    local_iot: LocalApp, mock_pins: MockFactory, tmp_path: Path, page: Any
 ) -> None:
+    from playwright.sync_api import expect
+
     app = local_iot
     # GIVEN the agent configured as `smartdoor-door init --local` writes it (the broker from
     # /local/stack), with its relay on pin 17 and a video of a visitor walking up as its camera
@@ -195,12 +226,13 @@ def test_a_visitor_in_the_agents_video_is_let_in_and_the_agents_relay_opens(
         # WHEN the agent's snapshots reach the owner, who approves, and the visitor types her code
         code = approve_and_get_code(app)
         assert relay.opened_at() is None  # nothing opened before the right code
-        status, unlocked = call(app.url, "POST", f"/doors/{DOOR}/unlock", {"otp": code})
+        type_code(page, app, code)
         typed = time.monotonic()
-        assert status == 200 and unlocked["granted"] and unlocked["lock"] == "pending"
-        command = unlocked["commandId"]
+        command = only_command(app)["commandId"]
         # THEN the agent's relay opens, then closes after its second
         opened = wait_for("the relay to open", relay.opened_at, 20)
+        # and the keypad says "Door open" (the lock's own answer, through the lock route)
+        expect(page.get_by_role("heading", name="Door open")).to_be_visible(timeout=10_000)
         wait_for(
             "the relay to close",
             lambda: [s for _, s in relay.changes][-1:] == [False] and len(relay.changes) >= 3,
@@ -220,6 +252,10 @@ def test_a_visitor_in_the_agents_video_is_let_in_and_the_agents_relay_opens(
         (execution,) = [e for e in app.stack.executions() if e["workflow"] == "open_lock_iot"]
         assert execution["status"] == "SUCCEEDED"
         assert not any("did not open" in (m["subject"] or "") for m in outbox(app))
+        # and the outbox page shows the command and the lock's answer
+        page.goto(f"{app.url}/outbox/")
+        shown = page.locator(f'li.lock-command[data-command-id="{command}"]')
+        expect(shown).to_have_attribute("data-state", re.compile(r"^(unlocked|locked)$"))
     finally:
         stop.set()
         thread.join(15)
@@ -233,16 +269,19 @@ def _workflow_done(app: LocalApp, workflow: str) -> bool:
     return bool(runs) and all(e["status"] != "RUNNING" for e in runs)
 
 
-def test_a_lock_that_never_answers_tells_the_owner_and_the_keypad(local_iot: LocalApp) -> None:
+def test_a_lock_that_never_answers_tells_the_owner_and_the_keypad(local_iot: LocalApp, page: Any) -> None:
+    from playwright.sync_api import expect
+
     app = local_iot
     # GIVEN no door agent at all, and a visitor the owner approves (one snapshot through the API)
     from smartdoor_local.device import DoorDevice, Unsigned
 
     DoorDevice(app.url, DOOR, Unsigned()).send_snapshot(sample_faces.astronaut())
     code = approve_and_get_code(app)
-    # WHEN she types her code
-    status, unlocked = call(app.url, "POST", f"/doors/{DOOR}/unlock", {"otp": code})
-    assert status == 200 and unlocked["lock"] == "pending"
+    # WHEN she types her code on the keypad
+    type_code(page, app, code)
+    expect(page.get_by_text("Code accepted: opening the door…")).to_be_visible()
+    unlocked = only_command(app)
     assert lock_state(app, unlocked["commandId"])[1]["state"] == "pending"
     # THEN once the command expires the owner is emailed that the door did not open
     email = wait_for(
