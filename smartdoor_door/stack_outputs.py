@@ -6,7 +6,9 @@
   `?door=` is the door id) and `DeviceApiKeyId` (when present, the key's value is read with
   API Gateway `get_api_key`; without it the routes use IAM). The IoT Core endpoint is IoT's
   `describe_endpoint` (iot:Data-ATS) unless `--iot-endpoint` is given; the certificate files
-  are flags.
+  are flags. With `-c lockIot=true` the stack also outputs `LockThingName`
+  (`smartdoor-<doorId>`, the agent's MQTT client id): a thing that is not this door's is an error
+  (the policy lets the certificate connect only as that thing).
 """
 
 from __future__ import annotations
@@ -91,8 +93,15 @@ def from_aws_stack(
         raise SetupError(f"AWS refused: {error.response['Error']['Message']}") from None
     except BotoCoreError as error:
         raise SetupError(f"cannot reach AWS: {error}") from None
+    door_id = _door_id(_required(outputs, "DoorPageUrl", stack_name))
+    thing = outputs.get("LockThingName")
+    if thing is not None and thing != f"smartdoor-{door_id}":
+        raise SetupError(
+            f"stack {stack_name}'s IoT thing is {thing}, not smartdoor-{door_id}: the agent connects as "
+            "smartdoor-<doorId>; is the stack deployed with this door's -c doorId?"
+        )
     return DoorConfig(
-        door_id=_door_id(_required(outputs, "DoorPageUrl", stack_name)),
+        door_id=door_id,
         api=api,
         gpio=GpioConfig(enabled=gpio),
         mqtt=MqttConfig(mode="aws", host=iot_endpoint, port=8883, **certificates.__dict__),

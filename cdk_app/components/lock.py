@@ -307,8 +307,9 @@ class Lock(Construct):
             name=name,
             substitutions={placeholder: available[placeholder] for placeholder in sorted(used)},
             state_machine_type=sfn.StateMachineType.STANDARD,
-            # Execution data is door, visit and command ids and timestamps; never a code or a secret.
-            include_execution_data=True,
+            # The input names the visitor (visitorId): the logs record the flow, the execution
+            # history (access-controlled, 90 days) the data, as for the visitor workflows.
+            include_execution_data=False,
             log_group_id="Logs",
             state_machine_id="OpenLock",
         )

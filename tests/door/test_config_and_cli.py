@@ -165,6 +165,19 @@ def test_init_aws_without_a_device_key_uses_iam_in_the_apis_region() -> None:
     assert (config.api.auth, config.api.region, config.mqtt.host) == ("iam", "eu-west-1", "iot.example")
 
 
+def test_init_aws_checks_the_lock_thing_is_this_doors() -> None:
+    cloudformation = boto3.client("cloudformation")
+    lock = {"OutputKey": "LockThingName", "OutputValue": "smartdoor-front-door"}
+    wrong = {"OutputKey": "LockThingName", "OutputValue": "smartdoor-garage"}
+    with Stubber(cloudformation) as cfn:
+        cfn.add_response("describe_stacks", describe([*OUTPUTS[:2], lock]), {"StackName": "SmartDoor"})
+        cfn.add_response("describe_stacks", describe([*OUTPUTS[:2], wrong]), {"StackName": "SmartDoor"})
+        config = from_aws_stack("SmartDoor", CERTS, iot_endpoint="iot.example", cloudformation=cloudformation)
+        assert config.door_id == DOOR_ID
+        with pytest.raises(SetupError, match="IoT thing is smartdoor-garage, not smartdoor-front-door"):
+            from_aws_stack("SmartDoor", CERTS, iot_endpoint="iot.example", cloudformation=cloudformation)
+
+
 def test_init_aws_names_a_missing_stack_or_output() -> None:
     cloudformation = boto3.client("cloudformation")
     with Stubber(cloudformation) as cfn:

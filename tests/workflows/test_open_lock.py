@@ -64,9 +64,13 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def lock_states(door: SmartDoorOnMoto) -> DynamoLockStates:
+def lock_states_table_name(door: SmartDoorOnMoto) -> str:
     (logical_id,) = [t.logical_id for t in door.model.tables() if stem(t.logical_id) == "StorageLockStates"]
-    return DynamoLockStates(door.deployer.refs.refs[logical_id])
+    return door.deployer.refs.refs[logical_id]
+
+
+def lock_states(door: SmartDoorOnMoto) -> DynamoLockStates:
+    return DynamoLockStates(lock_states_table_name(door))
 
 
 # Long enough for the test's device to answer while the workflow waits, on a busy machine.

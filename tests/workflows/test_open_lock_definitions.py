@@ -108,3 +108,35 @@ def test_the_webhooks_attempts_fit_in_the_shortest_command_life() -> None:
     shortest = SmartDoorConfig.model_fields["lock_command_seconds"].metadata
     minimum = next(m.ge for m in shortest if hasattr(m, "ge"))
     assert longest - http["TimeoutSeconds"] < minimum, (longest, minimum)
+
+
+def test_the_webhook_body_is_the_documented_one_and_carries_no_secret() -> None:
+    http = definition("open_lock_webhook")["States"]["Ask the lock to open"]
+    parameters = http["Parameters"]
+    assert http["Resource"] == "arn:aws:states:::http:invoke"
+    assert (parameters["Method"], parameters["ApiEndpoint"]) == ("POST", "${LockWebhookUrl}")
+    # docs/door.md, "A webhook": exactly these fields, each from DoorUnlocked's detail
+    assert parameters["RequestBody"] == {
+        f"{name}.$": f"$.detail.{name}"
+        for name in ("doorId", "visitId", "visitorId", "unlockedAt", "expiresAt", "commandId")
+    }
+    # the key travels only through the connection (its secret), never in the definition
+    assert parameters["Authentication"] == {"ConnectionArn": "${LockConnectionArn}"}
+    assert parameters["Headers"] == {"Content-Type": "application/json"}
+
+
+def test_the_iot_command_is_built_from_door_unlocked_and_waits_until_it_expires() -> None:
+    states = definition("open_lock_iot")["States"]
+    payload = states["Tell the lock to open"]["Parameters"]["Payload"]
+    assert payload == {
+        "commandId.$": "$.detail.commandId",
+        "doorId.$": "$.detail.doorId",
+        "visitId.$": "$.detail.visitId",
+        "issuedAt.$": "$.detail.unlockedAt",
+        "expiresAt.$": "$.detail.expiresAt",
+    }
+    assert states["Wait for the lock's answer"] == {
+        **states["Wait for the lock's answer"],
+        "Type": "Wait",
+        "TimestampPath": "$.detail.expiresAt",
+    }

@@ -17,9 +17,8 @@ from smartdoor.schema import Meta
 # A state item outlives its command by a day, for the owner's questions; then DynamoDB's TTL.
 STATE_RETENTION_SECONDS = 86_400
 UNLOCK_ACTION = "unlock"
-# A door's topics (the device's policy names exactly these).
+# The door's commands topic (the device's policy lets it subscribe to exactly this one).
 COMMANDS_TOPIC = "smartdoor/{door_id}/commands"
-STATE_TOPIC = "smartdoor/{door_id}/state"
 
 
 class LockState(StrEnum):
@@ -27,10 +26,6 @@ class LockState(StrEnum):
     UNLOCKED = "unlocked"
     LOCKED = "locked"
     NO_ANSWER = "no-answer"
-
-
-# What a device may report (it never says pending or no-answer).
-DEVICE_STATES = (LockState.UNLOCKED.value, LockState.LOCKED.value)
 
 
 class CommandExpired(Exception):
