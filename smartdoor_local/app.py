@@ -214,6 +214,13 @@ def _print_banner(app: LocalApp, console: Console) -> None:
     console.print(f"  outbox        {app.url}/outbox/      (every SMS and email)")
     console.print(f"  executions    {app.url}/executions/  (each workflow's path)")
     console.print(f"  AWS (moto)    {stack.aws_endpoint}  (the smartdoor command finds it via /local/stack)")
+    if stack.broker is not None:
+        console.print(
+            f"  MQTT broker   {stack.broker.host}:{stack.broker.port}  (the lock: "
+            "`smartdoor-door init --local`, then `smartdoor-door run`)"
+        )
+    elif stack.config.lock == "webhook":
+        console.print(f"  lock webhook  {app.url}/local/lock-webhook  (the webhook lock's calls)")
     console.print("Other smartdoor commands (visitors, enrol, device) find this stack without --port.")
     console.print("")
 
