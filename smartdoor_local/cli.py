@@ -78,6 +78,14 @@ def _parser() -> argparse.ArgumentParser:
         "webhook (a lock with an HTTP API: the local receiver /local/lock-webhook) or none",
     )
     local.add_argument(
+        "--lock-webhook-url",
+        type=_webhook_url,
+        default=None,
+        help="with --lock webhook: call this lock (http or https, e.g. a Home Assistant webhook on your "
+        "network) instead of the local receiver; its key header's value comes from "
+        "SMARTDOOR_LOCK_WEBHOOK_KEY",
+    )
+    local.add_argument(
         "--lock-seconds",
         type=_lock_seconds,
         default=None,
@@ -160,6 +168,15 @@ def _ratio(text: str) -> float:
 
 def _positive(text: str) -> float:
     return _number(text, 0.001, 86400, "seconds")
+
+
+def _webhook_url(text: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"a lock's webhook is an http(s):// URL, not {text!r}")
+    return text
 
 
 def _lock_seconds(text: str) -> int:
@@ -246,8 +263,14 @@ def cmd_local(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else _port_from_environment()
     try:
         lock_seconds = {} if args.lock_seconds is None else {"lock_command_seconds": args.lock_seconds}
+        if args.lock_webhook_url and args.lock != "webhook":
+            raise CommandError("--lock-webhook-url goes with --lock webhook")
         config = LocalConfig(
-            visit_gap_seconds=args.visit_gap, face_source=args.face_source, lock=args.lock, **lock_seconds
+            visit_gap_seconds=args.visit_gap,
+            face_source=args.face_source,
+            lock=args.lock,
+            lock_webhook_url=args.lock_webhook_url,
+            **lock_seconds,
         )
         return serve(config, port=port, story=not args.no_story)
     except PortInUse as error:

@@ -91,6 +91,7 @@ ACCOUNT = "123456789012"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 API_FUNCTION_NAME = "api"
 MATCH_FUNCTION_NAME = "stream_match"
+LOCK_WEBHOOK_KEY_VARIABLE = "SMARTDOOR_LOCK_WEBHOOK_KEY"
 
 
 @cache
@@ -147,6 +148,10 @@ class LocalConfig:
     # `smartdoor local --lock` (default iot). smartdoor_local.emulation.overrides.LOCK_CONTEXT.
     lock: str = "none"
     lock_command_seconds: int = _cdk("lock_command_seconds")
+    # The webhook lock's URL (`--lock-webhook-url`, e.g. a Home Assistant on the LAN): None is the
+    # local receiver, /local/lock-webhook. Its key header's value: SMARTDOOR_LOCK_WEBHOOK_KEY if
+    # set (what that lock expects), else a random one.
+    lock_webhook_url: str | None = None
 
     def context(self, *, match_rules: bool = True) -> dict[str, Any]:
         """The CDK context keys (cdk_app/config.py's aliases) the local stack synthesizes with:
@@ -301,9 +306,7 @@ class LocalStack:
     broker: LocalBroker | None = None
     topic_rules: TopicRuleBridge | None = None
     http_tasks: HttpInvoke = field(init=False)
-    lock_webhook: LockWebhookReceiver = field(
-        default_factory=lambda: LockWebhookReceiver(header=cdk_defaults()["lock_webhook_header"])
-    )
+    lock_webhook: LockWebhookReceiver = field(default_factory=lambda: _lock_webhook_receiver())
     _moto: MotoServer | None = None
     _exit: ExitStack | None = None
 
@@ -322,7 +325,7 @@ class LocalStack:
         # faceSource=snapshots has no camera stream: the door agent's uploads are the frames.
         camera = self.names.get("video_stream_arn")
         self.camera_feed = LocalCameraFeed({camera: self.config.door_id} if camera else {})
-        receiver = f"{self.site_url.rstrip('/')}{LOCAL_WEBHOOK_PATH}"
+        receiver = self.config.lock_webhook_url or f"{self.site_url.rstrip('/')}{LOCAL_WEBHOOK_PATH}"
         self.http_tasks = HttpInvoke({LOCAL_WEBHOOK_URL: receiver})
 
     # ------------------------------------------------------------------ lifecycle
@@ -680,6 +683,15 @@ class LocalStack:
                 "eventBus": self.names["bus"],
             },
         }
+
+
+def _lock_webhook_receiver() -> LockWebhookReceiver:
+    """The local webhook lock, with CDK's default header and the key a real lock may expect."""
+    import os
+
+    key = os.environ.get(LOCK_WEBHOOK_KEY_VARIABLE, "").strip()
+    header = str(cdk_defaults()["lock_webhook_header"])
+    return LockWebhookReceiver(header=header, key=key) if key else LockWebhookReceiver(header=header)
 
 
 def _lock_command(item: Mapping[str, Any]) -> dict[str, Any]:

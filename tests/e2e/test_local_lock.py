@@ -365,3 +365,39 @@ def test_a_webhook_lock_that_stays_down_is_retried_then_dead_lettered_and_the_ow
     (dead_letters,) = [url for url in queues if "Lock" in url and "Dead" in url]
     (letter,) = app.stack.client("sqs").receive_message(QueueUrl=dead_letters, WaitTimeSeconds=1)["Messages"]
     assert json.loads(letter["Body"])["detail"]["commandId"] == unlocked["commandId"]
+
+
+def test_the_webhook_lock_can_be_a_real_one_on_the_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`smartdoor local --lock webhook --lock-webhook-url URL` with SMARTDOOR_LOCK_WEBHOOK_KEY:
+    the HTTP Task calls that lock (here a stand-in for a Home Assistant on 127.0.0.1)."""
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Request, Response
+
+    seen: list[tuple[str, str, dict[str, Any]]] = []
+
+    def home_assistant(environ: Any, start_response: Any) -> Any:
+        request = Request(environ)
+        seen.append(
+            (request.path, request.headers.get("X-Smartdoor-Key", ""), json.loads(request.get_data()))
+        )
+        return Response("{}", status=200, content_type="application/json")(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, home_assistant, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("SMARTDOOR_LOCK_WEBHOOK_KEY", "the-key-home-assistant-expects")
+    url = f"http://127.0.0.1:{server.server_port}/api/webhook/smartdoor-front-door"
+    app = LocalApp(LocalConfig(lock="webhook", lock_webhook_url=url), port=0).start()
+    try:
+        unlocked = a_visitor_types_her_code(app)
+        wait_for(
+            "the lock's answer",
+            lambda: lock_state(app, unlocked["commandId"])[1].get("state") == "unlocked",
+            20,
+        )
+        ((path, key, body),) = seen
+        assert (path, key) == ("/api/webhook/smartdoor-front-door", "the-key-home-assistant-expects")
+        assert body["commandId"] == unlocked["commandId"]
+        assert app.stack.lock_webhook.calls() == []  # the local receiver was not called
+    finally:
+        app.stop()
+        server.shutdown()
