@@ -16,6 +16,7 @@ asyncio; a process of its own keeps it off the stack's threads and makes stoppin
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from typing import Any
 HOST = "127.0.0.1"
 START_SECONDS = 20.0
 _PORT_ATTEMPTS = 3
+PARENT_CHECK_SECONDS = 1.0
 
 
 class BrokerNotStarted(RuntimeError):
@@ -110,9 +112,14 @@ def broker_config(port: int, tls: list[str]) -> dict[str, Any]:
 async def serve(port: int, tls: list[str]) -> None:
     from amqtt.broker import Broker
 
+    parent = os.getppid()
     broker = Broker(broker_config(port, tls))
     await broker.start()
-    await asyncio.Event().wait()
+    # Until stopped, or until the process that started it is gone (killed, not stopped): a
+    # broker must never outlive its stack, listening on a port nobody will free.
+    while os.getppid() == parent:
+        await asyncio.sleep(PARENT_CHECK_SECONDS)
+    await broker.shutdown()
 
 
 if __name__ == "__main__":

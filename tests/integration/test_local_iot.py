@@ -176,3 +176,40 @@ def test_a_failing_rule_action_is_recorded_and_the_bridge_goes_on(broker: LocalB
     finally:
         door.close()
         bridge.stop()
+
+
+def test_the_broker_does_not_outlive_the_process_that_started_it(tmp_path: Any) -> None:
+    import socket
+    import subprocess
+    import sys
+    import textwrap
+
+    # GIVEN a process that starts a broker and is then killed (no stop)
+    script = tmp_path / "starter.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys, time
+            from smartdoor_local.mqtt_broker import start_broker
+            print(start_broker().port, flush=True)
+            time.sleep(60)
+            """
+        )
+    )
+    starter = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)  # noqa: S603
+    assert starter.stdout is not None
+    port = int(starter.stdout.readline())
+    socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    starter.kill()
+    starter.wait(10)
+    starter.stdout.close()
+
+    # THEN the broker goes away by itself within a few seconds
+    def closed() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        except OSError:
+            return True
+        return False
+
+    wait_for(closed, 10)  # the broker checks its parent every second
