@@ -27,6 +27,10 @@ How AWS is stood in for:
   (`LocalPhotoLinks` instead of S3 presigned URLs, served by the local server).
 - EventBridge rules start executions (`EventDelivery`); the Kinesis event source mapping is
   `StreamMapping`; SNS deliveries land in the `Outbox`.
+- The lock (`LocalConfig.lock`): "iot" starts the MQTT broker (`broker`), forwards iot-data's
+  Publish to it and runs the template's topic rules on it (`topic_rules`); "webhook" creates the
+  EventBridge connection and the owner's secret, and Step Functions' HTTP Task (`http_tasks`)
+  posts to the local receiver (`lock_webhook`) or `lock_webhook_url`.
 
 Everything lives in memory: stopping the stack forgets visitors, faces and photos.
 """
