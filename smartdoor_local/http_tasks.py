@@ -103,6 +103,11 @@ class HttpInvoke:
         """Send what the Task's parameters describe; its result (or HttpTaskFailed)."""
         import requests
 
+        transform = parameters.get("Transform") or {}
+        if transform.get("RequestBodyEncoding", "NONE") != "NONE":
+            raise HttpTaskFailed(
+                "States.Runtime", "the local HTTP Task sends JSON bodies only (no URL_ENCODED)"
+            )
         method = str(parameters.get("Method", "GET")).upper()
         url = self._url(str(parameters["ApiEndpoint"]), parameters.get("QueryParameters"))
         headers, query = self._connection_parameters(parameters.get("Authentication"), region, account)
