@@ -91,6 +91,16 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="how long an unlock command is valid and the lock has to answer (CDK's lockCommandSeconds)",
     )
+    agent = local.add_mutually_exclusive_group()
+    agent.add_argument(
+        "--door-agent",
+        action="store_true",
+        help="also run the door agent (smartdoor-door) with no camera: its relay on this console",
+    )
+    agent.add_argument(
+        "--door-video", type=Path, metavar="FILE", help="the door agent, a video file its camera"
+    )
+    agent.add_argument("--door-camera", type=int, metavar="N", help="the door agent, webcam N its camera")
     local.add_argument("--verbose", action="store_true", help="show the functions' INFO logs")
 
     replay = commands.add_parser("replay", help="run recorded face-search records through the match function")
@@ -272,9 +282,23 @@ def cmd_local(args: argparse.Namespace) -> int:
             lock_webhook_url=args.lock_webhook_url,
             **lock_seconds,
         )
-        return serve(config, port=port, story=not args.no_story)
+        return serve(config, port=port, story=not args.no_story, door_agent=_door_agent(args))
     except PortInUse as error:
         raise CommandError(str(error), EXIT_FAILED) from None
+
+
+def _door_agent(args: argparse.Namespace) -> Any:
+    from smartdoor_local.app import DoorAgentOptions
+
+    if not (args.door_agent or args.door_video or args.door_camera is not None):
+        return None
+    if args.lock != "iot":
+        raise CommandError(
+            "the door agent is the iot lock: --door-agent, --door-video and --door-camera need --lock iot"
+        )
+    if args.door_video is not None and not args.door_video.is_file():
+        raise CommandError(f"no video file {args.door_video}")
+    return DoorAgentOptions(video=args.door_video, camera_index=args.door_camera)
 
 
 def _port_from_environment() -> int:

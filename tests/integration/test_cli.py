@@ -306,6 +306,9 @@ def test_without_a_running_local_stack_the_command_says_how_to_start_one(
         (["--lock-seconds", "10"], "lock seconds are a whole number 25-300"),
         (["--lock", "webhook", "--lock-webhook-url", "ftp://lock"], "an http(s):// URL"),
         (["--lock-webhook-url", "http://127.0.0.1:8123/api/webhook/x"], "goes with --lock webhook"),
+        (["--lock", "none", "--door-agent"], "need --lock iot"),
+        (["--door-video", "/nonexistent/porch.avi"], "no video file"),
+        (["--door-agent", "--door-camera", "0"], "not allowed with argument"),
     ],
 )
 def test_the_local_lock_options_refuse_what_cannot_work(

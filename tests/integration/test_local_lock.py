@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
@@ -58,3 +59,26 @@ def test_the_webhook_receiver_answers_the_right_key_and_records_without_it() -> 
     assert [(c["authorized"], c["status"]) for c in calls] == [(True, 200), (False, 401), (True, 503)]
     assert calls[0]["body"] == {"commandId": "c"}
     assert "k-123" not in repr(calls)
+
+
+def test_the_door_agent_beside_the_stack_joins_its_broker() -> None:
+    """`smartdoor local --door-agent`: the agent, configured from /local/stack, reaches the broker
+    and its first report ("locked", retained) goes through the topic rule to lock_state."""
+    from smartdoor_local.app import LocalApp
+    from smartdoor_local.door_agent import running_door_agent
+
+    said: list[str] = []
+    with LocalApp(LocalConfig(lock="iot"), port=0) as app, running_door_agent(app.url, say=said.append):
+        port = app.stack.broker.port  # type: ignore[union-attr]
+
+        def reported() -> bool:
+            return any(
+                call.event.get("state") == "locked" and call.event.get("commandId") is None
+                for call in app.stack.runtime.invocations_of("lock_state")
+            )
+
+        deadline = time.monotonic() + 20
+        while not reported():
+            assert time.monotonic() < deadline, "the agent's report never reached lock_state"
+            time.sleep(0.05)
+    assert said and f"MQTT 127.0.0.1:{port}" in said[0] and "no camera" in said[0]
