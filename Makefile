@@ -21,11 +21,15 @@ SYNTH_OWNER_EMAIL ?= owner@example.com
 
 # make demo serves the local stack here (127.0.0.1).
 PORT ?= 8080
+# make demo DOOR=webcam (the laptop's webcam 0) or DOOR=path/to/porch.avi (a video) also runs the
+# door agent beside it, its relay on the console (docs/door.md, "Locally").
+DOOR ?=
+DOOR_ARGS := $(if $(DOOR),$(if $(filter webcam,$(DOOR)),--door-camera 0,--door-video $(DOOR)))
 
 .PHONY: help install demo layers test lint format synth preflight deploy bench clean clean-venv openapi
 
 help:
-	@echo "make demo    - create .venv if needed, install, run the whole system locally (PORT=8080)"
+	@echo "make demo    - create .venv if needed, install, run the whole system locally (PORT=8080; DOOR=webcam|FILE: the door agent too)"
 	@echo "make test    - create .venv if needed, install, run the offline test suite"
 	@echo "make lint    - ruff, mypy; asl-validator, cfn-lint (+ serverless rules) and checkov on the synthesized stack"
 	@echo "make openapi - regenerate docs/openapi.json from the API code"
@@ -59,7 +63,7 @@ install: $(BIN)/.installed
 
 # The whole system on this machine: plays the scripted story, then serves until Ctrl-C.
 demo: $(BIN)/.installed node_modules/.installed layers
-	$(BIN)/smartdoor local --port $(PORT)
+	$(BIN)/smartdoor local --port $(PORT) $(DOOR_ARGS)
 
 test: $(BIN)/.installed node_modules/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

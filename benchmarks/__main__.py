@@ -3,11 +3,12 @@
 Each benchmark runs in a process of its own (a clean interpreter: no moto thread or import of
 one benchmark slows the next), in this order: synth the CDK app, 2. throughput, 3. cold start
 and size, 1. notifications per visit, 4.+5. orchestration and state transitions, then the
-cost model on the synthesized template with the measured transitions. Figures are printed
-with their targets; a missed target is named in the closing note with what limits it. Nothing
-here fails on a missed target: these are measurements, not tests.
+cost model on the synthesized template with the measured transitions (and 6., the home
+profile), then 7. the door opening: a right code to the door agent's relay on the local stack.
+Figures are printed with their targets; a missed target is named in the closing note with what
+limits it. Nothing here fails on a missed target: these are measurements, not tests.
 
-    python -m benchmarks [--only 1,2,3,4,5] [--cdk-out DIR] [--results-dir benchmarks]
+    python -m benchmarks [--only 1,2,3,4,5,7] [--cdk-out DIR] [--results-dir benchmarks]
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from benchmarks.report import (
 HERE = Path(__file__).resolve().parent
 TARGET_MONTHLY_USD = 15.0
 DEFAULT_SCENARIO = "doorbell-sessions"
+ALL = ("1", "2", "3", "4", "5", "7")
 
 
 def _step(title: str, command: list[str], timeout: float = 600) -> float:
@@ -201,7 +203,7 @@ def write_results(path: Path, sections: list[Section], started_at: datetime, sec
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Smart Door benchmarks (make bench)")
-    parser.add_argument("--only", default="1,2,3,4,5", help="which benchmarks, e.g. 1,5")
+    parser.add_argument("--only", default=",".join(ALL), help="which benchmarks, e.g. 1,5")
     parser.add_argument("--cdk-out", type=Path, help="an existing cloud assembly (skips synth)")
     parser.add_argument("--results-dir", type=Path, default=HERE)
     args = parser.parse_args(argv)
@@ -223,7 +225,7 @@ def _run(args: argparse.Namespace, only: set[str], work: Path, started_at: datet
     seconds = time.perf_counter() - started
     cost = next((s for s in sections if "rows" in s.data), None)
     _print_report(sections, cost, seconds)
-    if not only >= {"1", "2", "3", "4", "5"}:
+    if not only >= set(ALL):
         print("A partial run: RESULTS.md and the charts are left as they are.")
         return 0
     _write_results(args.results_dir, sections, cost, started_at, seconds)
@@ -238,6 +240,7 @@ def _measure(only: set[str], work: Path, cdk_out: Path | None) -> list[Section]:
         ("3", "3. cold start and size", ["-m", "benchmarks.cold_start", "--cdk-out", str(cdk_out)]),
         ("1", "1. notifications per visit", ["-m", "benchmarks.notifications"]),
         ("4", "4. orchestration and 5. state transitions", ["-m", "benchmarks.orchestration"]),
+        ("7", "7. the door opens (the lock on the local stack)", ["-m", "benchmarks.lock_delay"]),
     ]
     for key, title, command in steps:
         if key in only or (key == "4" and "5" in only):
@@ -257,6 +260,8 @@ def _measure(only: set[str], work: Path, cdk_out: Path | None) -> list[Section]:
     if "5" in only and cdk_out is not None:
         _add_money(sections, cost_section(cdk_out, transitions))
         sections.append(_home_profile(work))
+    if "7" in parts:
+        sections.append(parts["7"])
     return sections
 
 

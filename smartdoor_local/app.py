@@ -23,6 +23,8 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -163,7 +165,22 @@ def _photo_store(stack: LocalStack) -> Any:
     return S3PhotoStore(stack.names["photos"])
 
 
-def serve(config: LocalConfig, *, port: int, story: bool, console: Console | None = None) -> int:
+@dataclass(frozen=True)
+class DoorAgentOptions:
+    """`--door-agent`: the door agent beside the stack (smartdoor_local.door_agent)."""
+
+    video: Path | None = None
+    camera_index: int | None = None
+
+
+def serve(
+    config: LocalConfig,
+    *,
+    port: int,
+    story: bool,
+    console: Console | None = None,
+    door_agent: DoorAgentOptions | None = None,
+) -> int:
     """Run until Ctrl-C or SIGTERM; 0 on a clean shutdown, 1 if the story failed."""
     console = console or Console()
     stop = threading.Event()
@@ -174,8 +191,19 @@ def serve(config: LocalConfig, *, port: int, story: bool, console: Console | Non
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         console.print("Starting the Smart Door local stack (moto, the real handlers, dlib's face model)...")
-        with LocalApp(config, port=port, console=console) as app, _announced(app):
+        with LocalApp(config, port=port, console=console) as app, _announced(app), ExitStack() as extras:
             _print_banner(app, console)
+            if door_agent is not None:
+                from smartdoor_local.door_agent import running_door_agent
+
+                extras.enter_context(
+                    running_door_agent(
+                        app.url,
+                        video=door_agent.video,
+                        camera_index=door_agent.camera_index,
+                        say=console.print,
+                    )
+                )
             story_ok = True
             if story and not stop.is_set():
                 from smartdoor_local.story import play_story
@@ -214,6 +242,13 @@ def _print_banner(app: LocalApp, console: Console) -> None:
     console.print(f"  outbox        {app.url}/outbox/      (every SMS and email)")
     console.print(f"  executions    {app.url}/executions/  (each workflow's path)")
     console.print(f"  AWS (moto)    {stack.aws_endpoint}  (the smartdoor command finds it via /local/stack)")
+    if stack.broker is not None:
+        console.print(
+            f"  MQTT broker   {stack.broker.host}:{stack.broker.port}  (the lock: "
+            "`smartdoor-door init --local`, then `smartdoor-door run`)"
+        )
+    elif stack.config.lock == "webhook":
+        console.print(f"  lock webhook  {app.url}/local/lock-webhook  (the webhook lock's calls)")
     console.print("Other smartdoor commands (visitors, enrol, device) find this stack without --port.")
     console.print("")
 

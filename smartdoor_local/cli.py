@@ -1,6 +1,7 @@
 """The `smartdoor` command.
 
-    smartdoor local [--port N] [--no-story]            the local stack (what `make demo` runs)
+    smartdoor local [--port N] [--no-story] [--lock iot|webhook|none]
+                                                       the local stack (what `make demo` runs)
     smartdoor replay TRACE.jsonl [rule options]        a recorded day through the match function
     smartdoor enrol --name NAME --phone +E164 PHOTO    add a known visitor
     smartdoor visitors list                            the known visitors
@@ -69,6 +70,37 @@ def _parser() -> argparse.ArgumentParser:
         help="the CDK context faceSource to synthesize: images (the camera page streams frames, "
         "the default) or snapshots (a home with the door agent: its uploads only, no streams)",
     )
+    local.add_argument(
+        "--lock",
+        choices=("iot", "webhook", "none"),
+        default="iot",
+        help="the door's lock: iot (the door agent's relay over the local MQTT broker, the default), "
+        "webhook (a lock with an HTTP API: the local receiver /local/lock-webhook) or none",
+    )
+    local.add_argument(
+        "--lock-webhook-url",
+        type=_webhook_url,
+        default=None,
+        help="with --lock webhook: call this lock (http or https, e.g. a Home Assistant webhook on your "
+        "network) instead of the local receiver; its key header's value comes from "
+        "SMARTDOOR_LOCK_WEBHOOK_KEY",
+    )
+    local.add_argument(
+        "--lock-seconds",
+        type=_lock_seconds,
+        default=None,
+        help="how long an unlock command is valid and the lock has to answer (CDK's lockCommandSeconds)",
+    )
+    agent = local.add_mutually_exclusive_group()
+    agent.add_argument(
+        "--door-agent",
+        action="store_true",
+        help="also run the door agent (smartdoor-door) with no camera: its relay on this console",
+    )
+    agent.add_argument(
+        "--door-video", type=Path, metavar="FILE", help="the door agent, a video file its camera"
+    )
+    agent.add_argument("--door-camera", type=int, metavar="N", help="the door agent, webcam N its camera")
     local.add_argument("--verbose", action="store_true", help="show the functions' INFO logs")
 
     replay = commands.add_parser("replay", help="run recorded face-search records through the match function")
@@ -148,6 +180,35 @@ def _positive(text: str) -> float:
     return _number(text, 0.001, 86400, "seconds")
 
 
+def _webhook_url(text: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"a lock's webhook is an http(s):// URL, not {text!r}")
+    return text
+
+
+def _lock_seconds(text: str) -> int:
+    low, high = _lock_seconds_bounds()
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise argparse.ArgumentTypeError(f"lock seconds are a whole number {low}-{high}, not {text!r}")
+    return int(text)
+
+
+def _lock_seconds_bounds() -> tuple[int, int]:
+    """lockCommandSeconds' bounds, as cdk_app/config.py states them (the one place)."""
+    from smartdoor_local import ensure_repository_importable
+
+    ensure_repository_importable()
+    from cdk_app.config import SmartDoorConfig
+
+    metadata = SmartDoorConfig.model_fields["lock_command_seconds"].metadata
+    low = next(int(m.ge) for m in metadata if hasattr(m, "ge"))
+    high = next(int(m.le) for m in metadata if hasattr(m, "le"))
+    return low, high
+
+
 def _count(text: str) -> int:
     return int(_number(text, 1, 1000, "a frame count"))
 
@@ -211,10 +272,33 @@ def cmd_local(args: argparse.Namespace) -> int:
 
     port = args.port if args.port is not None else _port_from_environment()
     try:
-        config = LocalConfig(visit_gap_seconds=args.visit_gap, face_source=args.face_source)
-        return serve(config, port=port, story=not args.no_story)
+        lock_seconds = {} if args.lock_seconds is None else {"lock_command_seconds": args.lock_seconds}
+        if args.lock_webhook_url and args.lock != "webhook":
+            raise CommandError("--lock-webhook-url goes with --lock webhook")
+        config = LocalConfig(
+            visit_gap_seconds=args.visit_gap,
+            face_source=args.face_source,
+            lock=args.lock,
+            lock_webhook_url=args.lock_webhook_url,
+            **lock_seconds,
+        )
+        return serve(config, port=port, story=not args.no_story, door_agent=_door_agent(args))
     except PortInUse as error:
         raise CommandError(str(error), EXIT_FAILED) from None
+
+
+def _door_agent(args: argparse.Namespace) -> Any:
+    from smartdoor_local.app import DoorAgentOptions
+
+    if not (args.door_agent or args.door_video or args.door_camera is not None):
+        return None
+    if args.lock != "iot":
+        raise CommandError(
+            "the door agent is the iot lock: --door-agent, --door-video and --door-camera need --lock iot"
+        )
+    if args.door_video is not None and not args.door_video.is_file():
+        raise CommandError(f"no video file {args.door_video}")
+    return DoorAgentOptions(video=args.door_video, camera_index=args.door_camera)
 
 
 def _port_from_environment() -> int:

@@ -5,7 +5,12 @@
 - GET /local/outbox: every SMS and email, oldest first.
 - GET /local/executions: every workflow execution, oldest first, with its path of states.
 - GET /local/events: every event put on the bus, oldest first.
-- GET /local/stack: the moto endpoint and resource names, for the `smartdoor` command.
+- GET /local/stack: the moto endpoint and resource names, the lock and (lock "iot") the MQTT
+  broker's `{host, port}`, for the `smartdoor` and `smartdoor-door` commands.
+- GET /local/lock: the lock, each unlock command's state (the lock-states table) and the webhook
+  receiver's calls; the outbox page shows them.
+- POST /local/lock-webhook: the webhook lock (`smartdoor local --lock webhook`): checks the
+  key header, records the call, answers 200 (smartdoor_local.lock_webhook); GET lists the calls.
 - GET /local/photos/{key}?expires&signature: a photo, through a link the stack signed.
 
 Pages: /camera/ (the door camera), /outbox/, /executions/. The camera page is the one page
@@ -20,6 +25,7 @@ from typing import Any
 
 from smartdoor.domain.snapshots import MAX_SNAPSHOT_BYTES
 from smartdoor_local.camera import CameraFrames, FrameRejected
+from smartdoor_local.emulation.overrides import LOCAL_WEBHOOK_PATH
 from smartdoor_local.http_server import WEB_DIR, LocalRequest, LocalResponse, security_headers
 from smartdoor_local.photo_links import PHOTOS_PATH
 from smartdoor_local.stack import LocalStack
@@ -54,11 +60,16 @@ class LocalApi:
             return self._frame(request, frames.group(1))
         if path.startswith(PHOTOS_PATH):
             return self._photo(request, path[len(PHOTOS_PATH) :])
+        if path.rstrip("/") == LOCAL_WEBHOOK_PATH and request.method == "POST":
+            status, answer = self._stack.lock_webhook.receive(dict(request.headers), request.body)
+            return _json(status, answer)
         views = {
             "/local/outbox": lambda: self._stack.outbox.to_json(),
             "/local/executions": self._stack.executions,
             "/local/events": self._stack.bus.events,
             "/local/stack": self._stack.stack_info,
+            LOCAL_WEBHOOK_PATH: self._stack.lock_webhook.calls,
+            "/local/lock": self._stack.lock_info,
         }
         view = views.get(path.rstrip("/"))
         if view is None:

@@ -30,6 +30,10 @@ How AWS is stood in for:
   `StreamMapping`; SNS deliveries land in the `Outbox`. Web Push: ask_owner's real sender posts
   to each subscription's endpoint; `LocalPushService` (127.0.0.1) is the push service of the
   subscriptions it creates, checks the VAPID JWT, decrypts and puts each push in the outbox.
+- The lock (`LocalConfig.lock`): "iot" starts the MQTT broker (`broker`), forwards iot-data's
+  Publish to it and runs the template's topic rules on it (`topic_rules`); "webhook" creates the
+  EventBridge connection and the owner's secret, and Step Functions' HTTP Task (`http_tasks`)
+  posts to the local receiver (`lock_webhook`) or `lock_webhook_url`.
 
 Everything lives in memory: stopping the stack forgets visitors, faces and photos.
 """
@@ -51,8 +55,12 @@ from smartdoor_local.emulation.deploy import Deployer
 from smartdoor_local.emulation.model import DeploymentModel, Function
 from smartdoor_local.emulation.overrides import (
     LOCAL_FACES,
+    LOCAL_WEBHOOK_PATH,
+    LOCAL_WEBHOOK_SECRET,
+    LOCAL_WEBHOOK_URL,
     MATCH_RULE_VARIABLES,
     local_overrides,
+    lock_context,
 )
 from smartdoor_local.emulation.resources import (
     FACES_TABLE,
@@ -64,7 +72,11 @@ from smartdoor_local.emulation.template import Variant
 from smartdoor_local.environment import patched_environ
 from smartdoor_local.event_rules import EventDelivery
 from smartdoor_local.face_engine import DynamoFaceStore, LocalFaceEngine, load_models
+from smartdoor_local.http_tasks import HttpInvoke
+from smartdoor_local.iot import MqttPublish, TopicRuleBridge, topic_rules
 from smartdoor_local.lambda_runtime import LambdaRuntime, LocalFunction, function_name_of
+from smartdoor_local.lock_webhook import LockWebhookReceiver
+from smartdoor_local.mqtt_broker import LocalBroker, start_broker
 from smartdoor_local.outbox import Outbox
 from smartdoor_local.photo_links import LocalPhotoLinks
 from smartdoor_local.push_service import LOCAL_PUSH_HOSTS, LocalPushService
@@ -87,6 +99,7 @@ ACCOUNT = "123456789012"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 API_FUNCTION_NAME = "api"
 MATCH_FUNCTION_NAME = "stream_match"
+LOCK_WEBHOOK_KEY_VARIABLE = "SMARTDOOR_LOCK_WEBHOOK_KEY"
 
 
 @cache
@@ -138,6 +151,15 @@ class LocalConfig:
     # "images" (the camera page streams frames) or "snapshots" (the door agent's uploads only:
     # `smartdoor local --face-source snapshots`); CDK's faceSource context.
     face_source: str = "images"
+    # The door's lock: "iot" (the door agent's relay, over the local MQTT broker), "webhook" (the
+    # local webhook receiver, /local/lock-webhook) or "none" (CDK's default: no lock);
+    # `smartdoor local --lock` (default iot). smartdoor_local.emulation.overrides.LOCK_CONTEXT.
+    lock: str = "none"
+    lock_command_seconds: int = _cdk("lock_command_seconds")
+    # The webhook lock's URL (`--lock-webhook-url`, e.g. a Home Assistant on the LAN): None is the
+    # local receiver, /local/lock-webhook. Its key header's value: SMARTDOOR_LOCK_WEBHOOK_KEY if
+    # set (what that lock expects), else a random one.
+    lock_webhook_url: str | None = None
 
     def context(self, *, match_rules: bool = True) -> dict[str, Any]:
         """The CDK context keys (cdk_app/config.py's aliases) the local stack synthesizes with:
@@ -152,7 +174,7 @@ class LocalConfig:
             for name in (f.name for f in fields(self))
             if name in known and name not in skipped
         }
-        return context
+        return context | lock_context(self.lock)
 
     def match_rules(self) -> dict[str, str]:
         """The match rules as stream_match reads them (replay's overrides)."""
@@ -286,6 +308,12 @@ class LocalStack:
     # Failed asynchronous invocations (EventBridge -> Lambda): (function, error type).
     async_failures: list[tuple[str, str]] = field(default_factory=list)
     match_failures: list[dict[str, Any]] = field(default_factory=list)
+    # The lock: the MQTT broker (lock "iot"), the topic rules on it, the HTTP Tasks' requests and
+    # the local webhook receiver (lock "webhook").
+    broker: LocalBroker | None = None
+    topic_rules: TopicRuleBridge | None = None
+    http_tasks: HttpInvoke = field(init=False)
+    lock_webhook: LockWebhookReceiver = field(default_factory=lambda: _lock_webhook_receiver())
     _moto: MotoServer | None = None
     _exit: ExitStack | None = None
 
@@ -304,6 +332,8 @@ class LocalStack:
         # faceSource=snapshots has no camera stream: the door agent's uploads are the frames.
         camera = self.names.get("video_stream_arn")
         self.camera_feed = LocalCameraFeed({camera: self.config.door_id} if camera else {})
+        receiver = self.config.lock_webhook_url or f"{self.site_url.rstrip('/')}{LOCAL_WEBHOOK_PATH}"
+        self.http_tasks = HttpInvoke({LOCAL_WEBHOOK_URL: receiver})
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -327,7 +357,9 @@ class LocalStack:
             if self.moto_port is not None:
                 self._moto = MotoServer(port=self.moto_port).start()
                 exit_stack.callback(self._moto.stop)
+            self._start_lock_services(exit_stack)
             self._deploy()
+            self._start_topic_rules(exit_stack)
             if self.with_workflows:
                 exit_stack.callback(self._stop_running_executions)
             if self.mapping is not None:
@@ -339,6 +371,26 @@ class LocalStack:
             raise
         self._exit = exit_stack
         return self
+
+    def _start_lock_services(self, exit_stack: ExitStack) -> None:
+        """The broker and iot-data's Publish onto it (lock "iot"); the HTTP Task (lock "webhook")."""
+        if self.config.lock == "iot":
+            self.broker = start_broker()
+            exit_stack.callback(self.broker.stop)
+            exit_stack.enter_context(MqttPublish(self.broker.host, self.broker.port).installed())
+        if self.with_workflows:
+            exit_stack.enter_context(self.http_tasks.installed())
+
+    def _start_topic_rules(self, exit_stack: ExitStack) -> None:
+        rules = topic_rules(self.model.resources, self.deployer.intrinsics)
+        if not rules or not self.with_workflows:
+            return
+        if self.broker is None:
+            raise RuntimeError("the template has IoT topic rules but the local stack runs no broker")
+        self.topic_rules = TopicRuleBridge(rules, self._invoke_target).start(
+            self.broker.host, self.broker.port
+        )
+        exit_stack.callback(self.topic_rules.stop)
 
     def stop(self) -> None:
         exit_stack, self._exit = self._exit, None
@@ -373,7 +425,9 @@ class LocalStack:
 
         self._create_tables()
         self.deployer.create_storage()
+        self._create_lock_webhook_secret()
         self.deployer.create_messaging()
+        self.deployer.create_connections()
         self.names = self._names()
         from smartdoor.adapters.photo_store import S3PhotoStore
 
@@ -388,6 +442,13 @@ class LocalStack:
         self.mapping = self._stream_mapping()
         if self.with_workflows:
             self._create_workflows(role)
+
+    def _create_lock_webhook_secret(self) -> None:
+        """The secret the owner creates on AWS for the webhook's header (lock "webhook")."""
+        if self.config.lock == "webhook":
+            self.client("secretsmanager").create_secret(
+                Name=LOCAL_WEBHOOK_SECRET, SecretString=self.lock_webhook.key
+            )
 
     def _create_tables(self) -> None:
         self.deployer.create_tables()
@@ -594,6 +655,24 @@ class LocalStack:
             summary["error"] = failure.get("error")
         return summary
 
+    def lock_info(self) -> dict[str, Any]:
+        """The lock (GET /local/lock, the outbox page): how it is told, each command's state
+        (least recently changed first) and, for the webhook lock, the calls its receiver got."""
+        commands: list[dict[str, Any]] = []
+        table = self.names.get("lock_states")
+        if table:
+            paginator = self.client("dynamodb").get_paginator("scan")
+            for page in paginator.paginate(TableName=table):
+                commands.extend(_lock_command(item) for item in page["Items"])
+        commands.sort(key=lambda command: str(command["updatedAt"] or ""))
+        return {
+            "lock": self.config.lock,
+            "lockCommandSeconds": self.config.lock_command_seconds,
+            **({"mqtt": self.broker.to_json()} if self.broker is not None else {}),
+            "commands": commands,
+            "webhookCalls": self.lock_webhook.calls() if self.config.lock == "webhook" else [],
+        }
+
     def stack_info(self) -> dict[str, Any]:
         """What a client needs to work against this stack (GET /local/stack)."""
         return {
@@ -602,6 +681,9 @@ class LocalStack:
             "siteUrl": self.site_url,
             "doorId": self.config.door_id,
             "faceMatchThreshold": self.config.face_match_threshold,
+            "lock": self.config.lock,
+            "lockCommandSeconds": self.config.lock_command_seconds,
+            **({"mqtt": self.broker.to_json()} if self.broker is not None else {}),
             "names": {
                 "visitorsTable": self.names["visitors"],
                 "passcodesTable": self.names["passcodes"],
@@ -614,3 +696,29 @@ class LocalStack:
                 "eventBus": self.names["bus"],
             },
         }
+
+
+def _lock_webhook_receiver() -> LockWebhookReceiver:
+    """The local webhook lock, with CDK's default header and the key a real lock may expect."""
+    import os
+
+    key = os.environ.get(LOCK_WEBHOOK_KEY_VARIABLE, "").strip()
+    header = str(cdk_defaults()["lock_webhook_header"])
+    return LockWebhookReceiver(header=header, key=key) if key else LockWebhookReceiver(header=header)
+
+
+def _lock_command(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A lock-states item as the outbox page shows it."""
+
+    def text(name: str) -> str | None:
+        value = item.get(name) or {}
+        return str(value["S"]) if "S" in value else None
+
+    return {
+        "commandId": text("commandId"),
+        "doorId": text("doorId"),
+        "visitId": text("visitId"),
+        "via": text("via"),
+        "state": text("state"),
+        "updatedAt": text("updatedAt"),
+    }

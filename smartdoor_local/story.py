@@ -38,6 +38,9 @@ APPROVAL_LINK = re.compile(r"https?://[^\s]+/owner/\?a=([A-Za-z0-9_.-]+)")
 CODE = re.compile(r"\b(?:is|code) (\d{6})\b")  # "... for front-door is 123456." / "code 123456 for ..."
 
 
+STORY_WORKFLOWS = ("unknown_visitor", "known_visitor")
+
+
 class StoryFailed(RuntimeError):
     """The story did not go as written (the message says which step)."""
 
@@ -205,6 +208,12 @@ class Story:
             raise StoryFailed(f"the keypad's unlock answered {status} {unlocked}")
         self.result.unlocked_as = unlocked.get("visitor")
         console.step(5, f"She types it on the keypad: the door unlocks (welcome, {unlocked.get('visitor')})")
+        if unlocked.get("lock") == "pending":
+            console.note(
+                f"(the lock was told: command {unlocked.get('commandId')}; the keypad asks "
+                f"/doors/{door}/lock/<commandId> until the lock answers: the door agent's relay with "
+                "--lock iot, the local webhook receiver with --lock webhook)"
+            )
 
         # A new visit starts after VISIT_GAP_SECONDS without a face at the door.
         comes_back = last_frame + self.config.visit_gap_seconds + 0.5
@@ -232,11 +241,11 @@ class Story:
         status, executions = self.http.get("/local/executions")
         if status != 200:
             raise StoryFailed(f"GET /local/executions answered {status}")
-        workflows = {execution["workflow"] for execution in executions}
-        if {"unknown_visitor", "known_visitor"} <= workflows and all(
-            execution["status"] != "RUNNING" for execution in executions
-        ):
-            return list(executions)
+        # The story's own workflows; the lock's (open_lock_*) waits for the lock and ends on its own.
+        story = [execution for execution in executions if execution["workflow"] in STORY_WORKFLOWS]
+        workflows = {execution["workflow"] for execution in story}
+        if set(STORY_WORKFLOWS) <= workflows and all(execution["status"] != "RUNNING" for execution in story):
+            return story
         return None
 
 

@@ -12,6 +12,7 @@ heart except `NAMED_BY_VARIABLE`, the short names the local stack and the worlds
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,8 +42,14 @@ NAMED_BY_VARIABLE = {
     "video_stream_arn": "VIDEO_STREAM_ARN",
     "alerts_topic": "ALERTS_TOPIC_ARN",
     "otp_secret": "OTP_SECRET_ARN",
+    "lock_states": "LOCK_STATES_TABLE",
 }
 LOCAL_ROLE = "smartdoor-local"
+# CloudFormation's dynamic reference to a secret: {{resolve:secretsmanager:id:SecretString:key:stage:version}}
+_SECRET_REFERENCE = re.compile(
+    r"\{\{resolve:secretsmanager:(?P<id>[^:}]+(?::[^:}]+:[^:}]+:[^:}]+:[^:}]+:[^:}]+:[^:}]+)?)"
+    r"(?::SecretString(?::(?P<key>[^:}]*))?(?::(?P<stage>[^:}]*))?(?::(?P<version>[^:}]*))?)?\}\}"
+)
 
 
 def _random_secret() -> str:
@@ -156,6 +163,41 @@ class Deployer:
                 type=machine.type,
             )["stateMachineArn"]
         )
+
+    def create_connections(self) -> None:
+        """EventBridge connections (HTTP Tasks' credentials), their secret values resolved from moto's
+        Secrets Manager as CloudFormation resolves a dynamic reference; the ARN is moto's."""
+        events = self.client("events")
+        for logical_id, properties in self.model.of_type("AWS::Events::Connection").items():
+            auth = self.resolve_secrets(self.intrinsics.resolve(properties.get("AuthParameters") or {}))
+            name = str(properties.get("Name") or self.refs.refs.get(logical_id) or stem(logical_id))
+            arn = events.create_connection(
+                Name=name, AuthorizationType=properties["AuthorizationType"], AuthParameters=auth
+            )["ConnectionArn"]
+            secret = events.describe_connection(Name=name)["SecretArn"]
+            self.refs.add(logical_id, name, Arn=arn, SecretArn=secret)
+
+    def resolve_secrets(self, value: Any) -> Any:
+        """`value` with every `{{resolve:secretsmanager:...}}` replaced by the secret's value."""
+        if isinstance(value, dict):
+            return {key: self.resolve_secrets(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.resolve_secrets(item) for item in value]
+        if not isinstance(value, str):
+            return value
+        return _SECRET_REFERENCE.sub(self._secret_value, value)
+
+    def _secret_value(self, match: re.Match[str]) -> str:
+        extra = {"VersionStage": match.group("stage")} if match.group("stage") else {}
+        if match.group("version"):
+            extra = {"VersionId": match.group("version")}
+        text = str(
+            self.client("secretsmanager").get_secret_value(SecretId=match.group("id"), **extra)[
+                "SecretString"
+            ]
+        )
+        key = match.group("key")
+        return str(json.loads(text)[key]) if key else text
 
     def state_machine(self, workflow: str) -> StateMachine:
         """The template's state machine for workflows/<workflow>.asl.json."""

@@ -5,6 +5,10 @@ of the local deployment (smartdoor_local.emulation reads everything else from th
   visit gap, replay's match rules); `local_overrides` and `site_overrides` give them values;
 - `ADAPTER_OVERRIDES`: adapters the handlers get instead of the ones they would build, because
   moto cannot emulate them (KVS, Rekognition, presigned photo links, upload forms);
+- `SERVICE_OVERRIDES`: AWS behaviour moto lacks, emulated by a patch at one point each
+  (the MQTT broker behind IoT Core, the topic rules, Step Functions' HTTP Task);
+- `LOCK_CONTEXT` / `lock_context`: the CDK context for `smartdoor local --lock iot|webhook|none`,
+  with the webhook's local stand-ins (`LOCAL_WEBHOOK_URL`, `LOCAL_WEBHOOK_SECRET`);
 - `TEST_WORLD_OVERRIDES`: the workflow test worlds' one variable (sampling without a pause);
 - `LOCAL_FACES`: the one table that is not in the template (the local face engine's collection).
 """
@@ -50,6 +54,36 @@ ADAPTER_OVERRIDES = {
         "the local moto server"
     ),
 }
+
+# AWS behaviour moto does not have, emulated where the stack runs (each a patch at one point,
+# whose moto shape tests/integration/test_moto_internals.py checks).
+SERVICE_OVERRIDES = {
+    "IoT Core broker": "smartdoor_local.mqtt_broker: amqtt on 127.0.0.1, anonymous (no certificates)",
+    "iot-data Publish": "smartdoor_local.iot.MqttPublish: moto's publish, then the broker at QoS 1",
+    "IoT topic rules": "smartdoor_local.iot.TopicRuleBridge: SELECT * FROM '<topic>' -> Lambda actions",
+    "Step Functions http:invoke": "smartdoor_local.http_tasks.HttpInvoke: moto's task factory, real HTTP",
+}
+
+# The lock's local stand-ins. The template's webhook URL must be https (cdk_app/config.py): the
+# local stack synthesizes with this one and HttpInvoke sends its requests to the local receiver
+# (`/local/lock-webhook`) instead; the secret is the one the owner creates on AWS, made locally
+# with a random value (the receiver checks the header against it).
+LOCAL_WEBHOOK_URL = "https://lock.smartdoor.invalid/webhook"
+LOCAL_WEBHOOK_SECRET = "smartdoor-local-lock-webhook"  # noqa: S105 - its name, not its value
+LOCAL_WEBHOOK_PATH = "/local/lock-webhook"
+LOCKS = ("iot", "webhook", "none")
+LOCK_CONTEXT: Mapping[str, Mapping[str, object]] = {
+    "iot": {"lockIot": True},
+    "webhook": {"lockWebhookUrl": LOCAL_WEBHOOK_URL, "lockWebhookSecretName": LOCAL_WEBHOOK_SECRET},
+    "none": {},
+}
+
+
+def lock_context(lock: str) -> dict[str, object]:
+    if lock not in LOCK_CONTEXT:
+        raise ValueError(f"lock must be one of {', '.join(LOCKS)}, not {lock!r}")
+    return dict(LOCK_CONTEXT[lock])
+
 
 # The local face engine's collection (Rekognition's stand-in; smartdoor_local.face_engine).
 LOCAL_FACES = Table(

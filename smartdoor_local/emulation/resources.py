@@ -36,6 +36,8 @@ CREATED_TYPES: Mapping[str, str] = {
     "AWS::StepFunctions::StateMachine": "a moto state machine with the rendered definition (workflows only)",
     "AWS::KinesisVideo::Stream": "no KVS locally: the camera page's frames (LocalCameraFeed) by its ARN",
     "AWS::Rekognition::Collection": f"the local face engine's table {FACES_TABLE} (dlib embeddings)",
+    "AWS::Events::Connection": "a moto connection, its API key resolved from moto's secrets",
+    "AWS::IoT::TopicRule": "TopicRuleBridge: a subscription on the local broker invoking its function",
 }
 # Resource types the local stack leaves out, and why.
 SKIPPED_TYPES: Mapping[str, str] = {
@@ -45,6 +47,9 @@ SKIPPED_TYPES: Mapping[str, str] = {
     "AWS::Logs::LogGroup": "logs go to the local process's stderr",
     "AWS::Logs::MetricFilter": "no CloudWatch locally",
     "AWS::CloudWatch::Alarm": "no CloudWatch locally",
+    "AWS::IoT::Thing": "the local MQTT broker lets any client connect: no things",
+    "AWS::IoT::Policy": "the local MQTT broker is anonymous on 127.0.0.1: no policies",
+    "AWS::IoT::*": "the local MQTT broker has no registry, certificates or attachments",
     "AWS::Lambda::Permission": "moto does not enforce resource policies",
     "AWS::Lambda::LayerVersion": "the handlers run in this process with its own packages",
     "AWS::Lambda::EventInvokeConfig": "EventDelivery invokes once, in order",
@@ -54,10 +59,6 @@ SKIPPED_TYPES: Mapping[str, str] = {
     "AWS::ApiGateway::*": "the local server routes HTTP to the API function (http_server)",
     "AWS::CloudFront::*": "the local server serves web/ itself",
     "Custom::*": "CDK's helper custom resources (account settings, log retention, bucket deployment)",
-    # The lock (lockIot / lockWebhookUrl): named here so the template renders; what stands in
-    # for IoT Core and the HTTP Task locally is the emulation's (emulation/overrides.py).
-    "AWS::IoT::*": "no IoT Core locally: the thing, its policy and the state topic rule are not created",
-    "AWS::Events::Connection": "no HTTP Task locally: the webhook's connection is not created",
 }
 # Project functions the local stack does not run.
 SKIPPED_FUNCTIONS: Mapping[str, str] = {
@@ -163,7 +164,8 @@ class LocalRefs:
 
 
 def _connection(refs: LocalRefs, logical_id: str, _: dict[str, Any], __: DeploymentModel) -> None:
-    """An EventBridge connection's ARN and its secret's (the lock's webhook; never created locally)."""
+    """An EventBridge connection's name and ARN (the lock's webhook). The local stack creates it on
+    moto (Deployer.create_connections) and takes moto's ARN then; the workflow worlds do not."""
     name = f"{STACK_PREFIX}-{stem(logical_id)}"
     secret = refs._arn("secretsmanager", f"secret:events!connection/{name}/local")
     refs.add(logical_id, name, Arn=refs._arn("events", f"connection/{name}/local"), SecretArn=secret)

@@ -2,21 +2,16 @@
 
 The device API is a small werkzeug app serving what a door device meets: the ring route, the
 snapshots route (a presigned-POST form pointing back at this server) and the POST target that
-stands in for S3, which records each multipart upload. The broker is amqtt (pure Python) in a
-subprocess bound to 127.0.0.1 on a free port.
+stands in for S3, which records each multipart upload. The broker is the local stack's own
+(smartdoor_local.mqtt_broker: amqtt in a subprocess bound to 127.0.0.1 on a free port).
 """
 
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -26,6 +21,9 @@ from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from smartdoor_local.mqtt_broker import LocalBroker as Broker
+from smartdoor_local.mqtt_broker import free_port, start_broker
 
 DOOR_ID = "front-door"
 FORM_FIELDS = {
@@ -135,51 +133,14 @@ def device_api() -> Iterator[DeviceApi]:
     thread.join(5)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def closed_port() -> int:
     """A port nobody listens on (connection refused)."""
     return free_port()
 
 
-BROKER_SCRIPT = Path(__file__).with_name("amqtt_broker.py")
-
-
-@dataclass
-class Broker:
-    port: int
-    process: subprocess.Popen[bytes]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-
-
-def start_broker(port: int, tls: tuple[Path, Path, Path] | None = None) -> Broker:
-    """amqtt on 127.0.0.1:port; with tls = (server cert, server key, CA) it speaks TLS only."""
-    args = [sys.executable, str(BROKER_SCRIPT), str(port), *(str(path) for path in tls or ())]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return Broker(port, process)
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError("the amqtt broker exited at start") from None
-            time.sleep(0.1)
-    process.terminate()
-    raise RuntimeError("the amqtt broker did not start listening within 20 s")
-
-
 @pytest.fixture
 def mqtt_broker() -> Iterator[Broker]:
-    broker = start_broker(free_port())
+    broker = start_broker()
     yield broker
     broker.stop()
 

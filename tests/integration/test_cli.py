@@ -299,6 +299,30 @@ def test_without_a_running_local_stack_the_command_says_how_to_start_one(
     assert f"no local stack answers at http://127.0.0.1:{free}" in err and "smartdoor local" in err
 
 
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        (["--lock", "zigbee"], "invalid choice: 'zigbee'"),
+        (["--lock-seconds", "10"], "lock seconds are a whole number 25-300"),
+        (["--lock", "webhook", "--lock-webhook-url", "ftp://lock"], "an http(s):// URL"),
+        (["--lock-webhook-url", "http://127.0.0.1:8123/api/webhook/x"], "goes with --lock webhook"),
+        (["--lock", "none", "--door-agent"], "need --lock iot"),
+        (["--door-video", "/nonexistent/porch.avi"], "no video file"),
+        (["--door-agent", "--door-camera", "0"], "not allowed with argument"),
+    ],
+)
+def test_the_local_lock_options_refuse_what_cannot_work(
+    capsys: pytest.CaptureFixture[str], arguments: list[str], said: str
+) -> None:
+    # argparse exits 2 on a bad value; the command returns 2 on a bad combination: nothing starts
+    try:
+        status = main(["local", "--no-story", "--port", "1", *arguments])
+    except SystemExit as exit:
+        status = int(exit.code or 0)
+    assert status == 2
+    assert said in capsys.readouterr().err
+
+
 class TestDeployedStack:
     OUTPUTS = {
         "VisitorsTableName": "SmartDoor-Visitors-ABC",

@@ -11,6 +11,11 @@ that never starts, an SMS that is never recorded). Each case names where the int
   `Rule.targets`, `Rule.event_pattern.matches_event`, `EventsBackend.put_events`, `EventPattern.load`;
 - smartdoor_local/event_rules.py: `stepfunctions.responses.get_backend(...).start_execution`;
 - tests/integration/conftest.py, test_approval_store.py: `DynamoDBBackend`'s item methods;
+- smartdoor_local/iot.py (MqttPublish): `IoTDataPlaneBackend.publish(topic, payload)`, called by
+  moto's Publish response with those keywords;
+- smartdoor_local/http_tasks.py (HttpInvoke): `state_task_factory.state_task_service_for`,
+  `CustomErrorName.__init__`, `StateTaskService` (`_eval_service_task`, `_from_error`), an events
+  `Connection.secret_arn` whose secret holds the auth parameters in snake case;
 - smartdoor_local/stack.py (MotoServer): `DomainDispatcherApplication`, `create_backend_app`,
   `MotoRequestHandler.make_environ`.
 """
@@ -159,3 +164,67 @@ def test_the_moto_server_parts_exist_with_the_shape_the_stack_serves() -> None:
     assert parameters(DomainDispatcherApplication.__init__)[:2] == ["self", "create_app"]
     assert callable(create_backend_app)
     assert parameters(MotoRequestHandler.make_environ) == ["self"]
+
+
+def test_iot_data_publish_reaches_the_backend_method_the_broker_bridge_wraps() -> None:
+    from moto.iotdata.models import IoTDataPlaneBackend, iotdata_backends
+
+    assert parameters(IoTDataPlaneBackend.publish) == ["self", "topic", "payload"]
+    seen: list[tuple[str, bytes]] = []
+    original = IoTDataPlaneBackend.publish
+
+    def publish(backend: Any, topic: str, payload: bytes) -> None:
+        seen.append((topic, payload))
+        original(backend, topic, payload)
+
+    IoTDataPlaneBackend.publish = publish  # type: ignore[method-assign]
+    try:
+        with mock_aws():
+            client = boto3.client("iot-data", region_name=REGION)
+            client.publish(topic="smartdoor/front-door/commands", qos=1, payload=b'{"a": 1}')
+            backend = iotdata_backends[DEFAULT_ACCOUNT_ID][REGION]
+            assert backend.published_payloads == [("smartdoor/front-door/commands", b'{"a": 1}')]
+    finally:
+        IoTDataPlaneBackend.publish = original  # type: ignore[method-assign]
+    assert seen == [("smartdoor/front-door/commands", b'{"a": 1}')]
+
+
+def test_the_task_factory_knows_no_http_integration_and_refuses_states_error_names() -> None:
+    from antlr4 import RecognitionException
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+        StateTaskService,
+    )
+
+    assert parameters(state_task_factory.state_task_service_for) == ["service_name"]
+    with pytest.raises(RecognitionException):  # if moto learns http:invoke, drop the emulation
+        state_task_factory.state_task_service_for(service_name="http")
+    assert parameters(CustomErrorName.__init__) == ["self", "error_name"]
+    with pytest.raises(ValueError, match="States"):
+        CustomErrorName(error_name="States.Http.StatusCode.503")
+    assert parameters(StateTaskService._eval_service_task) == [
+        "self",
+        "env",
+        "resource_runtime_part",
+        "normalised_parameters",
+        "state_credentials",
+    ]
+    assert parameters(StateTaskService._from_error) == ["self", "env", "ex"]
+
+
+def test_a_connection_keeps_its_api_key_in_a_secret_in_snake_case() -> None:
+    from moto.events.models import events_backends
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    with mock_aws():
+        boto3.client("events", region_name=REGION).create_connection(
+            Name="c",
+            AuthorizationType="API_KEY",
+            AuthParameters={"ApiKeyAuthParameters": {"ApiKeyName": "X-Key", "ApiKeyValue": "v"}},
+        )
+        connection = events_backends[DEFAULT_ACCOUNT_ID][REGION].connections["c"]
+        secret = secretsmanager_backends[DEFAULT_ACCOUNT_ID][REGION].get_secret_value(
+            connection.secret_arn, None, None
+        )
+        assert json.loads(secret["SecretString"]) == {"api_key_name": "X-Key", "api_key_value": "v"}
