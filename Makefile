@@ -21,15 +21,16 @@ SYNTH_OWNER_EMAIL ?= owner@example.com
 
 # make demo serves the local stack here (127.0.0.1).
 PORT ?= 8080
-# make demo DOOR=webcam (the laptop's webcam 0) or DOOR=path/to/porch.avi (a video) also runs the
-# door agent beside it, its relay on the console (docs/door.md, "Locally").
+# make demo runs the door agent beside the stack (the IoT lock over the local broker), its relay on
+# the console; DOOR=webcam (the laptop's webcam 0) or DOOR=path/to/porch.avi (a video) gives it a
+# camera (docs/door.md, "Locally").
 DOOR ?=
-DOOR_ARGS := $(if $(DOOR),$(if $(filter webcam,$(DOOR)),--door-camera 0,--door-video $(DOOR)))
+DOOR_ARGS := $(if $(DOOR),$(if $(filter webcam,$(DOOR)),--door-camera 0,--door-video $(DOOR)),--door-agent)
 
 .PHONY: help install demo layers test lint format synth preflight deploy bench clean clean-venv openapi
 
 help:
-	@echo "make demo    - create .venv if needed, install, run the whole system locally (PORT=8080; DOOR=webcam|FILE: the door agent too)"
+	@echo "make demo    - create .venv if needed, install, run the whole system locally (PORT=8080; the door agent too, its relay on the console; DOOR=webcam|FILE: with a camera)"
 	@echo "make test    - create .venv if needed, install, run the offline test suite"
 	@echo "make lint    - ruff, mypy; asl-validator, cfn-lint (+ serverless rules) and checkov on the synthesized stack"
 	@echo "make openapi - regenerate docs/openapi.json from the API code"

@@ -73,9 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument(
         "--lock",
         choices=("iot", "webhook", "none"),
-        default="iot",
-        help="the door's lock: iot (the door agent's relay over the local MQTT broker, the default), "
-        "webhook (a lock with an HTTP API: the local receiver /local/lock-webhook) or none",
+        default=None,
+        help="the door's lock: iot (the door agent's relay over the local MQTT broker; the default "
+        "with a --door-* option), webhook (a lock with an HTTP API: the local receiver "
+        "/local/lock-webhook) or none (as CDK's default: the default without a --door-* option)",
     )
     local.add_argument(
         "--lock-webhook-url",
@@ -271,6 +272,7 @@ def cmd_local(args: argparse.Namespace) -> int:
     from smartdoor_local.stack import LocalConfig
 
     port = args.port if args.port is not None else _port_from_environment()
+    args.lock = _lock(args)
     try:
         lock_seconds = {} if args.lock_seconds is None else {"lock_command_seconds": args.lock_seconds}
         if args.lock_webhook_url and args.lock != "webhook":
@@ -287,10 +289,21 @@ def cmd_local(args: argparse.Namespace) -> int:
         raise CommandError(str(error), EXIT_FAILED) from None
 
 
+def _lock(args: argparse.Namespace) -> str:
+    """The lock asked for; unsaid, as CDK's default (none) unless the door agent runs (iot)."""
+    if args.lock is not None:
+        return str(args.lock)
+    return "iot" if _wants_door_agent(args) else "none"
+
+
+def _wants_door_agent(args: argparse.Namespace) -> bool:
+    return bool(args.door_agent or args.door_video or args.door_camera is not None)
+
+
 def _door_agent(args: argparse.Namespace) -> Any:
     from smartdoor_local.app import DoorAgentOptions
 
-    if not (args.door_agent or args.door_video or args.door_camera is not None):
+    if not _wants_door_agent(args):
         return None
     if args.lock != "iot":
         raise CommandError(

@@ -153,7 +153,8 @@ class LocalConfig:
     face_source: str = "images"
     # The door's lock: "iot" (the door agent's relay, over the local MQTT broker), "webhook" (the
     # local webhook receiver, /local/lock-webhook) or "none" (CDK's default: no lock);
-    # `smartdoor local --lock` (default iot). smartdoor_local.emulation.overrides.LOCK_CONTEXT.
+    # `smartdoor local --lock` (default none, as CDK; iot with the door agent).
+    # smartdoor_local.emulation.overrides.LOCK_CONTEXT.
     lock: str = "none"
     lock_command_seconds: int = _cdk("lock_command_seconds")
     # The webhook lock's URL (`--lock-webhook-url`, e.g. a Home Assistant on the LAN): None is the

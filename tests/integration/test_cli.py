@@ -365,3 +365,30 @@ class TestDeployedStack:
         )
         assert (status, out) == (1, "")
         assert "cannot read stack Elsewhere" in err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "lock", "agent"),
+    [
+        ([], "none", False),  # as CDK's default: no lock, the keypad's plain "Door open"
+        (["--door-agent"], "iot", True),  # make demo: the agent's relay is the lock
+        (["--door-camera", "0"], "iot", True),
+        (["--lock", "iot"], "iot", False),  # a real agent of your own joins the broker
+        (["--lock", "webhook"], "webhook", False),
+    ],
+)
+def test_the_local_lock_is_none_unless_asked_for_or_the_door_agent_runs(
+    monkeypatch: pytest.MonkeyPatch, arguments: list[str], lock: str, agent: bool
+) -> None:
+    import smartdoor_local.app
+
+    served: dict[str, Any] = {}
+
+    def serve(config: LocalConfig, **options: Any) -> int:
+        served.update(config=config, **options)
+        return 0
+
+    monkeypatch.setattr(smartdoor_local.app, "serve", serve)
+    assert main(["local", "--no-story", "--port", "1", *arguments]) == 0
+    assert served["config"].lock == lock
+    assert (served["door_agent"] is not None) == agent

@@ -225,6 +225,7 @@ def test_forget_visitor_deletes_their_codes_used_or_not_at_every_door_and_nothin
     assert service.verify(DOOR, other.code) == Granted("v2", DOOR, VISIT)
 
 
+@pytest.mark.usefixtures("atomic_items")  # moto's conditional writes are not atomic under threads
 def test_eight_concurrent_verifies_of_one_code_grant_exactly_once(table: Any, clock: FakeClock) -> None:
     # GIVEN a live code and 8 callers, each with its own boto3 session (resources are not thread-safe)
     policy = OtpPolicy(max_failures=100)
