@@ -41,7 +41,6 @@ from cdk_app.components.workflows import (
     acknowledge_state_machine_role,
     dynamodb_calls,
     logged_state_machine,
-    used_placeholders,
     workflow_file,
 )
 from cdk_app.config import SmartDoorConfig
@@ -286,11 +285,10 @@ class Doorbell(Construct):
             for placeholder, name in SESSION_FUNCTION_PLACEHOLDERS.items()
         }
         available["VisitsTableName"] = self._storage.visits_table.table_name
-        used = used_placeholders(path, available)
         built = logged_state_machine(
             self,
             name=DOORBELL_SESSION_WORKFLOW,
-            substitutions={name: available[name] for name in sorted(used)},
+            available=available,
             state_machine_type=sfn.StateMachineType.EXPRESS,
             # Express executions keep no history: the logs are the record. Session data is
             # door and session ids, counts and stop reasons, never a face, phone or code.
@@ -301,7 +299,7 @@ class Doorbell(Construct):
         self.session_logs = built.log_group
         state_machine = built.state_machine
         role = state_machine.role
-        invoked = sorted(p for p in used if p in SESSION_FUNCTION_PLACEHOLDERS)
+        invoked = sorted(p for p in built.substitutions if p in SESSION_FUNCTION_PLACEHOLDERS)
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="InvokeSessionFunctions",

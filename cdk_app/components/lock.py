@@ -38,7 +38,6 @@ from cdk_app.components.workflows import (
     acknowledge_state_machine_role,
     dynamodb_calls,
     logged_state_machine,
-    used_placeholders,
     workflow_file,
 )
 from cdk_app.config import SmartDoorConfig
@@ -69,6 +68,11 @@ def state_topic(door_id: str) -> str:
 def iot_arn(kind: str, name: str) -> str:
     """arn:<partition>:iot:<region>:<account>:<kind>/<name> (kind: client, topic, topicfilter)."""
     return Fn.sub(f"arn:${{AWS::Partition}}:iot:${{AWS::Region}}:${{AWS::AccountId}}:{kind}/{name}")
+
+
+def iot_allow(action: str, kind: str, name: str) -> dict[str, str]:
+    """An IoT policy statement allowing `action` on one resource (see iot_arn)."""
+    return {"Effect": "Allow", "Action": action, "Resource": iot_arn(kind, name)}
 
 
 class Lock(Construct):
@@ -113,26 +117,10 @@ class Lock(Construct):
             policy_document={
                 "Version": "2012-10-17",
                 "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": "iot:Connect",
-                        "Resource": iot_arn("client", thing_name(door)),
-                    },
-                    {
-                        "Effect": "Allow",
-                        "Action": "iot:Subscribe",
-                        "Resource": iot_arn("topicfilter", commands_topic(door)),
-                    },
-                    {
-                        "Effect": "Allow",
-                        "Action": "iot:Receive",
-                        "Resource": iot_arn("topic", commands_topic(door)),
-                    },
-                    {
-                        "Effect": "Allow",
-                        "Action": "iot:Publish",
-                        "Resource": iot_arn("topic", state_topic(door)),
-                    },
+                    iot_allow("iot:Connect", "client", thing_name(door)),
+                    iot_allow("iot:Subscribe", "topicfilter", commands_topic(door)),
+                    iot_allow("iot:Receive", "topic", commands_topic(door)),
+                    iot_allow("iot:Publish", "topic", state_topic(door)),
                 ],
             },
         )
@@ -300,12 +288,10 @@ class Lock(Construct):
     # ------------------------------------------------------------------------ both
 
     def _state_machine(self, name: str, available: dict[str, str]) -> sfn.StateMachine:
-        path = workflow_file(name)
-        used = used_placeholders(path, available)
         built = logged_state_machine(
             self,
             name=name,
-            substitutions={placeholder: available[placeholder] for placeholder in sorted(used)},
+            available=available,
             state_machine_type=sfn.StateMachineType.STANDARD,
             # The input names the visitor (visitorId): the logs record the flow, the execution
             # history (access-controlled, 90 days) the data, as for the visitor workflows.
@@ -316,13 +302,13 @@ class Lock(Construct):
         self.log_group = built.log_group
         state_machine = built.state_machine
         role = state_machine.role
-        for _table, actions in dynamodb_calls(path, tables=("LockStatesTableName",)).items():
+        for _table, actions in dynamodb_calls(workflow_file(name), tables=("LockStatesTableName",)).items():
             role.add_to_principal_policy(
                 iam.PolicyStatement(
                     sid="LockStates", actions=sorted(actions), resources=[self.lock_states.table_arn]
                 )
             )
-        if "AlertsTopicArn" in used:
+        if "AlertsTopicArn" in built.substitutions:
             role.add_to_principal_policy(
                 iam.PolicyStatement(
                     sid="NotifyTheOwner", actions=["sns:Publish"], resources=[self._alerts.topic.topic_arn]

@@ -152,20 +152,25 @@ def used_placeholders(path: Path, available: Mapping[str, str]) -> set[str]:
 class LoggedStateMachine:
     log_group: logs.LogGroup
     state_machine: sfn.StateMachine
+    substitutions: dict[str, str]  # the placeholders the definition uses, with their values
 
 
 def logged_state_machine(
     scope: Construct,
     *,
     name: str,
-    substitutions: Mapping[str, str],
+    available: Mapping[str, str],
     state_machine_type: sfn.StateMachineType,
     include_execution_data: bool,
     log_group_id: str,
     state_machine_id: str,
 ) -> LoggedStateMachine:
     """A traced state machine from workflows/<name>.asl.json, logging every event (level ALL) to
-    its own log group; whether the logs carry execution data is the caller's decision."""
+    its own log group; whether the logs carry execution data is the caller's decision. The
+    definition is given the placeholders it uses from `available` (each must be there)."""
+    path = workflow_file(name)
+    used = used_placeholders(path, available)
+    substitutions = {placeholder: available[placeholder] for placeholder in sorted(used)}
     log_group = logs.LogGroup(
         scope,
         log_group_id,
@@ -177,8 +182,8 @@ def logged_state_machine(
     state_machine = sfn.StateMachine(
         scope,
         state_machine_id,
-        definition_body=sfn.DefinitionBody.from_file(str(workflow_file(name))),
-        definition_substitutions=dict(substitutions),
+        definition_body=sfn.DefinitionBody.from_file(str(path)),
+        definition_substitutions=substitutions,
         state_machine_type=state_machine_type,
         tracing_enabled=True,
         logs=sfn.LogOptions(
@@ -187,7 +192,7 @@ def logged_state_machine(
             include_execution_data=include_execution_data,
         ),
     )
-    return LoggedStateMachine(log_group, state_machine)
+    return LoggedStateMachine(log_group, state_machine, substitutions)
 
 
 def acknowledge_state_machine_role(role: iam.IRole) -> None:
@@ -211,15 +216,11 @@ class Workflow(Construct):
         self, scope: Construct, construct_id: str, *, name: str, resources: WorkflowResources
     ) -> None:
         super().__init__(scope, construct_id)
-        path = workflow_file(name)
-        available = workflow_substitutions(resources)
-        used = used_placeholders(path, available)
         self.name = name
-        self.substitutions = {placeholder: available[placeholder] for placeholder in sorted(used)}
         built = logged_state_machine(
             self,
             name=name,
-            substitutions=self.substitutions,
+            available=workflow_substitutions(resources),
             state_machine_type=sfn.StateMachineType.STANDARD,
             # Execution data holds approval ids (bearer capabilities) and task tokens: the
             # logs record the flow, the execution history (access-controlled) the data.
@@ -229,7 +230,8 @@ class Workflow(Construct):
         )
         self.log_group = built.log_group
         self.state_machine = built.state_machine
-        self._grant(used, dynamodb_calls(path), resources)
+        self.substitutions = built.substitutions
+        self._grant(set(built.substitutions), dynamodb_calls(workflow_file(name)), resources)
 
     def _grant(self, used: set[str], table_calls: dict[str, set[str]], resources: WorkflowResources) -> None:
         role = self.state_machine.role
