@@ -26,7 +26,6 @@ import re
 import subprocess
 import sys
 import sysconfig
-import time
 import zipfile
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.lambda_env import FUNCTIONS_DIR, REGION
-from benchmarks.report import Figure, Section, at_most, median
+from benchmarks.report import Figure, Section, at_most, median, write_timed
 
 TARGET_IMPORT_RATIO = 1.5
 TARGET_PACKAGE_MB = 5.0
@@ -393,10 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    started = time.perf_counter()
-    section = run(args.cdk_out, args.rounds)
-    section.seconds = time.perf_counter() - started
-    section.write(args.out)
+    write_timed(args.out, lambda: run(args.cdk_out, args.rounds))
     return 0
 
 

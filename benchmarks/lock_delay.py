@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.lambda_env import enter_offline_process, quiet
-from benchmarks.report import Figure, Section
+from benchmarks.report import Figure, Section, write_timed
 
 # Her codes: the approval's, then one per return. Three: smsPerVisitorPerHour's default (3) bounds
 # the codes one visitor is texted in an hour.
@@ -214,11 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     enter_offline_process()
-    started = time.perf_counter()
-    with quiet():
-        section = run(args.samples)
-    section.seconds = time.perf_counter() - started
-    section.write(args.out)
+
+    def measure() -> Section:
+        with quiet():
+            return run(args.samples)
+
+    write_timed(args.out, measure)
     return 0
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.lambda_env import enter_offline_process, quiet
-from benchmarks.report import Figure, Section
+from benchmarks.report import Figure, Section, write_timed
 from benchmarks.synthetic_day import (
     DEFAULT_SEED,
     KNOWN_VISITORS,
@@ -233,10 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    started = time.perf_counter()
-    section = run(args.seed)
-    section.seconds = time.perf_counter() - started
-    section.write(args.out)
+    write_timed(args.out, lambda: run(args.seed))
     return 0
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.lambda_env import enter_offline_process, quiet
-from benchmarks.report import Figure, Section, median, percentile
+from benchmarks.report import Figure, Section, median, percentile, write_timed
 
 RUNS = 20
 WAIT_SECONDS = 60.0
@@ -317,10 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=RUNS)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    started = time.perf_counter()
-    section = run(args.runs)
-    section.seconds = time.perf_counter() - started
-    section.write(args.out)
+    write_timed(args.out, lambda: run(args.runs))
     return 0
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,14 @@ class Section:
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_json(), indent=2), encoding="utf-8")
+
+
+def write_timed(out: Path, measure: Callable[[], Section]) -> None:
+    """Run one benchmark, record how long it took and write its section to `out`."""
+    started = time.perf_counter()
+    section = measure()
+    section.seconds = time.perf_counter() - started
+    section.write(out)
 
 
 def at_least(value: float, target: float) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.lambda_env import enter_offline_process
-from benchmarks.report import Figure, Section, at_least, median
+from benchmarks.report import Figure, Section, at_least, median, write_timed
 
 TARGET_RECORDS_PER_SECOND = 20_000
 BATCH_SIZES = (1, 100, 1000, 10_000)
@@ -181,10 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    started = time.perf_counter()
-    section = run()
-    section.seconds = time.perf_counter() - started
-    section.write(args.out)
+    write_timed(args.out, run)
     return 0
 
 
