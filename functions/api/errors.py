@@ -22,10 +22,16 @@ from smartdoor.domain.approvals import (
     ApprovalExpired,
     ApprovalNotFound,
     ApprovalNotReady,
-    InvalidApprovalInput,
 )
-from smartdoor.domain.push import InvalidPushSubscription, TooManySubscriptions
-from smartdoor.errors import MalformedPasscode, SmartDoorError, TransientError, UnknownCommand, UnknownDoor
+from smartdoor.domain.push import TooManySubscriptions
+from smartdoor.errors import (
+    InvalidField,
+    MalformedPasscode,
+    SmartDoorError,
+    TransientError,
+    UnknownCommand,
+    UnknownDoor,
+)
 from smartdoor.observability import log_counts, logger
 from smartdoor.schema import ValidationError, where
 from smartdoor.services.door_devices import RingNotDelivered
@@ -138,11 +144,7 @@ def _not_utf8(error: UnicodeDecodeError, call: Call) -> Answer:
     return _field_error("body", "is not valid JSON")
 
 
-def _invalid_approval_input(error: InvalidApprovalInput, call: Call) -> Answer:
-    return _field_error(error.field, error.message)
-
-
-def _invalid_subscription(error: InvalidPushSubscription, call: Call) -> Answer:
+def _invalid_field(error: InvalidField, call: Call) -> Answer:
     return _field_error(error.field, error.message)
 
 
@@ -250,8 +252,7 @@ ANSWERS: dict[type, Callable[[Any, Call], Answer]] = {
     InvalidBody: _invalid_body,
     binascii.Error: _not_base64,
     UnicodeDecodeError: _not_utf8,
-    InvalidApprovalInput: _invalid_approval_input,
-    InvalidPushSubscription: _invalid_subscription,
+    InvalidField: _invalid_field,  # InvalidApprovalInput, InvalidPushSubscription
     TooManySubscriptions: _too_many_subscriptions,
     MalformedPasscode: _malformed_passcode,
     PayloadTooLarge: _payload_too_large,

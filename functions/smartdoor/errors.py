@@ -5,6 +5,15 @@ class SmartDoorError(Exception):
     """Base for every expected failure."""
 
 
+class InvalidField(SmartDoorError):
+    """A request field is missing or malformed (400); `field` names it, never the value."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
 class TransientError(SmartDoorError):
     """A dependency is throttling or failing; the same call may succeed later (ASL retries it)."""
 

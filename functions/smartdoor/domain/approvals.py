@@ -34,7 +34,7 @@ from urllib.parse import quote
 
 from smartdoor.domain.phones import is_e164
 from smartdoor.domain.push import OwnerDevices, owner_push_message, push_to_owner
-from smartdoor.errors import SmartDoorError, SmsNotDelivered, TransientError
+from smartdoor.errors import InvalidField, SmartDoorError, SmsNotDelivered, TransientError
 from smartdoor.models import VisitPhoto
 from smartdoor.observability import logger
 from smartdoor.schema import Record
@@ -130,13 +130,8 @@ class ApprovalNotApproved(ApprovalError):
     """save_visitor was asked to save a visitor whose approval is not APPROVED."""
 
 
-class InvalidApprovalInput(ApprovalError):
+class InvalidApprovalInput(ApprovalError, InvalidField):
     """A field of a request is missing or malformed (400). `field` names it; the value is never echoed."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
 
 
 # ---------------------------------------------------------------------------- models

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from smartdoor.errors import SmartDoorError
+from smartdoor.errors import InvalidField, SmartDoorError
 from smartdoor.observability import logger
 from smartdoor.schema import Record
 
@@ -46,13 +46,8 @@ MAX_PUSH_TTL_SECONDS = 24 * 3600
 MAX_PARALLEL_PUSHES = MAX_SUBSCRIPTIONS_PER_OWNER
 
 
-class InvalidPushSubscription(SmartDoorError):
+class InvalidPushSubscription(InvalidField):
     """A subscription field is missing or malformed (400); `field` names it, never the value."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
 
 
 class TooManySubscriptions(SmartDoorError):
