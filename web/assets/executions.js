@@ -1,17 +1,11 @@
 // Executions page: each workflow execution and the states it entered (GET /local/executions).
 
-import { clock, element, getLocal, poll } from "./local.js";
+import { clock, element, getLocal, poll, whenChanged } from "./local.js";
 
 const list = document.getElementById("executions");
 const status = document.getElementById("executions-status");
-let lastRendered = "";
 
-function render(executions) {
-  const snapshot = JSON.stringify(executions);
-  if (snapshot === lastRendered) {
-    return;
-  }
-  lastRendered = snapshot;
+const render = whenChanged((executions) => {
   status.textContent = executions.length
     ? `${executions.length} execution${executions.length === 1 ? "" : "s"}.`
     : "No workflow has run yet. Ring at the door camera.";
@@ -44,6 +38,6 @@ function render(executions) {
     })
     .reverse();
   list.replaceChildren(...items);
-}
+});
 
 poll(async () => render(await getLocal("/local/executions")), status);

@@ -54,6 +54,19 @@ export function clock(iso) {
   }).format(new Date(iso));
 }
 
+/** `render`, called only for a value unlike (as JSON) the one it last rendered: polls re-render on change. */
+export function whenChanged(render) {
+  let shown;
+  return (value) => {
+    const text = JSON.stringify(value);
+    if (text === shown) {
+      return;
+    }
+    shown = text;
+    render(value);
+  };
+}
+
 /** Re-run `refresh` every `ms` while the page is visible; shows failures in `status`. */
 export function poll(refresh, status, ms = 1500) {
   let running = false;

@@ -1,7 +1,7 @@
 // Outbox page: every SMS and email the local stack would have sent (GET /local/outbox), and the
 // lock's commands with their states and the webhook lock's calls (GET /local/lock).
 
-import { clock, element, getLocal, linkified, poll } from "./local.js";
+import { clock, element, getLocal, linkified, poll, whenChanged } from "./local.js";
 
 const list = document.getElementById("outbox");
 const status = document.getElementById("outbox-status");
@@ -48,14 +48,8 @@ const LOCKS = {
 };
 const lockCommands = document.getElementById("lock-commands");
 const lockStatus = document.getElementById("lock-status");
-let lockShown = "";
 
-function renderLock(lock) {
-  const text = JSON.stringify(lock);
-  if (text === lockShown) {
-    return;
-  }
-  lockShown = text;
+const renderLock = whenChanged((lock) => {
   const broker = lock.mqtt ? ` Broker: ${lock.mqtt.host}:${lock.mqtt.port}.` : "";
   lockStatus.textContent = `Lock: ${LOCKS[lock.lock] || lock.lock}.${broker} ${lock.commands.length} command${
     lock.commands.length === 1 ? "" : "s"
@@ -82,7 +76,7 @@ function renderLock(lock) {
     })
     .reverse();
   lockCommands.replaceChildren(...items);
-}
+});
 
 poll(async () => render(await getLocal("/local/outbox")), status);
 poll(async () => renderLock(await getLocal("/local/lock")), lockStatus);
