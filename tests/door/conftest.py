@@ -16,12 +16,12 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 from werkzeug.wrappers import Request, Response
 
 from smartdoor_local.mqtt_broker import LocalBroker as Broker
 from smartdoor_local.mqtt_broker import free_port, start_broker
+from tests.fakes.pins import mock_pin_factory
 from tests.wsgi_server import served
 
 DOOR_ID = "front-door"
@@ -143,14 +143,8 @@ def mqtt_broker() -> Iterator[Broker]:
 @pytest.fixture
 def mock_pins() -> Iterator[MockFactory]:
     """gpiozero's mock pin factory for every device the test creates."""
-    factory = MockFactory()
-    previous = Device.pin_factory
-    Device.pin_factory = factory
-    yield factory
-    for device in list(factory.pins.values()):
-        device.close()
-    factory.reset()
-    Device.pin_factory = previous
+    with mock_pin_factory() as factory:
+        yield factory
 
 
 # ---------------------------------------------------------------------------- generated frames

@@ -25,7 +25,6 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 from PIL import Image
 
@@ -37,6 +36,7 @@ from smartdoor_local.app import LocalApp
 from smartdoor_local.stack import LocalConfig
 from smartdoor_local.story import APPROVAL_LINK as APPROVAL
 from smartdoor_local.story import CODE
+from tests.fakes.pins import mock_pin_factory
 
 DOOR = "front-door"
 OWNER_PHONE = LocalConfig().owner_phone
@@ -126,12 +126,8 @@ class Relay:
 
 @pytest.fixture
 def mock_pins() -> Iterator[MockFactory]:
-    factory = MockFactory()
-    previous = Device.pin_factory
-    Device.pin_factory = factory
-    yield factory
-    factory.reset()
-    Device.pin_factory = previous
+    with mock_pin_factory() as factory:
+        yield factory
 
 
 @pytest.fixture
