@@ -132,11 +132,8 @@ def mock_pins() -> Iterator[MockFactory]:
 
 @pytest.fixture
 def local_iot() -> Iterator[LocalApp]:
-    app = LocalApp(LocalConfig(lock="iot", lock_command_seconds=LOCK_SECONDS), port=0).start()
-    try:
+    with LocalApp(LocalConfig(lock="iot", lock_command_seconds=LOCK_SECONDS), port=0) as app:
         yield app
-    finally:
-        app.stop()
 
 
 def outbox(app: LocalApp) -> list[dict[str, Any]]:
@@ -303,11 +300,8 @@ def test_a_lock_that_never_answers_tells_the_owner_and_the_keypad(local_iot: Loc
 
 @pytest.fixture
 def local_webhook() -> Iterator[LocalApp]:
-    app = LocalApp(LocalConfig(lock="webhook", lock_command_seconds=LOCK_SECONDS), port=0).start()
-    try:
+    with LocalApp(LocalConfig(lock="webhook", lock_command_seconds=LOCK_SECONDS), port=0) as app:
         yield app
-    finally:
-        app.stop()
 
 
 def a_visitor_types_her_code(app: LocalApp) -> dict[str, Any]:
