@@ -9,7 +9,6 @@ stands in for S3, which records each multipart upload. The broker is the local s
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,13 +16,13 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from smartdoor_local.mqtt_broker import LocalBroker as Broker
 from smartdoor_local.mqtt_broker import free_port, start_broker
+from tests.fakes.pins import mock_pin_factory
+from tests.wsgi_server import served
 
 DOOR_ID = "front-door"
 FORM_FIELDS = {
@@ -124,13 +123,9 @@ def _json(body: Any, status: int, headers: dict[str, str] | None = None) -> Resp
 @pytest.fixture
 def device_api() -> Iterator[DeviceApi]:
     api = DeviceApi()
-    server = make_server("127.0.0.1", 0, api, threaded=True)
-    api.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield api
-    server.shutdown()
-    thread.join(5)
+    with served(api) as url:
+        api.url = url
+        yield api
 
 
 def closed_port() -> int:
@@ -148,14 +143,8 @@ def mqtt_broker() -> Iterator[Broker]:
 @pytest.fixture
 def mock_pins() -> Iterator[MockFactory]:
     """gpiozero's mock pin factory for every device the test creates."""
-    factory = MockFactory()
-    previous = Device.pin_factory
-    Device.pin_factory = factory
-    yield factory
-    for device in list(factory.pins.values()):
-        device.close()
-    factory.reset()
-    Device.pin_factory = previous
+    with mock_pin_factory() as factory:
+        yield factory
 
 
 # ---------------------------------------------------------------------------- generated frames

@@ -10,7 +10,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,15 +27,7 @@ from smartdoor_door.relay import GpioRelay
 from smartdoor_door.runner import RunOptions, run_agent, tick_lock
 from tests.door.conftest import DOOR_ID, Broker, DeviceApi, free_port, start_broker
 from tests.door.test_camera_sources import porch_video
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met within the time")
+from tests.waiting import wait_for
 
 
 def agent_config(port: int, api_url: str = "http://127.0.0.1:9", **extra: Any) -> DoorConfig:

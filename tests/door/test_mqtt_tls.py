@@ -33,7 +33,7 @@ from smartdoor_door.mqtt import CommandListener, command_topic, state_topic
 from smartdoor_door.relay import GpioRelay
 from smartdoor_door.runner import tick_lock
 from tests.door.conftest import DOOR_ID, Broker, free_port, start_broker
-from tests.door.test_mqtt_broker import wait_for
+from tests.waiting import wait_for
 
 
 @dataclass(frozen=True)

@@ -56,13 +56,18 @@ def command_of_the_page(site: Site) -> str:
     return str(event["detail"]["commandId"])
 
 
-def test_the_page_says_door_open_only_once_the_relay_reported_it(site: Site, open_phone: Any) -> None:
+def grace_types_her_code(site: Site, open_phone: Any) -> tuple[Any, str]:
+    """Grace, sent her code, types it on the door page: her page, and the lock command it started."""
     code = code_for_grace(site)
     visitor = open_phone()
     open_keypad(visitor, site.door_page())
-    # WHEN the right code is typed
     type_code(visitor, code)
-    command_id = command_of_the_page(site)
+    return visitor, command_of_the_page(site)
+
+
+def test_the_page_says_door_open_only_once_the_relay_reported_it(site: Site, open_phone: Any) -> None:
+    # WHEN Grace types the right code
+    visitor, command_id = grace_types_her_code(site, open_phone)
     # THEN, while the lock has not answered, the page waits (and says nothing is open)
     visitor.wait_for_timeout(2500)
     expect(visitor.get_by_role("heading", name="Door open")).to_have_count(0)
@@ -78,11 +83,7 @@ def test_the_page_says_door_open_only_once_the_relay_reported_it(site: Site, ope
 
 
 def test_a_lock_that_did_not_answer_is_said_plainly(site: Site, open_phone: Any) -> None:
-    code = code_for_grace(site)
-    visitor = open_phone()
-    open_keypad(visitor, site.door_page())
-    type_code(visitor, code)
-    command_id = command_of_the_page(site)
+    visitor, command_id = grace_types_her_code(site, open_phone)
     # WHEN the lock's workflow gives up on the command (what its "Mark the command unanswered" writes)
     table = boto3.resource("dynamodb").Table(lock_states_table_name(site.door))
     table.update_item(

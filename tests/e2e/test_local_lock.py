@@ -25,7 +25,6 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 from PIL import Image
 
@@ -37,6 +36,7 @@ from smartdoor_local.app import LocalApp
 from smartdoor_local.stack import LocalConfig
 from smartdoor_local.story import APPROVAL_LINK as APPROVAL
 from smartdoor_local.story import CODE
+from tests.fakes.pins import mock_pin_factory
 
 DOOR = "front-door"
 OWNER_PHONE = LocalConfig().owner_phone
@@ -126,21 +126,14 @@ class Relay:
 
 @pytest.fixture
 def mock_pins() -> Iterator[MockFactory]:
-    factory = MockFactory()
-    previous = Device.pin_factory
-    Device.pin_factory = factory
-    yield factory
-    factory.reset()
-    Device.pin_factory = previous
+    with mock_pin_factory() as factory:
+        yield factory
 
 
 @pytest.fixture
 def local_iot() -> Iterator[LocalApp]:
-    app = LocalApp(LocalConfig(lock="iot", lock_command_seconds=LOCK_SECONDS), port=0).start()
-    try:
+    with LocalApp(LocalConfig(lock="iot", lock_command_seconds=LOCK_SECONDS), port=0) as app:
         yield app
-    finally:
-        app.stop()
 
 
 def outbox(app: LocalApp) -> list[dict[str, Any]]:
@@ -307,11 +300,8 @@ def test_a_lock_that_never_answers_tells_the_owner_and_the_keypad(local_iot: Loc
 
 @pytest.fixture
 def local_webhook() -> Iterator[LocalApp]:
-    app = LocalApp(LocalConfig(lock="webhook", lock_command_seconds=LOCK_SECONDS), port=0).start()
-    try:
+    with LocalApp(LocalConfig(lock="webhook", lock_command_seconds=LOCK_SECONDS), port=0) as app:
         yield app
-    finally:
-        app.stop()
 
 
 def a_visitor_types_her_code(app: LocalApp) -> dict[str, Any]:

@@ -38,12 +38,8 @@ FRAMES_PER_RING = 3
 
 @pytest.fixture
 def app() -> Iterator[LocalApp]:
-    started = LocalApp(LocalConfig(), port=0, console=Console(io.StringIO()))
-    started.start()
-    try:
+    with LocalApp(LocalConfig(), port=0, console=Console(io.StringIO())) as started:
         yield started
-    finally:
-        started.stop()
 
 
 def ring(app: LocalApp, jpeg: bytes) -> None:

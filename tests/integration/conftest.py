@@ -2,7 +2,8 @@
 
 `aws` starts one in-process moto context (fake credentials and us-east-1 come from
 tests/conftest.py) and forgets the cached boto3 clients and settings before and after, so
-every test sees fresh, empty AWS services.
+every test sees fresh, empty AWS services. `world` is one API deployment in it, for the
+test_api_* files (imported when used: building it reads the synthesized template).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from moto import mock_aws
@@ -18,6 +19,9 @@ from moto.dynamodb.models import DynamoDBBackend
 
 from smartdoor.adapters.aws import reset_clients
 from smartdoor.settings import reset_settings_cache
+
+if TYPE_CHECKING:
+    from tests.e2e.api_world import ApiWorld
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
@@ -53,3 +57,15 @@ def atomic_items(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
         monkeypatch.setattr(DynamoDBBackend, name, atomic)
     yield
+
+
+@pytest.fixture
+def world(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiWorld]:
+    """One API deployment on moto (tests/e2e/api_world.py), the API handler's settings pointed at it."""
+    from api.handler import reset_adapters
+    from tests.e2e.api_world import ApiWorld, use_world_environment
+
+    created = ApiWorld.create()
+    use_world_environment(created, monkeypatch)
+    yield created
+    reset_adapters()

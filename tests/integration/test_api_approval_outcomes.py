@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -13,14 +12,6 @@ from smartdoor.domain.approvals import utc_now
 from tests.e2e.api_world import ApiWorld, use_world_environment
 
 APPROVE = {"decision": "approve", "name": "Sam Visitor", "phone": "+447700900123"}
-
-
-@pytest.fixture
-def world(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiWorld]:
-    created = ApiWorld.create()
-    use_world_environment(created, monkeypatch)
-    yield created
-    reset_adapters()
 
 
 def test_an_approved_request_shows_who_was_let_in_and_when(world: ApiWorld) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -19,14 +18,6 @@ from smartdoor.adapters.task_tokens import StepFunctionsTaskTokens
 from smartdoor.domain.approvals import ApprovalStatus, utc_now
 from smartdoor.settings import read_settings, reset_settings_cache
 from tests.e2e.api_world import APPROVALS_TABLE, DOOR_ID, SITE_ORIGIN, ApiWorld, use_world_environment
-
-
-@pytest.fixture
-def world(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiWorld]:
-    created = ApiWorld.create()
-    use_world_environment(created, monkeypatch)
-    yield created
-    reset_adapters()
 
 
 def status_of(world: ApiWorld, approval_id: str) -> ApprovalStatus:

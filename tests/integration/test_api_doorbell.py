@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
-
-from api.handler import reset_adapters
 from smartdoor.adapters.event_bus import RecordingEventBus
 from smartdoor.domain.snapshots import MAX_SNAPSHOT_BYTES, parse_snapshot_key
-from tests.e2e.api_world import DOOR_ID, PHOTOS_BUCKET, ApiWorld, use_world_environment
+from tests.e2e.api_world import DOOR_ID, PHOTOS_BUCKET, ApiWorld
 
 NOW = datetime(2026, 11, 21, 20, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def world(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiWorld]:
-    created = ApiWorld.create()
-    use_world_environment(created, monkeypatch)
-    yield created
-    reset_adapters()
 
 
 def test_a_ring_is_accepted_and_announced_on_the_bus(world: ApiWorld) -> None:

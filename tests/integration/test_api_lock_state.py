@@ -4,15 +4,13 @@ handler on moto; the command recorded by a real unlock, the answer by the real l
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
-from api.handler import reset_adapters
 from smartdoor.adapters.lock_store import DynamoLockStates
 from smartdoor.settings import reset_settings_cache
-from tests.e2e.api_world import DOOR_ID, ApiWorld, use_world_environment
+from tests.e2e.api_world import DOOR_ID, ApiWorld
 from tests.integration.test_api_unlock import LOCK_STATES, lock_states_table
 
 UNLOCK = f"/doors/{DOOR_ID}/unlock"
@@ -20,14 +18,6 @@ UNLOCK = f"/doors/{DOOR_ID}/unlock"
 
 def lock_path(command_id: str, door: str = DOOR_ID) -> str:
     return f"/doors/{door}/lock/{command_id}"
-
-
-@pytest.fixture
-def world(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiWorld]:
-    created = ApiWorld.create()
-    use_world_environment(created, monkeypatch)
-    yield created
-    reset_adapters()
 
 
 @pytest.fixture

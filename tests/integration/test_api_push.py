@@ -4,17 +4,15 @@ request's owner link."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 
-from api.handler import reset_adapters
 from smartdoor.adapters.push_store import DynamoPushSubscriptions
 from smartdoor.adapters.web_push import DerivedVapidKey, b64url_decode
 from smartdoor.domain.approvals import utc_now
 from smartdoor.domain.push import MAX_SUBSCRIPTIONS_PER_OWNER, OWNER_ID
-from tests.e2e.api_world import OTP_SECRET_VALUE, PASSCODES_TABLE, ApiWorld, use_world_environment
+from tests.e2e.api_world import OTP_SECRET_VALUE, PASSCODES_TABLE, ApiWorld
 from tests.fakes.push import BrowserKeys
 
 ENDPOINT = "https://fcm.googleapis.com/fcm/send/device-1"
@@ -23,14 +21,6 @@ ENDPOINT = "https://fcm.googleapis.com/fcm/send/device-1"
 class _Key:
     def hmac_key(self) -> bytes:
         return OTP_SECRET_VALUE.encode()
-
-
-@pytest.fixture
-def world(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiWorld]:
-    created = ApiWorld.create()
-    use_world_environment(created, monkeypatch)
-    yield created
-    reset_adapters()
 
 
 def stored() -> list[str]:

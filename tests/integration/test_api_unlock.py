@@ -7,31 +7,22 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 
-from api.handler import MAX_BODY_BYTES, reset_adapters
+from api.handler import MAX_BODY_BYTES
 from smartdoor.adapters.event_bus import RecordingEventBus
 from smartdoor.adapters.passcode_store import failures_key
 from smartdoor.errors import TransientError
 from smartdoor.settings import reset_settings_cache
-from tests.e2e.api_world import DOOR_ID, PASSCODES_TABLE, ApiWorld, use_world_environment
+from tests.e2e.api_world import DOOR_ID, PASSCODES_TABLE, ApiWorld
 
 UNLOCK = f"/doors/{DOOR_ID}/unlock"
 STRANGER = "198.51.100.66"
 ADA_VISIT = f"{DOOR_ID}-1800000000000"
-
-
-@pytest.fixture
-def world(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiWorld]:
-    created = ApiWorld.create()
-    use_world_environment(created, monkeypatch)
-    yield created
-    reset_adapters()
 
 
 @pytest.fixture

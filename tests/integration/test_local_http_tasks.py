@@ -8,7 +8,6 @@ what each test scripts.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,12 +15,12 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from smartdoor_local.http_tasks import HttpInvoke
 from smartdoor_local.mqtt_broker import free_port
 from smartdoor_local.workflows import execution_history, wait_for_execution
+from tests.wsgi_server import served
 
 REGION = "us-east-1"
 KEY = "a-local-webhook-key"
@@ -45,13 +44,9 @@ class Receiver:
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     app = Receiver()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    app.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app
-    server.shutdown()
-    thread.join(5)
+    with served(app) as url:
+        app.url = url
+        yield app
 
 
 def definition(connection_arn: str, retries: int = 0) -> str:

@@ -10,7 +10,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -22,18 +22,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from smartdoor_local.emulation.model import Intrinsics
 from smartdoor_local.iot import MqttPublish, TopicRule, TopicRuleBridge, UnsupportedTopicRule, topic_rules
 from smartdoor_local.mqtt_broker import LocalBroker, start_broker
+from tests.waiting import wait_for
 
 REGION = "us-east-1"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:123456789012:function:lock_state"
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture(scope="module")

@@ -33,12 +33,8 @@ SIX_MB = 6 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def app() -> Iterator[LocalApp]:
-    running = LocalApp(LocalConfig(), port=0, console=Console(io.StringIO()))
-    running.start()
-    try:
+    with LocalApp(LocalConfig(), port=0, console=Console(io.StringIO())) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:

@@ -61,6 +61,12 @@ def iot_data() -> Iterator[tuple[Any, Stubber]]:
         stubber.assert_no_pending_responses()
 
 
+def send(event: dict[str, Any], client: Any) -> dict[str, Any]:
+    """lock_command at NOW, publishing through the stubbed iot-data `client`."""
+    publisher = IotCommandPublisher("unused", iot_data_client=client)
+    return lock_command(event, FakeLambdaContext(), publisher=publisher, now=NOW)
+
+
 # ---------------------------------------------------------------------------- lock_command
 
 
@@ -87,12 +93,7 @@ def test_the_command_is_published_qos1_on_the_doors_topic_as_the_mqtt_contract_s
         },
     )
     # WHEN the workflow asks to tell the lock
-    result = lock_command(
-        command_event(),
-        FakeLambdaContext(),
-        publisher=IotCommandPublisher("unused", iot_data_client=client),
-        now=NOW,
-    )
+    result = send(command_event(), client)
     # THEN one QoS 1 message with the contract's payload (docs/door.md) went to the door's topic
     assert result == {"commandId": COMMAND, "topic": "smartdoor/front-door/commands"}
     assert json.loads(sent["payload"]) == {
@@ -110,24 +111,14 @@ def test_the_command_is_published_qos1_on_the_doors_topic_as_the_mqtt_contract_s
 def test_an_expired_command_is_not_sent(iot_data: tuple[Any, Stubber]) -> None:
     client, _ = iot_data  # no response queued: any publish would fail the stubber
     with pytest.raises(CommandExpired):
-        lock_command(
-            command_event(expires_in=0),
-            FakeLambdaContext(),
-            publisher=IotCommandPublisher("unused", iot_data_client=client),
-            now=NOW,
-        )
+        send(command_event(expires_in=0), client)
 
 
 @pytest.mark.usefixtures("command_env")
 def test_a_command_for_another_door_is_not_sent(iot_data: tuple[Any, Stubber]) -> None:
     client, _ = iot_data
     with pytest.raises(WrongDoor):
-        lock_command(
-            {**command_event(), "doorId": "garage"},
-            FakeLambdaContext(),
-            publisher=IotCommandPublisher("unused", iot_data_client=client),
-            now=NOW,
-        )
+        send({**command_event(), "doorId": "garage"}, client)
 
 
 @pytest.mark.usefixtures("command_env")
@@ -135,24 +126,14 @@ def test_iot_throttling_is_a_transient_error_the_workflow_retries(iot_data: tupl
     client, stubber = iot_data
     stubber.add_client_error("publish", service_error_code="ThrottlingException", http_status_code=429)
     with pytest.raises(TransientError):
-        lock_command(
-            command_event(),
-            FakeLambdaContext(),
-            publisher=IotCommandPublisher("unused", iot_data_client=client),
-            now=NOW,
-        )
+        send(command_event(), client)
 
 
 @pytest.mark.usefixtures("command_env")
 def test_a_malformed_command_is_refused_before_anything_is_sent(iot_data: tuple[Any, Stubber]) -> None:
     client, _ = iot_data
     with pytest.raises(ValidationError):
-        lock_command(
-            {**command_event(), "commandId": "no spaces allowed"},
-            FakeLambdaContext(),
-            publisher=IotCommandPublisher("unused", iot_data_client=client),
-            now=NOW,
-        )
+        send({**command_event(), "commandId": "no spaces allowed"}, client)
 
 
 # ---------------------------------------------------------------------------- lock_state

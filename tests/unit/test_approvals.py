@@ -32,6 +32,7 @@ from smartdoor.domain.approvals import (
     ConditionNotMet,
     Decision,
     InvalidApprovalInput,
+    OwnerAsked,
     TaskTokenRejected,
     VisitorIdTaken,
     approval_link,
@@ -42,6 +43,7 @@ from smartdoor.domain.approvals import (
     save_approved_visitor,
     view,
 )
+from smartdoor.domain.push import OwnerDevices
 from smartdoor.errors import SmsNotDelivered, TransientError
 from smartdoor.models import VisitPhoto
 from smartdoor.observability import logger
@@ -234,20 +236,35 @@ def a_pending_approval(approvals: InMemoryApprovals, timeout: int = 600, now: da
     )
 
 
-def an_asked_approval(approvals: InMemoryApprovals, token: str = TOKEN) -> Approval:
-    approval = a_pending_approval(approvals)
-    ask_owner(
-        approval.approval_ref,
+def ask(
+    approvals: InMemoryApprovals,
+    approval_ref: str,
+    notifier: RecordingNotifier,
+    *,
+    token: str = TOKEN,
+    now: datetime = T0 + timedelta(seconds=10),
+    photo_links: FakePhotoLinks | None = None,
+    devices: OwnerDevices | None = None,
+) -> OwnerAsked:
+    """ask_owner (execution exec-1) for the test deployment: OWNER_PHONE, SITE, LINK_KEY."""
+    return ask_owner(
+        approval_ref,
         token,
         "exec-1",
         owner_phone=OWNER_PHONE,
         site_url=SITE,
         approvals=approvals,
-        notifier=RecordingNotifier(),
-        photo_links=FakePhotoLinks(),
+        notifier=notifier,
+        photo_links=FakePhotoLinks() if photo_links is None else photo_links,
         link_key=LINK_KEY,
-        now=T0 + timedelta(seconds=1),
+        now=now,
+        devices=devices,
     )
+
+
+def an_asked_approval(approvals: InMemoryApprovals, token: str = TOKEN) -> Approval:
+    approval = a_pending_approval(approvals)
+    ask(approvals, approval.approval_ref, RecordingNotifier(), token=token, now=T0 + timedelta(seconds=1))
     return approvals.items[approval.approval_ref]
 
 
@@ -414,18 +431,7 @@ def test_a_refused_sms_still_emails_the_owner_saying_so_and_the_request_waits(
     notifier = RecordingNotifier(sms_refusal="InvalidParameter")
 
     # WHEN the owner is asked
-    asked = ask_owner(
-        approval.approval_ref,
-        TOKEN,
-        "exec-1",
-        owner_phone=OWNER_PHONE,
-        site_url=SITE,
-        approvals=approvals,
-        notifier=notifier,
-        photo_links=FakePhotoLinks(),
-        link_key=LINK_KEY,
-        now=T0,
-    )
+    asked = ask(approvals, approval.approval_ref, notifier, now=T0)
 
     # THEN no error escapes (the task waits for the decision), and the email, which says the
     # text did not come and why, carries the link
@@ -470,17 +476,8 @@ def test_a_retry_after_everything_was_sent_only_replaces_the_token(approvals: In
     approval = an_asked_approval(approvals)
     notifier = RecordingNotifier()
 
-    asked = ask_owner(
-        approval.approval_ref,
-        "token-attempt-2",
-        "exec-1",
-        owner_phone=OWNER_PHONE,
-        site_url=SITE,
-        approvals=approvals,
-        notifier=notifier,
-        photo_links=FakePhotoLinks(),
-        link_key=LINK_KEY,
-        now=T0 + timedelta(seconds=5),
+    asked = ask(
+        approvals, approval.approval_ref, notifier, token="token-attempt-2", now=T0 + timedelta(seconds=5)
     )
 
     assert (asked.sms_sent, asked.email_sent) == (False, False)
@@ -519,18 +516,7 @@ def test_ask_owner_refuses_a_request_that_is_not_pending_and_sends_nothing(
 
     # WHEN the workflow (re)tries to ask the owner
     with pytest.raises(expected):
-        ask_owner(
-            approval_id,
-            "late-token",
-            "exec-1",
-            owner_phone=OWNER_PHONE,
-            site_url=SITE,
-            approvals=approvals,
-            notifier=notifier,
-            photo_links=FakePhotoLinks(),
-            link_key=LINK_KEY,
-            now=now,
-        )
+        ask(approvals, approval_id, notifier, token="late-token", now=now)
 
     # THEN nothing is sent and nothing changes
     assert notifier.sms == [] and notifier.emails == []
@@ -542,17 +528,12 @@ def test_ask_owner_presigns_only_the_deployments_photo_bucket(approvals: InMemor
     notifier = RecordingNotifier()
 
     with pytest.raises(InvalidApprovalInput) as raised:
-        ask_owner(
+        ask(
+            approvals,
             approval.approval_ref,
-            TOKEN,
-            "exec-1",
-            owner_phone=OWNER_PHONE,
-            site_url=SITE,
-            approvals=approvals,
-            notifier=notifier,
-            photo_links=FakePhotoLinks(bucket="another-bucket"),
-            link_key=LINK_KEY,
+            notifier,
             now=T0,
+            photo_links=FakePhotoLinks(bucket="another-bucket"),
         )
 
     assert raised.value.field == "photo.bucket"

@@ -6,13 +6,12 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import pytest
 from py_vapid import Vapid02
 
 from smartdoor.adapters.web_push import DerivedVapidKey, WebPushSender, b64url_decode, encrypt
-from smartdoor.domain.approvals import PUSHED_NOTE, ask_owner
+from smartdoor.domain.approvals import PUSHED_NOTE
 from smartdoor.domain.push import (
     MAX_SUBSCRIPTIONS_PER_OWNER,
     InvalidPushSubscription,
@@ -29,14 +28,12 @@ from tests.fakes.link_key import StaticLinkKey
 from tests.fakes.push import BrowserKeys, InMemoryPushSubscriptions
 from tests.unit.test_approvals import (
     LINK_KEY,
-    OWNER_PHONE,
     SITE,
-    T0,
     TOKEN,
-    FakePhotoLinks,
     InMemoryApprovals,
     RecordingNotifier,
     a_pending_approval,
+    ask,
     owner_id,
 )
 
@@ -188,28 +185,6 @@ def test_subscriptions_are_limited_per_owner_and_the_same_device_replaces_itself
 # ------------------------------------------------------------------------------- ask_owner
 
 
-def ask(
-    approvals: InMemoryApprovals,
-    approval_ref: str,
-    devices: OwnerDevices | None,
-    notifier: RecordingNotifier,
-    token: str = TOKEN,
-):
-    return ask_owner(
-        approval_ref,
-        token,
-        "exec-1",
-        owner_phone=OWNER_PHONE,
-        site_url=SITE,
-        approvals=approvals,
-        notifier=notifier,
-        photo_links=FakePhotoLinks(),
-        link_key=LINK_KEY,
-        now=T0 + timedelta(seconds=10),
-        devices=devices,
-    )
-
-
 def test_a_push_that_arrives_replaces_the_sms_and_carries_the_link_and_thumbnail() -> None:
     # GIVEN an owner with two devices, one the push service has forgotten
     approvals = InMemoryApprovals()
@@ -221,7 +196,10 @@ def test_a_push_that_arrives_replaces_the_sms_and_carries_the_link_and_thumbnail
 
     # WHEN the owner is asked
     asked = ask(
-        approvals, approval.approval_ref, OwnerDevices(subscriptions=table, sender=a_sender(post)), notifier
+        approvals,
+        approval.approval_ref,
+        notifier,
+        devices=OwnerDevices(subscriptions=table, sender=a_sender(post)),
     )
 
     # THEN the phone got the request, no SMS went, the email says why; the forgotten device is removed
@@ -243,9 +221,9 @@ def test_a_push_that_arrives_replaces_the_sms_and_carries_the_link_and_thumbnail
     again = ask(
         approvals,
         approval.approval_ref,
-        OwnerDevices(subscriptions=table, sender=a_sender(post)),
         notifier,
         token="token-2",
+        devices=OwnerDevices(subscriptions=table, sender=a_sender(post)),
     )
     assert len(post.posted) == 2 and notifier.sms == [] and not again.sms_sent
 
@@ -260,8 +238,8 @@ def test_the_owner_is_texted_when_no_device_is_subscribed_or_no_push_arrived(ans
     asked = ask(
         approvals,
         approval.approval_ref,
-        OwnerDevices(subscriptions=table, sender=a_sender(RecordingPost(status=answers))),
         notifier,
+        devices=OwnerDevices(subscriptions=table, sender=a_sender(RecordingPost(status=answers))),
     )
 
     assert asked.sms_sent and asked.pushes_delivered == 0

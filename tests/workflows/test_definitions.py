@@ -72,6 +72,20 @@ def successors(state: dict[str, Any]) -> set[str]:
     return nexts
 
 
+def assert_every_state_is_reachable(workflow: str, asl: dict[str, Any]) -> None:
+    """Every transition names a state, and every state is reached from StartAt."""
+    states = asl["States"]
+    reached: set[str] = set()
+    frontier = [asl["StartAt"]]
+    while frontier:
+        name = frontier.pop()
+        assert name in states, f"{workflow}: transition to a missing state {name!r}"
+        if name not in reached:
+            reached.add(name)
+            frontier.extend(successors(states[name]))
+    assert reached == set(states)
+
+
 @pytest.mark.parametrize("workflow", WORKFLOWS)
 def test_the_file_is_json_with_only_documented_placeholders(workflow: str) -> None:
     text = workflow_path(workflow).read_text(encoding="utf-8")
@@ -138,16 +152,7 @@ def test_nothing_waits_forever(workflow: str) -> None:
 
 @pytest.mark.parametrize("workflow", WORKFLOWS)
 def test_every_state_is_reachable_and_every_target_exists(workflow: str) -> None:
-    asl = definition(workflow)
-    states = asl["States"]
-    reached, frontier = set(), [asl["StartAt"]]
-    while frontier:
-        name = frontier.pop()
-        assert name in states, f"{workflow}: transition to a missing state {name!r}"
-        if name not in reached:
-            reached.add(name)
-            frontier.extend(successors(states[name]))
-    assert reached == set(states)
+    assert_every_state_is_reachable(workflow, definition(workflow))
 
 
 def test_the_unknown_visitor_workflow_ends_in_the_named_outcomes() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from cdk_app.config import SmartDoorConfig
 from smartdoor_local.workflows import placeholders, workflow_path
-from tests.workflows.test_definitions import LAMBDA_TRANSIENT, NEVER_RETRIED, successors
+from tests.workflows.test_definitions import LAMBDA_TRANSIENT, NEVER_RETRIED, assert_every_state_is_reachable
 
 PLACEHOLDERS = {
     "open_lock_iot": {"LockStatesTableName", "LockCommandFunctionArn", "AlertsTopicArn"},
@@ -71,14 +71,7 @@ def test_every_failure_ends_in_the_owners_email_and_the_failed_execution(workflo
     assert 0 < asl["TimeoutSeconds"] <= 900
     assert states[DID_NOT_OPEN]["Type"] == "Fail"
     assert states["Tell the owner the door did not open"]["Next"] == DID_NOT_OPEN
-    reached, frontier = set(), [asl["StartAt"]]
-    while frontier:
-        name = frontier.pop()
-        assert name in states, f"{workflow}: transition to a missing state {name!r}"
-        if name not in reached:
-            reached.add(name)
-            frontier.extend(successors(states[name]))
-    assert reached == set(states)
+    assert_every_state_is_reachable(workflow, asl)
     # From any caught failure, the path to the end passes the owner's email.
     for name, state in states.items():
         for catcher in state.get("Catch", []):
