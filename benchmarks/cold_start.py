@@ -238,6 +238,13 @@ def _count(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{len(names)} functions"
 
 
+# What makes a layer big, by layer name (its wheels' native libraries).
+LAYER_BULK = {
+    "pillow": " (its wheel bundles libjpeg, libwebp, libavif, libtiff, freetype, harfbuzz...)",
+    "webpush": " (cryptography's wheel: its Rust extension statically links OpenSSL)",
+}
+
+
 def _layer_name(logical_id: str) -> str:
     """`PackagingPillow8DC7AD97` -> `Pillow`."""
     return re.sub(r"[0-9A-F]{8}$", "", logical_id).removeprefix("Packaging")
@@ -329,10 +336,10 @@ def run(cdk_out: Path, rounds: int = ROUNDS) -> Section:
         if size > TARGET_PACKAGE_MB * 1e6:
             biggest = max(package["layers"], key=lambda item: tree_bytes(item[1]), default=None)
             if biggest is not None:
+                name = _layer_name(biggest[0])
                 why = (
-                    f"the {_layer_name(biggest[0])} layer alone is "
-                    f"{_mb(tree_bytes(biggest[1])):.1f} MB (its wheel bundles libjpeg, libwebp, libavif, "
-                    "libtiff, freetype, harfbuzz...)"
+                    f"the {name} layer alone is {_mb(tree_bytes(biggest[1])):.1f} MB"
+                    f"{LAYER_BULK.get(name.lower(), '')}"
                 )
         for name in names:
             sizes[name] = size

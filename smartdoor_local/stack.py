@@ -146,6 +146,9 @@ class LocalConfig:
     min_face_size_ratio: float = _cdk("min_face_size_ratio")
     min_face_sharpness: float = _cdk("min_face_sharpness")
     min_face_brightness: float = _cdk("min_face_brightness")
+    # CDK's smsPerDoorPerHour: owner and visitor texts one door may send in an hour (the
+    # orchestration benchmark sends dozens in minutes and raises it).
+    sms_per_door_per_hour: int = _cdk("sms_per_door_per_hour")
     # The door's KVS stream: records without a doorId must come from it (replay: the trace's).
     video_stream_arn: str | None = None
     # "images" (the camera page streams frames) or "snapshots" (the door agent's uploads only:
