@@ -21,14 +21,11 @@ time, not what AWS takes.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -58,18 +55,6 @@ class TimedRelay:
         self.is_open = False
 
 
-def _call(base: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(  # noqa: S310 - the local server on 127.0.0.1
-        base + path, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
-
-
 def _wait(what: str, probe: Any, seconds: float = WAIT_SECONDS) -> Any:
     deadline = time.monotonic() + seconds
     while (found := probe()) is None or found is False:
@@ -94,20 +79,22 @@ def _enrol(app: Any) -> str:
     """One unknown visit, approved (from then on the visitor is known): her first code."""
     from smartdoor_local import sample_faces
     from smartdoor_local.device import DoorDevice, Unsigned
-    from smartdoor_local.story import APPROVAL_LINK, CODE
+    from smartdoor_local.story import APPROVAL_LINK, CODE, HttpClient
 
     DoorDevice(app.url, app.config.door_id, Unsigned()).send_snapshot(sample_faces.astronaut())
     approval = _message(app, app.config.owner_phone, APPROVAL_LINK, 0).group(1)
     sent = len(app.stack.outbox.messages())
     decision = {"decision": "approve", "name": "Bench", "phone": VISITOR_PHONE}
-    status, _ = _call(app.url, "POST", f"/approvals/{approval}", decision)
+    status, _ = HttpClient(app.url).post_json(f"/approvals/{approval}", decision)
     if status != 200:
         raise RuntimeError(f"approving answered {status}")
     return _message(app, VISITOR_PHONE, CODE, sent).group(1)
 
 
 def _unlock(app: Any, code: str) -> dict[str, Any]:
-    status, answer = _call(app.url, "POST", f"/doors/{app.config.door_id}/unlock", {"otp": code})
+    from smartdoor_local.story import HttpClient
+
+    status, answer = HttpClient(app.url).post_json(f"/doors/{app.config.door_id}/unlock", {"otp": code})
     if status != 200 or answer.get("lock") != "pending":
         raise RuntimeError(f"the unlock answered {status} {answer}")
     return dict(answer)
@@ -128,6 +115,8 @@ def _return_visit(app: Any, last_visit: float) -> tuple[str, float]:
 
 def _measure(app: Any, relay: TimedRelay, code: str) -> tuple[float, float]:
     """(code → relay open, code → the keypad's lock route says so), in seconds."""
+    from smartdoor_local.story import HttpClient
+
     opened_before = len(relay.opened)
     typed = time.perf_counter()
     answer = _unlock(app, code)
@@ -135,7 +124,7 @@ def _measure(app: Any, relay: TimedRelay, code: str) -> tuple[float, float]:
     path = f"/doors/{app.config.door_id}/lock/{answer['commandId']}"
     _wait(
         "the lock route to say unlocked",
-        lambda: _call(app.url, "GET", path)[1].get("state") in ("unlocked", "locked"),
+        lambda: HttpClient(app.url).get(path)[1].get("state") in ("unlocked", "locked"),
     )
     seen = time.perf_counter()
     return relay.opened[opened_before] - typed, seen - typed

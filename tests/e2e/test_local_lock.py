@@ -16,8 +16,6 @@ import json
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,7 @@ from smartdoor_local import sample_faces
 from smartdoor_local.app import LocalApp
 from smartdoor_local.stack import LocalConfig
 from smartdoor_local.story import APPROVAL_LINK as APPROVAL
-from smartdoor_local.story import CODE
+from smartdoor_local.story import CODE, HttpClient
 from tests.fakes.pins import mock_pin_factory
 
 DOOR = "front-door"
@@ -54,18 +52,6 @@ def wait_for(what: str, probe: Callable[[], Any], seconds: float = 60.0) -> Any:
             return found
         assert time.monotonic() < deadline, f"waited {seconds:.0f}s for {what}"
         time.sleep(0.05)
-
-
-def call(base: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(  # noqa: S310 - 127.0.0.1 only
-        base + path, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
 
 
 def visitor_video(path: Path) -> Path:
@@ -137,7 +123,7 @@ def local_iot() -> Iterator[LocalApp]:
 
 
 def outbox(app: LocalApp) -> list[dict[str, Any]]:
-    return call(app.url, "GET", "/local/outbox")[1]
+    return HttpClient(app.url).get("/local/outbox")[1]
 
 
 def message(app: LocalApp, channel: str, to: str, pattern: re.Pattern[str], after: int = 0) -> Any:
@@ -152,14 +138,14 @@ def message(app: LocalApp, channel: str, to: str, pattern: re.Pattern[str], afte
 
 def lock_state(app: LocalApp, command_id: str) -> tuple[int, Any]:
     """The keypad's question: GET /doors/{doorId}/lock/{commandId}."""
-    return call(app.url, "GET", f"/doors/{DOOR}/lock/{command_id}")
+    return HttpClient(app.url).get(f"/doors/{DOOR}/lock/{command_id}")
 
 
 def approve_and_get_code(app: LocalApp) -> str:
     approval = message(app, "sms", OWNER_PHONE, APPROVAL).group(1)
     sent = len(outbox(app))
     decision = {"decision": "approve", "name": "Eileen", "phone": VISITOR_PHONE}
-    assert call(app.url, "POST", f"/approvals/{approval}", decision)[0] == 200
+    assert HttpClient(app.url).post_json(f"/approvals/{approval}", decision)[0] == 200
     return str(message(app, "sms", VISITOR_PHONE, CODE, after=sent).group(1))
 
 
@@ -187,7 +173,7 @@ def type_code(page: Any, app: LocalApp, code: str) -> None:
 
 def only_command(app: LocalApp) -> dict[str, Any]:
     (command,) = wait_for(
-        "the unlock command", lambda: call(app.url, "GET", "/local/lock")[1]["commands"], 10
+        "the unlock command", lambda: HttpClient(app.url).get("/local/lock")[1]["commands"], 10
     )
     return dict(command)
 
@@ -309,7 +295,7 @@ def a_visitor_types_her_code(app: LocalApp) -> dict[str, Any]:
 
     DoorDevice(app.url, DOOR, Unsigned()).send_snapshot(sample_faces.astronaut())
     code = approve_and_get_code(app)
-    status, unlocked = call(app.url, "POST", f"/doors/{DOOR}/unlock", {"otp": code})
+    status, unlocked = HttpClient(app.url).post_json(f"/doors/{DOOR}/unlock", {"otp": code})
     assert status == 200 and unlocked["lock"] == "pending"
     return dict(unlocked)
 
@@ -322,7 +308,7 @@ def test_the_webhook_lock_is_called_with_its_key_and_its_2xx_opens_the_door(loca
     wait_for(
         "the lock's answer", lambda: lock_state(app, unlocked["commandId"])[1].get("state") == "unlocked", 20
     )
-    status, calls = call(app.url, "GET", "/local/lock-webhook")
+    status, calls = HttpClient(app.url).get("/local/lock-webhook")
     assert status == 200
     ((received,),) = [calls]
     assert received["authorized"] is True and received["status"] == 200
